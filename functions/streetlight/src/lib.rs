@@ -1,0 +1,167 @@
+//! Streetlight: street lights per city, map and summary, manual control by role, status updates
+//! from devices, control logs. Contract: `shared/seeds/streetlight-api.md`.
+//!
+//! Table layout (`civic-streetlight`):
+//! | item | PK | SK | GSI1PK / GSI1SK |
+//! |---|---|---|---|
+//! | user | `USER#{email}` | `USER` | `USERS` / `{id:010}` |
+//! | light | `LIGHT#{light_id}` | `META` | `CITY#{city}` / `{light_id}` |
+//! | control log | `LIGHT#{light_id}` | `LOG#{id:012}` | |
+//! | city summary | `CITY#{city}` | `SUMMARY` | |
+//!
+//! A light's `META` sorts after its `LOG#` items, so one reverse query returns the light and
+//! its newest logs (the detail endpoint), and the summary counters change in the same
+//! transaction as the light's status.
+
+pub mod auth;
+pub mod lights;
+pub mod users;
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use axum::http::StatusCode;
+use civic_auth::{Auth, Claims};
+use civic_core::{App, Error, Function, Json, Platform, Problem, Result};
+use civic_store::Table;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+
+pub const APP: App = App { name: "streetlight", format: error_body };
+
+/// Errors use the same envelope as successes, with `data: null`.
+fn error_body(p: &Problem) -> Value {
+    json!({"status": p.status.as_u16(), "message": p.message, "data": null})
+}
+
+pub const AUTH: Function = Function { name: "streetlight-auth", app: APP, routes: auth_routes };
+pub const LIGHTS: Function = Function { name: "streetlight-lights", app: APP, routes: lights_routes };
+/// Every Lambda function of this app.
+pub const FUNCTIONS: &[Function] = &[AUTH, LIGHTS];
+
+fn auth_routes(p: &Platform) -> OpenApiRouter {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(auth::routes())
+        .merge(users::routes())
+        .with_state(State::new(p))
+}
+
+fn lights_routes(p: &Platform) -> OpenApiRouter {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(lights::routes()).with_state(State::new(p))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Civic Streetlight API", version = "1.0.0"),
+    modifiers(&civic_core::openapi::BearerAuth),
+    tags((name = "auth"), (name = "users", description = "Admin: user management"), (name = "lights"))
+)]
+struct ApiDoc;
+
+#[derive(Clone, FromRef)]
+pub struct State {
+    pub table: Arc<dyn Table>,
+    pub auth: Auth,
+}
+
+impl State {
+    pub fn new(p: &Platform) -> Self {
+        Self { table: p.table(APP.name), auth: Auth::for_app(p, APP.name) }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// The authenticated caller: a valid access token of this app.
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub role: Role,
+    pub city: String,
+}
+
+impl User {
+    fn from_claims(c: Claims) -> Result<Self> {
+        let role = serde_json::from_value(Value::String(c.role.clone()))
+            .map_err(|_| Error::Unauthorized("Invalid or expired token".into()))?;
+        Ok(Self {
+            email: c.extra_str("email").unwrap_or_default().to_owned(),
+            city: c.extra_str("city").unwrap_or_default().to_owned(),
+            id: c.sub,
+            role,
+        })
+    }
+
+    /// Roles are ordered viewer < operator < admin.
+    pub fn require(&self, min: Role, what: &str) -> Result<()> {
+        if self.role >= min {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!("Insufficient permissions: {what} requires the {} role", min.as_str())))
+        }
+    }
+}
+
+impl<S> axum::extract::FromRequestParts<S> for User
+where
+    S: Send + Sync,
+    Auth: FromRef<S>,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self> {
+        User::from_claims(Auth::from_ref(state).bearer(parts)?)
+    }
+}
+
+/// The seed's success envelope: `{status, message, data}`.
+#[derive(Serialize, ToSchema)]
+pub struct Envelope<T> {
+    pub status: u16,
+    pub message: String,
+    pub data: T,
+}
+
+pub type Reply<T> = (StatusCode, Json<Envelope<T>>);
+
+pub fn reply<T>(status: StatusCode, message: impl Into<String>, data: T) -> Reply<T> {
+    (status, Json(Envelope { status: status.as_u16(), message: message.into(), data }))
+}
+
+/// A required, non-blank string field.
+fn required<'a>(value: &'a Option<String>) -> Option<&'a str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// `Missing required fields: a, b` when any named field is absent or blank.
+fn require_fields(fields: &[(&str, &Option<String>)]) -> Result<()> {
+    let missing: Vec<&str> = fields.iter().filter(|(_, v)| required(v).is_none()).map(|(n, _)| *n).collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::bad_request(format!("Missing required fields: {}", missing.join(", "))))
+    }
+}
+
+/// Cities are matched without regard to case or surrounding blanks.
+fn city_key(city: &str) -> String {
+    format!("CITY#{}", city.trim().to_lowercase())
+}

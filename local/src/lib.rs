@@ -1,0 +1,183 @@
+//! `civic-local`: the whole platform in one process. It reads `template.yaml`, builds each
+//! function's own router (the code Lambda runs) and serves every HttpApi route of the template
+//! at `/{app}{path}`, on the embedded store or on DynamoDB + S3.
+
+pub mod registry;
+pub mod template;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use axum::Router;
+use axum::routing::{MethodFilter, any_service, on_service};
+use civic_core::{Limits, Platform, openapi};
+use civic_store::Backend;
+use tokio::net::TcpListener;
+
+pub use template::{FunctionDef, Route};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    /// redb + files in the data dir.
+    Embedded,
+    /// DynamoDB + S3 from the standard AWS environment (AWS_ENDPOINT_URL for moto/LocalStack).
+    Aws,
+}
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct ServeOpts {
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    #[arg(long, default_value = ".civic")]
+    pub data_dir: PathBuf,
+    #[arg(long, default_value = "template.yaml")]
+    pub template: PathBuf,
+    #[arg(long, value_enum, default_value_t = BackendKind::Embedded)]
+    pub backend: BackendKind,
+    /// S3 bucket for the aws backend.
+    #[arg(long, default_value = "civic-local")]
+    pub bucket: String,
+    /// Requests per hour per client IP (0 = unlimited).
+    #[arg(long, env = "RATE_LIMIT_PER_HOUR", default_value_t = Limits::default().per_hour)]
+    pub rate_per_hour: u32,
+    /// Requests per minute per client IP (0 = unlimited).
+    #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = Limits::default().per_minute)]
+    pub rate_per_minute: u32,
+    #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = Limits::default().body_bytes)]
+    pub body_limit: usize,
+}
+
+impl ServeOpts {
+    fn limits(&self) -> Limits {
+        Limits { body_bytes: self.body_limit, per_hour: self.rate_per_hour, per_minute: self.rate_per_minute }
+    }
+
+    pub async fn platform(&self) -> Result<Platform> {
+        let backend = match self.backend {
+            BackendKind::Embedded => Backend::embedded(&self.data_dir.join("store")).context("opening the embedded store")?,
+            BackendKind::Aws => {
+                let b = Backend::aws(self.bucket.clone()).await;
+                b.ensure_bucket().await.context("creating the bucket")?;
+                b
+            }
+        };
+        for f in registry::all() {
+            backend.ensure_table(&format!("civic-{}", f.app.name)).await.context("creating a table")?;
+        }
+        Platform::local(&self.data_dir, backend, self.limits()).map_err(anyhow::Error::msg)
+    }
+}
+
+/// Disagreements between the template and the linked routers; empty when they agree.
+pub fn check(defs: &[FunctionDef], platform: &Platform) -> Vec<String> {
+    let mut problems = Vec::new();
+    for def in defs {
+        let Some(f) = registry::find(&def.binary) else {
+            problems.push(format!("{}: binary {} is not linked into civic-local", def.id, def.binary));
+            continue;
+        };
+        let (_, spec) = f.build(platform);
+        let ops = openapi::operations(&spec);
+        for (method, path) in &ops {
+            if !def.routes.iter().any(|r| r.covers(method, path)) {
+                problems.push(format!("{}: {method} {path} is served by {} but no HttpApi event routes it", def.id, f.name));
+            }
+        }
+        for r in &def.routes {
+            if !ops.iter().any(|(m, p)| r.covers(m, p)) {
+                problems.push(format!("{}: HttpApi event {} {} reaches no route of {}", def.id, r.method, r.path, f.name));
+            }
+        }
+    }
+    for f in registry::all() {
+        if !defs.iter().any(|d| d.binary == f.name) {
+            problems.push(format!("function {} is not declared in the template", f.name));
+        }
+    }
+    problems
+}
+
+/// The platform's router: every template route at `/{app}{path}`, plus `/{app}/docs`.
+pub fn router(defs: &[FunctionDef], platform: &Platform) -> Result<Router> {
+    let problems = check(defs, platform);
+    if !problems.is_empty() {
+        bail!("template.yaml and the routers disagree:\n  {}", problems.join("\n  "));
+    }
+    let mut apps: BTreeMap<&str, (Router, utoipa::openapi::OpenApi)> = BTreeMap::new();
+    for def in defs {
+        let f = registry::find(&def.binary).context("unlinked binary")?;
+        let (svc, spec) = f.build(platform);
+        let (router, doc) = apps.entry(f.app.name).or_insert_with(|| (Router::new(), spec.clone()));
+        doc.paths.paths.extend(spec.paths.paths);
+        for r in &def.routes {
+            let method = match r.method.as_str() {
+                "ANY" => None,
+                m => Some(MethodFilter::try_from(http_method(m)?).map_err(|e| anyhow::anyhow!("{e}"))?),
+            };
+            let route = match method {
+                None => any_service(svc.clone()),
+                Some(m) => on_service(m, svc.clone()),
+            };
+            *router = std::mem::take(router).route(&r.axum_path(), route);
+        }
+    }
+    let mut root = Router::new();
+    for (app, (router, spec)) in apps {
+        root = root.nest_service(&format!("/{app}"), router).merge(openapi::docs(app, spec));
+    }
+    Ok(root.fallback(|| async { (axum::http::StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"detail": "Not found"}))) }))
+}
+
+fn http_method(m: &str) -> Result<axum::http::Method> {
+    m.parse().with_context(|| format!("unknown HTTP method {m}"))
+}
+
+/// Serves until ctrl-c; prints the bound address first (port 0 picks a free one).
+pub async fn serve(opts: ServeOpts) -> Result<()> {
+    let yaml = std::fs::read_to_string(&opts.template).with_context(|| format!("reading {}", opts.template.display()))?;
+    let defs = template::parse(&yaml)?;
+    let platform = opts.platform().await?;
+    let app = router(&defs, &platform)?;
+    if let Backend::Embedded(store, ..) = &platform.backend {
+        let store = store.clone();
+        // DynamoDB deletes expired items in the background; the embedded store does it here.
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let s = store.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.sweep_expired()).await {
+                    tracing::warn!(error = %e, "TTL sweep failed");
+                }
+            }
+        });
+    }
+    let listener = TcpListener::bind((opts.host, opts.port)).await.context("binding the HTTP port")?;
+    let addr = listener.local_addr()?;
+    println!("civic-local listening on http://{addr}");
+    for def in &defs {
+        for r in &def.routes {
+            let app = registry::find(&def.binary).map(|f| f.app.name).unwrap_or_default();
+            tracing::info!("{:<6} http://{addr}/{app}{} -> {}", r.method, r.path, def.binary);
+        }
+    }
+    let service = civic_core::layers::into_service(app);
+    let make = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(service);
+    axum::serve(listener, make).with_graceful_shutdown(shutdown()).await?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,102 @@
+//! The parts of `template.yaml` the local program acts on: each function's binary and its
+//! HttpApi routes. CloudFormation tags (`!Ref`, `!Sub`, ...) are read as plain values.
+
+use anyhow::{Context, Result, bail};
+use serde_yaml::Value;
+
+#[derive(Clone, Debug)]
+pub struct FunctionDef {
+    /// The template's logical id, e.g. `StreetlightLightsFunction`.
+    pub id: String,
+    /// The cargo binary (`Metadata.BuildProperties.Binary`).
+    pub binary: String,
+    pub routes: Vec<Route>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// Upper case, or `ANY`.
+    pub method: String,
+    /// API Gateway syntax, e.g. `/api/lights/{proxy+}`.
+    pub path: String,
+}
+
+impl Route {
+    /// The same path in axum's syntax: `{proxy+}` becomes `{*proxy}`.
+    pub fn axum_path(&self) -> String {
+        self.path.split('/').map(|seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix("+}")) {
+            Some(name) => format!("{{*{name}}}"),
+            None => seg.to_owned(),
+        }).collect::<Vec<_>>().join("/")
+    }
+
+    /// Whether this route receives a request for `method` `path` (an OpenAPI path, whose
+    /// `{param}` segments match any one segment).
+    pub fn covers(&self, method: &str, path: &str) -> bool {
+        if self.method != "ANY" && !self.method.eq_ignore_ascii_case(method) {
+            return false;
+        }
+        let (mut pat, mut segs) = (self.path.split('/'), path.split('/'));
+        loop {
+            match (pat.next(), segs.next()) {
+                (None, None) => return true,
+                (Some(p), Some(_)) if p.ends_with("+}") => return true,
+                (Some(p), Some(s)) if p == s || (p.starts_with('{') && !s.is_empty()) => {}
+                _ => return false,
+            }
+        }
+    }
+}
+
+pub fn parse(yaml: &str) -> Result<Vec<FunctionDef>> {
+    let doc: Value = serde_yaml::from_str(yaml).context("template.yaml is not valid YAML")?;
+    let resources = doc.get("Resources").and_then(Value::as_mapping).context("template has no Resources")?;
+    let mut out = Vec::new();
+    for (id, res) in resources {
+        if res.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let id = id.as_str().unwrap_or_default().to_owned();
+        let binary = res
+            .get("Metadata")
+            .and_then(|m| m.get("BuildProperties"))
+            .and_then(|b| b.get("Binary"))
+            .and_then(Value::as_str)
+            .with_context(|| format!("function {id} has no Metadata.BuildProperties.Binary"))?
+            .to_owned();
+        let mut routes = Vec::new();
+        let events = res.get("Properties").and_then(|p| p.get("Events")).and_then(Value::as_mapping);
+        for (name, ev) in events.into_iter().flatten() {
+            if ev.get("Type").and_then(Value::as_str) != Some("HttpApi") {
+                continue;
+            }
+            let props = ev.get("Properties");
+            let field = |f: &str| props.and_then(|p| p.get(f)).and_then(Value::as_str).map(str::to_owned);
+            let (Some(path), Some(method)) = (field("Path"), field("Method")) else {
+                bail!("function {id}: HttpApi event {name:?} needs Path and Method");
+            };
+            routes.push(Route { method: method.to_uppercase(), path });
+        }
+        out.push(FunctionDef { id, binary, routes });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Route;
+
+    fn r(method: &str, path: &str) -> Route {
+        Route { method: method.into(), path: path.into() }
+    }
+
+    #[test]
+    fn greedy_and_param_paths_match() {
+        assert!(r("ANY", "/api/lights/{proxy+}").covers("GET", "/api/lights/list"));
+        assert!(!r("ANY", "/api/lights/{proxy+}").covers("GET", "/api/lights"));
+        assert!(r("GET", "/api/cameras/{id}").covers("GET", "/api/cameras/{id}"));
+        assert!(!r("GET", "/api/cameras/{id}").covers("POST", "/api/cameras/{id}"));
+        assert!(!r("GET", "/api/users").covers("GET", "/api/users/role"));
+        assert_eq!(r("ANY", "/api/lights/{proxy+}").axum_path(), "/api/lights/{*proxy}");
+    }
+}

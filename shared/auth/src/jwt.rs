@@ -1,0 +1,194 @@
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::{HeaderMap, header, request::Parts};
+use civic_core::{Error, Platform, Result};
+use civic_store::{Cond, Item, Key, StoreError, Table, now_epoch};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+const ISSUER: &str = "civic";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub role: String,
+    pub typ: TokenKind,
+    pub aud: String,
+    pub iss: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    /// Refresh tokens only: the session family that rotation carries forward.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fam: Option<String>,
+    /// App-specific claims (e.g. email, city).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Claims {
+    pub fn extra_str(&self, name: &str) -> Option<&str> {
+        self.extra.get(name).and_then(Value::as_str)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+    pub expires_in: i64,
+}
+
+/// Issues and checks one app's tokens. The key is scoped to the app and the audience is the
+/// app's name, so another app's token fails twice over.
+#[derive(Clone)]
+pub struct Auth {
+    app: &'static str,
+    enc: EncodingKey,
+    dec: DecodingKey,
+    validation: Validation,
+    pub access_ttl: i64,
+    pub refresh_ttl: i64,
+}
+
+impl Auth {
+    pub fn new(app: &'static str, key: &[u8]) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&[app]);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+        validation.leeway = 0;
+        Self {
+            app,
+            enc: EncodingKey::from_secret(key),
+            dec: DecodingKey::from_secret(key),
+            validation,
+            access_ttl: civic_core::platform::env_or("ACCESS_TOKEN_TTL_SECS", 3600),
+            refresh_ttl: civic_core::platform::env_or("REFRESH_TOKEN_TTL_SECS", 14 * 86400),
+        }
+    }
+
+    pub fn for_app(platform: &Platform, app: &'static str) -> Self {
+        Self::new(app, &platform.signing_key(app))
+    }
+
+    fn sign(&self, typ: TokenKind, sub: &str, role: &str, ttl: i64, fam: Option<String>, extra: Map<String, Value>) -> Result<(String, Claims)> {
+        let now = now_epoch();
+        let claims = Claims {
+            sub: sub.to_owned(),
+            role: role.to_owned(),
+            typ,
+            aud: self.app.to_owned(),
+            iss: ISSUER.to_owned(),
+            iat: now,
+            exp: now + ttl,
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            fam,
+            extra,
+        };
+        let token = encode(&Header::new(Algorithm::HS256), &claims, &self.enc).map_err(|e| Error::Internal(e.to_string()))?;
+        Ok((token, claims))
+    }
+
+    /// A short-lived access token only (no refresh record).
+    pub fn access_token(&self, sub: &str, role: &str, extra: Map<String, Value>) -> Result<String> {
+        Ok(self.sign(TokenKind::Access, sub, role, self.access_ttl, None, extra)?.0)
+    }
+
+    /// An access token and a refresh token; the refresh token is recorded so it can be used once.
+    /// `family` continues a rotated session; `None` starts a new one.
+    pub async fn issue(&self, table: &dyn Table, sub: &str, role: &str, extra: Map<String, Value>, family: Option<String>) -> Result<Tokens> {
+        let access = self.access_token(sub, role, extra)?;
+        let fam = family.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        let (refresh, c) = self.sign(TokenKind::Refresh, sub, role, self.refresh_ttl, Some(fam.clone()), Map::new())?;
+        table.put(record(format!("REFRESH#{}", c.jti), "REFRESH", c.exp, json!({"sub": sub, "fam": fam})), Cond::Always).await?;
+        Ok(Tokens { access, refresh, expires_in: self.access_ttl })
+    }
+
+    /// Verifies signature, algorithm, expiry, issuer, audience and token kind.
+    pub fn verify(&self, token: &str, kind: TokenKind) -> Result<Claims> {
+        let claims = decode::<Claims>(token, &self.dec, &self.validation)
+            .map_err(|_| Error::Unauthorized("Invalid or expired token".into()))?
+            .claims;
+        if claims.typ != kind {
+            return Err(Error::Unauthorized("Invalid or expired token".into()));
+        }
+        Ok(claims)
+    }
+
+    /// Consumes a refresh token and returns its claims, so the caller can issue the next pair
+    /// in the same family. Using a token twice revokes its family: whoever holds the newer
+    /// tokens (the thief or the victim) must log in again.
+    pub async fn rotate(&self, table: &dyn Table, refresh: &str) -> Result<Claims> {
+        let claims = self.verify(refresh, TokenKind::Refresh)?;
+        let fam = claims.fam.clone().unwrap_or_default();
+        let family = Key::new(format!("REFRESH_FAMILY#{fam}"), "REVOKED");
+        match table.delete(&Key::new(format!("REFRESH#{}", claims.jti), "REFRESH"), Cond::Exists).await {
+            Ok(_) => {}
+            Err(StoreError::ConditionFailed) => {
+                let marker = record(family.pk, &family.sk, now_epoch() + self.refresh_ttl, json!({}));
+                table.put(marker, Cond::Always).await?;
+                return Err(Error::Unauthorized("Refresh token has already been used".into()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if table.get(&family).await?.is_some() {
+            return Err(Error::Unauthorized("Session has been revoked".into()));
+        }
+        Ok(claims)
+    }
+
+    /// Logout: the refresh token can no longer be used.
+    pub async fn revoke(&self, table: &dyn Table, refresh: &str) -> Result<()> {
+        let claims = self.verify(refresh, TokenKind::Refresh)?;
+        table.delete(&Key::new(format!("REFRESH#{}", claims.jti), "REFRESH"), Cond::Always).await?;
+        Ok(())
+    }
+
+    /// The access claims of a request's `Authorization: Bearer` header.
+    pub fn bearer(&self, parts: &Parts) -> Result<Claims> {
+        self.bearer_headers(&parts.headers)
+    }
+
+    pub fn bearer_headers(&self, headers: &HeaderMap) -> Result<Claims> {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::Unauthorized("Authentication token is required".into()))?;
+        self.verify(token, TokenKind::Access)
+    }
+}
+
+fn record(pk: String, sk: &str, expires_at: i64, fields: Value) -> Item {
+    let mut item = match fields {
+        Value::Object(m) => m,
+        _ => Item::new(),
+    };
+    item.insert("PK".into(), pk.into());
+    item.insert("SK".into(), sk.into());
+    item.insert("expires_at".into(), expires_at.into());
+    item
+}
+
+/// Extracting `Claims` requires a valid access token.
+impl<S> FromRequestParts<S> for Claims
+where
+    S: Send + Sync,
+    Auth: FromRef<S>,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        Auth::from_ref(state).bearer(parts)
+    }
+}

@@ -1,0 +1,111 @@
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use civic_store::StoreError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every failure a handler can return. It maps to a status here, in one place; the body is
+/// written by the app's [`ErrorFormat`] in [`crate::layers`], so one type serves five formats.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    BadRequest(String),
+    /// Field-level validation errors (DRF-style apps list them per field).
+    #[error("{}", .0.iter().map(|(f, m)| format!("{f}: {m}")).collect::<Vec<_>>().join("; "))]
+    Fields(Vec<(String, String)>),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    TooManyRequests(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        Self::BadRequest(msg.into())
+    }
+    pub fn field(field: &str, msg: impl Into<String>) -> Self {
+        Self::Fields(vec![(field.to_owned(), msg.into())])
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) | Self::Fields(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Store(e) => match e {
+                StoreError::BadCursor | StoreError::Invalid(_) => StatusCode::BAD_REQUEST,
+                StoreError::ConditionFailed
+                | StoreError::TransactionCanceled(_)
+                | StoreError::Conflict => StatusCode::CONFLICT,
+                StoreError::Backend(_) => StatusCode::SERVICE_UNAVAILABLE,
+            },
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// What the client is told. Backend and internal details stay in the logs.
+    fn public_message(&self) -> String {
+        match self {
+            Self::Store(StoreError::Backend(_)) => "Storage is temporarily unavailable".into(),
+            Self::Store(StoreError::BadCursor) => "Invalid pagination cursor".into(),
+            Self::Store(StoreError::ConditionFailed | StoreError::TransactionCanceled(_)) => {
+                "The resource was changed or already exists".into()
+            }
+            Self::Store(StoreError::Conflict) => "Concurrent update, please retry".into(),
+            Self::Internal(_) => "Internal server error".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The neutral form of an error, carried in the response's extensions until the app's
+/// [`ErrorFormat`] renders it.
+#[derive(Clone, Debug)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub message: String,
+    /// Field errors, in request order; empty for non-field errors.
+    pub fields: Vec<(String, String)>,
+}
+
+/// Renders a [`Problem`] as the app's JSON error body.
+pub type ErrorFormat = fn(&Problem) -> serde_json::Value;
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let fields = match &self {
+            Self::Fields(f) => f.clone(),
+            _ => Vec::new(),
+        };
+        let problem = Problem { status, message: self.public_message(), fields };
+        let mut res = status.into_response();
+        res.extensions_mut().insert(problem);
+        res
+    }
+}

@@ -1,0 +1,21 @@
+//! What every Civic app shares: one error type rendered in each app's own format, extractors
+//! that turn malformed input into that format's 4xx, the standard layer stack (body limits,
+//! rate limits, trailing slashes, round-trip accounting), integer ids, platform configuration
+//! and OpenAPI serving.
+
+pub mod error;
+pub mod extract;
+pub mod function;
+pub mod ids;
+pub mod item;
+pub mod layers;
+pub mod openapi;
+pub mod page;
+pub mod platform;
+pub mod time;
+
+pub use error::{Error, ErrorFormat, Problem, Result};
+pub use extract::{Form, Json, Query};
+pub use function::Function;
+pub use layers::{App, ClientIp, Limits};
+pub use platform::Platform;

@@ -1,0 +1,100 @@
+//! What a function needs from its environment: the store backend, the signing secret and the
+//! limits. Built once at init (Lambda) or once per process (local).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use civic_store::{Backend, Blob, Table};
+use rand::RngCore;
+
+use crate::layers::Limits;
+
+#[derive(Clone)]
+pub struct Platform {
+    pub backend: Backend,
+    pub limits: Limits,
+    secret: Arc<Vec<u8>>,
+    /// Set in Lambda, where a function serves one app: `TABLE_NAME` from the template.
+    table_name: Option<String>,
+}
+
+/// A secret shorter than this is refused: HS256 keys should carry at least 256 bits.
+const MIN_SECRET: usize = 32;
+
+impl Platform {
+    pub fn new(backend: Backend, secret: Vec<u8>, limits: Limits) -> Result<Self, String> {
+        if secret.len() < MIN_SECRET {
+            return Err(format!("the JWT secret must be at least {MIN_SECRET} bytes"));
+        }
+        Ok(Self { backend, limits, secret: Arc::new(secret), table_name: None })
+    }
+
+    /// Lambda: DynamoDB + S3 from the standard AWS environment; `JWT_SECRET`, `TABLE_NAME`
+    /// and `BUCKET_NAME` from the function's environment.
+    pub async fn from_env() -> Result<Self, String> {
+        let secret = std::env::var("JWT_SECRET").map_err(|_| "JWT_SECRET is not set".to_string())?;
+        let bucket = std::env::var("BUCKET_NAME").unwrap_or_else(|_| "civic".into());
+        let mut p = Self::new(Backend::aws(bucket).await, secret.into_bytes(), Limits::from_env())?;
+        p.table_name = std::env::var("TABLE_NAME").ok();
+        Ok(p)
+    }
+
+    /// Local: the secret is generated once into the data dir and reused after.
+    pub fn local(data_dir: &Path, backend: Backend, limits: Limits) -> Result<Self, String> {
+        let path = data_dir.join("jwt-secret");
+        let secret = match std::fs::read(&path) {
+            Ok(s) => s,
+            Err(_) => {
+                let mut s = vec![0u8; 48];
+                rand::rng().fill_bytes(&mut s);
+                let s: Vec<u8> = s.iter().map(|b| format!("{b:02x}")).collect::<String>().into_bytes();
+                std::fs::create_dir_all(data_dir).map_err(|e| e.to_string())?;
+                write_private(&path, &s).map_err(|e| format!("writing {}: {e}", path.display()))?;
+                s
+            }
+        };
+        Self::new(backend, secret, limits)
+    }
+
+    /// The app's table: `civic-{app}` unless the template named it.
+    pub fn table(&self, app: &str) -> Arc<dyn Table> {
+        self.backend.table(&self.table_name(app))
+    }
+
+    pub fn table_name(&self, app: &str) -> String {
+        self.table_name.clone().unwrap_or_else(|| format!("civic-{app}"))
+    }
+
+    pub fn blob(&self) -> Arc<dyn Blob> {
+        self.backend.blob()
+    }
+
+    /// Key material scoped to one app, so a token signed for one app never verifies in another
+    /// even before its audience is checked.
+    pub fn signing_key(&self, app: &str) -> Vec<u8> {
+        let mut k = self.secret.as_ref().clone();
+        k.extend_from_slice(b":civic:");
+        k.extend_from_slice(app.as_bytes());
+        k
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// A setting from the environment; a value that does not parse is a start-up error.
+pub fn env_or<T: FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) => v.parse().unwrap_or_else(|_| panic!("environment variable {name}={v:?} is not valid")),
+        Err(_) => default,
+    }
+}

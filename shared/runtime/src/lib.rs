@@ -1,0 +1,39 @@
+//! Lambda entry glue. A function's `main` is one call: build the platform once at init
+//! (AWS clients included), hand the app's router to `lambda_http`.
+
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use civic_core::{ClientIp, Function, Platform};
+use lambda_http::RequestExt;
+use lambda_http::request::RequestContext;
+
+pub use lambda_http::Error;
+
+/// Serves one endpoint group as an API Gateway HTTP API function.
+pub async fn run_http(function: &Function) -> Result<(), Error> {
+    init_tracing(true);
+    let platform = Platform::from_env().await?;
+    let (router, _) = function.build(&platform);
+    let router = router.layer(middleware::from_fn(client_ip));
+    lambda_http::run(civic_core::layers::into_service(router)).await
+}
+
+/// JSON logs in Lambda (CloudWatch parses them); readable lines locally. `RUST_LOG` filters.
+pub fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr);
+    let _ = if json { builder.json().without_time().try_init() } else { builder.try_init() };
+}
+
+/// API Gateway knows the caller's address; the rate limiter keys on it.
+async fn client_ip(mut req: Request, next: Next) -> Response {
+    let ip = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.as_deref().and_then(|s| s.parse().ok()),
+        _ => None,
+    };
+    if let Some(ip) = ip {
+        req.extensions_mut().insert(ClientIp(ip));
+    }
+    next.run(req).await
+}

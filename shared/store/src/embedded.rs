@@ -1,0 +1,459 @@
+//! The embedded backend: one redb file, one redb table per app table plus one for its GSI1.
+//!
+//! redb has a single writer, so every write (and every transaction) runs in one write
+//! transaction and conditions are checked and applied atomically. Writes commit with
+//! `Durability::Immediate` (fsync) before they are acknowledged.
+
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use redb::{Database, Durability, ReadableTable, TableDefinition, TableError};
+use serde_json::{Number, Value};
+
+use crate::common::{
+    add_numbers, backend, cursor_of, decode_cursor, encode_cursor, query_is_empty, sk_span,
+    validate_item, validate_key, validate_transact, validate_update,
+};
+use crate::{
+    Cond, GSI1, GSI1PK, GSI1SK, Item, Key, PK, Page, Query, Result, SK, StoreError, Table,
+    Update, VERSION, Write, is_expired, metrics, now_epoch,
+};
+
+type ItemKey = (&'static str, &'static str);
+/// (GSI1PK, GSI1SK, PK, SK).
+type IndexKey = (&'static str, &'static str, &'static str, &'static str);
+
+fn items_def(name: &str) -> TableDefinition<'_, ItemKey, &'static [u8]> {
+    TableDefinition::new(name)
+}
+
+fn index_def(name: &str) -> TableDefinition<'_, IndexKey, ()> {
+    TableDefinition::new(name)
+}
+
+fn index_name(table: &str) -> String {
+    format!("{table}#{GSI1}")
+}
+
+fn decode(bytes: &[u8]) -> Result<Item> {
+    serde_json::from_slice(bytes).map_err(backend)
+}
+
+/// Items checked by the sweeper per read transaction, and deleted per write transaction.
+const SWEEP_SCAN: usize = 4096;
+const SWEEP_BATCH: usize = 256;
+
+/// The embedded store: a redb database at `<dir>/store.redb`.
+#[derive(Clone)]
+pub struct Embedded {
+    db: Arc<Database>,
+}
+
+impl Embedded {
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(backend)?;
+        let db = Database::create(dir.join("store.redb")).map_err(backend)?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    pub fn table(&self, name: &str) -> EmbeddedTable {
+        EmbeddedTable { db: self.db.clone(), name: name.into(), index: index_name(name).into() }
+    }
+
+    /// Physically deletes expired items of every table, in bounded batches so writers are
+    /// never blocked for long. Returns how many items it deleted. Blocking.
+    pub fn sweep_expired(&self) -> Result<usize> {
+        metrics::hit();
+        let names: Vec<String> = {
+            let txn = self.db.begin_read().map_err(backend)?;
+            let tables = txn.list_tables().map_err(backend)?;
+            tables
+                .map(|t| redb::TableHandle::name(&t).to_owned())
+                .filter(|n| !n.ends_with(&format!("#{GSI1}")))
+                .collect()
+        };
+        let mut deleted = 0;
+        for name in names {
+            let table = self.table(&name);
+            let mut after = None;
+            loop {
+                let (expired, next) = table.scan_expired(after.take())?;
+                if !expired.is_empty() {
+                    metrics::hit();
+                    deleted += table.write_sync(|w| {
+                        let mut n = 0;
+                        for key in &expired {
+                            // Re-check: the item may have been rewritten since the scan.
+                            if w.raw(key)?.is_some_and(|i| is_expired(&i, w.now)) {
+                                w.erase(key)?;
+                                n += 1;
+                            }
+                        }
+                        Ok(n)
+                    })?;
+                }
+                match next {
+                    Some(k) => after = Some(k),
+                    None => break,
+                }
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+/// One app table of an [`Embedded`] store.
+#[derive(Clone)]
+pub struct EmbeddedTable {
+    db: Arc<Database>,
+    name: Arc<str>,
+    index: Arc<str>,
+}
+
+/// The open redb tables of a write transaction.
+struct Writer<'t> {
+    items: redb::Table<'t, ItemKey, &'static [u8]>,
+    index: redb::Table<'t, IndexKey, ()>,
+    now: i64,
+}
+
+fn gsi_keys(item: &Item) -> Option<(&str, &str)> {
+    match (item.get(GSI1PK), item.get(GSI1SK)) {
+        (Some(Value::String(pk)), Some(Value::String(sk))) => Some((pk, sk)),
+        _ => None,
+    }
+}
+
+impl Writer<'_> {
+    /// The stored item, expired or not.
+    fn raw(&self, key: &Key) -> Result<Option<Item>> {
+        let found = self.items.get((key.pk.as_str(), key.sk.as_str())).map_err(backend)?;
+        found.map(|v| decode(v.value())).transpose()
+    }
+
+    /// The stored item unless it has expired.
+    fn live(&self, key: &Key) -> Result<Option<Item>> {
+        Ok(self.raw(key)?.filter(|i| !is_expired(i, self.now)))
+    }
+
+    fn put(&mut self, key: &Key, item: &Item) -> Result<()> {
+        self.erase(key)?;
+        if let Some((gpk, gsk)) = gsi_keys(item) {
+            self.index.insert((gpk, gsk, key.pk.as_str(), key.sk.as_str()), ()).map_err(backend)?;
+        }
+        let bytes = serde_json::to_vec(item).map_err(backend)?;
+        self.items.insert((key.pk.as_str(), key.sk.as_str()), bytes.as_slice()).map_err(backend)?;
+        Ok(())
+    }
+
+    /// Removes the item and its index entry; returns what was stored, expired or not.
+    fn erase(&mut self, key: &Key) -> Result<Option<Item>> {
+        let Some(old) = self.raw(key)? else { return Ok(None) };
+        if let Some((gpk, gsk)) = gsi_keys(&old) {
+            self.index.remove((gpk, gsk, key.pk.as_str(), key.sk.as_str())).map_err(backend)?;
+        }
+        self.items.remove((key.pk.as_str(), key.sk.as_str())).map_err(backend)?;
+        Ok(Some(old))
+    }
+
+    fn check(&self, key: &Key, cond: &Cond) -> Result<Option<Item>> {
+        let live = self.live(key)?;
+        if holds(cond, live.as_ref()) { Ok(live) } else { Err(StoreError::ConditionFailed) }
+    }
+
+    fn update(&mut self, u: &Update, live: Option<Item>) -> Result<Item> {
+        let item = apply_update(live, u)?;
+        self.put(&u.key, &item)?;
+        Ok(item)
+    }
+}
+
+fn holds(cond: &Cond, live: Option<&Item>) -> bool {
+    match cond {
+        Cond::Always => true,
+        Cond::NotExists => live.is_none(),
+        Cond::Exists => live.is_some(),
+        Cond::Version(n) => live.and_then(|i| i.get(VERSION)).and_then(Value::as_i64) == Some(*n),
+    }
+}
+
+fn cond_of(w: &Write) -> &Cond {
+    match w {
+        Write::Put { cond, .. } | Write::Delete { cond, .. } | Write::Check { cond, .. } => cond,
+        Write::Update(u) => &u.cond,
+    }
+}
+
+/// DynamoDB's `UpdateItem` on the live item (or a fresh one holding just the key).
+fn apply_update(live: Option<Item>, u: &Update) -> Result<Item> {
+    let mut item = live.unwrap_or_else(|| {
+        Item::from_iter([(PK.into(), u.key.pk.clone().into()), (SK.into(), u.key.sk.clone().into())])
+    });
+    for (name, v) in &u.set {
+        item.insert(name.clone(), v.clone());
+    }
+    for (name, v) in &u.set_if_absent {
+        item.entry(name.clone()).or_insert_with(|| v.clone());
+    }
+    for (name, delta) in &u.add {
+        let current = match item.get(name) {
+            None => Number::from(0),
+            Some(Value::Number(n)) => n.clone(),
+            Some(_) => return Err(StoreError::Invalid(format!("ADD on non-number attribute {name}"))),
+        };
+        item.insert(name.clone(), Value::Number(add_numbers(&current, delta)?));
+    }
+    for name in &u.remove {
+        item.remove(name);
+    }
+    Ok(item)
+}
+
+/// Bounds of a scan from `lo` (inclusive) to `hi` (exclusive), narrowed past the cursor.
+fn bounds<K: Ord>(lo: K, hi: K, cursor: Option<K>, forward: bool) -> (Bound<K>, Bound<K>) {
+    match cursor {
+        Some(c) if forward && c >= lo => (Bound::Excluded(c), Bound::Excluded(hi)),
+        Some(c) if !forward && c < hi => (Bound::Included(lo), Bound::Excluded(c)),
+        _ => (Bound::Included(lo), Bound::Excluded(hi)),
+    }
+}
+
+/// Runs blocking engine work off the async threads, counting one round trip.
+async fn run<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    metrics::hit();
+    tokio::task::spawn_blocking(f).await.map_err(backend)?
+}
+
+impl EmbeddedTable {
+    fn write_sync<T>(&self, f: impl FnOnce(&mut Writer<'_>) -> Result<T>) -> Result<T> {
+        let mut txn = self.db.begin_write().map_err(backend)?;
+        txn.set_durability(Durability::Immediate);
+        let out = {
+            let mut w = Writer {
+                items: txn.open_table(items_def(&self.name)).map_err(backend)?,
+                index: txn.open_table(index_def(&self.index)).map_err(backend)?,
+                now: now_epoch(),
+            };
+            f(&mut w)
+        };
+        match out {
+            Ok(v) => txn.commit().map(|()| v).map_err(backend),
+            Err(e) => {
+                txn.abort().map_err(backend)?;
+                Err(e)
+            }
+        }
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Writer<'_>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let this = self.clone();
+        run(move || this.write_sync(f)).await
+    }
+
+    /// Up to a batch of expired keys after `after`, and where to resume (`None`: done).
+    fn scan_expired(&self, after: Option<(String, String)>) -> Result<(Vec<Key>, Option<(String, String)>)> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let items = match txn.open_table(items_def(&self.name)) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok((Vec::new(), None)),
+            Err(e) => return Err(backend(e)),
+        };
+        let lo = match &after {
+            Some((pk, sk)) => Bound::Excluded((pk.as_str(), sk.as_str())),
+            None => Bound::Unbounded,
+        };
+        let now = now_epoch();
+        let mut expired = Vec::new();
+        let range = items.range::<(&str, &str)>((lo, Bound::Unbounded)).map_err(backend)?;
+        for (scanned, entry) in range.enumerate() {
+            let (k, v) = entry.map_err(backend)?;
+            let (pk, sk) = k.value();
+            if is_expired(&decode(v.value())?, now) {
+                expired.push(Key::new(pk, sk));
+            }
+            if scanned + 1 >= SWEEP_SCAN || expired.len() >= SWEEP_BATCH {
+                return Ok((expired, Some((pk.to_owned(), sk.to_owned()))));
+            }
+        }
+        Ok((expired, None))
+    }
+
+    fn query_sync(&self, q: &Query) -> Result<Page> {
+        let cursor = q.cursor.as_deref().map(|c| decode_cursor(c, q)).transpose()?;
+        let txn = self.db.begin_read().map_err(backend)?;
+        let items = match txn.open_table(items_def(&self.name)) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Page::default()),
+            Err(e) => return Err(backend(e)),
+        };
+        let now = now_epoch();
+        let limit = q.limit.unwrap_or(usize::MAX);
+        let (lo, hi) = sk_span(&q.sk);
+        // The end of the partition: the next partition key is `pk` followed by NUL.
+        let end = || format!("{}\0", q.pk);
+        let mut out = Vec::new();
+        let mut more = false;
+        let mut accept = |item: Item| {
+            if is_expired(&item, now) {
+                return true;
+            }
+            if out.len() == limit {
+                more = true;
+                return false;
+            }
+            out.push(item);
+            true
+        };
+        let cursor_value = |i: usize| cursor.as_ref().map(|c| c[i].1.clone());
+
+        if q.index.is_none() {
+            let lo = (q.pk.clone(), lo);
+            let hi = hi.map_or_else(|| (end(), String::new()), |h| (q.pk.clone(), h));
+            let cur = cursor_value(0).zip(cursor_value(1));
+            let (lo, hi) = bounds(lo, hi, cur, q.forward);
+            let as_ref = |b: &Bound<(String, String)>| b.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
+            let range = items.range::<(&str, &str)>((as_ref(&lo), as_ref(&hi))).map_err(backend)?;
+            let iter: Box<dyn Iterator<Item = _>> =
+                if q.forward { Box::new(range) } else { Box::new(range.rev()) };
+            for entry in iter {
+                let (_, v) = entry.map_err(backend)?;
+                if !accept(decode(v.value())?) {
+                    break;
+                }
+            }
+        } else {
+            let index = match txn.open_table(index_def(&self.index)) {
+                Ok(t) => t,
+                Err(TableError::TableDoesNotExist(_)) => return Ok(Page::default()),
+                Err(e) => return Err(backend(e)),
+            };
+            let s = String::new;
+            let lo = (q.pk.clone(), lo, s(), s());
+            let hi = hi.map_or_else(|| (end(), s(), s(), s()), |h| (q.pk.clone(), h, s(), s()));
+            // Cursor order is PK, SK, GSI1PK, GSI1SK; index keys lead with the GSI keys.
+            let cur = cursor.as_ref().map(|c| (c[2].1.clone(), c[3].1.clone(), c[0].1.clone(), c[1].1.clone()));
+            let (lo, hi) = bounds(lo, hi, cur, q.forward);
+            let as_ref = |b: &Bound<(String, String, String, String)>| {
+                b.as_ref().map(|(a, b, c, d)| (a.as_str(), b.as_str(), c.as_str(), d.as_str()))
+            };
+            let range = index
+                .range::<(&str, &str, &str, &str)>((as_ref(&lo), as_ref(&hi)))
+                .map_err(backend)?;
+            let iter: Box<dyn Iterator<Item = _>> =
+                if q.forward { Box::new(range) } else { Box::new(range.rev()) };
+            for entry in iter {
+                let (k, _) = entry.map_err(backend)?;
+                let (_, _, pk, sk) = k.value();
+                let Some(v) = items.get((pk, sk)).map_err(backend)? else { continue };
+                if !accept(decode(v.value())?) {
+                    break;
+                }
+            }
+        }
+        let cursor = match out.last() {
+            Some(last) if more => Some(encode_cursor(&cursor_of(last, q.index.is_some()))),
+            _ => None,
+        };
+        Ok(Page { items: out, cursor })
+    }
+}
+
+#[async_trait]
+impl Table for EmbeddedTable {
+    async fn get(&self, key: &Key) -> Result<Option<Item>> {
+        validate_key(key)?;
+        let (db, name, key) = (self.db.clone(), self.name.clone(), key.clone());
+        run(move || {
+            let txn = db.begin_read().map_err(backend)?;
+            let items = match txn.open_table(items_def(&name)) {
+                Ok(t) => t,
+                Err(TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(backend(e)),
+            };
+            let found = items.get((key.pk.as_str(), key.sk.as_str())).map_err(backend)?;
+            let item = found.map(|v| decode(v.value())).transpose()?;
+            Ok(item.filter(|i| !is_expired(i, now_epoch())))
+        })
+        .await
+    }
+
+    async fn put(&self, item: Item, cond: Cond) -> Result<()> {
+        let key = validate_item(&item)?;
+        self.write(move |w| {
+            w.check(&key, &cond)?;
+            w.put(&key, &item)
+        })
+        .await
+    }
+
+    async fn update(&self, update: Update) -> Result<Item> {
+        validate_update(&update)?;
+        self.write(move |w| {
+            let live = w.check(&update.key, &update.cond)?;
+            w.update(&update, live)
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &Key, cond: Cond) -> Result<Option<Item>> {
+        validate_key(key)?;
+        let key = key.clone();
+        self.write(move |w| {
+            w.check(&key, &cond)?;
+            let now = w.now;
+            Ok(w.erase(&key)?.filter(|i| !is_expired(i, now)))
+        })
+        .await
+    }
+
+    async fn transact(&self, writes: Vec<Write>) -> Result<()> {
+        let keys = validate_transact(&writes)?;
+        self.write(move |w| {
+            // Check every condition first (each write targets a distinct item), then apply.
+            let mut failed = Vec::new();
+            let mut lives = Vec::with_capacity(writes.len());
+            for (i, (write, key)) in writes.iter().zip(&keys).enumerate() {
+                let live = w.live(key)?;
+                if !holds(cond_of(write), live.as_ref()) {
+                    failed.push(i);
+                }
+                lives.push(live);
+            }
+            if !failed.is_empty() {
+                return Err(StoreError::TransactionCanceled(failed));
+            }
+            for ((write, key), live) in writes.iter().zip(&keys).zip(lives) {
+                match write {
+                    Write::Put { item, .. } => w.put(key, item)?,
+                    Write::Update(u) => {
+                        w.update(u, live)?;
+                    }
+                    Write::Delete { .. } => {
+                        w.erase(key)?;
+                    }
+                    Write::Check { .. } => {}
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn query(&self, query: Query) -> Result<Page> {
+        if query_is_empty(&query)? {
+            return Ok(Page::default());
+        }
+        let this = self.clone();
+        run(move || this.query_sync(&query)).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let db = self.db.clone();
+        run(move || db.begin_read().map(drop).map_err(backend)).await
+    }
+}

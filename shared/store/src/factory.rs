@@ -1,0 +1,74 @@
+//! Picks the backends: embedded (redb + files) locally, DynamoDB + S3 in AWS.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+use crate::{Blob, DynamoTable, Embedded, FsBlob, Result, S3Blob, Table};
+
+/// The storage of a process. Cheap to share; tables and the blob store are handles onto it.
+#[derive(Clone)]
+pub enum Backend {
+    /// `<data_dir>/store.redb` and blobs under `<data_dir>/blobs`.
+    Embedded { store: Embedded, blobs: Arc<FsBlob> },
+    /// DynamoDB tables (one client for all) and one S3 bucket.
+    Aws { dynamo: aws_sdk_dynamodb::Client, blobs: Arc<S3Blob> },
+}
+
+impl Backend {
+    pub fn embedded(data_dir: &Path) -> Result<Self> {
+        let store = Embedded::open(data_dir)?;
+        let blobs = Arc::new(FsBlob::open(&data_dir.join("blobs"))?);
+        Ok(Self::Embedded { store, blobs })
+    }
+
+    /// Loads the default AWS configuration (which honours `AWS_ENDPOINT_URL`).
+    pub async fn aws(bucket: impl Into<String>) -> Self {
+        let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+        Self::aws_with_config(&sdk, bucket)
+    }
+
+    pub fn aws_with_config(sdk: &SdkConfig, bucket: impl Into<String>) -> Self {
+        let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+        // Emulators such as moto serve buckets by path, not by virtual host.
+        let custom_endpoint = sdk.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
+        let s3_config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(custom_endpoint).build();
+        let s3 = aws_sdk_s3::Client::from_conf(s3_config);
+        Self::Aws { dynamo, blobs: Arc::new(S3Blob::new(s3, bucket)) }
+    }
+
+    pub fn table(&self, name: &str) -> Arc<dyn Table> {
+        match self {
+            Self::Embedded { store, .. } => Arc::new(store.table(name)),
+            Self::Aws { dynamo, .. } => Arc::new(DynamoTable::new(dynamo.clone(), name)),
+        }
+    }
+
+    pub fn blob(&self) -> Arc<dyn Blob> {
+        match self {
+            Self::Embedded { blobs, .. } => blobs.clone(),
+            Self::Aws { blobs, .. } => blobs.clone(),
+        }
+    }
+
+    /// Creates the table if needed (DynamoDB); embedded tables need no setup.
+    pub async fn ensure_table(&self, name: &str) -> Result<()> {
+        match self {
+            Self::Embedded { .. } => Ok(()),
+            Self::Aws { dynamo, .. } => DynamoTable::new(dynamo.clone(), name).create_if_missing().await,
+        }
+    }
+
+    /// Creates the bucket if needed (S3); the embedded blob directory already exists.
+    pub async fn ensure_bucket(&self) -> Result<()> {
+        match self {
+            Self::Embedded { .. } => Ok(()),
+            Self::Aws { blobs, .. } => blobs.create_bucket_if_missing().await,
+        }
+    }
+
+    pub fn is_embedded(&self) -> bool {
+        matches!(self, Self::Embedded { .. })
+    }
+}

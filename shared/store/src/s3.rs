@@ -1,0 +1,121 @@
+//! The S3 backend of [`Blob`].
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+use bytes::Bytes;
+
+use crate::common::backend;
+use crate::{Blob, Object, Result, StoreError, metrics};
+
+/// S3 caps a listing page at 1000 keys.
+const MAX_LIST: usize = 1000;
+
+/// One S3 bucket.
+#[derive(Clone, Debug)]
+pub struct S3Blob {
+    client: Client,
+    bucket: String,
+}
+
+fn map_err<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Backend(DisplayErrorContext(&err).to_string())
+}
+
+impl S3Blob {
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        Self { client, bucket: bucket.into() }
+    }
+
+    pub async fn create_bucket_if_missing(&self) -> Result<()> {
+        metrics::hit();
+        if self.client.head_bucket().bucket(&self.bucket).send().await.is_ok() {
+            return Ok(());
+        }
+        let mut create = self.client.create_bucket().bucket(&self.bucket);
+        // us-east-1 is the default location and must not be named.
+        if let Some(region) = self.client.config().region().map(|r| r.as_ref()).filter(|r| *r != "us-east-1") {
+            let location = BucketLocationConstraint::from(region);
+            create = create.create_bucket_configuration(
+                CreateBucketConfiguration::builder().location_constraint(location).build(),
+            );
+        }
+        metrics::hit();
+        match create.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("BucketAlreadyOwnedByYou") => Ok(()),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl Blob for S3Blob {
+    async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<()> {
+        metrics::hit();
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Object>> {
+        metrics::hit();
+        let out = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(map_err(e)),
+        };
+        let content_type = out.content_type().unwrap_or("application/octet-stream").to_owned();
+        let body = out.body.collect().await.map_err(backend)?.into_bytes();
+        Ok(Some(Object { body, content_type }))
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        metrics::hit();
+        self.client.delete_object().bucket(&self.bucket).key(key).send().await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn list(&self, prefix: &str, cursor: Option<String>, limit: usize) -> Result<(Vec<String>, Option<String>)> {
+        let resuming = cursor.is_some();
+        metrics::hit();
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .max_keys(limit.clamp(1, MAX_LIST) as i32)
+            .set_continuation_token(cursor)
+            .send()
+            .await
+            .map_err(|e| match e.code() {
+                Some("InvalidArgument") if resuming => StoreError::BadCursor,
+                _ => map_err(e),
+            })?;
+        let keys = out.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect();
+        let next = match out.is_truncated() {
+            Some(true) => out.next_continuation_token().map(str::to_owned),
+            _ => None,
+        };
+        Ok((keys, next))
+    }
+
+    async fn ping(&self) -> Result<()> {
+        metrics::hit();
+        self.client.head_bucket().bucket(&self.bucket).send().await.map_err(map_err)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,4 @@
+//! Test helpers shared by the workspace's test suites.
+
+pub mod moto;
+pub mod local;
