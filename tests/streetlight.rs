@@ -24,7 +24,11 @@ impl Resp {
         &self.body["data"]
     }
     fn round_trips(&self) -> u64 {
-        self.headers["x-store-round-trips"].to_str().unwrap().parse().unwrap()
+        self.headers["x-store-round-trips"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap()
     }
     /// Every error is the seed's envelope with the status repeated and `data: null`.
     #[track_caller]
@@ -41,11 +45,22 @@ impl Api {
         Self::with(&[]).await
     }
     async fn with(args: &[&str]) -> Self {
-        Self { server: LocalServer::start(BIN, args).await, http: Client::new() }
+        Self {
+            server: LocalServer::start(BIN, args).await,
+            http: Client::new(),
+        }
     }
 
-    async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
-        let mut req = self.http.request(method, self.server.url(&format!("/streetlight/api{path}")));
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut req = self
+            .http
+            .request(method, self.server.url(&format!("/streetlight/api{path}")));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -59,9 +74,14 @@ impl Api {
         let res = req.send().await.expect("request");
         let (status, headers) = (res.status(), res.headers().clone());
         let text = res.text().await.unwrap();
-        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text:?}"));
+        let body =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text:?}"));
         assert!(status.as_u16() < 500, "server error {status}: {body}");
-        Resp { status, headers, body }
+        Resp {
+            status,
+            headers,
+            body,
+        }
     }
 
     async fn get(&self, path: &str, token: &str) -> Resp {
@@ -94,6 +114,22 @@ impl Api {
     }
 }
 
+/// Writes a raw HTTP/1.1 request and returns everything the server answers.
+async fn raw_request(api: &Api, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(api.server.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut out),
+    )
+    .await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn token(r: &Resp) -> String {
     assert!(r.status.is_success(), "{}", r.body);
     r.data()["token"].as_str().unwrap().to_owned()
@@ -121,9 +157,15 @@ async fn first_user_is_admin_and_later_registrations_get_the_default_role() {
     assert_eq!(second.data()["user"]["id"], "2");
 
     // Asking for a higher role without an admin's token is refused; with one it is honoured.
-    api.register("carol", Some("operator"), None).await.assert_error(403);
-    api.register("carol", Some("admin"), Some(&token(&second))).await.assert_error(403);
-    let carol = api.register("carol", Some("operator"), Some(&token(&first))).await;
+    api.register("carol", Some("operator"), None)
+        .await
+        .assert_error(403);
+    api.register("carol", Some("admin"), Some(&token(&second)))
+        .await
+        .assert_error(403);
+    let carol = api
+        .register("carol", Some("operator"), Some(&token(&first)))
+        .await;
     assert_eq!(carol.data()["user"]["role"], "operator");
 
     let dup = api.post("/auth/register", None, json!({"name": "x", "email": "ALICE@example.com", "password": "password123", "city": "Delhi"})).await;
@@ -133,37 +175,113 @@ async fn first_user_is_admin_and_later_registrations_get_the_default_role() {
 #[tokio::test]
 async fn concurrent_first_registrations_make_exactly_one_admin() {
     let api = Api::start().await;
-    let regs = futures::future::join_all((0..8).map(|i| api.register(&format!("u{i}"), None, None))).await;
-    let admins = regs.iter().filter(|r| r.data()["user"]["role"] == "admin").count();
+    let names: Vec<String> = (0..8).map(|i| format!("u{i}")).collect();
+    let regs = futures::future::join_all(names.iter().map(|n| api.register(n, None, None))).await;
+    let admins = regs
+        .iter()
+        .filter(|r| r.data()["user"]["role"] == "admin")
+        .count();
     assert!(regs.iter().all(|r| r.status == 201));
     assert_eq!(admins, 1);
 }
 
 #[tokio::test]
 async fn registration_and_login_reject_bad_input_with_the_envelope() {
-    let api = Api::start().await;
-    let missing = api.post("/auth/register", None, json!({"email": "a@example.com"})).await;
+    // A small body limit, so the oversize body below fits in socket buffers and the client
+    // reads the 413 instead of a reset.
+    let api = Api::with(&["--body-limit", "65536"]).await;
+    let missing = api
+        .post("/auth/register", None, json!({"email": "a@example.com"}))
+        .await;
     assert!(missing.assert_error(400).contains("name"));
-    api.post("/auth/register", None, json!({"name": 5, "email": "a@example.com", "password": "password123", "city": "Delhi"})).await.assert_error(400);
-    api.post("/auth/register", None, json!({"name": "a", "email": "not-an-email", "password": "password123", "city": "Delhi"})).await.assert_error(400);
-    api.post("/auth/register", None, json!({"name": "a", "email": "a@example.com", "password": "short", "city": "Delhi"})).await.assert_error(400);
+    api.post(
+        "/auth/register",
+        None,
+        json!({"name": 5, "email": "a@example.com", "password": "password123", "city": "Delhi"}),
+    )
+    .await
+    .assert_error(400);
+    api.post(
+        "/auth/register",
+        None,
+        json!({"name": "a", "email": "not-an-email", "password": "password123", "city": "Delhi"}),
+    )
+    .await
+    .assert_error(400);
+    api.post(
+        "/auth/register",
+        None,
+        json!({"name": "a", "email": "a@example.com", "password": "short", "city": "Delhi"}),
+    )
+    .await
+    .assert_error(400);
     api.post("/auth/register", None, json!({"name": "a", "email": "a@example.com", "password": "password123", "city": "Delhi", "role": "superuser"})).await.assert_error(400);
-    api.post("/auth/register", None, json!([1, 2])).await.assert_error(400);
+    api.post("/auth/register", None, json!([1, 2]))
+        .await
+        .assert_error(400);
 
-    let malformed = api.http.post(api.server.url("/streetlight/api/auth/login")).header("content-type", "application/json").body("{\"email\": ");
+    let malformed = api
+        .http
+        .post(api.server.url("/streetlight/api/auth/login"))
+        .header("content-type", "application/json")
+        .body("{\"email\": ");
     api.send(malformed).await.assert_error(400);
-    let not_json = api.http.post(api.server.url("/streetlight/api/auth/login")).header("content-type", "text/plain").body("hello");
+    let not_json = api
+        .http
+        .post(api.server.url("/streetlight/api/auth/login"))
+        .header("content-type", "text/plain")
+        .body("hello");
     api.send(not_json).await.assert_error(415);
-    let huge = "x".repeat(2 << 20);
-    let big = api.http.post(api.server.url("/streetlight/api/auth/register")).json(&json!({"name": huge}));
-    api.send(big).await.assert_error(413);
+    // An oversize body is refused from its Content-Length, before it is read.
+    let raw = raw_request(&api, "POST /streetlight/api/auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n{").await;
+    assert!(raw.starts_with("HTTP/1.1 413"), "{raw}");
+    assert!(
+        raw.contains(r#""status":413"#) && raw.contains(r#""data":null"#),
+        "{raw}"
+    );
+    // And one that lies about its length is cut off at the limit while being read.
+    let huge = "x".repeat(70_000);
+    let chunked = api
+        .http
+        .post(api.server.url("/streetlight/api/auth/register"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures::stream::iter([Ok::<
+            _,
+            std::io::Error,
+        >(
+            format!("{{\"name\": \"{huge}\"}}"),
+        )])));
+    match chunked.send().await {
+        Ok(res) => assert_eq!(res.status(), 413),
+        Err(e) => assert!(e.is_request(), "{e}"), // the server may close while we still write
+    }
 
     api.register("dora", None, None).await;
-    api.post("/auth/login", None, json!({"email": "dora@example.com"})).await.assert_error(400);
-    let wrong = api.post("/auth/login", None, json!({"email": "dora@example.com", "password": "wrongpass1"})).await;
+    api.post("/auth/login", None, json!({"email": "dora@example.com"}))
+        .await
+        .assert_error(400);
+    let wrong = api
+        .post(
+            "/auth/login",
+            None,
+            json!({"email": "dora@example.com", "password": "wrongpass1"}),
+        )
+        .await;
     assert_eq!(wrong.assert_error(401), "Invalid credentials");
-    api.post("/auth/login", None, json!({"email": "nobody@example.com", "password": "password123"})).await.assert_error(401);
-    let ok = api.post("/auth/login", None, json!({"email": "Dora@Example.com", "password": "password123"})).await;
+    api.post(
+        "/auth/login",
+        None,
+        json!({"email": "nobody@example.com", "password": "password123"}),
+    )
+    .await
+    .assert_error(401);
+    let ok = api
+        .post(
+            "/auth/login",
+            None,
+            json!({"email": "Dora@Example.com", "password": "password123"}),
+        )
+        .await;
     assert_eq!(ok.status, 200);
     assert_eq!(ok.body["message"], "Login successful");
     assert_eq!(ok.data()["user"]["email"], "dora@example.com");
@@ -190,7 +308,9 @@ async fn every_lights_endpoint_requires_a_token() {
     ] {
         let r = api.call(method.clone(), path, None, Some(json!({}))).await;
         r.assert_error(401);
-        let r = api.call(method, path, Some("not.a.jwt"), Some(json!({}))).await;
+        let r = api
+            .call(method, path, Some("not.a.jwt"), Some(json!({})))
+            .await;
         r.assert_error(401);
     }
 }
@@ -215,10 +335,29 @@ async fn lights_list_map_detail_and_summary_follow_the_seed() {
     let list = api.get("/lights/list", &viewer).await;
     assert_eq!(list.status, 200);
     assert_eq!(list.body["message"], "Lights retrieved successfully");
-    let ids: Vec<&str> = list.data().as_array().unwrap().iter().map(|l| l["light_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = list
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["light_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["SL001", "SL002"]);
     let keys: Vec<&String> = list.data()[0].as_object().unwrap().keys().collect();
-    for k in ["id", "light_id", "name", "city", "latitude", "longitude", "address", "status", "is_automatic", "brightness", "last_status_change", "error_details"] {
+    for k in [
+        "id",
+        "light_id",
+        "name",
+        "city",
+        "latitude",
+        "longitude",
+        "address",
+        "status",
+        "is_automatic",
+        "brightness",
+        "last_status_change",
+        "error_details",
+    ] {
         assert!(keys.iter().any(|x| *x == k), "missing {k}");
     }
     assert!(list.data()[0].get("PK").is_none() && list.data()[0].get("version").is_none());
@@ -227,12 +366,23 @@ async fn lights_list_map_detail_and_summary_follow_the_seed() {
 
     let map = api.get("/lights/map?city=Delhi", &viewer).await;
     assert_eq!(map.body["message"], "Map data retrieved");
-    assert_eq!(map.data()[0], json!({"light_id": "SL001", "name": "Light SL001", "location": {"latitude": 28.6139, "longitude": 77.209}, "status": "off"}));
+    assert_eq!(
+        map.data()[0],
+        json!({"light_id": "SL001", "name": "Light SL001", "location": {"latitude": 28.6139, "longitude": 77.209}, "status": "off"})
+    );
 
     let summary = api.get("/lights/summary?city=Delhi", &viewer).await;
     assert_eq!(summary.body["message"], "City summary retrieved");
     let s = summary.data();
-    assert_eq!((s["total_lights"].as_i64(), s["lights_on"].as_i64(), s["lights_off"].as_i64(), s["lights_in_error"].as_i64()), (Some(2), Some(0), Some(2), Some(0)));
+    assert_eq!(
+        (
+            s["total_lights"].as_i64(),
+            s["lights_on"].as_i64(),
+            s["lights_off"].as_i64(),
+            s["lights_in_error"].as_i64()
+        ),
+        (Some(2), Some(0), Some(2), Some(0))
+    );
     assert_eq!(s["city"], "Delhi");
     assert!(s["id"].as_i64().is_some() && s["last_updated"].is_string());
     let nowhere = api.get("/lights/summary?city=Atlantis", &viewer).await;
@@ -243,7 +393,9 @@ async fn lights_list_map_detail_and_summary_follow_the_seed() {
     assert_eq!(detail.data()["light"]["light_id"], "SL001");
     assert_eq!(detail.data()["recentLogs"], json!([]));
     api.get("/lights/detail", &viewer).await.assert_error(400);
-    api.get("/lights/detail?lightId=NOPE", &viewer).await.assert_error(404);
+    api.get("/lights/detail?lightId=NOPE", &viewer)
+        .await
+        .assert_error(404);
 }
 
 #[tokio::test]
@@ -253,32 +405,99 @@ async fn control_is_for_operators_and_keeps_counters_and_logs() {
     api.create(&admin, "SL001", "Delhi").await;
     api.create(&admin, "SL002", "Delhi").await;
 
-    let denied = api.post("/lights/control", Some(&viewer), json!({"lightId": "SL001", "action": "on"})).await;
+    let denied = api
+        .post(
+            "/lights/control",
+            Some(&viewer),
+            json!({"lightId": "SL001", "action": "on"}),
+        )
+        .await;
     denied.assert_error(403);
-    api.post("/lights/control", Some(&op), json!({"lightId": "SL001"})).await.assert_error(400);
-    api.post("/lights/control", Some(&op), json!({"lightId": "SL001", "action": "dim"})).await.assert_error(400);
-    api.post("/lights/control", Some(&op), json!({"lightId": "NOPE", "action": "on"})).await.assert_error(404);
+    api.post("/lights/control", Some(&op), json!({"lightId": "SL001"}))
+        .await
+        .assert_error(400);
+    api.post(
+        "/lights/control",
+        Some(&op),
+        json!({"lightId": "SL001", "action": "dim"}),
+    )
+    .await
+    .assert_error(400);
+    api.post(
+        "/lights/control",
+        Some(&op),
+        json!({"lightId": "NOPE", "action": "on"}),
+    )
+    .await
+    .assert_error(404);
 
-    let on = api.post("/lights/control", Some(&op), json!({"lightId": "SL001", "action": "on"})).await;
+    let on = api
+        .post(
+            "/lights/control",
+            Some(&op),
+            json!({"lightId": "SL001", "action": "on"}),
+        )
+        .await;
     assert_eq!(on.status, 200);
     assert_eq!(on.body["message"], "Light turned on");
     assert_eq!(on.data()["light_id"], "SL001");
     assert_eq!(on.data()["status"], "on");
     assert_eq!(on.data()["is_automatic"], false);
     assert!(on.data()["last_status_change"].is_string());
-    let off = api.post("/lights/control", Some(&admin), json!({"lightId": "SL001", "action": "off"})).await;
+    let off = api
+        .post(
+            "/lights/control",
+            Some(&admin),
+            json!({"lightId": "SL001", "action": "off"}),
+        )
+        .await;
     assert_eq!(off.body["message"], "Light turned off");
-    api.post("/lights/control", Some(&admin), json!({"lightId": "SL001", "action": "on"})).await;
+    api.post(
+        "/lights/control",
+        Some(&admin),
+        json!({"lightId": "SL001", "action": "on"}),
+    )
+    .await;
 
-    let err = api.post("/lights/update-status", Some(&op), json!({"lightId": "SL002", "status": "error", "errorDetails": "Bulb failed"})).await;
+    let err = api
+        .post(
+            "/lights/update-status",
+            Some(&op),
+            json!({"lightId": "SL002", "status": "error", "errorDetails": "Bulb failed"}),
+        )
+        .await;
     assert_eq!(err.status, 200);
     assert_eq!(err.body["message"], "Light status updated");
     assert_eq!(err.data()["error_details"], "Bulb failed");
     assert_eq!(err.data()["status"], "error");
-    api.post("/lights/update-status", Some(&op), json!({"lightId": "SL002"})).await.assert_error(400);
-    api.post("/lights/update-status", Some(&op), json!({"lightId": "SL002", "status": "broken"})).await.assert_error(400);
-    api.post("/lights/update-status", Some(&viewer), json!({"lightId": "SL002", "status": "on"})).await.assert_error(403);
-    api.post("/lights/update-status", Some(&op), json!({"lightId": "NOPE", "status": "on"})).await.assert_error(404);
+    api.post(
+        "/lights/update-status",
+        Some(&op),
+        json!({"lightId": "SL002"}),
+    )
+    .await
+    .assert_error(400);
+    api.post(
+        "/lights/update-status",
+        Some(&op),
+        json!({"lightId": "SL002", "status": "broken"}),
+    )
+    .await
+    .assert_error(400);
+    api.post(
+        "/lights/update-status",
+        Some(&viewer),
+        json!({"lightId": "SL002", "status": "on"}),
+    )
+    .await
+    .assert_error(403);
+    api.post(
+        "/lights/update-status",
+        Some(&op),
+        json!({"lightId": "NOPE", "status": "on"}),
+    )
+    .await
+    .assert_error(404);
 
     let s = api.get("/lights/summary?city=delhi", &viewer).await;
     assert_eq!(s.data()["total_lights"], 2);
@@ -301,18 +520,33 @@ async fn control_is_for_operators_and_keeps_counters_and_logs() {
     assert_eq!(auto.data()["light"]["error_details"], "Bulb failed");
 
     // The control history: operators and admins only, paginated, newest first.
-    api.get("/lights/logs?lightId=SL001", &viewer).await.assert_error(403);
+    api.get("/lights/logs?lightId=SL001", &viewer)
+        .await
+        .assert_error(403);
     api.get("/lights/logs", &op).await.assert_error(400);
-    api.get("/lights/logs?lightId=NOPE", &op).await.assert_error(404);
+    api.get("/lights/logs?lightId=NOPE", &op)
+        .await
+        .assert_error(404);
     let page1 = api.get("/lights/logs?lightId=SL001&limit=2", &op).await;
     assert_eq!(page1.data().as_array().unwrap().len(), 2);
     let cursor = page1.headers["x-next-cursor"].to_str().unwrap().to_owned();
-    let page2 = api.get(&format!("/lights/logs?lightId=SL001&limit=2&cursor={cursor}"), &op).await;
+    let page2 = api
+        .get(
+            &format!("/lights/logs?lightId=SL001&limit=2&cursor={cursor}"),
+            &op,
+        )
+        .await;
     assert_eq!(page2.data()[0]["action"], "on");
     assert_eq!(page2.data()[0]["previous_status"], "off");
-    api.get("/lights/logs?lightId=SL001&cursor=garbage", &op).await.assert_error(400);
-    api.get("/lights/logs?lightId=SL001&limit=0", &op).await.assert_error(400);
-    api.get("/lights/logs?lightId=SL001&limit=ten", &op).await.assert_error(400);
+    api.get("/lights/logs?lightId=SL001&cursor=garbage", &op)
+        .await
+        .assert_error(400);
+    api.get("/lights/logs?lightId=SL001&limit=0", &op)
+        .await
+        .assert_error(400);
+    api.get("/lights/logs?lightId=SL001&limit=ten", &op)
+        .await
+        .assert_error(400);
 }
 
 #[tokio::test]
@@ -324,13 +558,23 @@ async fn concurrent_controls_keep_the_summary_exact() {
     let calls = (0..24).map(|i| {
         let action = if i % 3 == 0 { "off" } else { "on" };
         let light = if i % 2 == 0 { "SL001" } else { "SL002" };
-        api.post("/lights/control", Some(&op), json!({"lightId": light, "action": action}))
+        api.post(
+            "/lights/control",
+            Some(&op),
+            json!({"lightId": light, "action": action}),
+        )
     });
     for r in futures::future::join_all(calls).await {
         assert_eq!(r.status, 200, "{}", r.body);
     }
     let list = api.get("/lights/list", &op).await;
-    let on = list.data().as_array().unwrap().iter().filter(|l| l["status"] == "on").count() as i64;
+    let on = list
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["status"] == "on")
+        .count() as i64;
     let s = api.get("/lights/summary", &op).await;
     assert_eq!(s.data()["lights_on"].as_i64(), Some(on));
     assert_eq!(s.data()["lights_off"].as_i64(), Some(2 - on));
@@ -345,56 +589,191 @@ async fn admin_manages_lights_and_users() {
     api.create(&op, "SL009", "Delhi").await.assert_error(403);
     api.post("/lights/create", Some(&admin), json!({"lightId": "SL009", "name": "x", "city": "Delhi", "latitude": 91.0, "longitude": 0.0})).await.assert_error(400);
     api.post("/lights/create", Some(&admin), json!({"lightId": "bad id!", "name": "x", "city": "Delhi", "latitude": 1.0, "longitude": 0.0})).await.assert_error(400);
-    api.post("/lights/create", Some(&admin), json!({"lightId": "SL009", "name": "x", "city": "Delhi"})).await.assert_error(400);
+    api.post(
+        "/lights/create",
+        Some(&admin),
+        json!({"lightId": "SL009", "name": "x", "city": "Delhi"}),
+    )
+    .await
+    .assert_error(400);
     api.post("/lights/create", Some(&admin), json!({"lightId": "SL009", "name": "x", "city": "Delhi", "latitude": "north", "longitude": 0.0})).await.assert_error(400);
     api.create(&admin, "SL001", "Delhi").await;
 
-    let upd = api.call(Method::PUT, "/lights/update", Some(&admin), Some(json!({"lightId": "SL001", "name": "Renamed", "brightness": 40}))).await;
+    let upd = api
+        .call(
+            Method::PUT,
+            "/lights/update",
+            Some(&admin),
+            Some(json!({"lightId": "SL001", "name": "Renamed", "brightness": 40})),
+        )
+        .await;
     assert_eq!(upd.status, 200, "{}", upd.body);
     assert_eq!(upd.data()["name"], "Renamed");
     assert_eq!(upd.data()["brightness"], 40);
-    api.call(Method::PUT, "/lights/update", Some(&admin), Some(json!({"lightId": "SL001", "brightness": 400}))).await.assert_error(400);
-    api.call(Method::PUT, "/lights/update", Some(&admin), Some(json!({"lightId": "SL001", "city": "Mumbai"}))).await.assert_error(400);
-    api.call(Method::PUT, "/lights/update", Some(&op), Some(json!({"lightId": "SL001", "name": "x"}))).await.assert_error(403);
-    api.call(Method::PUT, "/lights/update", Some(&admin), Some(json!({"lightId": "NOPE", "name": "x"}))).await.assert_error(404);
+    api.call(
+        Method::PUT,
+        "/lights/update",
+        Some(&admin),
+        Some(json!({"lightId": "SL001", "brightness": 400})),
+    )
+    .await
+    .assert_error(400);
+    api.call(
+        Method::PUT,
+        "/lights/update",
+        Some(&admin),
+        Some(json!({"lightId": "SL001", "city": "Mumbai"})),
+    )
+    .await
+    .assert_error(400);
+    api.call(
+        Method::PUT,
+        "/lights/update",
+        Some(&op),
+        Some(json!({"lightId": "SL001", "name": "x"})),
+    )
+    .await
+    .assert_error(403);
+    api.call(
+        Method::PUT,
+        "/lights/update",
+        Some(&admin),
+        Some(json!({"lightId": "NOPE", "name": "x"})),
+    )
+    .await
+    .assert_error(404);
 
     // Bulk import, CSV and JSON; bad rows are reported, good rows land.
     let csv = "lightId,name,city,latitude,longitude,address,status\nSL010,Ten,Delhi,28.1,77.1,Ring Road,on\nSL011,Eleven,Delhi,28.2,77.2,,off\nSL001,Dup,Delhi,28.0,77.0,,off\nSL012,Bad,Delhi,north,77.0,,off\n";
-    let req = api.http.post(api.server.url("/streetlight/api/lights/import")).bearer_auth(&admin).header("content-type", "text/csv").body(csv);
+    let req = api
+        .http
+        .post(api.server.url("/streetlight/api/lights/import"))
+        .bearer_auth(&admin)
+        .header("content-type", "text/csv")
+        .body(csv);
     let imported = api.send(req).await;
     assert_eq!(imported.status, 200, "{}", imported.body);
     assert_eq!(imported.data()["created"], 2);
     let failed = imported.data()["failed"].as_array().unwrap();
-    assert_eq!(failed.iter().map(|f| f["row"].as_i64().unwrap()).collect::<Vec<_>>(), [3, 4]);
+    assert_eq!(
+        failed
+            .iter()
+            .map(|f| f["row"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        [3, 4]
+    );
     let json_import = api.post("/lights/import", Some(&admin), json!({"lights": [{"lightId": "SL020", "name": "Twenty", "city": "Delhi", "latitude": 1.0, "longitude": 2.0}]})).await;
     assert_eq!(json_import.data()["created"], 1);
-    let req = api.http.post(api.server.url("/streetlight/api/lights/import")).bearer_auth(&admin).header("content-type", "application/xml").body("<x/>");
+    let req = api
+        .http
+        .post(api.server.url("/streetlight/api/lights/import"))
+        .bearer_auth(&admin)
+        .header("content-type", "application/xml")
+        .body("<x/>");
     api.send(req).await.assert_error(415);
-    api.post("/lights/import", Some(&viewer), json!({"lights": []})).await.assert_error(403);
+    api.post("/lights/import", Some(&viewer), json!({"lights": []}))
+        .await
+        .assert_error(403);
 
     let s = api.get("/lights/summary", &viewer).await;
-    assert_eq!((s.data()["total_lights"].as_i64(), s.data()["lights_on"].as_i64(), s.data()["lights_off"].as_i64()), (Some(4), Some(1), Some(3)));
+    assert_eq!(
+        (
+            s.data()["total_lights"].as_i64(),
+            s.data()["lights_on"].as_i64(),
+            s.data()["lights_off"].as_i64()
+        ),
+        (Some(4), Some(1), Some(3))
+    );
 
-    let del = api.call(Method::DELETE, "/lights/delete?lightId=SL010", Some(&admin), None).await;
+    let del = api
+        .call(
+            Method::DELETE,
+            "/lights/delete?lightId=SL010",
+            Some(&admin),
+            None,
+        )
+        .await;
     assert_eq!(del.status, 200);
-    api.call(Method::DELETE, "/lights/delete?lightId=SL010", Some(&admin), None).await.assert_error(404);
-    api.call(Method::DELETE, "/lights/delete?lightId=SL011", Some(&op), None).await.assert_error(403);
+    api.call(
+        Method::DELETE,
+        "/lights/delete?lightId=SL010",
+        Some(&admin),
+        None,
+    )
+    .await
+    .assert_error(404);
+    api.call(
+        Method::DELETE,
+        "/lights/delete?lightId=SL011",
+        Some(&op),
+        None,
+    )
+    .await
+    .assert_error(403);
     let s = api.get("/lights/summary", &viewer).await;
-    assert_eq!((s.data()["total_lights"].as_i64(), s.data()["lights_on"].as_i64()), (Some(3), Some(0)));
+    assert_eq!(
+        (
+            s.data()["total_lights"].as_i64(),
+            s.data()["lights_on"].as_i64()
+        ),
+        (Some(3), Some(0))
+    );
 
     // Users: list and role changes, admin only; a new role applies from the next refresh.
     let users = api.get("/users", &admin).await;
     assert_eq!(users.data().as_array().unwrap().len(), 3);
     api.get("/users", &op).await.assert_error(403);
-    api.post("/users/role", Some(&op), json!({"email": "viewer@example.com", "role": "admin"})).await.assert_error(403);
-    api.post("/users/role", Some(&admin), json!({"email": "ghost@example.com", "role": "operator"})).await.assert_error(404);
-    api.post("/users/role", Some(&admin), json!({"email": "viewer@example.com", "role": "owner"})).await.assert_error(400);
-    api.post("/users/role", Some(&admin), json!({"email": "admin@example.com", "role": "viewer"})).await.assert_error(400);
-    let promoted = api.post("/users/role", Some(&admin), json!({"email": "viewer@example.com", "role": "operator"})).await;
+    api.post(
+        "/users/role",
+        Some(&op),
+        json!({"email": "viewer@example.com", "role": "admin"}),
+    )
+    .await
+    .assert_error(403);
+    api.post(
+        "/users/role",
+        Some(&admin),
+        json!({"email": "ghost@example.com", "role": "operator"}),
+    )
+    .await
+    .assert_error(404);
+    api.post(
+        "/users/role",
+        Some(&admin),
+        json!({"email": "viewer@example.com", "role": "owner"}),
+    )
+    .await
+    .assert_error(400);
+    api.post(
+        "/users/role",
+        Some(&admin),
+        json!({"email": "admin@example.com", "role": "viewer"}),
+    )
+    .await
+    .assert_error(400);
+    let promoted = api
+        .post(
+            "/users/role",
+            Some(&admin),
+            json!({"email": "viewer@example.com", "role": "operator"}),
+        )
+        .await;
     assert_eq!(promoted.data()["role"], "operator");
-    let login = api.post("/auth/login", None, json!({"email": "viewer@example.com", "password": "password123"})).await;
+    let login = api
+        .post(
+            "/auth/login",
+            None,
+            json!({"email": "viewer@example.com", "password": "password123"}),
+        )
+        .await;
     let new_token = token(&login);
-    let ctl = api.post("/lights/control", Some(&new_token), json!({"lightId": "SL001", "action": "on"})).await;
+    let ctl = api
+        .post(
+            "/lights/control",
+            Some(&new_token),
+            json!({"lightId": "SL001", "action": "on"}),
+        )
+        .await;
     assert_eq!(ctl.status, 200);
 }
 
@@ -407,7 +786,9 @@ async fn paths_work_with_and_without_a_trailing_slash_and_unknown_ones_get_the_e
     assert_eq!(api.get("/lights/list/", &t).await.status, 200);
     assert_eq!(api.get("/lights/list", &t).await.status, 200);
     api.get("/lights/nothing", &t).await.assert_error(404);
-    api.call(Method::DELETE, "/lights/list", Some(&t), None).await.assert_error(405);
+    api.call(Method::DELETE, "/lights/list", Some(&t), None)
+        .await
+        .assert_error(405);
 }
 
 #[tokio::test]
@@ -419,15 +800,30 @@ async fn reads_cost_one_store_round_trip_whatever_the_data_size() {
         for i in cost.len()..n {
             api.create(&admin, &format!("SL{i:03}"), "Delhi").await;
         }
-        api.post("/lights/control", Some(&admin), json!({"lightId": "SL000", "action": "on"})).await;
+        api.post(
+            "/lights/control",
+            Some(&admin),
+            json!({"lightId": "SL000", "action": "on"}),
+        )
+        .await;
         let costs = [
             api.get("/lights/summary", &viewer).await.round_trips(),
             api.get("/lights/list", &viewer).await.round_trips(),
             api.get("/lights/map", &viewer).await.round_trips(),
-            api.get("/lights/detail?lightId=SL000", &viewer).await.round_trips(),
+            api.get("/lights/detail?lightId=SL000", &viewer)
+                .await
+                .round_trips(),
         ];
         cost.insert(n, costs);
-        assert_eq!(api.get("/lights/list", &viewer).await.data().as_array().unwrap().len(), n);
+        assert_eq!(
+            api.get("/lights/list", &viewer)
+                .await
+                .data()
+                .as_array()
+                .unwrap()
+                .len(),
+            n
+        );
     }
     assert_eq!(cost[&1], [1, 1, 1, 1]);
     assert_eq!(cost[&1], cost[&40]);
@@ -438,7 +834,13 @@ async fn rate_limits_answer_429_in_the_envelope() {
     let api = Api::with(&["--rate-per-minute", "5", "--rate-per-hour", "1000"]).await;
     let mut statuses = Vec::new();
     for _ in 0..7 {
-        let r = api.post("/auth/login", None, json!({"email": "x@example.com", "password": "password123"})).await;
+        let r = api
+            .post(
+                "/auth/login",
+                None,
+                json!({"email": "x@example.com", "password": "password123"}),
+            )
+            .await;
         statuses.push(r.status.as_u16());
         if r.status == 429 {
             r.assert_error(429);
@@ -453,11 +855,23 @@ async fn acknowledged_writes_survive_a_crash() {
     let api = Api::start().await;
     let (admin, _, _) = api.users().await;
     assert_eq!(api.create(&admin, "SL001", "Delhi").await.status, 201);
-    assert_eq!(api.post("/lights/control", Some(&admin), json!({"lightId": "SL001", "action": "on"})).await.status, 200);
+    assert_eq!(
+        api.post(
+            "/lights/control",
+            Some(&admin),
+            json!({"lightId": "SL001", "action": "on"})
+        )
+        .await
+        .status,
+        200
+    );
     let dir = api.server.data_dir.clone();
     let tmp = api.server.crash().await;
     let server = LocalServer::start_in(BIN, &dir, &[], &[]).await;
-    let api = Api { server, http: Client::new() };
+    let api = Api {
+        server,
+        http: Client::new(),
+    };
     // The signing secret persisted too, so the old token still works.
     let d = api.get("/lights/detail?lightId=SL001", &admin).await;
     assert_eq!(d.status, 200);
@@ -480,7 +894,10 @@ mod jwt {
     }
 
     fn claims(aud: &str, typ: &str, exp_offset: i64) -> Value {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
         json!({"sub": "1", "role": "admin", "typ": typ, "aud": aud, "iss": "civic", "iat": now, "exp": now + exp_offset, "jti": "x", "email": "admin@example.com", "city": "Delhi"})
     }
 
@@ -497,23 +914,69 @@ mod jwt {
         assert_eq!(api.get("/lights/list", &good).await.status, 200);
         // A token we sign ourselves with the real key is accepted: the attacks below fail for
         // the reason they name, not because forging is broken.
-        assert_eq!(api.get("/lights/list", &forge(&key(&api, "streetlight"), &claims("streetlight", "access", 600))).await.status, 200);
+        assert_eq!(
+            api.get(
+                "/lights/list",
+                &forge(
+                    &key(&api, "streetlight"),
+                    &claims("streetlight", "access", 600)
+                )
+            )
+            .await
+            .status,
+            200
+        );
 
         let (header, payload, _) = {
             let mut parts = good.split('.');
-            (parts.next().unwrap().to_owned(), parts.next().unwrap().to_owned(), parts.next().unwrap().to_owned())
+            (
+                parts.next().unwrap().to_owned(),
+                parts.next().unwrap().to_owned(),
+                parts.next().unwrap().to_owned(),
+            )
         };
         let none_header = B64.encode(br#"{"alg":"none","typ":"JWT"}"#);
         let attacks = [
             ("alg none", format!("{none_header}.{payload}.")),
-            ("tampered payload", format!("{header}.{}.{}", B64.encode(claims("streetlight", "access", 600).to_string()), good.rsplit('.').next().unwrap())),
-            ("tampered signature", format!("{header}.{payload}.{}", B64.encode([7u8; 32]))),
-            ("expired", forge(&key(&api, "streetlight"), &claims("streetlight", "access", -10))),
+            (
+                "tampered payload",
+                format!(
+                    "{header}.{}.{}",
+                    B64.encode(claims("streetlight", "access", 600).to_string()),
+                    good.rsplit('.').next().unwrap()
+                ),
+            ),
+            (
+                "tampered signature",
+                format!("{header}.{payload}.{}", B64.encode([7u8; 32])),
+            ),
+            (
+                "expired",
+                forge(
+                    &key(&api, "streetlight"),
+                    &claims("streetlight", "access", -10),
+                ),
+            ),
             ("refresh as access", refresh.clone()),
-            ("another app's token", forge(&key(&api, "ozone"), &claims("ozone", "access", 600))),
-            ("another app's audience", forge(&key(&api, "streetlight"), &claims("ozone", "access", 600))),
-            ("another app's key", forge(&key(&api, "ozone"), &claims("streetlight", "access", 600))),
-            ("wrong secret", forge(b"an-entirely-different-secret-of-32-bytes", &claims("streetlight", "access", 600))),
+            (
+                "another app's token",
+                forge(&key(&api, "ozone"), &claims("ozone", "access", 600)),
+            ),
+            (
+                "another app's audience",
+                forge(&key(&api, "streetlight"), &claims("ozone", "access", 600)),
+            ),
+            (
+                "another app's key",
+                forge(&key(&api, "ozone"), &claims("streetlight", "access", 600)),
+            ),
+            (
+                "wrong secret",
+                forge(
+                    b"an-entirely-different-secret-of-32-bytes",
+                    &claims("streetlight", "access", 600),
+                ),
+            ),
         ];
         for (name, t) in attacks {
             let r = api.get("/lights/list", &t).await;
@@ -521,7 +984,9 @@ mod jwt {
             r.assert_error(401);
         }
         // An access token cannot be used to refresh.
-        api.post("/auth/refresh", None, json!({"refreshToken": good})).await.assert_error(401);
+        api.post("/auth/refresh", None, json!({"refreshToken": good}))
+            .await
+            .assert_error(401);
     }
 
     #[tokio::test]
@@ -529,34 +994,83 @@ mod jwt {
         let api = Api::start().await;
         let reg = api.register("admin", None, None).await;
         let r1 = reg.data()["refreshToken"].as_str().unwrap().to_owned();
-        let next = api.post("/auth/refresh", None, json!({"refreshToken": r1})).await;
+        let next = api
+            .post("/auth/refresh", None, json!({"refreshToken": r1}))
+            .await;
         assert_eq!(next.status, 200, "{}", next.body);
-        let (access2, r2) = (next.data()["token"].as_str().unwrap().to_owned(), next.data()["refreshToken"].as_str().unwrap().to_owned());
+        let (access2, r2) = (
+            next.data()["token"].as_str().unwrap().to_owned(),
+            next.data()["refreshToken"].as_str().unwrap().to_owned(),
+        );
         assert_ne!(r1, r2);
         assert_eq!(api.get("/lights/list", &access2).await.status, 200);
 
         // Replaying r1 is refused, and it revokes r2's session too.
-        api.post("/auth/refresh", None, json!({"refreshToken": r1})).await.assert_error(401);
-        api.post("/auth/refresh", None, json!({"refreshToken": r2})).await.assert_error(401);
-        api.post("/auth/refresh", None, json!({})).await.assert_error(400);
+        api.post("/auth/refresh", None, json!({"refreshToken": r1}))
+            .await
+            .assert_error(401);
+        api.post("/auth/refresh", None, json!({"refreshToken": r2}))
+            .await
+            .assert_error(401);
+        api.post("/auth/refresh", None, json!({}))
+            .await
+            .assert_error(400);
 
         // Logout revokes a refresh token.
-        let login = api.post("/auth/login", None, json!({"email": "admin@example.com", "password": "password123"})).await;
+        let login = api
+            .post(
+                "/auth/login",
+                None,
+                json!({"email": "admin@example.com", "password": "password123"}),
+            )
+            .await;
         let r3 = login.data()["refreshToken"].as_str().unwrap().to_owned();
-        assert_eq!(api.post("/auth/logout", None, json!({"refreshToken": r3})).await.status, 200);
-        api.post("/auth/refresh", None, json!({"refreshToken": r3})).await.assert_error(401);
+        assert_eq!(
+            api.post("/auth/logout", None, json!({"refreshToken": r3}))
+                .await
+                .status,
+            200
+        );
+        api.post("/auth/refresh", None, json!({"refreshToken": r3}))
+            .await
+            .assert_error(401);
     }
 }
 
 #[tokio::test]
 async fn docs_and_openapi_are_served() {
     let api = Api::start().await;
-    let spec: Value = api.http.get(api.server.url("/streetlight/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let spec: Value = api
+        .http
+        .get(api.server.url("/streetlight/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let paths = spec["paths"].as_object().unwrap();
-    for p in ["/api/auth/register", "/api/auth/login", "/api/lights/list", "/api/lights/detail", "/api/lights/summary", "/api/lights/map", "/api/lights/control", "/api/lights/update-status", "/api/lights/create", "/api/lights/logs", "/api/users/role"] {
+    for p in [
+        "/api/auth/register",
+        "/api/auth/login",
+        "/api/lights/list",
+        "/api/lights/detail",
+        "/api/lights/summary",
+        "/api/lights/map",
+        "/api/lights/control",
+        "/api/lights/update-status",
+        "/api/lights/create",
+        "/api/lights/logs",
+        "/api/users/role",
+    ] {
         assert!(paths.contains_key(p), "{p} missing from the spec");
     }
-    let docs = api.http.get(api.server.url("/streetlight/docs/")).send().await.unwrap();
+    let docs = api
+        .http
+        .get(api.server.url("/streetlight/docs/"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(docs.status(), 200);
     assert!(docs.text().await.unwrap().contains("swagger"));
 }
@@ -570,12 +1084,22 @@ async fn the_aws_backend_serves_the_same_api_on_moto() {
         BIN,
         dir.path(),
         &["--backend", "aws", "--bucket", &bucket],
-        &[("AWS_ENDPOINT_URL", &moto), ("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_REGION", "us-east-1")],
+        &[
+            ("AWS_ENDPOINT_URL", &moto),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+        ],
     )
     .await;
-    let api = Api { server, http: Client::new() };
+    let api = Api {
+        server,
+        http: Client::new(),
+    };
     // moto keeps tables between tests: use a unique email so this run is the table's first user or not.
-    let reg = api.register(&civic_testkit::moto::unique("u"), None, None).await;
+    let reg = api
+        .register(&civic_testkit::moto::unique("u"), None, None)
+        .await;
     assert_eq!(reg.status, 201, "{}", reg.body);
     let t = token(&reg);
     let list = api.get("/lights/list?city=nowhere-city", &t).await;

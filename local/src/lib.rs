@@ -53,12 +53,17 @@ pub struct ServeOpts {
 
 impl ServeOpts {
     fn limits(&self) -> Limits {
-        Limits { body_bytes: self.body_limit, per_hour: self.rate_per_hour, per_minute: self.rate_per_minute }
+        Limits {
+            body_bytes: self.body_limit,
+            per_hour: self.rate_per_hour,
+            per_minute: self.rate_per_minute,
+        }
     }
 
     pub async fn platform(&self) -> Result<Platform> {
         let backend = match self.backend {
-            BackendKind::Embedded => Backend::embedded(&self.data_dir.join("store")).context("opening the embedded store")?,
+            BackendKind::Embedded => Backend::embedded(&self.data_dir.join("store"))
+                .context("opening the embedded store")?,
             BackendKind::Aws => {
                 let b = Backend::aws(self.bucket.clone()).await;
                 b.ensure_bucket().await.context("creating the bucket")?;
@@ -66,7 +71,10 @@ impl ServeOpts {
             }
         };
         for f in registry::all() {
-            backend.ensure_table(&format!("civic-{}", f.app.name)).await.context("creating a table")?;
+            backend
+                .ensure_table(&format!("civic-{}", f.app.name))
+                .await
+                .context("creating a table")?;
         }
         Platform::local(&self.data_dir, backend, self.limits()).map_err(anyhow::Error::msg)
     }
@@ -77,25 +85,37 @@ pub fn check(defs: &[FunctionDef], platform: &Platform) -> Vec<String> {
     let mut problems = Vec::new();
     for def in defs {
         let Some(f) = registry::find(&def.binary) else {
-            problems.push(format!("{}: binary {} is not linked into civic-local", def.id, def.binary));
+            problems.push(format!(
+                "{}: binary {} is not linked into civic-local",
+                def.id, def.binary
+            ));
             continue;
         };
         let (_, spec) = f.build(platform);
         let ops = openapi::operations(&spec);
         for (method, path) in &ops {
             if !def.routes.iter().any(|r| r.covers(method, path)) {
-                problems.push(format!("{}: {method} {path} is served by {} but no HttpApi event routes it", def.id, f.name));
+                problems.push(format!(
+                    "{}: {method} {path} is served by {} but no HttpApi event routes it",
+                    def.id, f.name
+                ));
             }
         }
         for r in &def.routes {
             if !ops.iter().any(|(m, p)| r.covers(m, p)) {
-                problems.push(format!("{}: HttpApi event {} {} reaches no route of {}", def.id, r.method, r.path, f.name));
+                problems.push(format!(
+                    "{}: HttpApi event {} {} reaches no route of {}",
+                    def.id, r.method, r.path, f.name
+                ));
             }
         }
     }
     for f in registry::all() {
         if !defs.iter().any(|d| d.binary == f.name) {
-            problems.push(format!("function {} is not declared in the template", f.name));
+            problems.push(format!(
+                "function {} is not declared in the template",
+                f.name
+            ));
         }
     }
     problems
@@ -105,18 +125,25 @@ pub fn check(defs: &[FunctionDef], platform: &Platform) -> Vec<String> {
 pub fn router(defs: &[FunctionDef], platform: &Platform) -> Result<Router> {
     let problems = check(defs, platform);
     if !problems.is_empty() {
-        bail!("template.yaml and the routers disagree:\n  {}", problems.join("\n  "));
+        bail!(
+            "template.yaml and the routers disagree:\n  {}",
+            problems.join("\n  ")
+        );
     }
     let mut apps: BTreeMap<&str, (Router, utoipa::openapi::OpenApi)> = BTreeMap::new();
     for def in defs {
         let f = registry::find(&def.binary).context("unlinked binary")?;
         let (svc, spec) = f.build(platform);
-        let (router, doc) = apps.entry(f.app.name).or_insert_with(|| (Router::new(), spec.clone()));
+        let (router, doc) = apps
+            .entry(f.app.name)
+            .or_insert_with(|| (Router::new(), spec.clone()));
         doc.paths.paths.extend(spec.paths.paths);
         for r in &def.routes {
             let method = match r.method.as_str() {
                 "ANY" => None,
-                m => Some(MethodFilter::try_from(http_method(m)?).map_err(|e| anyhow::anyhow!("{e}"))?),
+                m => Some(
+                    MethodFilter::try_from(http_method(m)?).map_err(|e| anyhow::anyhow!("{e}"))?,
+                ),
             };
             let route = match method {
                 None => any_service(svc.clone()),
@@ -125,24 +152,34 @@ pub fn router(defs: &[FunctionDef], platform: &Platform) -> Result<Router> {
             *router = std::mem::take(router).route(&r.axum_path(), route);
         }
     }
-    let mut root = Router::new();
+    let (mut docs, mut api) = (Router::new(), Router::new());
     for (app, (router, spec)) in apps {
-        root = root.nest_service(&format!("/{app}"), router).merge(openapi::docs(app, spec));
+        api = api.nest_service(&format!("/{app}"), router);
+        docs = docs.merge(openapi::docs(app, spec));
     }
-    Ok(root.fallback(|| async { (axum::http::StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"detail": "Not found"}))) }))
+    let api = api.fallback(|| async {
+        (
+            axum::http::StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({"detail": "Not found"})),
+        )
+    });
+    // Swagger UI lives at `docs/` with its slash; only the API paths are slash-insensitive.
+    Ok(docs.fallback_service(civic_core::layers::into_service(api)))
 }
 
 fn http_method(m: &str) -> Result<axum::http::Method> {
-    m.parse().with_context(|| format!("unknown HTTP method {m}"))
+    m.parse()
+        .with_context(|| format!("unknown HTTP method {m}"))
 }
 
 /// Serves until ctrl-c; prints the bound address first (port 0 picks a free one).
 pub async fn serve(opts: ServeOpts) -> Result<()> {
-    let yaml = std::fs::read_to_string(&opts.template).with_context(|| format!("reading {}", opts.template.display()))?;
+    let yaml = std::fs::read_to_string(&opts.template)
+        .with_context(|| format!("reading {}", opts.template.display()))?;
     let defs = template::parse(&yaml)?;
     let platform = opts.platform().await?;
     let app = router(&defs, &platform)?;
-    if let Backend::Embedded(store, ..) = &platform.backend {
+    if let Backend::Embedded { store, .. } = &platform.backend {
         let store = store.clone();
         // DynamoDB deletes expired items in the background; the embedded store does it here.
         tokio::spawn(async move {
@@ -156,18 +193,28 @@ pub async fn serve(opts: ServeOpts) -> Result<()> {
             }
         });
     }
-    let listener = TcpListener::bind((opts.host, opts.port)).await.context("binding the HTTP port")?;
+    let listener = TcpListener::bind((opts.host, opts.port))
+        .await
+        .context("binding the HTTP port")?;
     let addr = listener.local_addr()?;
     println!("civic-local listening on http://{addr}");
     for def in &defs {
         for r in &def.routes {
-            let app = registry::find(&def.binary).map(|f| f.app.name).unwrap_or_default();
-            tracing::info!("{:<6} http://{addr}/{app}{} -> {}", r.method, r.path, def.binary);
+            let app = registry::find(&def.binary)
+                .map(|f| f.app.name)
+                .unwrap_or_default();
+            tracing::info!(
+                "{:<6} http://{addr}/{app}{} -> {}",
+                r.method,
+                r.path,
+                def.binary
+            );
         }
     }
-    let service = civic_core::layers::into_service(app);
-    let make = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(service);
-    axum::serve(listener, make).with_graceful_shutdown(shutdown()).await?;
+    let make = app.into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, make)
+        .with_graceful_shutdown(shutdown())
+        .await?;
     Ok(())
 }
 
@@ -175,7 +222,8 @@ async fn shutdown() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
     }
     #[cfg(not(unix))]

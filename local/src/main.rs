@@ -1,7 +1,10 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "civic-local", about = "Run the whole Civic platform on one machine")]
+#[command(
+    name = "civic-local",
+    about = "Run the whole Civic platform on one machine"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -26,7 +29,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Check { template } => {
             let defs = civic_local::template::parse(&std::fs::read_to_string(&template)?)?;
             let dir = tempfile_dir()?;
-            let opts = civic_local::ServeOpts { data_dir: dir.clone(), ..default_opts() };
+            let opts = civic_local::ServeOpts {
+                data_dir: dir.clone(),
+                ..default_opts()
+            };
             let problems = civic_local::check(&defs, &opts.platform().await?);
             let _ = std::fs::remove_dir_all(&dir);
             if problems.is_empty() {

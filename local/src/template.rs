@@ -24,10 +24,16 @@ pub struct Route {
 impl Route {
     /// The same path in axum's syntax: `{proxy+}` becomes `{*proxy}`.
     pub fn axum_path(&self) -> String {
-        self.path.split('/').map(|seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix("+}")) {
-            Some(name) => format!("{{*{name}}}"),
-            None => seg.to_owned(),
-        }).collect::<Vec<_>>().join("/")
+        self.path
+            .split('/')
+            .map(
+                |seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix("+}")) {
+                    Some(name) => format!("{{*{name}}}"),
+                    None => seg.to_owned(),
+                },
+            )
+            .collect::<Vec<_>>()
+            .join("/")
     }
 
     /// Whether this route receives a request for `method` `path` (an OpenAPI path, whose
@@ -50,7 +56,10 @@ impl Route {
 
 pub fn parse(yaml: &str) -> Result<Vec<FunctionDef>> {
     let doc: Value = serde_yaml::from_str(yaml).context("template.yaml is not valid YAML")?;
-    let resources = doc.get("Resources").and_then(Value::as_mapping).context("template has no Resources")?;
+    let resources = doc
+        .get("Resources")
+        .and_then(Value::as_mapping)
+        .context("template has no Resources")?;
     let mut out = Vec::new();
     for (id, res) in resources {
         if res.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
@@ -65,17 +74,28 @@ pub fn parse(yaml: &str) -> Result<Vec<FunctionDef>> {
             .with_context(|| format!("function {id} has no Metadata.BuildProperties.Binary"))?
             .to_owned();
         let mut routes = Vec::new();
-        let events = res.get("Properties").and_then(|p| p.get("Events")).and_then(Value::as_mapping);
+        let events = res
+            .get("Properties")
+            .and_then(|p| p.get("Events"))
+            .and_then(Value::as_mapping);
         for (name, ev) in events.into_iter().flatten() {
             if ev.get("Type").and_then(Value::as_str) != Some("HttpApi") {
                 continue;
             }
             let props = ev.get("Properties");
-            let field = |f: &str| props.and_then(|p| p.get(f)).and_then(Value::as_str).map(str::to_owned);
+            let field = |f: &str| {
+                props
+                    .and_then(|p| p.get(f))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            };
             let (Some(path), Some(method)) = (field("Path"), field("Method")) else {
                 bail!("function {id}: HttpApi event {name:?} needs Path and Method");
             };
-            routes.push(Route { method: method.to_uppercase(), path });
+            routes.push(Route {
+                method: method.to_uppercase(),
+                path,
+            });
         }
         out.push(FunctionDef { id, binary, routes });
     }
@@ -87,7 +107,10 @@ mod tests {
     use super::Route;
 
     fn r(method: &str, path: &str) -> Route {
-        Route { method: method.into(), path: path.into() }
+        Route {
+            method: method.into(),
+            path: path.into(),
+        }
     }
 
     #[test]
@@ -97,6 +120,9 @@ mod tests {
         assert!(r("GET", "/api/cameras/{id}").covers("GET", "/api/cameras/{id}"));
         assert!(!r("GET", "/api/cameras/{id}").covers("POST", "/api/cameras/{id}"));
         assert!(!r("GET", "/api/users").covers("GET", "/api/users/role"));
-        assert_eq!(r("ANY", "/api/lights/{proxy+}").axum_path(), "/api/lights/{*proxy}");
+        assert_eq!(
+            r("ANY", "/api/lights/{proxy+}").axum_path(),
+            "/api/lights/{*proxy}"
+        );
     }
 }

@@ -45,12 +45,23 @@ pub struct AuthData {
 /// Register a user. The first user of the app becomes its admin.
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
     responses((status = 201, body = inline(crate::Envelope<AuthData>)), (status = 400), (status = 403)))]
-async fn register(S(s): S<State>, headers: HeaderMap, Json(req): Json<RegisterRequest>) -> Result<Reply<AuthData>> {
-    require_fields(&[("name", &req.name), ("email", &req.email), ("password", &req.password), ("city", &req.city)])?;
+async fn register(
+    S(s): S<State>,
+    headers: HeaderMap,
+    Json(req): Json<RegisterRequest>,
+) -> Result<Reply<AuthData>> {
+    require_fields(&[
+        ("name", &req.name),
+        ("email", &req.email),
+        ("password", &req.password),
+        ("city", &req.city),
+    ])?;
     let email = normalize_email(required(&req.email).unwrap_or_default())?;
     let password = req.password.as_deref().unwrap_or_default();
     if password.chars().count() < MIN_PASSWORD {
-        return Err(Error::bad_request(format!("Password must be at least {MIN_PASSWORD} characters")));
+        return Err(Error::bad_request(format!(
+            "Password must be at least {MIN_PASSWORD} characters"
+        )));
     }
     let requested = req.role.unwrap_or(Role::Viewer);
     // An admin may register users with any role; a present but bad token is an error, not anonymity.
@@ -62,7 +73,10 @@ async fn register(S(s): S<State>, headers: HeaderMap, Json(req): Json<RegisterRe
     let first_admin = Key::new("META", "FIRST_ADMIN");
     let admin_exists = s.table.get(&first_admin).await?.is_some();
     if admin_exists && requested > Role::Viewer && !caller_is_admin {
-        return Err(Error::Forbidden(format!("Only an admin can register a user with the {} role", requested.as_str())));
+        return Err(Error::Forbidden(format!(
+            "Only an admin can register a user with the {} role",
+            requested.as_str()
+        )));
     }
 
     let mut user = UserRecord {
@@ -79,14 +93,39 @@ async fn register(S(s): S<State>, headers: HeaderMap, Json(req): Json<RegisterRe
     let mut created = false;
     if !admin_exists {
         // Exactly one registration can create the marker, and that one is the admin.
-        let admin = UserRecord { role: Role::Admin, ..user.clone() };
-        let marker = civic_core::item::to_item(&json!({"email": admin.email}), &[("PK", first_admin.pk.clone()), ("SK", first_admin.sk.clone())])?;
-        let writes = vec![Write::Put { item: marker, cond: Cond::NotExists }, Write::Put { item: admin.to_item()?, cond: Cond::NotExists }];
+        let admin = UserRecord {
+            role: Role::Admin,
+            ..user.clone()
+        };
+        let marker = civic_core::item::to_item(
+            &json!({"email": admin.email}),
+            &[
+                ("PK", first_admin.pk.clone()),
+                ("SK", first_admin.sk.clone()),
+            ],
+        )?;
+        let writes = vec![
+            Write::Put {
+                item: marker,
+                cond: Cond::NotExists,
+            },
+            Write::Put {
+                item: admin.to_item()?,
+                cond: Cond::NotExists,
+            },
+        ];
         match s.table.transact(writes).await {
             Ok(()) => (user, created) = (admin, true),
-            Err(StoreError::TransactionCanceled(failed)) if failed.contains(&1) => return Err(exists()),
-            Err(StoreError::TransactionCanceled(_)) if requested > Role::Viewer && !caller_is_admin => {
-                return Err(Error::Forbidden(format!("Only an admin can register a user with the {} role", requested.as_str())));
+            Err(StoreError::TransactionCanceled(failed)) if failed.contains(&1) => {
+                return Err(exists());
+            }
+            Err(StoreError::TransactionCanceled(_))
+                if requested > Role::Viewer && !caller_is_admin =>
+            {
+                return Err(Error::Forbidden(format!(
+                    "Only an admin can register a user with the {} role",
+                    requested.as_str()
+                )));
             }
             Err(StoreError::TransactionCanceled(_)) => {}
             Err(e) => return Err(e.into()),
@@ -99,7 +138,11 @@ async fn register(S(s): S<State>, headers: HeaderMap, Json(req): Json<RegisterRe
         }
     }
     let tokens = issue(&s, &user, None).await?;
-    Ok(reply(StatusCode::CREATED, "User registered successfully", auth_data(tokens, &user)))
+    Ok(reply(
+        StatusCode::CREATED,
+        "User registered successfully",
+        auth_data(tokens, &user),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -111,8 +154,13 @@ pub struct LoginRequest {
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = inline(crate::Envelope<AuthData>)), (status = 400), (status = 401)))]
 async fn login(S(s): S<State>, Json(req): Json<LoginRequest>) -> Result<Reply<AuthData>> {
-    let (Some(email), Some(password)) = (required(&req.email), req.password.as_deref().filter(|p| !p.is_empty())) else {
-        return Err(Error::bad_request("Missing credentials: email and password are required"));
+    let (Some(email), Some(password)) = (
+        required(&req.email),
+        req.password.as_deref().filter(|p| !p.is_empty()),
+    ) else {
+        return Err(Error::bad_request(
+            "Missing credentials: email and password are required",
+        ));
     };
     let user = match normalize_email(email) {
         Ok(email) => UserRecord::load(s.table.as_ref(), &email).await?,
@@ -123,7 +171,11 @@ async fn login(S(s): S<State>, Json(req): Json<LoginRequest>) -> Result<Reply<Au
     }
     let user = user.ok_or_else(|| Error::Unauthorized("Invalid credentials".into()))?;
     let tokens = issue(&s, &user, None).await?;
-    Ok(reply(StatusCode::OK, "Login successful", auth_data(tokens, &user)))
+    Ok(reply(
+        StatusCode::OK,
+        "Login successful",
+        auth_data(tokens, &user),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -144,7 +196,8 @@ pub struct TokenData {
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = inline(crate::Envelope<TokenData>)), (status = 400), (status = 401)))]
 async fn refresh(S(s): S<State>, Json(req): Json<RefreshRequest>) -> Result<Reply<TokenData>> {
-    let token = required(&req.refresh_token).ok_or_else(|| Error::bad_request("Missing required fields: refreshToken"))?;
+    let token = required(&req.refresh_token)
+        .ok_or_else(|| Error::bad_request("Missing required fields: refreshToken"))?;
     let claims = s.auth.rotate(s.table.as_ref(), token).await?;
     // Role and city may have changed since login: the new access token says what is true now.
     let email = claims.extra_str("email").unwrap_or_default();
@@ -152,14 +205,22 @@ async fn refresh(S(s): S<State>, Json(req): Json<RefreshRequest>) -> Result<Repl
         .await?
         .ok_or_else(|| Error::Unauthorized("User no longer exists".into()))?;
     let tokens = issue(&s, &user, claims.fam).await?;
-    Ok(reply(StatusCode::OK, "Token refreshed", TokenData { token: tokens.access, refresh_token: tokens.refresh }))
+    Ok(reply(
+        StatusCode::OK,
+        "Token refreshed",
+        TokenData {
+            token: tokens.access,
+            refresh_token: tokens.refresh,
+        },
+    ))
 }
 
 /// Extension: revoke a refresh token.
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = inline(crate::Envelope<Option<String>>)), (status = 400), (status = 401)))]
 async fn logout(S(s): S<State>, Json(req): Json<RefreshRequest>) -> Result<Reply<Option<String>>> {
-    let token = required(&req.refresh_token).ok_or_else(|| Error::bad_request("Missing required fields: refreshToken"))?;
+    let token = required(&req.refresh_token)
+        .ok_or_else(|| Error::bad_request("Missing required fields: refreshToken"))?;
     s.auth.revoke(s.table.as_ref(), token).await?;
     Ok(reply(StatusCode::OK, "Logged out", None))
 }
@@ -168,11 +229,23 @@ async fn issue(s: &State, user: &UserRecord, family: Option<String>) -> Result<T
     let mut extra = Map::new();
     extra.insert("email".into(), user.email.clone().into());
     extra.insert("city".into(), user.city.clone().into());
-    s.auth.issue(s.table.as_ref(), &user.id, user.role.as_str(), extra, family).await
+    s.auth
+        .issue(
+            s.table.as_ref(),
+            &user.id,
+            user.role.as_str(),
+            extra,
+            family,
+        )
+        .await
 }
 
 fn auth_data(tokens: Tokens, user: &UserRecord) -> AuthData {
-    AuthData { token: tokens.access, refresh_token: tokens.refresh, user: user.out() }
+    AuthData {
+        token: tokens.access,
+        refresh_token: tokens.refresh,
+        user: user.out(),
+    }
 }
 
 /// Emails are unique case-insensitively.
@@ -180,10 +253,17 @@ pub(crate) fn normalize_email(email: &str) -> Result<String> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
         })
         && !email.chars().any(char::is_whitespace);
-    if valid { Ok(email) } else { Err(Error::bad_request("Invalid email address")) }
+    if valid {
+        Ok(email)
+    } else {
+        Err(Error::bad_request("Invalid email address"))
+    }
 }
 
 #[cfg(test)]
@@ -192,8 +272,19 @@ mod tests {
 
     #[test]
     fn emails_are_normalized_and_checked() {
-        assert_eq!(normalize_email(" John@Example.COM ").unwrap(), "john@example.com");
-        for bad in ["", "john", "john@", "@example.com", "john@example", "jo hn@example.com", "john@.com"] {
+        assert_eq!(
+            normalize_email(" John@Example.COM ").unwrap(),
+            "john@example.com"
+        );
+        for bad in [
+            "",
+            "john",
+            "john@",
+            "@example.com",
+            "john@example",
+            "jo hn@example.com",
+            "john@.com",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }

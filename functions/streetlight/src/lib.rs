@@ -22,6 +22,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use axum::http::StatusCode;
 use civic_auth::{Auth, Claims};
+use civic_core::openapi::BearerAuth;
 use civic_core::{App, Error, Function, Json, Platform, Problem, Result};
 use civic_store::Table;
 use serde::{Deserialize, Serialize};
@@ -29,15 +30,26 @@ use serde_json::{Value, json};
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
-pub const APP: App = App { name: "streetlight", format: error_body };
+pub const APP: App = App {
+    name: "streetlight",
+    format: error_body,
+};
 
 /// Errors use the same envelope as successes, with `data: null`.
 fn error_body(p: &Problem) -> Value {
     json!({"status": p.status.as_u16(), "message": p.message, "data": null})
 }
 
-pub const AUTH: Function = Function { name: "streetlight-auth", app: APP, routes: auth_routes };
-pub const LIGHTS: Function = Function { name: "streetlight-lights", app: APP, routes: lights_routes };
+pub const AUTH: Function = Function {
+    name: "streetlight-auth",
+    app: APP,
+    routes: auth_routes,
+};
+pub const LIGHTS: Function = Function {
+    name: "streetlight-lights",
+    app: APP,
+    routes: lights_routes,
+};
 /// Every Lambda function of this app.
 pub const FUNCTIONS: &[Function] = &[AUTH, LIGHTS];
 
@@ -49,13 +61,15 @@ fn auth_routes(p: &Platform) -> OpenApiRouter {
 }
 
 fn lights_routes(p: &Platform) -> OpenApiRouter {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(lights::routes()).with_state(State::new(p))
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(lights::routes())
+        .with_state(State::new(p))
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Civic Streetlight API", version = "1.0.0"),
-    modifiers(&civic_core::openapi::BearerAuth),
+    modifiers(&BearerAuth),
     tags((name = "auth"), (name = "users", description = "Admin: user management"), (name = "lights"))
 )]
 struct ApiDoc;
@@ -68,7 +82,10 @@ pub struct State {
 
 impl State {
     pub fn new(p: &Platform) -> Self {
-        Self { table: p.table(APP.name), auth: Auth::for_app(p, APP.name) }
+        Self {
+            table: p.table(APP.name),
+            auth: Auth::for_app(p, APP.name),
+        }
     }
 }
 
@@ -115,7 +132,10 @@ impl User {
         if self.role >= min {
             Ok(())
         } else {
-            Err(Error::Forbidden(format!("Insufficient permissions: {what} requires the {} role", min.as_str())))
+            Err(Error::Forbidden(format!(
+                "Insufficient permissions: {what} requires the {} role",
+                min.as_str()
+            )))
         }
     }
 }
@@ -143,7 +163,14 @@ pub struct Envelope<T> {
 pub type Reply<T> = (StatusCode, Json<Envelope<T>>);
 
 pub fn reply<T>(status: StatusCode, message: impl Into<String>, data: T) -> Reply<T> {
-    (status, Json(Envelope { status: status.as_u16(), message: message.into(), data }))
+    (
+        status,
+        Json(Envelope {
+            status: status.as_u16(),
+            message: message.into(),
+            data,
+        }),
+    )
 }
 
 /// A required, non-blank string field.
@@ -153,11 +180,18 @@ fn required<'a>(value: &'a Option<String>) -> Option<&'a str> {
 
 /// `Missing required fields: a, b` when any named field is absent or blank.
 fn require_fields(fields: &[(&str, &Option<String>)]) -> Result<()> {
-    let missing: Vec<&str> = fields.iter().filter(|(_, v)| required(v).is_none()).map(|(n, _)| *n).collect();
+    let missing: Vec<&str> = fields
+        .iter()
+        .filter(|(_, v)| required(v).is_none())
+        .map(|(n, _)| *n)
+        .collect();
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(Error::bad_request(format!("Missing required fields: {}", missing.join(", "))))
+        Err(Error::bad_request(format!(
+            "Missing required fields: {}",
+            missing.join(", ")
+        )))
     }
 }
 

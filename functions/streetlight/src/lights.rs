@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
 use civic_core::item::{from_item, to_item};
-use civic_core::{Error, Json, Query, Result, ids, page};
+use civic_core::{Error, Json, Query, Result, ids, page, retry};
 use civic_store::{Cond, Item, Key, StoreError, Table, Update, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -85,7 +85,15 @@ fn light_key(light_id: &str) -> Key {
 impl Light {
     fn to_item(&self, version: i64) -> Result<Item> {
         let key = light_key(&self.light_id);
-        let mut item = to_item(self, &[("PK", key.pk), ("SK", key.sk), ("GSI1PK", city_key(&self.city)), ("GSI1SK", self.light_id.clone())])?;
+        let mut item = to_item(
+            self,
+            &[
+                ("PK", key.pk),
+                ("SK", key.sk),
+                ("GSI1PK", city_key(&self.city)),
+                ("GSI1SK", self.light_id.clone()),
+            ],
+        )?;
         item.insert("version".into(), version.into());
         Ok(item)
     }
@@ -94,11 +102,17 @@ impl Light {
 impl Versioned {
     fn from_item(item: Item) -> Result<Self> {
         let version = item.get("version").and_then(Value::as_i64).unwrap_or(0);
-        Ok(Self { light: from_item(item)?, version })
+        Ok(Self {
+            light: from_item(item)?,
+            version,
+        })
     }
 
     async fn load(table: &dyn Table, light_id: &str) -> Result<Self> {
-        let item = table.get(&light_key(light_id)).await?.ok_or_else(not_found)?;
+        let item = table
+            .get(&light_key(light_id))
+            .await?
+            .ok_or_else(not_found)?;
         Self::from_item(item)
     }
 }
@@ -153,9 +167,15 @@ impl CityParams {
 
 async fn city_page(s: &State, user: &User, q: CityParams) -> Result<(Vec<Light>, Option<String>)> {
     let limit = page::limit(q.limit, 1000, 1000)?;
-    let query = civic_store::Query::index(city_key(q.city(user))).limit(limit).cursor(q.cursor.clone());
+    let query = civic_store::Query::index(city_key(q.city(user)))
+        .limit(limit)
+        .cursor(q.cursor.clone());
     let res = s.table.query(query).await?;
-    let lights = res.items.into_iter().map(from_item).collect::<Result<Vec<Light>>>()?;
+    let lights = res
+        .items
+        .into_iter()
+        .map(from_item)
+        .collect::<Result<Vec<Light>>>()?;
     Ok((lights, res.cursor))
 }
 
@@ -164,7 +184,10 @@ async fn city_page(s: &State, user: &User, q: CityParams) -> Result<(Vec<Light>,
     responses((status = 200, body = inline(crate::Envelope<Vec<Light>>)), (status = 401)))]
 async fn list(S(s): S<State>, user: User, Query(q): Query<CityParams>) -> Result<Response> {
     let (lights, cursor) = city_page(&s, &user, q).await?;
-    Ok(page::with_cursor(reply(StatusCode::OK, "Lights retrieved successfully", lights), cursor))
+    Ok(page::with_cursor(
+        reply(StatusCode::OK, "Lights retrieved successfully", lights),
+        cursor,
+    ))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -188,9 +211,20 @@ async fn map(S(s): S<State>, user: User, Query(q): Query<CityParams>) -> Result<
     let (lights, cursor) = city_page(&s, &user, q).await?;
     let points: Vec<MapLight> = lights
         .into_iter()
-        .map(|l| MapLight { light_id: l.light_id, name: l.name, location: Location { latitude: l.latitude, longitude: l.longitude }, status: l.status })
+        .map(|l| MapLight {
+            light_id: l.light_id,
+            name: l.name,
+            location: Location {
+                latitude: l.latitude,
+                longitude: l.longitude,
+            },
+            status: l.status,
+        })
         .collect();
-    Ok(page::with_cursor(reply(StatusCode::OK, "Map data retrieved", points), cursor))
+    Ok(page::with_cursor(
+        reply(StatusCode::OK, "Map data retrieved", points),
+        cursor,
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -202,10 +236,22 @@ pub struct SummaryParams {
 /// A city's counters, kept current by every status change (one read, never a scan).
 #[utoipa::path(get, path = "/api/lights/summary", tag = "lights", params(SummaryParams), security(("bearer" = [])),
     responses((status = 200, body = inline(crate::Envelope<Summary>)), (status = 401), (status = 404)))]
-async fn summary(S(s): S<State>, user: User, Query(q): Query<SummaryParams>) -> Result<Reply<Summary>> {
+async fn summary(
+    S(s): S<State>,
+    user: User,
+    Query(q): Query<SummaryParams>,
+) -> Result<Reply<Summary>> {
     let city = required(&q.city).unwrap_or(&user.city);
-    let item = s.table.get(&summary_key(city)).await?.ok_or_else(|| Error::NotFound("No data for city".into()))?;
-    Ok(reply(StatusCode::OK, "City summary retrieved", from_item(item)?))
+    let item = s
+        .table
+        .get(&summary_key(city))
+        .await?
+        .ok_or_else(|| Error::NotFound("No data for city".into()))?;
+    Ok(reply(
+        StatusCode::OK,
+        "City summary retrieved",
+        from_item(item)?,
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -234,13 +280,34 @@ const RECENT_LOGS: usize = 10;
 /// A light and its newest control logs, in one query.
 #[utoipa::path(get, path = "/api/lights/detail", tag = "lights", params(LightParams), security(("bearer" = [])),
     responses((status = 200, body = inline(crate::Envelope<Detail>)), (status = 400), (status = 401), (status = 404)))]
-async fn detail(S(s): S<State>, _user: User, Query(q): Query<LightParams>) -> Result<Reply<Detail>> {
+async fn detail(
+    S(s): S<State>,
+    _user: User,
+    Query(q): Query<LightParams>,
+) -> Result<Reply<Detail>> {
     let key = light_key(q.light_id()?);
-    let res = s.table.query(civic_store::Query::partition(key.pk).reverse().limit(RECENT_LOGS + 1)).await?;
+    let res = s
+        .table
+        .query(
+            civic_store::Query::partition(key.pk)
+                .reverse()
+                .limit(RECENT_LOGS + 1),
+        )
+        .await?;
     let mut items = res.items.into_iter();
-    let light = items.next().filter(|i| i.get("SK").and_then(Value::as_str) == Some("META")).ok_or_else(not_found)?;
+    let light = items
+        .next()
+        .filter(|i| i.get("SK").and_then(Value::as_str) == Some("META"))
+        .ok_or_else(not_found)?;
     let recent_logs = items.map(from_item).collect::<Result<Vec<ControlLog>>>()?;
-    Ok(reply(StatusCode::OK, "Light details retrieved", Detail { light: from_item(light)?, recent_logs }))
+    Ok(reply(
+        StatusCode::OK,
+        "Light details retrieved",
+        Detail {
+            light: from_item(light)?,
+            recent_logs,
+        },
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -262,7 +329,11 @@ pub struct ControlData {
 /// Turn a light on or off (operator or admin). Switches the light to manual mode.
 #[utoipa::path(post, path = "/api/lights/control", tag = "lights", request_body = ControlRequest, security(("bearer" = [])),
     responses((status = 200, body = inline(crate::Envelope<ControlData>)), (status = 400), (status = 401), (status = 403), (status = 404)))]
-async fn control(S(s): S<State>, user: User, Json(req): Json<ControlRequest>) -> Result<Reply<ControlData>> {
+async fn control(
+    S(s): S<State>,
+    user: User,
+    Json(req): Json<ControlRequest>,
+) -> Result<Reply<ControlData>> {
     user.require(Role::Operator, "controlling lights")?;
     require_fields(&[("lightId", &req.light_id), ("action", &req.action)])?;
     let status = match required(&req.action) {
@@ -270,10 +341,29 @@ async fn control(S(s): S<State>, user: User, Json(req): Json<ControlRequest>) ->
         Some("off") => Status::Off,
         _ => return Err(Error::bad_request("action must be \"on\" or \"off\"")),
     };
-    let change = Change { status, error_details: None, manual: true, performed_by: user.email.clone() };
-    let light = change_status(s.table.as_ref(), required(&req.light_id).unwrap_or_default(), change).await?;
-    let data = ControlData { light_id: light.light_id, status: light.status, is_automatic: light.is_automatic, last_status_change: light.last_status_change };
-    Ok(reply(StatusCode::OK, format!("Light turned {}", status.as_str()), data))
+    let change = Change {
+        status,
+        error_details: None,
+        manual: true,
+        performed_by: user.email.clone(),
+    };
+    let light = change_status(
+        s.table.as_ref(),
+        required(&req.light_id).unwrap_or_default(),
+        change,
+    )
+    .await?;
+    let data = ControlData {
+        light_id: light.light_id,
+        status: light.status,
+        is_automatic: light.is_automatic,
+        last_status_change: light.last_status_change,
+    };
+    Ok(reply(
+        StatusCode::OK,
+        format!("Light turned {}", status.as_str()),
+        data,
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -298,19 +388,57 @@ pub struct StatusData {
 /// the same logic). Logged as an automatic change.
 #[utoipa::path(post, path = "/api/lights/update-status", tag = "lights", request_body = StatusRequest, security(("bearer" = [])),
     responses((status = 200, body = inline(crate::Envelope<StatusData>)), (status = 400), (status = 401), (status = 403), (status = 404)))]
-async fn update_status(S(s): S<State>, user: User, Json(req): Json<StatusRequest>) -> Result<Reply<StatusData>> {
+async fn update_status(
+    S(s): S<State>,
+    user: User,
+    Json(req): Json<StatusRequest>,
+) -> Result<Reply<StatusData>> {
     user.require(Role::Operator, "updating light status")?;
     require_fields(&[("lightId", &req.light_id)])?;
-    let status = req.status.ok_or_else(|| Error::bad_request("Missing required fields: status"))?;
-    let light = report_status(s.table.as_ref(), required(&req.light_id).unwrap_or_default(), status, req.error_details, &user.email).await?;
-    let data = StatusData { light_id: light.light_id, status: light.status, error_details: light.error_details, last_status_change: light.last_status_change };
+    let status = req
+        .status
+        .ok_or_else(|| Error::bad_request("Missing required fields: status"))?;
+    let light = report_status(
+        s.table.as_ref(),
+        required(&req.light_id).unwrap_or_default(),
+        status,
+        req.error_details,
+        &user.email,
+    )
+    .await?;
+    let data = StatusData {
+        light_id: light.light_id,
+        status: light.status,
+        error_details: light.error_details,
+        last_status_change: light.last_status_change,
+    };
     Ok(reply(StatusCode::OK, "Light status updated", data))
 }
 
 /// A device's status report: the domain function behind `update-status` and the MQTT rule.
-pub async fn report_status(table: &dyn Table, light_id: &str, status: Status, details: Option<String>, by: &str) -> Result<Light> {
-    let error_details = if status == Status::Error { details.filter(|d| !d.trim().is_empty()) } else { None };
-    change_status(table, light_id, Change { status, error_details, manual: false, performed_by: by.to_owned() }).await
+pub async fn report_status(
+    table: &dyn Table,
+    light_id: &str,
+    status: Status,
+    details: Option<String>,
+    by: &str,
+) -> Result<Light> {
+    let error_details = if status == Status::Error {
+        details.filter(|d| !d.trim().is_empty())
+    } else {
+        None
+    };
+    change_status(
+        table,
+        light_id,
+        Change {
+            status,
+            error_details,
+            manual: false,
+            performed_by: by.to_owned(),
+        },
+    )
+    .await
 }
 
 struct Change {
@@ -324,10 +452,13 @@ struct Change {
 /// Writes the light, its log entry and the city counters in one transaction, guarded by the
 /// light's version so concurrent changes cannot skew the counters.
 async fn change_status(table: &dyn Table, light_id: &str, change: Change) -> Result<Light> {
-    let mut current = Versioned::load(table, light_id).await?;
     let log_id = ids::next_id(table, "log").await?;
-    for _ in 0..8 {
-        let Versioned { light: before, version } = current;
+    let change = &change;
+    retry::optimistic(move || async move {
+        let Versioned {
+            light: before,
+            version,
+        } = Versioned::load(table, light_id).await?;
         let now = civic_core::time::now_rfc3339();
         let mut light = before.clone();
         light.status = change.status;
@@ -348,8 +479,14 @@ async fn change_status(table: &dyn Table, light_id: &str, change: Change) -> Res
         };
         let log_key = Key::new(format!("LIGHT#{light_id}"), format!("LOG#{log_id:012}"));
         let mut writes = vec![
-            Write::Put { item: light.to_item(version + 1)?, cond: Cond::Version(version) },
-            Write::Put { item: to_item(&log, &[("PK", log_key.pk), ("SK", log_key.sk)])?, cond: Cond::Always },
+            Write::Put {
+                item: light.to_item(version + 1)?,
+                cond: Cond::Version(version),
+            },
+            Write::Put {
+                item: to_item(&log, &[("PK", log_key.pk), ("SK", log_key.sk)])?,
+                cond: Cond::Always,
+            },
         ];
         if before.status != change.status {
             let counters = Update::new(summary_key(&light.city))
@@ -358,13 +495,20 @@ async fn change_status(table: &dyn Table, light_id: &str, change: Change) -> Res
                 .set("last_updated", now);
             writes.push(Write::Update(counters));
         }
-        match table.transact(writes).await {
-            Ok(()) => return Ok(light),
-            Err(StoreError::TransactionCanceled(_) | StoreError::Conflict) => current = Versioned::load(table, light_id).await?,
-            Err(e) => return Err(e.into()),
-        }
+        lost_race(table.transact(writes).await).map(|won| won.then_some(light))
+    })
+    .await
+}
+
+/// `Ok(false)` when a versioned write lost to a concurrent writer.
+fn lost_race(res: std::result::Result<(), StoreError>) -> Result<bool> {
+    match res {
+        Ok(()) => Ok(true),
+        Err(
+            StoreError::ConditionFailed | StoreError::TransactionCanceled(_) | StoreError::Conflict,
+        ) => Ok(false),
+        Err(e) => Err(e.into()),
     }
-    Err(Error::Conflict("The light is being changed concurrently; retry".into()))
 }
 
 #[derive(Clone, Deserialize, ToSchema)]
@@ -385,26 +529,47 @@ pub struct NewLight {
 }
 
 fn valid_light_id(id: &str) -> Result<()> {
-    let ok = id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok { Ok(()) } else { Err(Error::bad_request("lightId may hold up to 64 letters, digits, '-' or '_'")) }
+    let ok = id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::bad_request(
+            "lightId may hold up to 64 letters, digits, '-' or '_'",
+        ))
+    }
 }
 
 fn valid_position(lat: f64, lon: f64) -> Result<()> {
     if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
-        return Err(Error::bad_request("latitude must be within ±90 and longitude within ±180"));
+        return Err(Error::bad_request(
+            "latitude must be within ±90 and longitude within ±180",
+        ));
     }
     Ok(())
 }
 
 fn valid_brightness(b: i64) -> Result<()> {
-    if (0..=100).contains(&b) { Ok(()) } else { Err(Error::bad_request("brightness must be between 0 and 100")) }
+    if (0..=100).contains(&b) {
+        Ok(())
+    } else {
+        Err(Error::bad_request("brightness must be between 0 and 100"))
+    }
 }
 
 /// Creates a light and counts it in its city's summary, atomically.
 pub async fn create_light(table: &dyn Table, new: NewLight) -> Result<Light> {
-    require_fields(&[("lightId", &new.light_id), ("name", &new.name), ("city", &new.city)])?;
+    require_fields(&[
+        ("lightId", &new.light_id),
+        ("name", &new.name),
+        ("city", &new.city),
+    ])?;
     let (Some(latitude), Some(longitude)) = (new.latitude, new.longitude) else {
-        return Err(Error::bad_request("Missing required fields: latitude, longitude"));
+        return Err(Error::bad_request(
+            "Missing required fields: latitude, longitude",
+        ));
     };
     let light_id = required(&new.light_id).unwrap_or_default();
     valid_light_id(light_id)?;
@@ -430,16 +595,26 @@ pub async fn create_light(table: &dyn Table, new: NewLight) -> Result<Light> {
     };
     // The summary's integer id is allocated with the city's first light.
     let summary = if table.get(&summary_key(city)).await?.is_none() {
-        Update::new(summary_key(city)).set_if_absent("id", ids::next_id(table, "city").await?).set_if_absent("city", city)
+        Update::new(summary_key(city))
+            .set_if_absent("id", ids::next_id(table, "city").await?)
+            .set_if_absent("city", city)
     } else {
         Update::new(summary_key(city))
     };
     // ADD 0 makes every counter exist, so a summary always has all of them.
     let summary = [Status::On, Status::Off, Status::Error]
         .into_iter()
-        .fold(summary.add("total_lights", 1), |u, st| u.add(st.counter(), i64::from(st == light.status)))
+        .fold(summary.add("total_lights", 1), |u, st| {
+            u.add(st.counter(), i64::from(st == light.status))
+        })
         .set("last_updated", now);
-    let writes = vec![Write::Put { item: light.to_item(1)?, cond: Cond::NotExists }, Write::Update(summary)];
+    let writes = vec![
+        Write::Put {
+            item: light.to_item(1)?,
+            cond: Cond::NotExists,
+        },
+        Write::Update(summary),
+    ];
     match table.transact(writes).await {
         Ok(()) => Ok(light),
         Err(StoreError::TransactionCanceled(failed)) if failed.contains(&0) => {
@@ -479,15 +654,21 @@ async fn update(S(s): S<State>, user: User, Json(patch): Json<LightPatch>) -> Re
     user.require(Role::Admin, "updating lights")?;
     require_fields(&[("lightId", &patch.light_id)])?;
     let light_id = required(&patch.light_id).unwrap_or_default();
-    for _ in 0..8 {
-        let Versioned { mut light, version } = Versioned::load(s.table.as_ref(), light_id).await?;
+    let (patch, table) = (&patch, s.table.as_ref());
+    let light = retry::optimistic(move || async move {
+        let Versioned { mut light, version } = Versioned::load(table, light_id).await?;
         if let Some(city) = required(&patch.city) {
             if city_key(city) != city_key(&light.city) {
-                return Err(Error::bad_request("A light's city cannot be changed; delete and re-create it"));
+                return Err(Error::bad_request(
+                    "A light's city cannot be changed; delete and re-create it",
+                ));
             }
         }
         if let Some(name) = patch.name.as_deref() {
-            light.name = Some(name.trim()).filter(|n| !n.is_empty()).ok_or_else(|| Error::bad_request("name cannot be blank"))?.to_owned();
+            light.name = Some(name.trim())
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| Error::bad_request("name cannot be blank"))?
+                .to_owned();
         }
         if let Some(address) = &patch.address {
             light.address = Some(address.clone()).filter(|a| !a.trim().is_empty());
@@ -498,13 +679,13 @@ async fn update(S(s): S<State>, user: User, Json(patch): Json<LightPatch>) -> Re
         light.brightness = patch.brightness.unwrap_or(light.brightness);
         valid_brightness(light.brightness)?;
         light.is_automatic = patch.is_automatic.unwrap_or(light.is_automatic);
-        match s.table.put(light.to_item(version + 1)?, Cond::Version(version)).await {
-            Ok(()) => return Ok(reply(StatusCode::OK, "Light updated", light)),
-            Err(StoreError::ConditionFailed) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(Error::Conflict("The light is being changed concurrently; retry".into()))
+        let written = table
+            .put(light.to_item(version + 1)?, Cond::Version(version))
+            .await;
+        lost_race(written).map(|won| won.then_some(light))
+    })
+    .await?;
+    Ok(reply(StatusCode::OK, "Light updated", light))
 }
 
 /// Extension (admin): remove a light and uncount it from its city. Its logs are kept.
@@ -513,20 +694,24 @@ async fn update(S(s): S<State>, user: User, Json(patch): Json<LightPatch>) -> Re
 async fn delete(S(s): S<State>, user: User, Query(q): Query<LightParams>) -> Result<Reply<Light>> {
     user.require(Role::Admin, "deleting lights")?;
     let light_id = q.light_id()?;
-    for _ in 0..8 {
-        let Versioned { light, version } = Versioned::load(s.table.as_ref(), light_id).await?;
+    let table = s.table.as_ref();
+    let light = retry::optimistic(move || async move {
+        let Versioned { light, version } = Versioned::load(table, light_id).await?;
         let counters = Update::new(summary_key(&light.city))
             .add("total_lights", -1)
             .add(light.status.counter(), -1)
             .set("last_updated", civic_core::time::now_rfc3339());
-        let writes = vec![Write::Delete { key: light_key(light_id), cond: Cond::Version(version) }, Write::Update(counters)];
-        match s.table.transact(writes).await {
-            Ok(()) => return Ok(reply(StatusCode::OK, "Light deleted", light)),
-            Err(StoreError::TransactionCanceled(_) | StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(Error::Conflict("The light is being changed concurrently; retry".into()))
+        let writes = vec![
+            Write::Delete {
+                key: light_key(light_id),
+                cond: Cond::Version(version),
+            },
+            Write::Update(counters),
+        ];
+        lost_race(table.transact(writes).await).map(|won| won.then_some(light))
+    })
+    .await?;
+    Ok(reply(StatusCode::OK, "Light deleted", light))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -556,36 +741,67 @@ const MAX_IMPORT: usize = 1000;
 #[utoipa::path(post, path = "/api/lights/import", tag = "lights", security(("bearer" = [])),
     request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = inline(crate::Envelope<ImportResult>)), (status = 400), (status = 401), (status = 403), (status = 415)))]
-async fn import(S(s): S<State>, user: User, headers: HeaderMap, body: Bytes) -> Result<Reply<ImportResult>> {
+async fn import(
+    S(s): S<State>,
+    user: User,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Reply<ImportResult>> {
     user.require(Role::Admin, "importing lights")?;
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let rows: Vec<std::result::Result<NewLight, String>> = if content_type.starts_with("text/csv") {
         csv::Reader::from_reader(body.as_ref())
             .deserialize::<NewLight>()
             .map(|r| r.map_err(|e| format!("invalid row: {e}")))
             .collect()
     } else if content_type.starts_with("application/json") {
-        let parsed: ImportBody = serde_json::from_slice(&body).map_err(|e| Error::bad_request(format!("Invalid request body: {e}")))?;
+        let parsed: ImportBody = serde_json::from_slice(&body)
+            .map_err(|e| Error::bad_request(format!("Invalid request body: {e}")))?;
         parsed.lights.into_iter().map(Ok).collect()
     } else {
-        return Err(Error::UnsupportedMediaType("Send text/csv or application/json".into()));
+        return Err(Error::UnsupportedMediaType(
+            "Send text/csv or application/json".into(),
+        ));
     };
     if rows.is_empty() || rows.len() > MAX_IMPORT {
-        return Err(Error::bad_request(format!("Import between 1 and {MAX_IMPORT} lights at a time")));
+        return Err(Error::bad_request(format!(
+            "Import between 1 and {MAX_IMPORT} lights at a time"
+        )));
     }
-    let mut result = ImportResult { created: 0, failed: Vec::new() };
+    let mut result = ImportResult {
+        created: 0,
+        failed: Vec::new(),
+    };
     for (i, row) in rows.into_iter().enumerate() {
         let light_id = row.as_ref().ok().and_then(|r| r.light_id.clone());
-        match row.map_err(Error::BadRequest).map(|r| create_light(s.table.as_ref(), r)) {
+        match row
+            .map_err(Error::BadRequest)
+            .map(|r| create_light(s.table.as_ref(), r))
+        {
             Ok(fut) => match fut.await {
                 Ok(_) => result.created += 1,
-                Err(e) if e.status().is_client_error() => result.failed.push(ImportFailure { row: i + 1, light_id, error: e.to_string() }),
+                Err(e) if e.status().is_client_error() => result.failed.push(ImportFailure {
+                    row: i + 1,
+                    light_id,
+                    error: e.to_string(),
+                }),
                 Err(e) => return Err(e),
             },
-            Err(e) => result.failed.push(ImportFailure { row: i + 1, light_id, error: e.to_string() }),
+            Err(e) => result.failed.push(ImportFailure {
+                row: i + 1,
+                light_id,
+                error: e.to_string(),
+            }),
         }
     }
-    Ok(reply(StatusCode::OK, format!("Imported {} lights", result.created), result))
+    Ok(reply(
+        StatusCode::OK,
+        format!("Imported {} lights", result.created),
+        result,
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -604,13 +820,25 @@ pub struct LogParams {
     responses((status = 200, body = inline(crate::Envelope<Vec<ControlLog>>)), (status = 400), (status = 401), (status = 403), (status = 404)))]
 async fn logs(S(s): S<State>, user: User, Query(q): Query<LogParams>) -> Result<Response> {
     user.require(Role::Operator, "viewing control history")?;
-    let light_id = required(&q.light_id).ok_or_else(|| Error::bad_request("Light ID not provided"))?;
+    let light_id =
+        required(&q.light_id).ok_or_else(|| Error::bad_request("Light ID not provided"))?;
     let limit = page::limit(q.limit, 50, 500)?;
     if q.cursor.is_none() {
         Versioned::load(s.table.as_ref(), light_id).await?;
     }
-    let query = civic_store::Query::partition(format!("LIGHT#{light_id}")).prefix("LOG#").reverse().limit(limit).cursor(q.cursor);
+    let query = civic_store::Query::partition(format!("LIGHT#{light_id}"))
+        .prefix("LOG#")
+        .reverse()
+        .limit(limit)
+        .cursor(q.cursor);
     let res = s.table.query(query).await?;
-    let logs = res.items.into_iter().map(from_item).collect::<Result<Vec<ControlLog>>>()?;
-    Ok(page::with_cursor(reply(StatusCode::OK, "Control logs retrieved", logs), res.cursor))
+    let logs = res
+        .items
+        .into_iter()
+        .map(from_item)
+        .collect::<Result<Vec<ControlLog>>>()?;
+    Ok(page::with_cursor(
+        reply(StatusCode::OK, "Control logs retrieved", logs),
+        res.cursor,
+    ))
 }

@@ -14,7 +14,9 @@ use crate::auth::normalize_email;
 use crate::{Role, State, User, reply, require_fields, required};
 
 pub fn routes() -> OpenApiRouter<State> {
-    OpenApiRouter::new().routes(routes!(list_users)).routes(routes!(set_role))
+    OpenApiRouter::new()
+        .routes(routes!(list_users))
+        .routes(routes!(set_role))
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -46,15 +48,33 @@ impl UserRecord {
     pub fn to_item(&self) -> Result<Item> {
         let key = user_key(&self.email);
         let id: u64 = self.id.parse().unwrap_or_default();
-        to_item(self, &[("PK", key.pk), ("SK", key.sk), ("GSI1PK", "USERS".into()), ("GSI1SK", format!("{id:010}"))])
+        to_item(
+            self,
+            &[
+                ("PK", key.pk),
+                ("SK", key.sk),
+                ("GSI1PK", "USERS".into()),
+                ("GSI1SK", format!("{id:010}")),
+            ],
+        )
     }
 
     pub async fn load(table: &dyn Table, email: &str) -> Result<Option<Self>> {
-        table.get(&user_key(email)).await?.map(from_item).transpose()
+        table
+            .get(&user_key(email))
+            .await?
+            .map(from_item)
+            .transpose()
     }
 
     pub fn out(&self) -> UserOut {
-        UserOut { id: self.id.clone(), name: self.name.clone(), email: self.email.clone(), role: self.role, city: self.city.clone() }
+        UserOut {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            email: self.email.clone(),
+            role: self.role,
+            city: self.city.clone(),
+        }
     }
 }
 
@@ -72,9 +92,23 @@ pub struct PageParams {
 async fn list_users(S(s): S<State>, user: User, Query(q): Query<PageParams>) -> Result<Response> {
     user.require(Role::Admin, "managing users")?;
     let limit = page::limit(q.limit, 100, 1000)?;
-    let res = s.table.query(civic_store::Query::index("USERS").limit(limit).cursor(q.cursor)).await?;
-    let users = res.items.into_iter().map(|i| from_item::<UserRecord>(i).map(|u| u.out())).collect::<Result<Vec<_>>>()?;
-    Ok(page::with_cursor(reply(StatusCode::OK, "Users retrieved successfully", users), res.cursor))
+    let res = s
+        .table
+        .query(
+            civic_store::Query::index("USERS")
+                .limit(limit)
+                .cursor(q.cursor),
+        )
+        .await?;
+    let users = res
+        .items
+        .into_iter()
+        .map(|i| from_item::<UserRecord>(i).map(|u| u.out()))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(page::with_cursor(
+        reply(StatusCode::OK, "Users retrieved successfully", users),
+        res.cursor,
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -86,15 +120,23 @@ pub struct RoleRequest {
 /// Extension (admin): change a user's role. It applies from the user's next login or refresh.
 #[utoipa::path(post, path = "/api/users/role", tag = "users", request_body = RoleRequest, security(("bearer" = [])),
     responses((status = 200, body = inline(crate::Envelope<UserOut>)), (status = 400), (status = 401), (status = 403), (status = 404)))]
-async fn set_role(S(s): S<State>, user: User, Json(req): Json<RoleRequest>) -> Result<crate::Reply<UserOut>> {
+async fn set_role(
+    S(s): S<State>,
+    user: User,
+    Json(req): Json<RoleRequest>,
+) -> Result<crate::Reply<UserOut>> {
     user.require(Role::Admin, "managing users")?;
     require_fields(&[("email", &req.email)])?;
-    let role = req.role.ok_or_else(|| Error::bad_request("Missing required fields: role"))?;
+    let role = req
+        .role
+        .ok_or_else(|| Error::bad_request("Missing required fields: role"))?;
     let email = normalize_email(required(&req.email).unwrap_or_default())?;
     if email == user.email {
         return Err(Error::bad_request("Admins cannot change their own role"));
     }
-    let update = Update::new(user_key(&email)).set("role", role.as_str()).cond(Cond::Exists);
+    let update = Update::new(user_key(&email))
+        .set("role", role.as_str())
+        .cond(Cond::Exists);
     let item = match s.table.update(update).await {
         Err(StoreError::ConditionFailed) => return Err(Error::NotFound("User not found".into())),
         other => other?,

@@ -11,19 +11,35 @@ use tower::ServiceExt;
 fn event(name: &str) -> http::Request<Body> {
     let path = format!("{}/../../events/{name}.json", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).expect("sample event");
-    lambda_http::request::from_str(&text).expect("valid API Gateway v2 event").map(Body::new)
+    lambda_http::request::from_str(&text)
+        .expect("valid API Gateway v2 event")
+        .map(Body::new)
 }
 
-async fn call(f: &civic_core::Function, p: &Platform, req: http::Request<Body>) -> (StatusCode, Value) {
+async fn call(
+    f: &civic_core::Function,
+    p: &Platform,
+    req: http::Request<Body>,
+) -> (StatusCode, Value) {
     let (router, _) = f.build(p);
-    let res = civic_core::layers::into_service(router).oneshot(req).await.unwrap();
+    let res = civic_core::layers::into_service(router)
+        .oneshot(req)
+        .await
+        .unwrap();
     let status = res.status();
-    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
     (status, serde_json::from_slice(&bytes).unwrap())
 }
 
 fn platform(dir: &std::path::Path) -> Platform {
-    Platform::local(dir, Backend::embedded(&dir.join("store")).unwrap(), Limits::default()).unwrap()
+    Platform::local(
+        dir,
+        Backend::embedded(&dir.join("store")).unwrap(),
+        Limits::default(),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -44,8 +60,12 @@ async fn sample_events_reach_their_handlers() {
 
     // ...and with a real one it reaches the handler (no lights in Delhi yet: the seed's 404).
     let mut req = event("streetlight-lights");
-    req.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
     let (status, body) = call(&streetlight::LIGHTS, &p, req).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(body, json!({"status": 404, "message": "No data for city", "data": null}));
+    assert_eq!(
+        body,
+        json!({"status": 404, "message": "No data for city", "data": null})
+    );
 }

@@ -31,7 +31,7 @@ struct Args {
 async fn serve(router: Router) -> Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let make = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(civic_core::layers::into_service(router));
+    let make = router.into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, make).await });
     Ok(format!("http://{addr}"))
 }
@@ -42,7 +42,13 @@ struct Stats {
     p99: Duration,
 }
 
-async fn load(http: &reqwest::Client, url: &str, token: &str, requests: usize, concurrency: usize) -> Result<Stats> {
+async fn load(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    requests: usize,
+    concurrency: usize,
+) -> Result<Stats> {
     let per_worker = requests / concurrency;
     let start = Instant::now();
     let workers = (0..concurrency).map(|_| {
@@ -66,25 +72,41 @@ async fn load(http: &reqwest::Client, url: &str, token: &str, requests: usize, c
     let elapsed = start.elapsed();
     all.sort();
     let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
-    Ok(Stats { rps: all.len() as f64 / elapsed.as_secs_f64(), p50: pct(0.50), p99: pct(0.99) })
+    Ok(Stats {
+        rps: all.len() as f64 / elapsed.as_secs_f64(),
+        p50: pct(0.50),
+        p99: pct(0.99),
+    })
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
     let dir = std::env::temp_dir().join(format!("civic-bench-{}", std::process::id()));
-    let platform = Platform::local(&dir, Backend::embedded(&dir.join("store"))?, Limits::default().unlimited_rate()).map_err(anyhow::Error::msg)?;
-    let defs = civic_local::template::parse(&std::fs::read_to_string(&args.template).context("run from the repository root")?)?;
+    let platform = Platform::local(
+        &dir,
+        Backend::embedded(&dir.join("store"))?,
+        Limits::default().unlimited_rate(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let defs = civic_local::template::parse(
+        &std::fs::read_to_string(&args.template).context("run from the repository root")?,
+    )?;
     let civic = serve(civic_local::router(&defs, &platform)?).await?;
     let noop = serve(Router::new().route("/noop", get(|| async { "ok" }))).await?;
-    let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()?;
 
     // Seed: an admin and a city of lights, through the API itself.
     let reg: Value = http
         .post(format!("{civic}/streetlight/api/auth/register"))
         .json(&json!({"name": "Bench", "email": "bench@example.com", "password": "password123", "city": "Delhi"}))
         .send().await?.json().await?;
-    let token = reg["data"]["token"].as_str().context("register failed")?.to_owned();
+    let token = reg["data"]["token"]
+        .as_str()
+        .context("register failed")?
+        .to_owned();
     for i in 0..args.lights {
         let res = http
             .post(format!("{civic}/streetlight/api/lights/create"))
@@ -96,23 +118,42 @@ async fn main() -> Result<()> {
 
     let targets = [
         ("no-op axum handler (baseline)", format!("{noop}/noop")),
-        ("GET /lights/summary", format!("{civic}/streetlight/api/lights/summary")),
-        (&*format!("GET /lights/list ({} lights)", args.lights), format!("{civic}/streetlight/api/lights/list")),
+        (
+            "GET /lights/summary",
+            format!("{civic}/streetlight/api/lights/summary"),
+        ),
+        (
+            &*format!("GET /lights/list ({} lights)", args.lights),
+            format!("{civic}/streetlight/api/lights/list"),
+        ),
     ]
     .map(|(n, u)| (n.to_owned(), u));
     let mut results = Vec::new();
     for (name, url) in &targets {
         // Warm up first so connection set-up is not measured.
         load(&http, url, &token, args.concurrency * 10, args.concurrency).await?;
-        results.push((name.clone(), load(&http, url, &token, args.requests, args.concurrency).await?));
+        results.push((
+            name.clone(),
+            load(&http, url, &token, args.requests, args.concurrency).await?,
+        ));
     }
     let base = results[0].1.rps;
-    println!("{} requests per endpoint, {} connections, 127.0.0.1, embedded store", args.requests, args.concurrency);
-    println!("{:<36} {:>10} {:>10} {:>10} {:>12}", "endpoint", "req/s", "p50 ms", "p99 ms", "vs baseline");
+    println!(
+        "{} requests per endpoint, {} connections, 127.0.0.1, embedded store",
+        args.requests, args.concurrency
+    );
+    println!(
+        "{:<36} {:>10} {:>10} {:>10} {:>12}",
+        "endpoint", "req/s", "p50 ms", "p99 ms", "vs baseline"
+    );
     for (name, s) in &results {
         println!(
             "{:<36} {:>10.0} {:>10.2} {:>10.2} {:>11.2}x",
-            name, s.rps, s.p50.as_secs_f64() * 1e3, s.p99.as_secs_f64() * 1e3, s.rps / base
+            name,
+            s.rps,
+            s.p50.as_secs_f64() * 1e3,
+            s.p99.as_secs_f64() * 1e3,
+            s.rps / base
         );
     }
     let _ = std::fs::remove_dir_all(&dir);

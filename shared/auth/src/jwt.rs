@@ -79,7 +79,15 @@ impl Auth {
         Self::new(app, &platform.signing_key(app))
     }
 
-    fn sign(&self, typ: TokenKind, sub: &str, role: &str, ttl: i64, fam: Option<String>, extra: Map<String, Value>) -> Result<(String, Claims)> {
+    fn sign(
+        &self,
+        typ: TokenKind,
+        sub: &str,
+        role: &str,
+        ttl: i64,
+        fam: Option<String>,
+        extra: Map<String, Value>,
+    ) -> Result<(String, Claims)> {
         let now = now_epoch();
         let claims = Claims {
             sub: sub.to_owned(),
@@ -93,23 +101,54 @@ impl Auth {
             fam,
             extra,
         };
-        let token = encode(&Header::new(Algorithm::HS256), &claims, &self.enc).map_err(|e| Error::Internal(e.to_string()))?;
+        let token = encode(&Header::new(Algorithm::HS256), &claims, &self.enc)
+            .map_err(|e| Error::Internal(e.to_string()))?;
         Ok((token, claims))
     }
 
     /// A short-lived access token only (no refresh record).
     pub fn access_token(&self, sub: &str, role: &str, extra: Map<String, Value>) -> Result<String> {
-        Ok(self.sign(TokenKind::Access, sub, role, self.access_ttl, None, extra)?.0)
+        Ok(self
+            .sign(TokenKind::Access, sub, role, self.access_ttl, None, extra)?
+            .0)
     }
 
     /// An access token and a refresh token; the refresh token is recorded so it can be used once.
     /// `family` continues a rotated session; `None` starts a new one.
-    pub async fn issue(&self, table: &dyn Table, sub: &str, role: &str, extra: Map<String, Value>, family: Option<String>) -> Result<Tokens> {
-        let access = self.access_token(sub, role, extra)?;
+    pub async fn issue(
+        &self,
+        table: &dyn Table,
+        sub: &str,
+        role: &str,
+        extra: Map<String, Value>,
+        family: Option<String>,
+    ) -> Result<Tokens> {
+        let access = self.access_token(sub, role, extra.clone())?;
         let fam = family.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-        let (refresh, c) = self.sign(TokenKind::Refresh, sub, role, self.refresh_ttl, Some(fam.clone()), Map::new())?;
-        table.put(record(format!("REFRESH#{}", c.jti), "REFRESH", c.exp, json!({"sub": sub, "fam": fam})), Cond::Always).await?;
-        Ok(Tokens { access, refresh, expires_in: self.access_ttl })
+        let (refresh, c) = self.sign(
+            TokenKind::Refresh,
+            sub,
+            role,
+            self.refresh_ttl,
+            Some(fam.clone()),
+            extra,
+        )?;
+        table
+            .put(
+                record(
+                    format!("REFRESH#{}", c.jti),
+                    "REFRESH",
+                    c.exp,
+                    json!({"sub": sub, "fam": fam}),
+                ),
+                Cond::Always,
+            )
+            .await?;
+        Ok(Tokens {
+            access,
+            refresh,
+            expires_in: self.access_ttl,
+        })
     }
 
     /// Verifies signature, algorithm, expiry, issuer, audience and token kind.
@@ -130,12 +169,25 @@ impl Auth {
         let claims = self.verify(refresh, TokenKind::Refresh)?;
         let fam = claims.fam.clone().unwrap_or_default();
         let family = Key::new(format!("REFRESH_FAMILY#{fam}"), "REVOKED");
-        match table.delete(&Key::new(format!("REFRESH#{}", claims.jti), "REFRESH"), Cond::Exists).await {
+        match table
+            .delete(
+                &Key::new(format!("REFRESH#{}", claims.jti), "REFRESH"),
+                Cond::Exists,
+            )
+            .await
+        {
             Ok(_) => {}
             Err(StoreError::ConditionFailed) => {
-                let marker = record(family.pk, &family.sk, now_epoch() + self.refresh_ttl, json!({}));
+                let marker = record(
+                    family.pk,
+                    &family.sk,
+                    now_epoch() + self.refresh_ttl,
+                    json!({}),
+                );
                 table.put(marker, Cond::Always).await?;
-                return Err(Error::Unauthorized("Refresh token has already been used".into()));
+                return Err(Error::Unauthorized(
+                    "Refresh token has already been used".into(),
+                ));
             }
             Err(e) => return Err(e.into()),
         }
@@ -148,7 +200,12 @@ impl Auth {
     /// Logout: the refresh token can no longer be used.
     pub async fn revoke(&self, table: &dyn Table, refresh: &str) -> Result<()> {
         let claims = self.verify(refresh, TokenKind::Refresh)?;
-        table.delete(&Key::new(format!("REFRESH#{}", claims.jti), "REFRESH"), Cond::Always).await?;
+        table
+            .delete(
+                &Key::new(format!("REFRESH#{}", claims.jti), "REFRESH"),
+                Cond::Always,
+            )
+            .await?;
         Ok(())
     }
 
@@ -161,7 +218,10 @@ impl Auth {
         let token = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| Error::Unauthorized("Authentication token is required".into()))?;

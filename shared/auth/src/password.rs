@@ -1,5 +1,5 @@
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use civic_core::{Error, Result};
 use rand::RngCore;
 
@@ -22,10 +22,18 @@ pub async fn hash_password(password: &str) -> Result<String> {
 /// time of a real check, so response times do not reveal which accounts exist.
 pub async fn verify_password(password: &str, hash: Option<&str>) -> Result<bool> {
     const DECOY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$mCJrZfmOYXZ3MqXBGpnBvw9p/eSkBXOsKkq4wW6b5Hg";
-    let (password, hash, real) = (password.to_owned(), hash.unwrap_or(DECOY).to_owned(), hash.is_some());
+    let (password, hash, real) = (
+        password.to_owned(),
+        hash.unwrap_or(DECOY).to_owned(),
+        hash.is_some(),
+    );
     blocking(move || {
         let ok = PasswordHash::new(&hash)
-            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+            .map(|h| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
             .unwrap_or(false);
         Ok(ok && real)
     })
@@ -33,5 +41,7 @@ pub async fn verify_password(password: &str, hash: Option<&str>) -> Result<bool>
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Internal(e.to_string()))?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
 }

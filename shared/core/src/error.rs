@@ -103,7 +103,11 @@ impl IntoResponse for Error {
             Self::Fields(f) => f.clone(),
             _ => Vec::new(),
         };
-        let problem = Problem { status, message: self.public_message(), fields };
+        let problem = Problem {
+            status,
+            message: self.public_message(),
+            fields,
+        };
         let mut res = status.into_response();
         res.extensions_mut().insert(problem);
         res

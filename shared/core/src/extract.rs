@@ -30,13 +30,20 @@ impl<T: Serialize> IntoResponse for Json<T> {
 impl From<JsonRejection> for Error {
     fn from(r: JsonRejection) -> Self {
         match r {
-            JsonRejection::MissingJsonContentType(_) => {
-                Error::UnsupportedMediaType("Expected a JSON body (Content-Type: application/json)".into())
-            }
-            JsonRejection::BytesRejection(b) if b.status() == http::StatusCode::PAYLOAD_TOO_LARGE => {
+            JsonRejection::MissingJsonContentType(_) => Error::UnsupportedMediaType(
+                "Expected a JSON body (Content-Type: application/json)".into(),
+            ),
+            JsonRejection::BytesRejection(b)
+                if b.status() == http::StatusCode::PAYLOAD_TOO_LARGE =>
+            {
                 Error::PayloadTooLarge("Request body is too large".into())
             }
-            JsonRejection::JsonDataError(e) => Error::BadRequest(format!("Invalid request body: {}", e.body_text().trim_start_matches("Failed to deserialize the JSON body into the target type: "))),
+            JsonRejection::JsonDataError(e) => Error::BadRequest(format!(
+                "Invalid request body: {}",
+                e.body_text().trim_start_matches(
+                    "Failed to deserialize the JSON body into the target type: "
+                )
+            )),
             JsonRejection::JsonSyntaxError(_) => Error::BadRequest("Malformed JSON body".into()),
             other => Error::BadRequest(other.body_text()),
         }
@@ -45,14 +52,20 @@ impl From<JsonRejection> for Error {
 
 impl From<QueryRejection> for Error {
     fn from(r: QueryRejection) -> Self {
-        Error::BadRequest(format!("Invalid query string: {}", r.body_text().trim_start_matches("Failed to deserialize query string: ")))
+        Error::BadRequest(format!(
+            "Invalid query string: {}",
+            r.body_text()
+                .trim_start_matches("Failed to deserialize query string: ")
+        ))
     }
 }
 
 impl From<FormRejection> for Error {
     fn from(r: FormRejection) -> Self {
         match r {
-            FormRejection::BytesRejection(b) if b.status() == http::StatusCode::PAYLOAD_TOO_LARGE => {
+            FormRejection::BytesRejection(b)
+                if b.status() == http::StatusCode::PAYLOAD_TOO_LARGE =>
+            {
                 Error::PayloadTooLarge("Request body is too large".into())
             }
             FormRejection::InvalidFormContentType(_) => {

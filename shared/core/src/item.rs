@@ -21,5 +21,6 @@ pub fn to_item<T: Serialize>(value: &T, keys: &[(&str, String)]) -> Result<Item>
 
 /// The domain struct of an item; key attributes are ignored.
 pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
-    serde_json::from_value(Value::Object(item)).map_err(|e| Error::Internal(format!("corrupt record: {e}")))
+    serde_json::from_value(Value::Object(item))
+        .map_err(|e| Error::Internal(format!("corrupt record: {e}")))
 }

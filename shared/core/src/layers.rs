@@ -42,7 +42,11 @@ pub struct Limits {
 impl Default for Limits {
     /// The seeds' plan: 1000 requests an hour per IP with bursts of 100 a minute; 1 MiB bodies.
     fn default() -> Self {
-        Self { body_bytes: 1 << 20, per_hour: 1000, per_minute: 100 }
+        Self {
+            body_bytes: 1 << 20,
+            per_hour: 1000,
+            per_minute: 100,
+        }
     }
 }
 
@@ -95,8 +99,13 @@ struct Limiter {
 
 impl Limiter {
     fn new(l: &Limits) -> Self {
-        let keyed = |n: u32, quota: fn(NonZeroU32) -> Quota| NonZeroU32::new(n).map(|n| RateLimiter::keyed(quota(n)));
-        Self { hour: keyed(l.per_hour, Quota::per_hour), minute: keyed(l.per_minute, Quota::per_minute) }
+        let keyed = |n: u32, quota: fn(NonZeroU32) -> Quota| {
+            NonZeroU32::new(n).map(|n| RateLimiter::keyed(quota(n)))
+        };
+        Self {
+            hour: keyed(l.per_hour, Quota::per_hour),
+            minute: keyed(l.per_minute, Quota::per_minute),
+        }
     }
 }
 
@@ -113,8 +122,13 @@ async fn rate_limit(State(limiter): State<Arc<Limiter>>, req: Request, next: Nex
     for (l, window) in [(&limiter.minute, "minute"), (&limiter.hour, "hour")] {
         if let Some(l) = l {
             if let Err(not_until) = l.check_key(&ip) {
-                let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
-                let mut res = Error::TooManyRequests(format!("Rate limit exceeded for this {window}; retry later")).into_response();
+                let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                    &governor::clock::DefaultClock::default(),
+                ));
+                let mut res = Error::TooManyRequests(format!(
+                    "Rate limit exceeded for this {window}; retry later"
+                ))
+                .into_response();
                 if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
                     res.headers_mut().insert(header::RETRY_AFTER, v);
                 }
@@ -127,7 +141,8 @@ async fn rate_limit(State(limiter): State<Arc<Limiter>>, req: Request, next: Nex
 
 async fn count_round_trips(req: Request, next: Next) -> Response {
     let (mut res, n) = civic_store::counting(next.run(req)).await;
-    res.headers_mut().insert(ROUND_TRIPS_HEADER, HeaderValue::from(n));
+    res.headers_mut()
+        .insert(ROUND_TRIPS_HEADER, HeaderValue::from(n));
     res
 }
 
@@ -145,7 +160,10 @@ async fn render(State(format): State<ErrorFormat>, res: Response) -> Response {
         None => return Response::from_parts(parts, body),
     };
     let bytes = serde_json::to_vec(&format(&problem)).unwrap_or_default();
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(bytes))
 }

@@ -12,6 +12,7 @@ pub mod layers;
 pub mod openapi;
 pub mod page;
 pub mod platform;
+pub mod retry;
 pub mod time;
 
 pub use error::{Error, ErrorFormat, Problem, Result};

@@ -7,7 +7,9 @@ use utoipa_swagger_ui::SwaggerUi;
 
 /// `/{app}/docs` (Swagger UI) and `/{app}/openapi.json`.
 pub fn docs(app: &str, spec: OpenApi) -> Router {
-    SwaggerUi::new(format!("/{app}/docs")).url(format!("/{app}/openapi.json"), spec).into()
+    SwaggerUi::new(format!("/{app}/docs"))
+        .url(format!("/{app}/openapi.json"), spec)
+        .into()
 }
 
 /// Paths and methods of a spec, e.g. `("GET", "/api/lights/list")`: the routes a router serves.
@@ -36,7 +38,12 @@ pub struct BearerAuth;
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, spec: &mut OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build();
-        spec.components.get_or_insert_with(Default::default).add_security_scheme("bearer", SecurityScheme::Http(scheme));
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .build();
+        spec.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
     }
 }

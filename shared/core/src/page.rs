@@ -13,7 +13,9 @@ pub fn limit(requested: Option<usize>, default: usize, max: usize) -> Result<usi
     match requested {
         None => Ok(default),
         Some(n) if (1..=max).contains(&n) => Ok(n),
-        Some(_) => Err(Error::bad_request(format!("limit must be between 1 and {max}"))),
+        Some(_) => Err(Error::bad_request(format!(
+            "limit must be between 1 and {max}"
+        ))),
     }
 }
 

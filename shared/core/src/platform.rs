@@ -25,17 +25,29 @@ const MIN_SECRET: usize = 32;
 impl Platform {
     pub fn new(backend: Backend, secret: Vec<u8>, limits: Limits) -> Result<Self, String> {
         if secret.len() < MIN_SECRET {
-            return Err(format!("the JWT secret must be at least {MIN_SECRET} bytes"));
+            return Err(format!(
+                "the JWT secret must be at least {MIN_SECRET} bytes"
+            ));
         }
-        Ok(Self { backend, limits, secret: Arc::new(secret), table_name: None })
+        Ok(Self {
+            backend,
+            limits,
+            secret: Arc::new(secret),
+            table_name: None,
+        })
     }
 
     /// Lambda: DynamoDB + S3 from the standard AWS environment; `JWT_SECRET`, `TABLE_NAME`
     /// and `BUCKET_NAME` from the function's environment.
     pub async fn from_env() -> Result<Self, String> {
-        let secret = std::env::var("JWT_SECRET").map_err(|_| "JWT_SECRET is not set".to_string())?;
+        let secret =
+            std::env::var("JWT_SECRET").map_err(|_| "JWT_SECRET is not set".to_string())?;
         let bucket = std::env::var("BUCKET_NAME").unwrap_or_else(|_| "civic".into());
-        let mut p = Self::new(Backend::aws(bucket).await, secret.into_bytes(), Limits::from_env())?;
+        let mut p = Self::new(
+            Backend::aws(bucket).await,
+            secret.into_bytes(),
+            Limits::from_env(),
+        )?;
         p.table_name = std::env::var("TABLE_NAME").ok();
         Ok(p)
     }
@@ -48,7 +60,11 @@ impl Platform {
             Err(_) => {
                 let mut s = vec![0u8; 48];
                 rand::rng().fill_bytes(&mut s);
-                let s: Vec<u8> = s.iter().map(|b| format!("{b:02x}")).collect::<String>().into_bytes();
+                let s: Vec<u8> = s
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+                    .into_bytes();
                 std::fs::create_dir_all(data_dir).map_err(|e| e.to_string())?;
                 write_private(&path, &s).map_err(|e| format!("writing {}: {e}", path.display()))?;
                 s
@@ -63,7 +79,9 @@ impl Platform {
     }
 
     pub fn table_name(&self, app: &str) -> String {
-        self.table_name.clone().unwrap_or_else(|| format!("civic-{app}"))
+        self.table_name
+            .clone()
+            .unwrap_or_else(|| format!("civic-{app}"))
     }
 
     pub fn blob(&self) -> Arc<dyn Blob> {
@@ -94,7 +112,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// A setting from the environment; a value that does not parse is a start-up error.
 pub fn env_or<T: FromStr>(name: &str, default: T) -> T {
     match std::env::var(name) {
-        Ok(v) => v.parse().unwrap_or_else(|_| panic!("environment variable {name}={v:?} is not valid")),
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("environment variable {name}={v:?} is not valid")),
         Err(_) => default,
     }
 }

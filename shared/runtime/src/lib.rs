@@ -21,15 +21,25 @@ pub async fn run_http(function: &Function) -> Result<(), Error> {
 
 /// JSON logs in Lambda (CloudWatch parses them); readable lines locally. `RUST_LOG` filters.
 pub fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr);
-    let _ = if json { builder.json().without_time().try_init() } else { builder.try_init() };
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().without_time().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// API Gateway knows the caller's address; the rate limiter keys on it.
 async fn client_ip(mut req: Request, next: Next) -> Response {
     let ip = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.as_deref().and_then(|s| s.parse().ok()),
+        Some(RequestContext::ApiGatewayV2(ctx)) => {
+            ctx.http.source_ip.as_deref().and_then(|s| s.parse().ok())
+        }
         _ => None,
     };
     if let Some(ip) = ip {

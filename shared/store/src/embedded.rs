@@ -220,6 +220,14 @@ fn bounds<K: Ord>(lo: K, hi: K, cursor: Option<K>, forward: bool) -> (Bound<K>, 
     }
 }
 
+fn borrow2(b: &Bound<(String, String)>) -> Bound<(&str, &str)> {
+    b.as_ref().map(|(a, b)| (a.as_str(), b.as_str()))
+}
+
+fn borrow4(b: &Bound<(String, String, String, String)>) -> Bound<(&str, &str, &str, &str)> {
+    b.as_ref().map(|(a, b, c, d)| (a.as_str(), b.as_str(), c.as_str(), d.as_str()))
+}
+
 /// Runs blocking engine work off the async threads, counting one round trip.
 async fn run<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     metrics::hit();
@@ -316,8 +324,7 @@ impl EmbeddedTable {
             let hi = hi.map_or_else(|| (end(), String::new()), |h| (q.pk.clone(), h));
             let cur = cursor_value(0).zip(cursor_value(1));
             let (lo, hi) = bounds(lo, hi, cur, q.forward);
-            let as_ref = |b: &Bound<(String, String)>| b.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
-            let range = items.range::<(&str, &str)>((as_ref(&lo), as_ref(&hi))).map_err(backend)?;
+            let range = items.range::<(&str, &str)>((borrow2(&lo), borrow2(&hi))).map_err(backend)?;
             let iter: Box<dyn Iterator<Item = _>> =
                 if q.forward { Box::new(range) } else { Box::new(range.rev()) };
             for entry in iter {
@@ -338,11 +345,8 @@ impl EmbeddedTable {
             // Cursor order is PK, SK, GSI1PK, GSI1SK; index keys lead with the GSI keys.
             let cur = cursor.as_ref().map(|c| (c[2].1.clone(), c[3].1.clone(), c[0].1.clone(), c[1].1.clone()));
             let (lo, hi) = bounds(lo, hi, cur, q.forward);
-            let as_ref = |b: &Bound<(String, String, String, String)>| {
-                b.as_ref().map(|(a, b, c, d)| (a.as_str(), b.as_str(), c.as_str(), d.as_str()))
-            };
             let range = index
-                .range::<(&str, &str, &str, &str)>((as_ref(&lo), as_ref(&hi)))
+                .range::<(&str, &str, &str, &str)>((borrow4(&lo), borrow4(&hi)))
                 .map_err(backend)?;
             let iter: Box<dyn Iterator<Item = _>> =
                 if q.forward { Box::new(range) } else { Box::new(range.rev()) };

@@ -5,6 +5,8 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 
 use crate::common::backend;
@@ -90,7 +92,15 @@ impl Blob for S3Blob {
     }
 
     async fn list(&self, prefix: &str, cursor: Option<String>, limit: usize) -> Result<(Vec<String>, Option<String>)> {
-        let resuming = cursor.is_some();
+        // The cursor wraps S3's continuation token, so that garbage is caught here.
+        let token = match cursor {
+            Some(c) => {
+                let bytes = URL_SAFE_NO_PAD.decode(c).map_err(|_| StoreError::BadCursor)?;
+                Some(String::from_utf8(bytes).map_err(|_| StoreError::BadCursor)?)
+            }
+            None => None,
+        };
+        let resuming = token.is_some();
         metrics::hit();
         let out = self
             .client
@@ -98,7 +108,7 @@ impl Blob for S3Blob {
             .bucket(&self.bucket)
             .prefix(prefix)
             .max_keys(limit.clamp(1, MAX_LIST) as i32)
-            .set_continuation_token(cursor)
+            .set_continuation_token(token)
             .send()
             .await
             .map_err(|e| match e.code() {
@@ -107,7 +117,7 @@ impl Blob for S3Blob {
             })?;
         let keys = out.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect();
         let next = match out.is_truncated() {
-            Some(true) => out.next_continuation_token().map(str::to_owned),
+            Some(true) => out.next_continuation_token().map(|t| URL_SAFE_NO_PAD.encode(t)),
             _ => None,
         };
         Ok((keys, next))
