@@ -229,3 +229,43 @@ async fn shutdown() {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn platform(dir: &std::path::Path) -> Platform {
+        let backend = Backend::embedded(&dir.join("store")).unwrap();
+        Platform::local(dir, backend, Limits::default()).unwrap()
+    }
+
+    fn template() -> String {
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap()
+    }
+
+    #[test]
+    fn the_template_and_the_routers_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let problems = check(&template::parse(&template()).unwrap(), &platform(dir.path()));
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+
+    #[test]
+    fn a_disagreement_is_reported_and_refuses_to_serve() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = platform(dir.path());
+        let mut defs = template::parse(&template()).unwrap();
+        let lights = defs.iter_mut().find(|d| d.binary == "streetlight-lights").unwrap();
+        lights.routes = vec![Route { method: "GET".into(), path: "/api/lights/list".into() }, Route { method: "ANY".into(), path: "/api/bogus".into() }];
+        let problems = check(&defs, &p);
+        assert!(problems.iter().any(|m| m.contains("POST /api/lights/control is served by streetlight-lights but no HttpApi event routes it")), "{problems:#?}");
+        assert!(problems.iter().any(|m| m.contains("HttpApi event ANY /api/bogus reaches no route")), "{problems:#?}");
+        assert!(router(&defs, &p).is_err());
+
+        defs.retain(|d| d.binary != "streetlight-auth");
+        defs[0].binary = "ghost".into();
+        let problems = check(&defs, &p);
+        assert!(problems.iter().any(|m| m.contains("binary ghost is not linked")), "{problems:#?}");
+        assert!(problems.iter().any(|m| m.contains("function streetlight-auth is not declared")), "{problems:#?}");
+    }
+}
