@@ -413,6 +413,8 @@ async fn control_is_for_operators_and_keeps_counters_and_logs() {
         )
         .await;
     denied.assert_error(403);
+    // The role is checked before the body is read.
+    api.post("/lights/control", Some(&viewer), json!({"nonsense": true})).await.assert_error(403);
     api.post("/lights/control", Some(&op), json!({"lightId": "SL001"}))
         .await
         .assert_error(400);

@@ -62,7 +62,7 @@ impl ServeOpts {
 
     pub async fn platform(&self) -> Result<Platform> {
         let backend = match self.backend {
-            BackendKind::Embedded => Backend::embedded(&self.data_dir.join("store"))
+            BackendKind::Embedded => Backend::embedded(&self.data_dir)
                 .context("opening the embedded store")?,
             BackendKind::Aws => {
                 let b = Backend::aws(self.bucket.clone()).await;
@@ -235,7 +235,7 @@ mod tests {
     use super::*;
 
     fn platform(dir: &std::path::Path) -> Platform {
-        let backend = Backend::embedded(&dir.join("store")).unwrap();
+        let backend = Backend::embedded(dir).unwrap();
         Platform::local(dir, backend, Limits::default()).unwrap()
     }
 

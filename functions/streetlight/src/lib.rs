@@ -19,7 +19,7 @@ pub mod users;
 
 use std::sync::Arc;
 
-use axum::extract::FromRef;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::StatusCode;
 use civic_auth::{Auth, Claims};
 use civic_core::openapi::BearerAuth;
@@ -126,21 +126,9 @@ impl User {
             role,
         })
     }
-
-    /// Roles are ordered viewer < operator < admin.
-    pub fn require(&self, min: Role, what: &str) -> Result<()> {
-        if self.role >= min {
-            Ok(())
-        } else {
-            Err(Error::Forbidden(format!(
-                "Insufficient permissions: {what} requires the {} role",
-                min.as_str()
-            )))
-        }
-    }
 }
 
-impl<S> axum::extract::FromRequestParts<S> for User
+impl<S> FromRequestParts<S> for User
 where
     S: Send + Sync,
     Auth: FromRef<S>,
@@ -149,6 +137,34 @@ where
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self> {
         User::from_claims(Auth::from_ref(state).bearer(parts)?)
+    }
+}
+
+/// Role guards: `AtLeast<RANK>` extracts the caller only when their role ranks at least
+/// `RANK` (viewer 0 < operator 1 < admin 2). It runs before the body is read, so a caller
+/// without the role gets 403 whatever they sent.
+pub struct AtLeast<const RANK: u8>(pub User);
+pub type Operator = AtLeast<1>;
+pub type Admin = AtLeast<2>;
+
+impl<const RANK: u8, S> FromRequestParts<S> for AtLeast<RANK>
+where
+    S: Send + Sync,
+    Auth: FromRef<S>,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self> {
+        let user = User::from_request_parts(parts, state).await?;
+        let min = [Role::Viewer, Role::Operator, Role::Admin][usize::from(RANK).min(2)];
+        if user.role < min {
+            let msg = format!(
+                "Insufficient permissions: this action requires the {} role",
+                min.as_str()
+            );
+            return Err(Error::Forbidden(msg));
+        }
+        Ok(Self(user))
     }
 }
 

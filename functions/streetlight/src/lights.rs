@@ -13,7 +13,9 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{Reply, Role, State, User, city_key, reply, require_fields, required};
+use crate::{
+    Admin, AtLeast, Operator, Reply, State, User, city_key, reply, require_fields, required,
+};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()
@@ -331,10 +333,9 @@ pub struct ControlData {
     responses((status = 200, body = inline(crate::Envelope<ControlData>)), (status = 400), (status = 401), (status = 403), (status = 404)))]
 async fn control(
     S(s): S<State>,
-    user: User,
+    AtLeast(user): Operator,
     Json(req): Json<ControlRequest>,
 ) -> Result<Reply<ControlData>> {
-    user.require(Role::Operator, "controlling lights")?;
     require_fields(&[("lightId", &req.light_id), ("action", &req.action)])?;
     let status = match required(&req.action) {
         Some("on") => Status::On,
@@ -390,10 +391,9 @@ pub struct StatusData {
     responses((status = 200, body = inline(crate::Envelope<StatusData>)), (status = 400), (status = 401), (status = 403), (status = 404)))]
 async fn update_status(
     S(s): S<State>,
-    user: User,
+    AtLeast(user): Operator,
     Json(req): Json<StatusRequest>,
 ) -> Result<Reply<StatusData>> {
-    user.require(Role::Operator, "updating light status")?;
     require_fields(&[("lightId", &req.light_id)])?;
     let status = req
         .status
@@ -627,8 +627,7 @@ pub async fn create_light(table: &dyn Table, new: NewLight) -> Result<Light> {
 /// Extension (admin): add a light.
 #[utoipa::path(post, path = "/api/lights/create", tag = "lights", request_body = NewLight, security(("bearer" = [])),
     responses((status = 201, body = inline(crate::Envelope<Light>)), (status = 400), (status = 401), (status = 403), (status = 409)))]
-async fn create(S(s): S<State>, user: User, Json(new): Json<NewLight>) -> Result<Reply<Light>> {
-    user.require(Role::Admin, "creating lights")?;
+async fn create(S(s): S<State>, _: Admin, Json(new): Json<NewLight>) -> Result<Reply<Light>> {
     let light = create_light(s.table.as_ref(), new).await?;
     Ok(reply(StatusCode::CREATED, "Light created", light))
 }
@@ -650,8 +649,7 @@ pub struct LightPatch {
 /// Extension (admin): change a light's descriptive fields. Status changes go through control.
 #[utoipa::path(put, path = "/api/lights/update", tag = "lights", request_body = LightPatch, security(("bearer" = [])),
     responses((status = 200, body = inline(crate::Envelope<Light>)), (status = 400), (status = 401), (status = 403), (status = 404)))]
-async fn update(S(s): S<State>, user: User, Json(patch): Json<LightPatch>) -> Result<Reply<Light>> {
-    user.require(Role::Admin, "updating lights")?;
+async fn update(S(s): S<State>, _: Admin, Json(patch): Json<LightPatch>) -> Result<Reply<Light>> {
     require_fields(&[("lightId", &patch.light_id)])?;
     let light_id = required(&patch.light_id).unwrap_or_default();
     let (patch, table) = (&patch, s.table.as_ref());
@@ -691,8 +689,7 @@ async fn update(S(s): S<State>, user: User, Json(patch): Json<LightPatch>) -> Re
 /// Extension (admin): remove a light and uncount it from its city. Its logs are kept.
 #[utoipa::path(delete, path = "/api/lights/delete", tag = "lights", params(LightParams), security(("bearer" = [])),
     responses((status = 200, body = inline(crate::Envelope<Light>)), (status = 400), (status = 401), (status = 403), (status = 404)))]
-async fn delete(S(s): S<State>, user: User, Query(q): Query<LightParams>) -> Result<Reply<Light>> {
-    user.require(Role::Admin, "deleting lights")?;
+async fn delete(S(s): S<State>, _: Admin, Query(q): Query<LightParams>) -> Result<Reply<Light>> {
     let light_id = q.light_id()?;
     let table = s.table.as_ref();
     let light = retry::optimistic(move || async move {
@@ -743,11 +740,10 @@ const MAX_IMPORT: usize = 1000;
     responses((status = 200, body = inline(crate::Envelope<ImportResult>)), (status = 400), (status = 401), (status = 403), (status = 415)))]
 async fn import(
     S(s): S<State>,
-    user: User,
+    _: Admin,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Reply<ImportResult>> {
-    user.require(Role::Admin, "importing lights")?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -818,8 +814,7 @@ pub struct LogParams {
 /// Extension (operator or admin): a light's control history, newest first.
 #[utoipa::path(get, path = "/api/lights/logs", tag = "lights", params(LogParams), security(("bearer" = [])),
     responses((status = 200, body = inline(crate::Envelope<Vec<ControlLog>>)), (status = 400), (status = 401), (status = 403), (status = 404)))]
-async fn logs(S(s): S<State>, user: User, Query(q): Query<LogParams>) -> Result<Response> {
-    user.require(Role::Operator, "viewing control history")?;
+async fn logs(S(s): S<State>, _: Operator, Query(q): Query<LogParams>) -> Result<Response> {
     let light_id =
         required(&q.light_id).ok_or_else(|| Error::bad_request("Light ID not provided"))?;
     let limit = page::limit(q.limit, 50, 500)?;

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::normalize_email;
-use crate::{Role, State, User, reply, require_fields, required};
+use crate::{Admin, AtLeast, Role, State, reply, require_fields, required};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()
@@ -89,8 +89,7 @@ pub struct PageParams {
 /// Extension (admin): list users, oldest first, one page at a time.
 #[utoipa::path(get, path = "/api/users", tag = "users", params(PageParams), security(("bearer" = [])),
     responses((status = 200, body = inline(crate::Envelope<Vec<UserOut>>)), (status = 401), (status = 403)))]
-async fn list_users(S(s): S<State>, user: User, Query(q): Query<PageParams>) -> Result<Response> {
-    user.require(Role::Admin, "managing users")?;
+async fn list_users(S(s): S<State>, _: Admin, Query(q): Query<PageParams>) -> Result<Response> {
     let limit = page::limit(q.limit, 100, 1000)?;
     let res = s
         .table
@@ -122,10 +121,9 @@ pub struct RoleRequest {
     responses((status = 200, body = inline(crate::Envelope<UserOut>)), (status = 400), (status = 401), (status = 403), (status = 404)))]
 async fn set_role(
     S(s): S<State>,
-    user: User,
+    AtLeast(user): Admin,
     Json(req): Json<RoleRequest>,
 ) -> Result<crate::Reply<UserOut>> {
-    user.require(Role::Admin, "managing users")?;
     require_fields(&[("email", &req.email)])?;
     let role = req
         .role

@@ -34,12 +34,7 @@ async fn call(
 }
 
 fn platform(dir: &std::path::Path) -> Platform {
-    Platform::local(
-        dir,
-        Backend::embedded(&dir.join("store")).unwrap(),
-        Limits::default(),
-    )
-    .unwrap()
+    Platform::local(dir, Backend::embedded(dir).unwrap(), Limits::default()).unwrap()
 }
 
 #[tokio::test]

@@ -85,7 +85,7 @@ async fn main() -> Result<()> {
     let dir = std::env::temp_dir().join(format!("civic-bench-{}", std::process::id()));
     let platform = Platform::local(
         &dir,
-        Backend::embedded(&dir.join("store"))?,
+        Backend::embedded(&dir)?,
         Limits::default().unlimited_rate(),
     )
     .map_err(anyhow::Error::msg)?;
