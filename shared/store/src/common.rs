@@ -7,7 +7,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Number, Value};
 
-use crate::{GSI1, GSI1PK, GSI1SK, Item, Key, PK, Query, Result, SK, SkRange, StoreError, Update, Write};
+use crate::{
+    GSI1, GSI1PK, GSI1SK, Item, Key, PK, Query, Result, SK, SkRange, StoreError, Update, Write,
+};
 
 /// DynamoDB's limit on the writes of one transaction.
 pub(crate) const MAX_TRANSACT: usize = 100;
@@ -63,11 +65,16 @@ pub(crate) fn validate_update(u: &Update) -> Result<()> {
             return Err(invalid(format!("cannot update key attribute {name}")));
         }
         if !seen.insert(name.as_str()) {
-            return Err(invalid(format!("attribute {name} appears in two update actions")));
+            return Err(invalid(format!(
+                "attribute {name} appears in two update actions"
+            )));
         }
     }
     for name in [GSI1PK, GSI1SK] {
-        for v in [u.set.get(name), u.set_if_absent.get(name)].into_iter().flatten() {
+        for v in [u.set.get(name), u.set_if_absent.get(name)]
+            .into_iter()
+            .flatten()
+        {
             if !matches!(v, Value::String(s) if !s.is_empty()) {
                 return Err(invalid(format!("{name} must be a non-empty string")));
             }
@@ -84,14 +91,18 @@ pub(crate) fn write_key(w: &Write) -> Result<Key> {
     match w {
         Write::Put { item, .. } => validate_item(item),
         Write::Update(u) => validate_update(u).map(|()| u.key.clone()),
-        Write::Delete { key, .. } | Write::Check { key, .. } => validate_key(key).map(|()| key.clone()),
+        Write::Delete { key, .. } | Write::Check { key, .. } => {
+            validate_key(key).map(|()| key.clone())
+        }
     }
 }
 
 /// Validates a transaction as DynamoDB does: at most 100 writes, each on a distinct item.
 pub(crate) fn validate_transact(writes: &[Write]) -> Result<Vec<Key>> {
     if writes.is_empty() || writes.len() > MAX_TRANSACT {
-        return Err(invalid(format!("a transaction holds 1 to {MAX_TRANSACT} writes")));
+        return Err(invalid(format!(
+            "a transaction holds 1 to {MAX_TRANSACT} writes"
+        )));
     }
     let keys = writes.iter().map(write_key).collect::<Result<Vec<_>>>()?;
     let distinct: HashSet<&Key> = keys.iter().collect();
@@ -104,10 +115,10 @@ pub(crate) fn validate_transact(writes: &[Write]) -> Result<Vec<Key>> {
 /// `a + b`, kept integral when both are integers (and when a float sum is integral, as
 /// DynamoDB's decimal numbers would read back).
 pub(crate) fn add_numbers(a: &Number, b: &Number) -> Result<Number> {
-    if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
-        if let Some(sum) = x.checked_add(y) {
-            return Ok(sum.into());
-        }
+    if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64())
+        && let Some(sum) = x.checked_add(y)
+    {
+        return Ok(sum.into());
     }
     let sum = a.as_f64().unwrap_or_default() + b.as_f64().unwrap_or_default();
     if sum.fract() == 0.0 && sum.abs() < 9.0e15 {
@@ -168,7 +179,11 @@ fn prefix_end(prefix: &str) -> Option<String> {
 
 /// The key attributes a cursor records: the table's, plus the index's for index queries.
 pub(crate) fn cursor_names(index: bool) -> &'static [&'static str] {
-    if index { &[PK, SK, GSI1PK, GSI1SK] } else { &[PK, SK] }
+    if index {
+        &[PK, SK, GSI1PK, GSI1SK]
+    } else {
+        &[PK, SK]
+    }
 }
 
 pub(crate) fn encode_cursor(keys: &Item) -> String {
@@ -184,7 +199,9 @@ pub(crate) fn cursor_of(item: &Item, index: bool) -> Item {
 
 /// Decodes a cursor into its string key attributes, checking it belongs to the query.
 pub(crate) fn decode_cursor(cursor: &str, q: &Query) -> Result<Vec<(String, String)>> {
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| StoreError::BadCursor)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| StoreError::BadCursor)?;
     let Ok(Value::Object(map)) = serde_json::from_slice(&bytes) else {
         return Err(StoreError::BadCursor);
     };
@@ -221,8 +238,19 @@ mod tests {
     #[test]
     fn numbers_stay_integral() {
         let n = |v: Value| v.as_number().cloned().unwrap();
-        assert_eq!(add_numbers(&n(1.into()), &n(2.into())).unwrap().as_i64(), Some(3));
-        assert_eq!(add_numbers(&n(1.5.into()), &n(0.5.into())).unwrap().as_i64(), Some(2));
-        assert_eq!(add_numbers(&n(1.5.into()), &n(1.into())).unwrap().as_f64(), Some(2.5));
+        assert_eq!(
+            add_numbers(&n(1.into()), &n(2.into())).unwrap().as_i64(),
+            Some(3)
+        );
+        assert_eq!(
+            add_numbers(&n(1.5.into()), &n(0.5.into()))
+                .unwrap()
+                .as_i64(),
+            Some(2)
+        );
+        assert_eq!(
+            add_numbers(&n(1.5.into()), &n(1.into())).unwrap().as_f64(),
+            Some(2.5)
+        );
     }
 }

@@ -70,7 +70,9 @@ where
     match err.code() {
         Some("ConditionalCheckFailedException") => StoreError::ConditionFailed,
         Some("TransactionConflictException") => StoreError::Conflict,
-        Some("ValidationException") => StoreError::Invalid(err.message().unwrap_or_default().to_owned()),
+        Some("ValidationException") => {
+            StoreError::Invalid(err.message().unwrap_or_default().to_owned())
+        }
         _ => StoreError::Backend(DisplayErrorContext(&err).to_string()),
     }
 }
@@ -133,7 +135,10 @@ impl Expr {
             }
             Cond::Exists => self.live(),
             Cond::Version(n) => {
-                let (ver, v) = (self.name(VERSION), self.value(AttributeValue::N(n.to_string())));
+                let (ver, v) = (
+                    self.name(VERSION),
+                    self.value(AttributeValue::N(n.to_string())),
+                );
                 format!("{ver} = {v} AND {}", self.live())
             }
         })
@@ -153,7 +158,10 @@ impl Expr {
             .add
             .iter()
             .map(|(name, delta)| {
-                let (n, v) = (self.name(name), self.value(AttributeValue::N(delta.to_string())));
+                let (n, v) = (
+                    self.name(name),
+                    self.value(AttributeValue::N(delta.to_string())),
+                );
                 format!("{n} {v}")
             })
             .collect();
@@ -176,7 +184,10 @@ fn expired_old(item: Option<&AvMap>) -> Option<Item> {
 
 impl DynamoTable {
     pub fn new(client: Client, name: impl Into<String>) -> Self {
-        Self { client, name: name.into() }
+        Self {
+            client,
+            name: name.into(),
+        }
     }
 
     /// Creates the table (on-demand, `PK`/`SK`, index `GSI1` projecting all attributes) unless
@@ -190,13 +201,21 @@ impl DynamoTable {
                 .map_err(backend)
         };
         let key = |name: &str, kind| {
-            KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(backend)
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .map_err(backend)
         };
         let gsi = GlobalSecondaryIndex::builder()
             .index_name(GSI1)
             .key_schema(key(GSI1PK, KeyType::Hash)?)
             .key_schema(key(GSI1SK, KeyType::Range)?)
-            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
             .build()
             .map_err(backend)?;
         metrics::hit();
@@ -228,8 +247,16 @@ impl DynamoTable {
     async fn wait_active(&self) -> Result<()> {
         for _ in 0..120 {
             metrics::hit();
-            let out = self.client.describe_table().table_name(&self.name).send().await.map_err(map_err)?;
-            let Some(table) = out.table() else { return Err(backend("DescribeTable returned no table")) };
+            let out = self
+                .client
+                .describe_table()
+                .table_name(&self.name)
+                .send()
+                .await
+                .map_err(map_err)?;
+            let Some(table) = out.table() else {
+                return Err(backend("DescribeTable returned no table"));
+            };
             let indexes_active = table
                 .global_secondary_indexes()
                 .iter()
@@ -239,26 +266,50 @@ impl DynamoTable {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        Err(backend(format!("table {} did not become active", self.name)))
+        Err(backend(format!(
+            "table {} did not become active",
+            self.name
+        )))
     }
 
     /// Best effort: emulators may not support TTL, and expired items are hidden anyway.
     async fn enable_ttl(&self) {
         metrics::hit();
-        let status = self.client.describe_time_to_live().table_name(&self.name).send().await;
-        let enabled = status.as_ref().ok().and_then(|o| o.time_to_live_description()).is_some_and(|d| {
-            matches!(d.time_to_live_status(), Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling))
-                && d.attribute_name() == Some(EXPIRES_AT)
-        });
+        let status = self
+            .client
+            .describe_time_to_live()
+            .table_name(&self.name)
+            .send()
+            .await;
+        let enabled = status
+            .as_ref()
+            .ok()
+            .and_then(|o| o.time_to_live_description())
+            .is_some_and(|d| {
+                matches!(
+                    d.time_to_live_status(),
+                    Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+                ) && d.attribute_name() == Some(EXPIRES_AT)
+            });
         if enabled {
             return;
         }
-        let spec = match TimeToLiveSpecification::builder().enabled(true).attribute_name(EXPIRES_AT).build() {
+        let spec = match TimeToLiveSpecification::builder()
+            .enabled(true)
+            .attribute_name(EXPIRES_AT)
+            .build()
+        {
             Ok(spec) => spec,
             Err(e) => return tracing::warn!(error = %e, "cannot build the TTL specification"),
         };
         metrics::hit();
-        let res = self.client.update_time_to_live().table_name(&self.name).time_to_live_specification(spec).send().await;
+        let res = self
+            .client
+            .update_time_to_live()
+            .table_name(&self.name)
+            .time_to_live_specification(spec)
+            .send()
+            .await;
         if let Err(e) = res {
             tracing::warn!(table = %self.name, error = %DisplayErrorContext(&e), "could not enable TTL");
         }
@@ -316,7 +367,9 @@ impl DynamoTable {
                         .set_condition_expression(cond)
                         .set_expression_attribute_names(e.names())
                         .set_expression_attribute_values(e.values())
-                        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                        .return_values_on_condition_check_failure(
+                            ReturnValuesOnConditionCheckFailure::AllOld,
+                        )
                         .build()
                         .map_err(backend)?,
                 )
@@ -409,14 +462,18 @@ impl Table for DynamoTable {
                 .set_expression_attribute_names(e.names())
                 .set_expression_attribute_values(e.values())
                 .return_values(ReturnValue::AllNew)
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
                 .send()
                 .await;
             match res {
                 Ok(out) => return from_av_map(out.attributes.unwrap_or_default()),
                 Err(err) => {
                     let stale = match err.as_service_error() {
-                        Some(UpdateItemError::ConditionalCheckFailedException(c)) => expired_old(c.item.as_ref()),
+                        Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
+                            expired_old(c.item.as_ref())
+                        }
                         _ => None,
                     };
                     match stale {
@@ -446,21 +503,34 @@ impl Table for DynamoTable {
             .send()
             .await
             .map_err(map_err)?;
-        let old = out.attributes.filter(|a| !a.is_empty()).map(from_av_map).transpose()?;
+        let old = out
+            .attributes
+            .filter(|a| !a.is_empty())
+            .map(from_av_map)
+            .transpose()?;
         Ok(old.filter(|i| !is_expired(i, now_epoch())))
     }
 
     async fn transact(&self, writes: Vec<Write>) -> Result<()> {
         let keys = validate_transact(&writes)?;
-        let items = writes.iter().map(|w| self.transact_item(w)).collect::<Result<Vec<_>>>()?;
+        let items = writes
+            .iter()
+            .map(|w| self.transact_item(w))
+            .collect::<Result<Vec<_>>>()?;
         for _ in 0..EXPIRED_RETRIES {
             metrics::hit();
-            let res = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let res = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
             let err = match res {
                 Ok(_) => return Ok(()),
                 Err(err) => err,
             };
-            let Some(TransactWriteItemsError::TransactionCanceledException(canceled)) = err.as_service_error()
+            let Some(TransactWriteItemsError::TransactionCanceledException(canceled)) =
+                err.as_service_error()
             else {
                 return Err(map_err(err));
             };
@@ -486,11 +556,16 @@ impl Table for DynamoTable {
             if !failed.is_empty() {
                 return Err(StoreError::TransactionCanceled(failed));
             }
-            if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
+            if reasons
+                .iter()
+                .any(|r| r.code() == Some("TransactionConflict"))
+            {
                 return Err(StoreError::Conflict);
             }
             if let Some(r) = reasons.iter().find(|r| r.code() == Some("ValidationError")) {
-                return Err(StoreError::Invalid(r.message().unwrap_or_default().to_owned()));
+                return Err(StoreError::Invalid(
+                    r.message().unwrap_or_default().to_owned(),
+                ));
             }
             return Err(map_err(err));
         }
@@ -501,7 +576,11 @@ impl Table for DynamoTable {
         if query_is_empty(&q)? {
             return Ok(Page::default());
         }
-        let start = q.cursor.as_deref().map(|c| decode_cursor(c, &q)).transpose()?;
+        let start = q
+            .cursor
+            .as_deref()
+            .map(|c| decode_cursor(c, &q))
+            .transpose()?;
         let index = q.index.is_some();
         let (pk_attr, sk_attr) = if index { (GSI1PK, GSI1SK) } else { (PK, SK) };
         let mut e = Expr::default();
@@ -511,8 +590,14 @@ impl Table for DynamoTable {
         let sk_cond = match &q.sk {
             SkRange::All => None,
             SkRange::Prefix(p) | SkRange::Gte(p) if p.is_empty() => None,
-            SkRange::Prefix(p) => Some(format!("begins_with({}, {})", e.name(sk_attr), e.value(s(p)))),
-            SkRange::Between(a, b) if a.is_empty() => Some(format!("{} <= {}", e.name(sk_attr), e.value(s(b)))),
+            SkRange::Prefix(p) => Some(format!(
+                "begins_with({}, {})",
+                e.name(sk_attr),
+                e.value(s(p))
+            )),
+            SkRange::Between(a, b) if a.is_empty() => {
+                Some(format!("{} <= {}", e.name(sk_attr), e.value(s(b))))
+            }
             SkRange::Between(a, b) => {
                 let (n, a, b) = (e.name(sk_attr), e.value(s(a)), e.value(s(b)));
                 Some(format!("{n} BETWEEN {a} AND {b}"))
@@ -534,7 +619,11 @@ impl Table for DynamoTable {
             .set_expression_attribute_values(e.values())
             .scan_index_forward(q.forward)
             .set_limit(q.limit.map(|l| l.min(i32::MAX as usize) as i32))
-            .set_exclusive_start_key(start.map(|keys| keys.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect()))
+            .set_exclusive_start_key(start.map(|keys| {
+                keys.into_iter()
+                    .map(|(k, v)| (k, AttributeValue::S(v)))
+                    .collect()
+            }))
             // Index reads cannot be strongly consistent.
             .set_consistent_read((!index).then_some(true))
             .send()
@@ -557,7 +646,12 @@ impl Table for DynamoTable {
 
     async fn ping(&self) -> Result<()> {
         metrics::hit();
-        self.client.describe_table().table_name(&self.name).send().await.map_err(map_err)?;
+        self.client
+            .describe_table()
+            .table_name(&self.name)
+            .send()
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 }

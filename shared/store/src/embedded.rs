@@ -17,11 +17,13 @@ use crate::common::{
     validate_item, validate_key, validate_transact, validate_update,
 };
 use crate::{
-    Cond, GSI1, GSI1PK, GSI1SK, Item, Key, PK, Page, Query, Result, SK, StoreError, Table,
-    Update, VERSION, Write, is_expired, metrics, now_epoch,
+    Cond, GSI1, GSI1PK, GSI1SK, Item, Key, PK, Page, Query, Result, SK, StoreError, Table, Update,
+    VERSION, Write, is_expired, metrics, now_epoch,
 };
 
 type ItemKey = (&'static str, &'static str);
+/// An owned (PK, SK).
+type OwnedKey = (String, String);
 /// (GSI1PK, GSI1SK, PK, SK).
 type IndexKey = (&'static str, &'static str, &'static str, &'static str);
 
@@ -59,7 +61,11 @@ impl Embedded {
     }
 
     pub fn table(&self, name: &str) -> EmbeddedTable {
-        EmbeddedTable { db: self.db.clone(), name: name.into(), index: index_name(name).into() }
+        EmbeddedTable {
+            db: self.db.clone(),
+            name: name.into(),
+            index: index_name(name).into(),
+        }
     }
 
     /// Physically deletes expired items of every table, in bounded batches so writers are
@@ -129,7 +135,10 @@ fn gsi_keys(item: &Item) -> Option<(&str, &str)> {
 impl Writer<'_> {
     /// The stored item, expired or not.
     fn raw(&self, key: &Key) -> Result<Option<Item>> {
-        let found = self.items.get((key.pk.as_str(), key.sk.as_str())).map_err(backend)?;
+        let found = self
+            .items
+            .get((key.pk.as_str(), key.sk.as_str()))
+            .map_err(backend)?;
         found.map(|v| decode(v.value())).transpose()
     }
 
@@ -141,26 +150,40 @@ impl Writer<'_> {
     fn put(&mut self, key: &Key, item: &Item) -> Result<()> {
         self.erase(key)?;
         if let Some((gpk, gsk)) = gsi_keys(item) {
-            self.index.insert((gpk, gsk, key.pk.as_str(), key.sk.as_str()), ()).map_err(backend)?;
+            self.index
+                .insert((gpk, gsk, key.pk.as_str(), key.sk.as_str()), ())
+                .map_err(backend)?;
         }
         let bytes = serde_json::to_vec(item).map_err(backend)?;
-        self.items.insert((key.pk.as_str(), key.sk.as_str()), bytes.as_slice()).map_err(backend)?;
+        self.items
+            .insert((key.pk.as_str(), key.sk.as_str()), bytes.as_slice())
+            .map_err(backend)?;
         Ok(())
     }
 
     /// Removes the item and its index entry; returns what was stored, expired or not.
     fn erase(&mut self, key: &Key) -> Result<Option<Item>> {
-        let Some(old) = self.raw(key)? else { return Ok(None) };
+        let Some(old) = self.raw(key)? else {
+            return Ok(None);
+        };
         if let Some((gpk, gsk)) = gsi_keys(&old) {
-            self.index.remove((gpk, gsk, key.pk.as_str(), key.sk.as_str())).map_err(backend)?;
+            self.index
+                .remove((gpk, gsk, key.pk.as_str(), key.sk.as_str()))
+                .map_err(backend)?;
         }
-        self.items.remove((key.pk.as_str(), key.sk.as_str())).map_err(backend)?;
+        self.items
+            .remove((key.pk.as_str(), key.sk.as_str()))
+            .map_err(backend)?;
         Ok(Some(old))
     }
 
     fn check(&self, key: &Key, cond: &Cond) -> Result<Option<Item>> {
         let live = self.live(key)?;
-        if holds(cond, live.as_ref()) { Ok(live) } else { Err(StoreError::ConditionFailed) }
+        if holds(cond, live.as_ref()) {
+            Ok(live)
+        } else {
+            Err(StoreError::ConditionFailed)
+        }
     }
 
     fn update(&mut self, u: &Update, live: Option<Item>) -> Result<Item> {
@@ -189,7 +212,10 @@ fn cond_of(w: &Write) -> &Cond {
 /// DynamoDB's `UpdateItem` on the live item (or a fresh one holding just the key).
 fn apply_update(live: Option<Item>, u: &Update) -> Result<Item> {
     let mut item = live.unwrap_or_else(|| {
-        Item::from_iter([(PK.into(), u.key.pk.clone().into()), (SK.into(), u.key.sk.clone().into())])
+        Item::from_iter([
+            (PK.into(), u.key.pk.clone().into()),
+            (SK.into(), u.key.sk.clone().into()),
+        ])
     });
     for (name, v) in &u.set {
         item.insert(name.clone(), v.clone());
@@ -201,7 +227,11 @@ fn apply_update(live: Option<Item>, u: &Update) -> Result<Item> {
         let current = match item.get(name) {
             None => Number::from(0),
             Some(Value::Number(n)) => n.clone(),
-            Some(_) => return Err(StoreError::Invalid(format!("ADD on non-number attribute {name}"))),
+            Some(_) => {
+                return Err(StoreError::Invalid(format!(
+                    "ADD on non-number attribute {name}"
+                )));
+            }
         };
         item.insert(name.clone(), Value::Number(add_numbers(&current, delta)?));
     }
@@ -220,12 +250,13 @@ fn bounds<K: Ord>(lo: K, hi: K, cursor: Option<K>, forward: bool) -> (Bound<K>, 
     }
 }
 
-fn borrow2(b: &Bound<(String, String)>) -> Bound<(&str, &str)> {
+fn borrow2(b: &Bound<OwnedKey>) -> Bound<(&str, &str)> {
     b.as_ref().map(|(a, b)| (a.as_str(), b.as_str()))
 }
 
 fn borrow4(b: &Bound<(String, String, String, String)>) -> Bound<(&str, &str, &str, &str)> {
-    b.as_ref().map(|(a, b, c, d)| (a.as_str(), b.as_str(), c.as_str(), d.as_str()))
+    b.as_ref()
+        .map(|(a, b, c, d)| (a.as_str(), b.as_str(), c.as_str(), d.as_str()))
 }
 
 /// Runs blocking engine work off the async threads, counting one round trip.
@@ -264,7 +295,7 @@ impl EmbeddedTable {
     }
 
     /// Up to a batch of expired keys after `after`, and where to resume (`None`: done).
-    fn scan_expired(&self, after: Option<(String, String)>) -> Result<(Vec<Key>, Option<(String, String)>)> {
+    fn scan_expired(&self, after: Option<OwnedKey>) -> Result<(Vec<Key>, Option<OwnedKey>)> {
         let txn = self.db.begin_read().map_err(backend)?;
         let items = match txn.open_table(items_def(&self.name)) {
             Ok(t) => t,
@@ -277,7 +308,9 @@ impl EmbeddedTable {
         };
         let now = now_epoch();
         let mut expired = Vec::new();
-        let range = items.range::<(&str, &str)>((lo, Bound::Unbounded)).map_err(backend)?;
+        let range = items
+            .range::<(&str, &str)>((lo, Bound::Unbounded))
+            .map_err(backend)?;
         for (scanned, entry) in range.enumerate() {
             let (k, v) = entry.map_err(backend)?;
             let (pk, sk) = k.value();
@@ -292,7 +325,11 @@ impl EmbeddedTable {
     }
 
     fn query_sync(&self, q: &Query) -> Result<Page> {
-        let cursor = q.cursor.as_deref().map(|c| decode_cursor(c, q)).transpose()?;
+        let cursor = q
+            .cursor
+            .as_deref()
+            .map(|c| decode_cursor(c, q))
+            .transpose()?;
         let txn = self.db.begin_read().map_err(backend)?;
         let items = match txn.open_table(items_def(&self.name)) {
             Ok(t) => t,
@@ -324,9 +361,14 @@ impl EmbeddedTable {
             let hi = hi.map_or_else(|| (end(), String::new()), |h| (q.pk.clone(), h));
             let cur = cursor_value(0).zip(cursor_value(1));
             let (lo, hi) = bounds(lo, hi, cur, q.forward);
-            let range = items.range::<(&str, &str)>((borrow2(&lo), borrow2(&hi))).map_err(backend)?;
-            let iter: Box<dyn Iterator<Item = _>> =
-                if q.forward { Box::new(range) } else { Box::new(range.rev()) };
+            let range = items
+                .range::<(&str, &str)>((borrow2(&lo), borrow2(&hi)))
+                .map_err(backend)?;
+            let iter: Box<dyn Iterator<Item = _>> = if q.forward {
+                Box::new(range)
+            } else {
+                Box::new(range.rev())
+            };
             for entry in iter {
                 let (_, v) = entry.map_err(backend)?;
                 if !accept(decode(v.value())?) {
@@ -343,17 +385,29 @@ impl EmbeddedTable {
             let lo = (q.pk.clone(), lo, s(), s());
             let hi = hi.map_or_else(|| (end(), s(), s(), s()), |h| (q.pk.clone(), h, s(), s()));
             // Cursor order is PK, SK, GSI1PK, GSI1SK; index keys lead with the GSI keys.
-            let cur = cursor.as_ref().map(|c| (c[2].1.clone(), c[3].1.clone(), c[0].1.clone(), c[1].1.clone()));
+            let cur = cursor.as_ref().map(|c| {
+                (
+                    c[2].1.clone(),
+                    c[3].1.clone(),
+                    c[0].1.clone(),
+                    c[1].1.clone(),
+                )
+            });
             let (lo, hi) = bounds(lo, hi, cur, q.forward);
             let range = index
                 .range::<(&str, &str, &str, &str)>((borrow4(&lo), borrow4(&hi)))
                 .map_err(backend)?;
-            let iter: Box<dyn Iterator<Item = _>> =
-                if q.forward { Box::new(range) } else { Box::new(range.rev()) };
+            let iter: Box<dyn Iterator<Item = _>> = if q.forward {
+                Box::new(range)
+            } else {
+                Box::new(range.rev())
+            };
             for entry in iter {
                 let (k, _) = entry.map_err(backend)?;
                 let (_, _, pk, sk) = k.value();
-                let Some(v) = items.get((pk, sk)).map_err(backend)? else { continue };
+                let Some(v) = items.get((pk, sk)).map_err(backend)? else {
+                    continue;
+                };
                 if !accept(decode(v.value())?) {
                     break;
                 }
@@ -379,7 +433,9 @@ impl Table for EmbeddedTable {
                 Err(TableError::TableDoesNotExist(_)) => return Ok(None),
                 Err(e) => return Err(backend(e)),
             };
-            let found = items.get((key.pk.as_str(), key.sk.as_str())).map_err(backend)?;
+            let found = items
+                .get((key.pk.as_str(), key.sk.as_str()))
+                .map_err(backend)?;
             let item = found.map(|v| decode(v.value())).transpose()?;
             Ok(item.filter(|i| !is_expired(i, now_epoch())))
         })

@@ -13,7 +13,10 @@ pub enum Backend {
     /// `<data_dir>/store.redb` and blobs under `<data_dir>/blobs`.
     Embedded { store: Embedded, blobs: Arc<FsBlob> },
     /// DynamoDB tables (one client for all) and one S3 bucket.
-    Aws { dynamo: aws_sdk_dynamodb::Client, blobs: Arc<S3Blob> },
+    Aws {
+        dynamo: aws_sdk_dynamodb::Client,
+        blobs: Arc<S3Blob>,
+    },
 }
 
 impl Backend {
@@ -32,10 +35,16 @@ impl Backend {
     pub fn aws_with_config(sdk: &SdkConfig, bucket: impl Into<String>) -> Self {
         let dynamo = aws_sdk_dynamodb::Client::new(sdk);
         // Emulators such as moto serve buckets by path, not by virtual host.
-        let custom_endpoint = sdk.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
-        let s3_config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(custom_endpoint).build();
+        let custom_endpoint =
+            sdk.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
+        let s3_config = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(custom_endpoint)
+            .build();
         let s3 = aws_sdk_s3::Client::from_conf(s3_config);
-        Self::Aws { dynamo, blobs: Arc::new(S3Blob::new(s3, bucket)) }
+        Self::Aws {
+            dynamo,
+            blobs: Arc::new(S3Blob::new(s3, bucket)),
+        }
     }
 
     pub fn table(&self, name: &str) -> Arc<dyn Table> {
@@ -56,7 +65,11 @@ impl Backend {
     pub async fn ensure_table(&self, name: &str) -> Result<()> {
         match self {
             Self::Embedded { .. } => Ok(()),
-            Self::Aws { dynamo, .. } => DynamoTable::new(dynamo.clone(), name).create_if_missing().await,
+            Self::Aws { dynamo, .. } => {
+                DynamoTable::new(dynamo.clone(), name)
+                    .create_if_missing()
+                    .await
+            }
         }
     }
 

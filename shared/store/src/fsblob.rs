@@ -35,15 +35,23 @@ fn check_key(key: &str) -> Result<()> {
     if key.contains(['\\', '\0']) {
         return Err(invalid(format!("invalid blob key {key:?}")));
     }
-    if key.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
-        return Err(invalid(format!("invalid blob key {key:?}: empty, absolute or relative segment")));
+    if key
+        .split('/')
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
+        return Err(invalid(format!(
+            "invalid blob key {key:?}: empty, absolute or relative segment"
+        )));
     }
     Ok(())
 }
 
 /// Errors meaning "no object there" (missing, or a directory / a file in the way).
 fn is_absent(e: &std::io::Error) -> bool {
-    matches!(e.kind(), ErrorKind::NotFound | ErrorKind::IsADirectory | ErrorKind::NotADirectory)
+    matches!(
+        e.kind(),
+        ErrorKind::NotFound | ErrorKind::IsADirectory | ErrorKind::NotADirectory
+    )
 }
 
 /// Runs blocking filesystem work off the async threads, counting one round trip.
@@ -70,10 +78,16 @@ impl FsBlob {
         static SEQ: AtomicU64 = AtomicU64::new(0);
         let parent = path.parent().unwrap_or(&self.objects);
         fs::create_dir_all(parent).map_err(|e| match e.kind() {
-            ErrorKind::AlreadyExists | ErrorKind::NotADirectory => invalid("blob key runs through an existing object"),
+            ErrorKind::AlreadyExists | ErrorKind::NotADirectory => {
+                invalid("blob key runs through an existing object")
+            }
             _ => backend(e),
         })?;
-        let tmp = self.tmp.join(format!("{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
+        let tmp = self.tmp.join(format!(
+            "{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
         let written = (|| {
             let mut file = File::create(&tmp)?;
             file.write_all(content_type.as_bytes())?;
@@ -87,7 +101,9 @@ impl FsBlob {
         written.map_err(|e| {
             let _ = fs::remove_file(&tmp);
             match e.kind() {
-                ErrorKind::IsADirectory | ErrorKind::DirectoryNotEmpty => invalid("blob key names a directory of objects"),
+                ErrorKind::IsADirectory | ErrorKind::DirectoryNotEmpty => {
+                    invalid("blob key names a directory of objects")
+                }
                 _ => backend(e),
             }
         })
@@ -103,7 +119,10 @@ impl FsBlob {
             return Err(backend(format!("corrupt blob file {}", path.display())));
         };
         let content_type = String::from_utf8_lossy(&data[..newline]).into_owned();
-        Ok(Some(Object { body: data.slice(newline + 1..), content_type }))
+        Ok(Some(Object {
+            body: data.slice(newline + 1..),
+            content_type,
+        }))
     }
 
     fn delete_sync(&self, path: &Path) -> Result<()> {
@@ -124,7 +143,12 @@ impl FsBlob {
         Ok(())
     }
 
-    fn list_sync(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<(Vec<String>, Option<String>)> {
+    fn list_sync(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<String>, Option<String>)> {
         // Only the directory named by the prefix's complete segments can hold matches.
         let base = match prefix.rfind('/') {
             // No key lies under an invalid directory.
@@ -155,7 +179,9 @@ fn walk(dir: &Path, base: &str, keys: &mut Vec<String>) -> Result<()> {
     };
     for entry in entries {
         let entry = entry.map_err(backend)?;
-        let Ok(name) = entry.file_name().into_string() else { continue };
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
         let key = format!("{base}{name}");
         if entry.file_type().map_err(backend)?.is_dir() {
             walk(&entry.path(), &format!("{key}/"), keys)?;
@@ -188,10 +214,17 @@ impl Blob for FsBlob {
         run(move || this.delete_sync(&path)).await
     }
 
-    async fn list(&self, prefix: &str, cursor: Option<String>, limit: usize) -> Result<(Vec<String>, Option<String>)> {
+    async fn list(
+        &self,
+        prefix: &str,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<(Vec<String>, Option<String>)> {
         let after = match cursor {
             Some(c) => {
-                let bytes = URL_SAFE_NO_PAD.decode(c).map_err(|_| StoreError::BadCursor)?;
+                let bytes = URL_SAFE_NO_PAD
+                    .decode(c)
+                    .map_err(|_| StoreError::BadCursor)?;
                 Some(String::from_utf8(bytes).map_err(|_| StoreError::BadCursor)?)
             }
             None => None,

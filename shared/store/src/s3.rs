@@ -32,20 +32,38 @@ where
 
 impl S3Blob {
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
-        Self { client, bucket: bucket.into() }
+        Self {
+            client,
+            bucket: bucket.into(),
+        }
     }
 
     pub async fn create_bucket_if_missing(&self) -> Result<()> {
         metrics::hit();
-        if self.client.head_bucket().bucket(&self.bucket).send().await.is_ok() {
+        if self
+            .client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         let mut create = self.client.create_bucket().bucket(&self.bucket);
         // us-east-1 is the default location and must not be named.
-        if let Some(region) = self.client.config().region().map(|r| r.as_ref()).filter(|r| *r != "us-east-1") {
+        if let Some(region) = self
+            .client
+            .config()
+            .region()
+            .map(|r| r.as_ref())
+            .filter(|r| *r != "us-east-1")
+        {
             let location = BucketLocationConstraint::from(region);
             create = create.create_bucket_configuration(
-                CreateBucketConfiguration::builder().location_constraint(location).build(),
+                CreateBucketConfiguration::builder()
+                    .location_constraint(location)
+                    .build(),
             );
         }
         metrics::hit();
@@ -75,27 +93,50 @@ impl Blob for S3Blob {
 
     async fn get(&self, key: &str) -> Result<Option<Object>> {
         metrics::hit();
-        let out = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(out) => out,
             Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
             Err(e) => return Err(map_err(e)),
         };
-        let content_type = out.content_type().unwrap_or("application/octet-stream").to_owned();
+        let content_type = out
+            .content_type()
+            .unwrap_or("application/octet-stream")
+            .to_owned();
         let body = out.body.collect().await.map_err(backend)?.into_bytes();
         Ok(Some(Object { body, content_type }))
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
         metrics::hit();
-        self.client.delete_object().bucket(&self.bucket).key(key).send().await.map_err(map_err)?;
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 
-    async fn list(&self, prefix: &str, cursor: Option<String>, limit: usize) -> Result<(Vec<String>, Option<String>)> {
+    async fn list(
+        &self,
+        prefix: &str,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<(Vec<String>, Option<String>)> {
         // The cursor wraps S3's continuation token, so that garbage is caught here.
         let token = match cursor {
             Some(c) => {
-                let bytes = URL_SAFE_NO_PAD.decode(c).map_err(|_| StoreError::BadCursor)?;
+                let bytes = URL_SAFE_NO_PAD
+                    .decode(c)
+                    .map_err(|_| StoreError::BadCursor)?;
                 Some(String::from_utf8(bytes).map_err(|_| StoreError::BadCursor)?)
             }
             None => None,
@@ -115,9 +156,15 @@ impl Blob for S3Blob {
                 Some("InvalidArgument") if resuming => StoreError::BadCursor,
                 _ => map_err(e),
             })?;
-        let keys = out.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect();
+        let keys = out
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect();
         let next = match out.is_truncated() {
-            Some(true) => out.next_continuation_token().map(|t| URL_SAFE_NO_PAD.encode(t)),
+            Some(true) => out
+                .next_continuation_token()
+                .map(|t| URL_SAFE_NO_PAD.encode(t)),
             _ => None,
         };
         Ok((keys, next))
@@ -125,7 +172,12 @@ impl Blob for S3Blob {
 
     async fn ping(&self) -> Result<()> {
         metrics::hit();
-        self.client.head_bucket().bucket(&self.bucket).send().await.map_err(map_err)?;
+        self.client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 }

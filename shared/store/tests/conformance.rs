@@ -97,7 +97,12 @@ table_suite!(
     round_trips_are_counted,
 );
 
-blob_suite!(blob_put_get_delete, blob_list_pages, blob_bad_cursor, blob_round_trips);
+blob_suite!(
+    blob_put_get_delete,
+    blob_list_pages,
+    blob_bad_cursor,
+    blob_round_trips
+);
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -111,12 +116,18 @@ fn key(pk: &str, sk: &str) -> Key {
 }
 
 fn sks(page: &Page) -> Vec<&str> {
-    page.items.iter().map(|i| i["SK"].as_str().unwrap()).collect()
+    page.items
+        .iter()
+        .map(|i| i["SK"].as_str().unwrap())
+        .collect()
 }
 
 async fn query_sks(t: &dyn Table, q: Query) -> Vec<String> {
     let page = t.query(q).await.unwrap();
-    assert!(page.cursor.is_none(), "an unlimited query returns everything at once");
+    assert!(
+        page.cursor.is_none(),
+        "an unlimited query returns everything at once"
+    );
     sks(&page).into_iter().map(str::to_owned).collect()
 }
 
@@ -141,7 +152,8 @@ async fn drain(t: &dyn Table, q: Query) -> Vec<String> {
 
 async fn get_put_overwrite(t: Arc<dyn Table>) {
     assert!(t.get(&key("P", "S")).await.unwrap().is_none());
-    let first = item(json!({"PK": "P", "SK": "S", "a": 1, "nested": {"l": [1, "two", null, true]}}));
+    let first =
+        item(json!({"PK": "P", "SK": "S", "a": 1, "nested": {"l": [1, "two", null, true]}}));
     t.put(first.clone(), Cond::Always).await.unwrap();
     assert_eq!(t.get(&key("P", "S")).await.unwrap(), Some(first));
 
@@ -155,7 +167,10 @@ async fn get_put_overwrite(t: Arc<dyn Table>) {
 async fn put_if_absent_conflicts(t: Arc<dyn Table>) {
     let first = item(json!({"PK": "P", "SK": "S", "n": 1}));
     t.put_if_absent(first.clone()).await.unwrap();
-    let err = t.put_if_absent(item(json!({"PK": "P", "SK": "S", "n": 2}))).await.unwrap_err();
+    let err = t
+        .put_if_absent(item(json!({"PK": "P", "SK": "S", "n": 2})))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
     assert_eq!(t.get(&key("P", "S")).await.unwrap(), Some(first));
 }
@@ -165,9 +180,17 @@ async fn put_versioned_checks_version(t: Arc<dyn Table>) {
     assert_eq!(t.put_versioned(it.clone(), None).await.unwrap(), 1);
     let err = t.put_versioned(it.clone(), None).await.unwrap_err();
     assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
-    assert_eq!(t.put_versioned(item(json!({"PK": "P", "SK": "S", "v": "b"})), Some(1)).await.unwrap(), 2);
+    assert_eq!(
+        t.put_versioned(item(json!({"PK": "P", "SK": "S", "v": "b"})), Some(1))
+            .await
+            .unwrap(),
+        2
+    );
     // A writer that read version 1 lost the race.
-    let err = t.put_versioned(item(json!({"PK": "P", "SK": "S", "v": "c"})), Some(1)).await.unwrap_err();
+    let err = t
+        .put_versioned(item(json!({"PK": "P", "SK": "S", "v": "c"})), Some(1))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
     let stored = t.get(&key("P", "S")).await.unwrap().unwrap();
     assert_eq!(stored["v"], json!("b"));
@@ -176,25 +199,53 @@ async fn put_versioned_checks_version(t: Arc<dyn Table>) {
 
 async fn put_conditions_on_missing_item(t: Arc<dyn Table>) {
     for cond in [Cond::Exists, Cond::Version(1)] {
-        let err = t.put(item(json!({"PK": "P", "SK": "S"})), cond).await.unwrap_err();
+        let err = t
+            .put(item(json!({"PK": "P", "SK": "S"})), cond)
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
     }
     assert!(t.get(&key("P", "S")).await.unwrap().is_none());
-    t.put(item(json!({"PK": "P", "SK": "S"})), Cond::NotExists).await.unwrap();
-    t.put(item(json!({"PK": "P", "SK": "S", "x": 1})), Cond::Exists).await.unwrap();
+    t.put(item(json!({"PK": "P", "SK": "S"})), Cond::NotExists)
+        .await
+        .unwrap();
+    t.put(item(json!({"PK": "P", "SK": "S", "x": 1})), Cond::Exists)
+        .await
+        .unwrap();
     assert_eq!(t.get(&key("P", "S")).await.unwrap().unwrap()["x"], json!(1));
 }
 
 async fn invalid_writes_rejected(t: Arc<dyn Table>) {
-    let invalid = |r: Result<(), StoreError>| assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
+    let invalid =
+        |r: Result<(), StoreError>| assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
     invalid(t.put(item(json!({"PK": "P"})), Cond::Always).await);
     invalid(t.put(item(json!({"PK": "P", "SK": 3})), Cond::Always).await);
-    invalid(t.put(item(json!({"PK": "P", "SK": "S", "GSI1PK": 3, "GSI1SK": "x"})), Cond::Always).await);
-    invalid(t.update(Update::new(key("P", "S")).set("PK", "Q")).await.map(drop));
-    invalid(t.update(Update::new(key("P", "S")).set("a", 1).add("a", 1)).await.map(drop));
+    invalid(
+        t.put(
+            item(json!({"PK": "P", "SK": "S", "GSI1PK": 3, "GSI1SK": "x"})),
+            Cond::Always,
+        )
+        .await,
+    );
+    invalid(
+        t.update(Update::new(key("P", "S")).set("PK", "Q"))
+            .await
+            .map(drop),
+    );
+    invalid(
+        t.update(Update::new(key("P", "S")).set("a", 1).add("a", 1))
+            .await
+            .map(drop),
+    );
     let dup = vec![
-        Write::Check { key: key("P", "S"), cond: Cond::Always },
-        Write::Delete { key: key("P", "S"), cond: Cond::Always },
+        Write::Check {
+            key: key("P", "S"),
+            cond: Cond::Always,
+        },
+        Write::Delete {
+            key: key("P", "S"),
+            cond: Cond::Always,
+        },
     ];
     invalid(t.transact(dup).await);
     assert!(t.get(&key("P", "S")).await.unwrap().is_none());
@@ -203,47 +254,102 @@ async fn invalid_writes_rejected(t: Arc<dyn Table>) {
 async fn update_actions_return_all_new(t: Arc<dyn Table>) {
     // On a missing item: created, ADD starting from 0.
     let new = t
-        .update(Update::new(key("P", "S")).set("a", "x").set_if_absent("b", 10).add("n", 1))
+        .update(
+            Update::new(key("P", "S"))
+                .set("a", "x")
+                .set_if_absent("b", 10)
+                .add("n", 1),
+        )
         .await
         .unwrap();
-    assert_eq!(new, item(json!({"PK": "P", "SK": "S", "a": "x", "b": 10, "n": 1})));
-    assert!(new["n"].is_i64(), "ADD of integers stays an integer: {:?}", new["n"]);
+    assert_eq!(
+        new,
+        item(json!({"PK": "P", "SK": "S", "a": "x", "b": 10, "n": 1}))
+    );
+    assert!(
+        new["n"].is_i64(),
+        "ADD of integers stays an integer: {:?}",
+        new["n"]
+    );
 
     let new = t
-        .update(Update::new(key("P", "S")).set_if_absent("b", 20).add("n", 2).remove("a").set("c", json!([1, 2])))
+        .update(
+            Update::new(key("P", "S"))
+                .set_if_absent("b", 20)
+                .add("n", 2)
+                .remove("a")
+                .set("c", json!([1, 2])),
+        )
         .await
         .unwrap();
-    assert_eq!(new, item(json!({"PK": "P", "SK": "S", "b": 10, "n": 3, "c": [1, 2]})));
+    assert_eq!(
+        new,
+        item(json!({"PK": "P", "SK": "S", "b": 10, "n": 3, "c": [1, 2]}))
+    );
     assert!(new["n"].is_i64());
 
-    let new = t.update(Update::new(key("P", "S")).add("n", -5).add("m", 7)).await.unwrap();
+    let new = t
+        .update(Update::new(key("P", "S")).add("n", -5).add("m", 7))
+        .await
+        .unwrap();
     assert_eq!((new["n"].as_i64(), new["m"].as_i64()), (Some(-2), Some(7)));
-    let new = t.update(Update::new(key("P", "S")).add("f", serde_json::Number::from_f64(0.5).unwrap())).await.unwrap();
+    let new = t
+        .update(Update::new(key("P", "S")).add("f", serde_json::Number::from_f64(0.5).unwrap()))
+        .await
+        .unwrap();
     assert_eq!(new["f"].as_f64(), Some(0.5));
     assert_eq!(t.get(&key("P", "S")).await.unwrap(), Some(new));
 }
 
 async fn update_exists_on_missing_fails(t: Arc<dyn Table>) {
-    let err = t.update(Update::new(key("P", "S")).add("n", 1).cond(Cond::Exists)).await.unwrap_err();
+    let err = t
+        .update(Update::new(key("P", "S")).add("n", 1).cond(Cond::Exists))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
     assert!(t.get(&key("P", "S")).await.unwrap().is_none());
 
-    t.put(item(json!({"PK": "P", "SK": "S"})), Cond::Always).await.unwrap();
-    let err = t.update(Update::new(key("P", "S")).add("n", 1).cond(Cond::NotExists)).await.unwrap_err();
+    t.put(item(json!({"PK": "P", "SK": "S"})), Cond::Always)
+        .await
+        .unwrap();
+    let err = t
+        .update(Update::new(key("P", "S")).add("n", 1).cond(Cond::NotExists))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
-    let new = t.update(Update::new(key("P", "S")).add("n", 1).cond(Cond::Exists)).await.unwrap();
+    let new = t
+        .update(Update::new(key("P", "S")).add("n", 1).cond(Cond::Exists))
+        .await
+        .unwrap();
     assert_eq!(new["n"], json!(1));
 }
 
 async fn update_version_condition(t: Arc<dyn Table>) {
-    t.put_versioned(item(json!({"PK": "P", "SK": "S"})), None).await.unwrap();
-    let err = t.update(Update::new(key("P", "S")).set("x", 1).cond(Cond::Version(5))).await.unwrap_err();
-    assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
-    let new = t
-        .update(Update::new(key("P", "S")).set("x", 1).add("version", 1).cond(Cond::Version(1)))
+    t.put_versioned(item(json!({"PK": "P", "SK": "S"})), None)
         .await
         .unwrap();
-    assert_eq!((new["x"].as_i64(), new["version"].as_i64()), (Some(1), Some(2)));
+    let err = t
+        .update(
+            Update::new(key("P", "S"))
+                .set("x", 1)
+                .cond(Cond::Version(5)),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
+    let new = t
+        .update(
+            Update::new(key("P", "S"))
+                .set("x", 1)
+                .add("version", 1)
+                .cond(Cond::Version(1)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (new["x"].as_i64(), new["version"].as_i64()),
+        (Some(1), Some(2))
+    );
 }
 
 async fn delete_returns_old_item(t: Arc<dyn Table>) {
@@ -253,38 +359,88 @@ async fn delete_returns_old_item(t: Arc<dyn Table>) {
 
     let it = item(json!({"PK": "P", "SK": "S", "version": 3}));
     t.put(it.clone(), Cond::Always).await.unwrap();
-    let err = t.delete(&key("P", "S"), Cond::Version(2)).await.unwrap_err();
+    let err = t
+        .delete(&key("P", "S"), Cond::Version(2))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
     assert_eq!(t.get(&key("P", "S")).await.unwrap(), Some(it.clone()));
-    assert_eq!(t.delete(&key("P", "S"), Cond::Version(3)).await.unwrap(), Some(it));
+    assert_eq!(
+        t.delete(&key("P", "S"), Cond::Version(3)).await.unwrap(),
+        Some(it)
+    );
     assert!(t.get(&key("P", "S")).await.unwrap().is_none());
 }
 
 async fn transact_all_or_nothing(t: Arc<dyn Table>) {
-    t.put(item(json!({"PK": "P", "SK": "a", "version": 1, "n": 0})), Cond::Always).await.unwrap();
-    t.put(item(json!({"PK": "P", "SK": "d"})), Cond::Always).await.unwrap();
-    t.put(item(json!({"PK": "P", "SK": "e", "version": 1})), Cond::Always).await.unwrap();
+    t.put(
+        item(json!({"PK": "P", "SK": "a", "version": 1, "n": 0})),
+        Cond::Always,
+    )
+    .await
+    .unwrap();
+    t.put(item(json!({"PK": "P", "SK": "d"})), Cond::Always)
+        .await
+        .unwrap();
+    t.put(
+        item(json!({"PK": "P", "SK": "e", "version": 1})),
+        Cond::Always,
+    )
+    .await
+    .unwrap();
 
     let failing = vec![
-        Write::Put { item: item(json!({"PK": "P", "SK": "b"})), cond: Cond::NotExists },
-        Write::Update(Update::new(key("P", "a")).add("n", 1).cond(Cond::Version(1))),
-        Write::Delete { key: key("P", "c"), cond: Cond::Exists },
-        Write::Check { key: key("P", "e"), cond: Cond::Version(9) },
-        Write::Delete { key: key("P", "d"), cond: Cond::Always },
+        Write::Put {
+            item: item(json!({"PK": "P", "SK": "b"})),
+            cond: Cond::NotExists,
+        },
+        Write::Update(
+            Update::new(key("P", "a"))
+                .add("n", 1)
+                .cond(Cond::Version(1)),
+        ),
+        Write::Delete {
+            key: key("P", "c"),
+            cond: Cond::Exists,
+        },
+        Write::Check {
+            key: key("P", "e"),
+            cond: Cond::Version(9),
+        },
+        Write::Delete {
+            key: key("P", "d"),
+            cond: Cond::Always,
+        },
     ];
     match t.transact(failing).await {
         Err(StoreError::TransactionCanceled(positions)) => assert_eq!(positions, vec![2, 3]),
         other => panic!("expected a cancellation, got {other:?}"),
     }
-    assert!(t.get(&key("P", "b")).await.unwrap().is_none(), "nothing was applied");
+    assert!(
+        t.get(&key("P", "b")).await.unwrap().is_none(),
+        "nothing was applied"
+    );
     assert_eq!(t.get(&key("P", "a")).await.unwrap().unwrap()["n"], json!(0));
     assert!(t.get(&key("P", "d")).await.unwrap().is_some());
 
     let ok = vec![
-        Write::Put { item: item(json!({"PK": "P", "SK": "b"})), cond: Cond::NotExists },
-        Write::Update(Update::new(key("P", "a")).add("n", 1).cond(Cond::Version(1))),
-        Write::Check { key: key("P", "c"), cond: Cond::NotExists },
-        Write::Delete { key: key("P", "d"), cond: Cond::Exists },
+        Write::Put {
+            item: item(json!({"PK": "P", "SK": "b"})),
+            cond: Cond::NotExists,
+        },
+        Write::Update(
+            Update::new(key("P", "a"))
+                .add("n", 1)
+                .cond(Cond::Version(1)),
+        ),
+        Write::Check {
+            key: key("P", "c"),
+            cond: Cond::NotExists,
+        },
+        Write::Delete {
+            key: key("P", "d"),
+            cond: Cond::Exists,
+        },
     ];
     t.transact(ok).await.unwrap();
     assert!(t.get(&key("P", "b")).await.unwrap().is_some());
@@ -293,13 +449,27 @@ async fn transact_all_or_nothing(t: Arc<dyn Table>) {
 }
 
 async fn transact_conflict_positions_with_every_kind(t: Arc<dyn Table>) {
-    t.put(item(json!({"PK": "P", "SK": "x"})), Cond::Always).await.unwrap();
+    t.put(item(json!({"PK": "P", "SK": "x"})), Cond::Always)
+        .await
+        .unwrap();
     let writes = vec![
-        Write::Check { key: key("P", "x"), cond: Cond::Always },
-        Write::Put { item: item(json!({"PK": "P", "SK": "x2"})), cond: Cond::Exists },
+        Write::Check {
+            key: key("P", "x"),
+            cond: Cond::Always,
+        },
+        Write::Put {
+            item: item(json!({"PK": "P", "SK": "x2"})),
+            cond: Cond::Exists,
+        },
         Write::Update(Update::new(key("P", "y")).set("a", 1).cond(Cond::Exists)),
-        Write::Delete { key: key("P", "x3"), cond: Cond::Version(1) },
-        Write::Put { item: item(json!({"PK": "P", "SK": "z"})), cond: Cond::Always },
+        Write::Delete {
+            key: key("P", "x3"),
+            cond: Cond::Version(1),
+        },
+        Write::Put {
+            item: item(json!({"PK": "P", "SK": "z"})),
+            cond: Cond::Always,
+        },
     ];
     match t.transact(writes).await {
         Err(StoreError::TransactionCanceled(positions)) => assert_eq!(positions, vec![1, 2, 3]),
@@ -313,23 +483,34 @@ async fn concurrent_adds_are_atomic(t: Arc<dyn Table>) {
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let t = t.clone();
-            tokio::spawn(async move { t.update(Update::new(key("P", "counter")).add("n", 1)).await })
+            tokio::spawn(
+                async move { t.update(Update::new(key("P", "counter")).add("n", 1)).await },
+            )
         })
         .collect();
     let mut seen = HashSet::new();
     for task in tasks {
         let new = task.await.unwrap().unwrap();
-        assert!(seen.insert(new["n"].as_i64().unwrap()), "each ADD saw a distinct value");
+        assert!(
+            seen.insert(new["n"].as_i64().unwrap()),
+            "each ADD saw a distinct value"
+        );
     }
     assert_eq!(seen, (1..=50).collect());
-    assert_eq!(t.get(&key("P", "counter")).await.unwrap().unwrap()["n"], json!(50));
+    assert_eq!(
+        t.get(&key("P", "counter")).await.unwrap().unwrap()["n"],
+        json!(50)
+    );
 }
 
 async fn concurrent_put_if_absent_one_wins(t: Arc<dyn Table>) {
     let tasks: Vec<_> = (0..50)
         .map(|i| {
             let t = t.clone();
-            tokio::spawn(async move { t.put_if_absent(item(json!({"PK": "P", "SK": "once", "i": i}))).await })
+            tokio::spawn(async move {
+                t.put_if_absent(item(json!({"PK": "P", "SK": "once", "i": i})))
+                    .await
+            })
         })
         .collect();
     let mut wins = 0;
@@ -345,39 +526,59 @@ async fn concurrent_put_if_absent_one_wins(t: Arc<dyn Table>) {
 
 async fn query_sort_key_ranges(t: Arc<dyn Table>) {
     for sk in ["c", "a#2", "b#1", "a#1", "b#2", "a"] {
-        t.put(item(json!({"PK": "P", "SK": sk})), Cond::Always).await.unwrap();
+        t.put(item(json!({"PK": "P", "SK": sk})), Cond::Always)
+            .await
+            .unwrap();
     }
     // Neighbouring partitions must not leak in.
     for pk in ["O", "PA", "P#", "Q"] {
-        t.put(item(json!({"PK": pk, "SK": "a#1"})), Cond::Always).await.unwrap();
+        t.put(item(json!({"PK": pk, "SK": "a#1"})), Cond::Always)
+            .await
+            .unwrap();
     }
     let t = t.as_ref();
     let q = || Query::partition("P");
     let all = ["a", "a#1", "a#2", "b#1", "b#2", "c"];
     assert_eq!(query_sks(t, q()).await, all);
-    assert_eq!(query_sks(t, q().reverse()).await, all.iter().rev().copied().collect::<Vec<_>>());
+    assert_eq!(
+        query_sks(t, q().reverse()).await,
+        all.iter().rev().copied().collect::<Vec<_>>()
+    );
     assert_eq!(query_sks(t, q().prefix("a#")).await, ["a#1", "a#2"]);
-    assert_eq!(query_sks(t, q().prefix("a#").reverse()).await, ["a#2", "a#1"]);
+    assert_eq!(
+        query_sks(t, q().prefix("a#").reverse()).await,
+        ["a#2", "a#1"]
+    );
     assert_eq!(query_sks(t, q().prefix("a")).await, ["a", "a#1", "a#2"]);
     assert_eq!(query_sks(t, q().prefix("zz")).await, Vec::<String>::new());
     let between = || q().sk(SkRange::Between("a#2".into(), "b#2".into()));
     assert_eq!(query_sks(t, between()).await, ["a#2", "b#1", "b#2"]);
-    assert_eq!(query_sks(t, between().reverse()).await, ["b#2", "b#1", "a#2"]);
+    assert_eq!(
+        query_sks(t, between().reverse()).await,
+        ["b#2", "b#1", "a#2"]
+    );
     let gte = || q().sk(SkRange::Gte("b#1".into()));
     assert_eq!(query_sks(t, gte()).await, ["b#1", "b#2", "c"]);
     assert_eq!(query_sks(t, gte().reverse()).await, ["c", "b#2", "b#1"]);
     let lte = || q().sk(SkRange::Lte("a#2".into()));
     assert_eq!(query_sks(t, lte()).await, ["a", "a#1", "a#2"]);
     assert_eq!(query_sks(t, lte().reverse()).await, ["a#2", "a#1", "a"]);
-    assert_eq!(query_sks(t, Query::partition("nobody")).await, Vec::<String>::new());
+    assert_eq!(
+        query_sks(t, Query::partition("nobody")).await,
+        Vec::<String>::new()
+    );
 }
 
 async fn query_pagination_visits_each_item_once(t: Arc<dyn Table>) {
     let all: Vec<String> = (0..23).map(|i| format!("item#{i:02}")).collect();
     for sk in &all {
-        t.put(item(json!({"PK": "P", "SK": sk})), Cond::Always).await.unwrap();
+        t.put(item(json!({"PK": "P", "SK": sk})), Cond::Always)
+            .await
+            .unwrap();
     }
-    t.put(item(json!({"PK": "P", "SK": "other"})), Cond::Always).await.unwrap();
+    t.put(item(json!({"PK": "P", "SK": "other"})), Cond::Always)
+        .await
+        .unwrap();
     let q = Query::partition("P").prefix("item#").limit(5);
     assert_eq!(drain(t.as_ref(), q.clone()).await, all);
     let reversed: Vec<String> = all.iter().rev().cloned().collect();
@@ -386,53 +587,100 @@ async fn query_pagination_visits_each_item_once(t: Arc<dyn Table>) {
     assert_eq!(first.items.len(), 23);
     // An exact fit may still carry a cursor; following it yields nothing more.
     if let Some(c) = first.cursor {
-        let rest = t.query(Query::partition("P").prefix("item#").limit(5).cursor(Some(c))).await.unwrap();
+        let rest = t
+            .query(
+                Query::partition("P")
+                    .prefix("item#")
+                    .limit(5)
+                    .cursor(Some(c)),
+            )
+            .await
+            .unwrap();
         assert!(rest.items.is_empty());
     }
 }
 
 async fn query_bad_cursor(t: Arc<dyn Table>) {
-    t.put(item(json!({"PK": "P", "SK": "a"})), Cond::Always).await.unwrap();
+    t.put(item(json!({"PK": "P", "SK": "a"})), Cond::Always)
+        .await
+        .unwrap();
     for cursor in ["not a cursor!", "", "e30", "bm9wZQ"] {
-        let err = t.query(Query::partition("P").cursor(Some(cursor.into()))).await.unwrap_err();
+        let err = t
+            .query(Query::partition("P").cursor(Some(cursor.into())))
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::BadCursor), "{cursor:?}: {err:?}");
     }
     // A cursor from another partition is not this query's.
-    t.put(item(json!({"PK": "Q", "SK": "a"})), Cond::Always).await.unwrap();
-    t.put(item(json!({"PK": "Q", "SK": "b"})), Cond::Always).await.unwrap();
+    t.put(item(json!({"PK": "Q", "SK": "a"})), Cond::Always)
+        .await
+        .unwrap();
+    t.put(item(json!({"PK": "Q", "SK": "b"})), Cond::Always)
+        .await
+        .unwrap();
     let page = t.query(Query::partition("Q").limit(1)).await.unwrap();
-    let err = t.query(Query::partition("P").cursor(page.cursor)).await.unwrap_err();
+    let err = t
+        .query(Query::partition("P").cursor(page.cursor))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::BadCursor), "{err:?}");
 }
 
 async fn gsi_query_follows_writes(t: Arc<dyn Table>) {
-    let put = |sk: &str, gsk: &str| item(json!({"PK": "P", "SK": sk, "GSI1PK": "G", "GSI1SK": gsk}));
+    let put =
+        |sk: &str, gsk: &str| item(json!({"PK": "P", "SK": sk, "GSI1PK": "G", "GSI1SK": gsk}));
     t.put(put("1", "c"), Cond::Always).await.unwrap();
     t.put(put("2", "a"), Cond::Always).await.unwrap();
     t.put(put("3", "b#x"), Cond::Always).await.unwrap();
-    t.put(item(json!({"PK": "P", "SK": "4", "GSI1PK": "G"})), Cond::Always).await.unwrap();
-    t.put(item(json!({"PK": "P", "SK": "5", "GSI1PK": "H", "GSI1SK": "a"})), Cond::Always).await.unwrap();
+    t.put(
+        item(json!({"PK": "P", "SK": "4", "GSI1PK": "G"})),
+        Cond::Always,
+    )
+    .await
+    .unwrap();
+    t.put(
+        item(json!({"PK": "P", "SK": "5", "GSI1PK": "H", "GSI1SK": "a"})),
+        Cond::Always,
+    )
+    .await
+    .unwrap();
 
     let t = t.as_ref();
     let q = || Query::index("G");
     assert_eq!(query_sks(t, q()).await, ["2", "3", "1"]);
     assert_eq!(query_sks(t, q().reverse()).await, ["1", "3", "2"]);
     assert_eq!(query_sks(t, q().prefix("b#")).await, ["3"]);
-    assert_eq!(query_sks(t, q().sk(SkRange::Gte("b".into()))).await, ["3", "1"]);
+    assert_eq!(
+        query_sks(t, q().sk(SkRange::Gte("b".into()))).await,
+        ["3", "1"]
+    );
     let page = t.query(q()).await.unwrap();
-    assert_eq!(page.items[0], put("2", "a"), "the index projects whole items");
+    assert_eq!(
+        page.items[0],
+        put("2", "a"),
+        "the index projects whole items"
+    );
 
     // Overwriting moves the item in the index; an update too; deleting removes it.
     t.put(put("2", "z"), Cond::Always).await.unwrap();
     assert_eq!(query_sks(t, q()).await, ["3", "1", "2"]);
-    t.update(Update::new(key("P", "3")).set(GSI1PK, "H")).await.unwrap();
+    t.update(Update::new(key("P", "3")).set(GSI1PK, "H"))
+        .await
+        .unwrap();
     assert_eq!(query_sks(t, q()).await, ["1", "2"]);
     assert_eq!(query_sks(t, Query::index("H")).await, ["5", "3"]);
-    t.update(Update::new(key("P", "1")).remove(GSI1SK)).await.unwrap();
+    t.update(Update::new(key("P", "1")).remove(GSI1SK))
+        .await
+        .unwrap();
     assert_eq!(query_sks(t, q()).await, ["2"]);
     t.delete(&key("P", "2"), Cond::Always).await.unwrap();
     assert_eq!(query_sks(t, q()).await, Vec::<String>::new());
-    t.transact(vec![Write::Put { item: put("6", "m"), cond: Cond::NotExists }]).await.unwrap();
+    t.transact(vec![Write::Put {
+        item: put("6", "m"),
+        cond: Cond::NotExists,
+    }])
+    .await
+    .unwrap();
     assert_eq!(query_sks(t, q()).await, ["6"]);
 }
 
@@ -441,15 +689,24 @@ async fn gsi_pagination(t: Arc<dyn Table>) {
     // among items with equal index keys is unspecified (as in DynamoDB).
     for g in 0..4 {
         for i in 0..4 {
-            let it = item(json!({"PK": format!("P{i}"), "SK": format!("{g}-{i}"), "GSI1PK": "G", "GSI1SK": format!("g{g}")}));
+            let it = item(
+                json!({"PK": format!("P{i}"), "SK": format!("{g}-{i}"), "GSI1PK": "G", "GSI1SK": format!("g{g}")}),
+            );
             t.put(it, Cond::Always).await.unwrap();
         }
     }
     let groups = |sks: &[String]| sks.iter().map(|sk| sk[..1].to_owned()).collect::<Vec<_>>();
-    for (q, forward) in [(Query::index("G").limit(3), true), (Query::index("G").limit(5).reverse(), false)] {
+    for (q, forward) in [
+        (Query::index("G").limit(3), true),
+        (Query::index("G").limit(5).reverse(), false),
+    ] {
         let sks = drain(t.as_ref(), q).await;
         assert_eq!(sks.len(), 16);
-        assert_eq!(sks.iter().collect::<HashSet<_>>().len(), 16, "each item exactly once");
+        assert_eq!(
+            sks.iter().collect::<HashSet<_>>().len(),
+            16,
+            "each item exactly once"
+        );
         let mut g = groups(&sks);
         if !forward {
             g.reverse();
@@ -461,8 +718,10 @@ async fn gsi_pagination(t: Arc<dyn Table>) {
 async fn ttl_expired_items_are_absent(t: Arc<dyn Table>) {
     let past = now_epoch() - 10;
     let future = now_epoch() + 3600;
-    let expired = item(json!({"PK": "P", "SK": "old", "GSI1PK": "G", "GSI1SK": "1", "expires_at": past}));
-    let live = item(json!({"PK": "P", "SK": "new", "GSI1PK": "G", "GSI1SK": "2", "expires_at": future}));
+    let expired =
+        item(json!({"PK": "P", "SK": "old", "GSI1PK": "G", "GSI1SK": "1", "expires_at": past}));
+    let live =
+        item(json!({"PK": "P", "SK": "new", "GSI1PK": "G", "GSI1SK": "2", "expires_at": future}));
     t.put(expired.clone(), Cond::Always).await.unwrap();
     t.put(live.clone(), Cond::Always).await.unwrap();
 
@@ -476,9 +735,16 @@ async fn ttl_expired_items_are_absent(t: Arc<dyn Table>) {
     assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
     let err = t.delete(&key("P", "old"), Cond::Exists).await.unwrap_err();
     assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
-    let check = vec![Write::Check { key: key("P", "old"), cond: Cond::NotExists }];
+    let check = vec![Write::Check {
+        key: key("P", "old"),
+        cond: Cond::NotExists,
+    }];
     t.transact(check).await.unwrap();
-    assert_eq!(t.delete(&key("P", "old"), Cond::Always).await.unwrap(), None, "an expired item is not returned");
+    assert_eq!(
+        t.delete(&key("P", "old"), Cond::Always).await.unwrap(),
+        None,
+        "an expired item is not returned"
+    );
 
     t.put(expired, Cond::Always).await.unwrap();
     let fresh = item(json!({"PK": "P", "SK": "old", "n": 1}));
@@ -490,26 +756,47 @@ async fn ttl_expired_items_are_absent(t: Arc<dyn Table>) {
 
 async fn ttl_update_over_expired_starts_fresh(t: Arc<dyn Table>) {
     let past = now_epoch() - 10;
-    let stale = |sk: &str| item(json!({"PK": "P", "SK": sk, "n": 5, "junk": "x", "version": 1, "expires_at": past}));
+    let stale = |sk: &str| {
+        item(json!({"PK": "P", "SK": sk, "n": 5, "junk": "x", "version": 1, "expires_at": past}))
+    };
     t.put(stale("a"), Cond::Always).await.unwrap();
-    let new = t.update(Update::new(key("P", "a")).add("n", 1)).await.unwrap();
+    let new = t
+        .update(Update::new(key("P", "a")).add("n", 1))
+        .await
+        .unwrap();
     assert_eq!(new, item(json!({"PK": "P", "SK": "a", "n": 1})));
 
     t.put(stale("b"), Cond::Always).await.unwrap();
     for cond in [Cond::Exists, Cond::Version(1)] {
-        let err = t.update(Update::new(key("P", "b")).add("n", 1).cond(cond)).await.unwrap_err();
+        let err = t
+            .update(Update::new(key("P", "b")).add("n", 1).cond(cond))
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
     }
-    let new = t.update(Update::new(key("P", "b")).set("s", "y").cond(Cond::NotExists)).await.unwrap();
+    let new = t
+        .update(
+            Update::new(key("P", "b"))
+                .set("s", "y")
+                .cond(Cond::NotExists),
+        )
+        .await
+        .unwrap();
     assert_eq!(new, item(json!({"PK": "P", "SK": "b", "s": "y"})));
 
     t.put(stale("c"), Cond::Always).await.unwrap();
     let writes = vec![
         Write::Update(Update::new(key("P", "c")).add("n", 2).cond(Cond::NotExists)),
-        Write::Put { item: stale("d"), cond: Cond::NotExists },
+        Write::Put {
+            item: stale("d"),
+            cond: Cond::NotExists,
+        },
     ];
     t.transact(writes).await.unwrap();
-    assert_eq!(t.get(&key("P", "c")).await.unwrap(), Some(item(json!({"PK": "P", "SK": "c", "n": 2}))));
+    assert_eq!(
+        t.get(&key("P", "c")).await.unwrap(),
+        Some(item(json!({"PK": "P", "SK": "c", "n": 2})))
+    );
 }
 
 async fn round_trips_are_counted(t: Arc<dyn Table>) {
@@ -518,9 +805,22 @@ async fn round_trips_are_counted(t: Arc<dyn Table>) {
     assert_eq!(n, 1);
     assert_eq!(counting(t.get(&key("P", "S"))).await.1, 1);
     assert_eq!(counting(t.get(&key("P", "missing"))).await.1, 1);
-    assert_eq!(counting(t.update(Update::new(key("P", "S")).add("n", 1))).await.1, 1);
+    assert_eq!(
+        counting(t.update(Update::new(key("P", "S")).add("n", 1)))
+            .await
+            .1,
+        1
+    );
     assert_eq!(counting(t.query(Query::partition("P"))).await.1, 1);
-    assert_eq!(counting(t.transact(vec![Write::Check { key: key("P", "S"), cond: Cond::Exists }])).await.1, 1);
+    assert_eq!(
+        counting(t.transact(vec![Write::Check {
+            key: key("P", "S"),
+            cond: Cond::Exists
+        }]))
+        .await
+        .1,
+        1
+    );
     assert_eq!(counting(t.delete(&key("P", "S"), Cond::Always)).await.1, 1);
     let (r, n) = counting(t.ping()).await;
     assert!(r.is_ok());
@@ -535,16 +835,28 @@ async fn round_trips_are_counted(t: Arc<dyn Table>) {
 
 async fn blob_put_get_delete(b: Arc<dyn Blob>) {
     assert!(b.get("dir/missing.txt").await.unwrap().is_none());
-    b.put("dir/a.txt", Bytes::from_static(b"hello"), "text/plain").await.unwrap();
+    b.put("dir/a.txt", Bytes::from_static(b"hello"), "text/plain")
+        .await
+        .unwrap();
     let got = b.get("dir/a.txt").await.unwrap().unwrap();
-    assert_eq!((got.body.as_ref(), got.content_type.as_str()), (&b"hello"[..], "text/plain"));
+    assert_eq!(
+        (got.body.as_ref(), got.content_type.as_str()),
+        (&b"hello"[..], "text/plain")
+    );
 
     let binary: Vec<u8> = (0..=255).cycle().take(70_000).collect();
-    b.put("dir/a.txt", Bytes::from(binary.clone()), "image/png").await.unwrap();
+    b.put("dir/a.txt", Bytes::from(binary.clone()), "image/png")
+        .await
+        .unwrap();
     let got = b.get("dir/a.txt").await.unwrap().unwrap();
-    assert_eq!((got.body.as_ref(), got.content_type.as_str()), (&binary[..], "image/png"));
+    assert_eq!(
+        (got.body.as_ref(), got.content_type.as_str()),
+        (&binary[..], "image/png")
+    );
 
-    b.put("empty", Bytes::new(), "application/octet-stream").await.unwrap();
+    b.put("empty", Bytes::new(), "application/octet-stream")
+        .await
+        .unwrap();
     assert!(b.get("empty").await.unwrap().unwrap().body.is_empty());
 
     b.delete("dir/a.txt").await.unwrap();
@@ -559,7 +871,9 @@ async fn blob_list_pages(b: Arc<dyn Blob>) {
     keys.push("p-sibling".into());
     keys.push("q/x".into());
     for k in &keys {
-        b.put(k, Bytes::from(k.clone()), "application/octet-stream").await.unwrap();
+        b.put(k, Bytes::from(k.clone()), "application/octet-stream")
+            .await
+            .unwrap();
     }
     let list_all = |prefix: &'static str, limit: usize| {
         let b = b.clone();
@@ -589,13 +903,20 @@ async fn blob_list_pages(b: Arc<dyn Blob>) {
 }
 
 async fn blob_bad_cursor(b: Arc<dyn Blob>) {
-    b.put("k", Bytes::from_static(b"v"), "text/plain").await.unwrap();
+    b.put("k", Bytes::from_static(b"v"), "text/plain")
+        .await
+        .unwrap();
     let res = b.list("", Some("%%% not a cursor".into()), 10).await;
     assert!(matches!(res, Err(StoreError::BadCursor)), "{res:?}");
 }
 
 async fn blob_round_trips(b: Arc<dyn Blob>) {
-    assert_eq!(counting(b.put("k", Bytes::from_static(b"v"), "text/plain")).await.1, 1);
+    assert_eq!(
+        counting(b.put("k", Bytes::from_static(b"v"), "text/plain"))
+            .await
+            .1,
+        1
+    );
     assert_eq!(counting(b.get("k")).await.1, 1);
     assert_eq!(counting(b.list("", None, 10)).await.1, 1);
     assert_eq!(counting(b.delete("k")).await.1, 1);
@@ -608,11 +929,31 @@ async fn blob_round_trips(b: Arc<dyn Blob>) {
 #[tokio::test]
 async fn fsblob_rejects_path_traversal() {
     let (b, _guard) = fs_blob().await;
-    for bad in ["", "/etc/passwd", "../x", "a/../../x", "a//b", "a/./b", "a/", ".", "..", "a\\b"] {
+    for bad in [
+        "",
+        "/etc/passwd",
+        "../x",
+        "a/../../x",
+        "a//b",
+        "a/./b",
+        "a/",
+        ".",
+        "..",
+        "a\\b",
+    ] {
         let put = b.put(bad, Bytes::from_static(b"x"), "text/plain").await;
-        assert!(matches!(put, Err(StoreError::Invalid(_))), "put {bad:?}: {put:?}");
-        assert!(matches!(b.get(bad).await, Err(StoreError::Invalid(_))), "get {bad:?}");
-        assert!(matches!(b.delete(bad).await, Err(StoreError::Invalid(_))), "delete {bad:?}");
+        assert!(
+            matches!(put, Err(StoreError::Invalid(_))),
+            "put {bad:?}: {put:?}"
+        );
+        assert!(
+            matches!(b.get(bad).await, Err(StoreError::Invalid(_))),
+            "get {bad:?}"
+        );
+        assert!(
+            matches!(b.delete(bad).await, Err(StoreError::Invalid(_))),
+            "delete {bad:?}"
+        );
     }
     assert!(b.list("../", None, 10).await.unwrap().0.is_empty());
 }
@@ -620,15 +961,25 @@ async fn fsblob_rejects_path_traversal() {
 #[tokio::test]
 async fn fsblob_object_and_directory_conflict_is_invalid() {
     let (b, _guard) = fs_blob().await;
-    b.put("a/b", Bytes::from_static(b"x"), "text/plain").await.unwrap();
-    assert!(matches!(b.put("a", Bytes::new(), "text/plain").await, Err(StoreError::Invalid(_))));
+    b.put("a/b", Bytes::from_static(b"x"), "text/plain")
+        .await
+        .unwrap();
+    assert!(matches!(
+        b.put("a", Bytes::new(), "text/plain").await,
+        Err(StoreError::Invalid(_))
+    ));
     assert!(b.get("a").await.unwrap().is_none());
     b.put("f", Bytes::new(), "text/plain").await.unwrap();
-    assert!(matches!(b.put("f/g", Bytes::new(), "text/plain").await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        b.put("f/g", Bytes::new(), "text/plain").await,
+        Err(StoreError::Invalid(_))
+    ));
     assert!(b.get("f/g").await.unwrap().is_none());
     // Once `a/b` is gone, `a` can be an object.
     b.delete("a/b").await.unwrap();
-    b.put("a", Bytes::from_static(b"y"), "text/plain").await.unwrap();
+    b.put("a", Bytes::from_static(b"y"), "text/plain")
+        .await
+        .unwrap();
     assert_eq!(b.list("", None, 10).await.unwrap().0, ["a", "f"]);
 }
 
@@ -638,14 +989,29 @@ async fn embedded_writes_survive_reopen() {
     {
         let store = Embedded::open(dir.path()).unwrap();
         let t = store.table("app");
-        t.put(item(json!({"PK": "P", "SK": "S", "GSI1PK": "G", "GSI1SK": "1"})), Cond::Always).await.unwrap();
-        t.update(Update::new(key("P", "S")).add("n", 2)).await.unwrap();
+        t.put(
+            item(json!({"PK": "P", "SK": "S", "GSI1PK": "G", "GSI1SK": "1"})),
+            Cond::Always,
+        )
+        .await
+        .unwrap();
+        t.update(Update::new(key("P", "S")).add("n", 2))
+            .await
+            .unwrap();
     }
     let store = Embedded::open(dir.path()).unwrap();
     let t = store.table("app");
     assert_eq!(t.get(&key("P", "S")).await.unwrap().unwrap()["n"], json!(2));
     assert_eq!(query_sks(&t, Query::index("G")).await, ["S"]);
-    assert!(store.table("other").get(&key("P", "S")).await.unwrap().is_none(), "tables are separate");
+    assert!(
+        store
+            .table("other")
+            .get(&key("P", "S"))
+            .await
+            .unwrap()
+            .is_none(),
+        "tables are separate"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -656,11 +1022,20 @@ async fn embedded_sweep_deletes_expired_items() {
     let past = now_epoch() - 1;
     for i in 0..600 {
         let expires_at = if i % 3 == 0 { now_epoch() + 3600 } else { past };
-        let it = item(json!({"PK": "P", "SK": format!("{i:04}"), "GSI1PK": "G", "GSI1SK": "x", "expires_at": expires_at}));
+        let it = item(
+            json!({"PK": "P", "SK": format!("{i:04}"), "GSI1PK": "G", "GSI1SK": "x", "expires_at": expires_at}),
+        );
         a.put(it, Cond::Always).await.unwrap();
     }
-    b.put(item(json!({"PK": "P", "SK": "S", "expires_at": past})), Cond::Always).await.unwrap();
-    b.put(item(json!({"PK": "P", "SK": "T"})), Cond::Always).await.unwrap();
+    b.put(
+        item(json!({"PK": "P", "SK": "S", "expires_at": past})),
+        Cond::Always,
+    )
+    .await
+    .unwrap();
+    b.put(item(json!({"PK": "P", "SK": "T"})), Cond::Always)
+        .await
+        .unwrap();
 
     let swept = tokio::task::spawn_blocking({
         let store = store.clone();
@@ -671,7 +1046,10 @@ async fn embedded_sweep_deletes_expired_items() {
     .unwrap();
     assert_eq!(swept, 400 + 1);
     assert_eq!(store.sweep_expired().unwrap(), 0);
-    assert_eq!(drain(&a, Query::partition("P").limit(1000)).await.len(), 200);
+    assert_eq!(
+        drain(&a, Query::partition("P").limit(1000)).await.len(),
+        200
+    );
     assert_eq!(drain(&a, Query::index("G").limit(1000)).await.len(), 200);
     assert_eq!(query_sks(&b, Query::partition("P")).await, ["T"]);
 }
@@ -684,7 +1062,11 @@ async fn factory_embedded() {
     backend.ensure_table("t").await.unwrap();
     backend.ensure_bucket().await.unwrap();
     backend.table("t").ping().await.unwrap();
-    backend.blob().put("x/y", Bytes::from_static(b"1"), "text/plain").await.unwrap();
+    backend
+        .blob()
+        .put("x/y", Bytes::from_static(b"1"), "text/plain")
+        .await
+        .unwrap();
     assert!(dir.path().join("store.redb").is_file());
     assert!(dir.path().join("blobs").is_dir());
 }
@@ -700,5 +1082,11 @@ async fn factory_aws() {
     backend.ensure_bucket().await.unwrap();
     backend.table(&name).ping().await.unwrap();
     backend.blob().ping().await.unwrap();
-    assert!(backend.table(&moto::unique("missing")).ping().await.is_err());
+    assert!(
+        backend
+            .table(&moto::unique("missing"))
+            .ping()
+            .await
+            .is_err()
+    );
 }

@@ -1,4 +1,9 @@
 //! The moto server that stands in for DynamoDB and S3 in tests.
+//!
+//! Stock `moto_server` handles requests on concurrent threads without making each write
+//! atomic, so concurrent `ADD`s or conditional puts on one item can lose updates (DynamoDB
+//! never does). `shared/testkit/moto_serial.py` runs moto with requests serialised; use it
+//! for suites that write one item concurrently.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
@@ -11,7 +16,8 @@ pub fn moto_url() -> String {
 
 /// An SDK config pointing at moto with static test credentials.
 pub async fn aws_config() -> SdkConfig {
-    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "civic-testkit");
+    let creds =
+        aws_credential_types::Credentials::new("testing", "testing", None, None, "civic-testkit");
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(creds)
