@@ -2,7 +2,7 @@
 
 use civic_core::Function;
 
-pub const APPS: &[&[Function]] = &[streetlight::FUNCTIONS];
+pub const APPS: &[&[Function]] = &[streetlight::FUNCTIONS, ozone::FUNCTIONS];
 
 pub fn all() -> impl Iterator<Item = &'static Function> {
     APPS.iter().flat_map(|fs| fs.iter())

@@ -1,8 +1,13 @@
 //! Credentials shared by the apps: argon2id passwords and app-scoped JWTs (HS256), with
-//! rotating refresh tokens whose reuse revokes the whole session family.
+//! rotating refresh tokens whose reuse revokes the whole session family; cookie sessions and
+//! device tokens, both stored only as digests.
 
 mod jwt;
 mod password;
+pub mod secret;
+pub mod session;
 
 pub use jwt::{Auth, Claims, TokenKind, Tokens};
 pub use password::{hash_password, verify_password};
+pub use secret::DeviceTokens;
+pub use session::Sessions;

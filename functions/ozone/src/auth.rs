@@ -1,0 +1,317 @@
+//! Session auth: login, logout, register, user, check. The session is a cookie
+//! (`ozone_sessionid`); see `civic_auth::Sessions`.
+
+use axum::extract::State as S;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use civic_auth::{hash_password, verify_password};
+use civic_core::item::{from_item, to_item};
+use civic_core::{Error, Json, Result, ids};
+use civic_store::{Cond, Item, Key, StoreError, Table, Write};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{State, User, required};
+
+pub fn routes() -> OpenApiRouter<State> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(register))
+        .routes(routes!(user))
+        .routes(routes!(check))
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+    pub password_hash: String,
+    pub date_joined: String,
+}
+
+/// A user as the API shows it.
+#[derive(Serialize, ToSchema)]
+pub struct UserOut {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+}
+
+/// Usernames are unique without regard to case.
+fn user_key(username: &str) -> Key {
+    Key::new(format!("USER#{}", username.to_lowercase()), "USER")
+}
+
+impl UserRecord {
+    fn to_item(&self) -> Result<Item> {
+        let key = user_key(&self.username);
+        to_item(
+            self,
+            &[
+                ("PK", key.pk),
+                ("SK", key.sk),
+                ("GSI1PK", "USERS".into()),
+                ("GSI1SK", format!("{:010}", self.id)),
+            ],
+        )
+    }
+
+    async fn load(table: &dyn Table, username: &str) -> Result<Option<Self>> {
+        table
+            .get(&user_key(username))
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    pub fn out(&self) -> UserOut {
+        UserOut {
+            id: self.id,
+            username: self.username.clone(),
+            email: self.email.clone(),
+            first_name: self.first_name.clone(),
+            last_name: self.last_name.clone(),
+            is_staff: self.is_staff,
+            is_superuser: self.is_superuser,
+        }
+    }
+}
+
+/// The user of the request's session, if it has a live one.
+pub async fn session_user(s: &State, headers: &HeaderMap) -> Result<Option<UserRecord>> {
+    match s.sessions.subject(s.table.as_ref(), headers).await? {
+        Some(username) => UserRecord::load(s.table.as_ref(), &username).await,
+        None => Ok(None),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserReply {
+    success: bool,
+    user: UserOut,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LoginRequest {
+    username: Option<String>,
+    password: Option<String>,
+}
+
+/// Sign in; sets the `ozone_sessionid` cookie (HttpOnly, SameSite=Lax).
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = UserReply, headers(("set-cookie" = String))), (status = 400), (status = 401)))]
+async fn login(S(s): S<State>, Json(req): Json<LoginRequest>) -> Result<Response> {
+    let username = required("username", &req.username)?;
+    let password = required("password", &req.password)?;
+    let user = UserRecord::load(s.table.as_ref(), username).await?;
+    if !verify_password(password, user.as_ref().map(|u| u.password_hash.as_str())).await? {
+        return Err(Error::Unauthorized("Invalid credentials".into()));
+    }
+    let user = user.ok_or_else(|| Error::Unauthorized("Invalid credentials".into()))?;
+    let cookie = s.sessions.start(s.table.as_ref(), &user.username).await?;
+    let body = UserReply {
+        success: true,
+        user: user.out(),
+    };
+    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+/// Sign out: ends the session and clears the cookie (also when there was none).
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
+    responses((status = 200, body = serde_json::Value, example = json!({"success": true, "message": "Successfully logged out"}))))]
+async fn logout(S(s): S<State>, headers: HeaderMap) -> Result<Response> {
+    let cookie = s.sessions.end(s.table.as_ref(), &headers).await?;
+    let body = json!({"success": true, "message": "Successfully logged out"});
+    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    username: Option<String>,
+    password: Option<String>,
+    email: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    /// Only a superuser's session may grant this; otherwise 403.
+    is_staff: Option<bool>,
+    /// Only a superuser's session may grant this; otherwise 403.
+    is_superuser: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RegisterReply {
+    success: bool,
+    message: String,
+    user: UserOut,
+}
+
+const MIN_PASSWORD: usize = 8;
+
+/// Create a user. The app's first user becomes staff and superuser.
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses((status = 201, body = RegisterReply), (status = 400), (status = 403)))]
+async fn register(
+    S(s): S<State>,
+    headers: HeaderMap,
+    Json(req): Json<RegisterRequest>,
+) -> Result<(StatusCode, Json<RegisterReply>)> {
+    let username = required("username", &req.username)?;
+    valid_username(username)?;
+    let password = required("password", &req.password)?;
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(Error::field(
+            "password",
+            format!(
+                "This password is too short. It must contain at least {MIN_PASSWORD} characters."
+            ),
+        ));
+    }
+    let email = req.email.as_deref().map(str::trim).unwrap_or_default();
+    if !email.is_empty() && !valid_email(email) {
+        return Err(Error::field("email", "Enter a valid email address."));
+    }
+    let wants_privilege = req.is_staff == Some(true) || req.is_superuser == Some(true);
+    let caller = session_user(&s, &headers).await?;
+    if wants_privilege && caller.is_some() {
+        // The caller's session grants privilege here: the same CSRF check as `User`.
+        s.sessions
+            .check_origin(&axum::http::Method::POST, &headers)?;
+    }
+    let caller_is_superuser = caller.as_ref().is_some_and(|u| u.is_superuser);
+
+    let first = Key::new("META", "FIRST_USER");
+    let first_exists = s.table.get(&first).await?.is_some();
+    if first_exists && wants_privilege && !caller_is_superuser {
+        return Err(Error::Forbidden(
+            "Only a superuser can create staff or superusers.".into(),
+        ));
+    }
+    let mut user = UserRecord {
+        id: ids::next_id(s.table.as_ref(), "user").await?,
+        username: username.to_owned(),
+        email: email.to_lowercase(),
+        first_name: req.first_name.unwrap_or_default().trim().to_owned(),
+        last_name: req.last_name.unwrap_or_default().trim().to_owned(),
+        is_staff: req.is_staff.unwrap_or(false),
+        is_superuser: req.is_superuser.unwrap_or(false),
+        password_hash: hash_password(password).await?,
+        date_joined: crate::iso(crate::now()),
+    };
+    let taken = || Error::field("username", "A user with that username already exists.");
+    let mut created = false;
+    if !first_exists {
+        // Exactly one registration can create the marker; that user is staff and superuser.
+        let owner = UserRecord {
+            is_staff: true,
+            is_superuser: true,
+            ..user.clone()
+        };
+        let marker = to_item(
+            &json!({"username": owner.username}),
+            &[("PK", first.pk.clone()), ("SK", first.sk.clone())],
+        )?;
+        let writes = vec![
+            Write::Put {
+                item: marker,
+                cond: Cond::NotExists,
+            },
+            Write::Put {
+                item: owner.to_item()?,
+                cond: Cond::NotExists,
+            },
+        ];
+        match s.table.transact(writes).await {
+            Ok(()) => (user, created) = (owner, true),
+            Err(StoreError::TransactionCanceled(failed)) if failed.contains(&1) => {
+                return Err(taken());
+            }
+            // Someone else was first; a privileged request without a superuser is refused.
+            Err(StoreError::TransactionCanceled(_)) if wants_privilege && !caller_is_superuser => {
+                return Err(Error::Forbidden(
+                    "Only a superuser can create staff or superusers.".into(),
+                ));
+            }
+            Err(StoreError::TransactionCanceled(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if !created {
+        match s.table.put_if_absent(user.to_item()?).await {
+            Err(StoreError::ConditionFailed) => return Err(taken()),
+            other => other?,
+        }
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(RegisterReply {
+            success: true,
+            message: "User created successfully".into(),
+            user: user.out(),
+        }),
+    ))
+}
+
+/// Django's rule: up to 150 letters, digits and `@.+-_`.
+fn valid_username(u: &str) -> Result<()> {
+    let ok = u.chars().count() <= 150
+        && u.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '@' | '.' | '+' | '-' | '_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::field(
+            "username",
+            "Enter a valid username: up to 150 letters, digits and @/./+/-/_ only.",
+        ))
+    }
+}
+
+fn valid_email(e: &str) -> bool {
+    e.len() <= 254
+        && !e.chars().any(char::is_whitespace)
+        && e.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        })
+}
+
+/// The signed-in user.
+#[utoipa::path(get, path = "/api/auth/user", tag = "auth", security(("session" = [])),
+    responses((status = 200, body = UserReply), (status = 401)))]
+async fn user(User(user): User) -> Json<UserReply> {
+    Json(UserReply {
+        success: true,
+        user: user.out(),
+    })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CheckReply {
+    authenticated: bool,
+    user: Option<UserOut>,
+}
+
+/// Whether the request carries a live session (never an error for a missing one).
+#[utoipa::path(get, path = "/api/auth/check", tag = "auth",
+    responses((status = 200, body = CheckReply)))]
+async fn check(S(s): S<State>, headers: HeaderMap) -> Result<Json<CheckReply>> {
+    let user = session_user(&s, &headers).await?;
+    Ok(Json(CheckReply {
+        authenticated: user.is_some(),
+        user: user.map(|u| u.out()),
+    }))
+}

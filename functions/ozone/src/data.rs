@@ -1,0 +1,310 @@
+//! Data queries for signed-in users: events, device status (online, all, the UI's live view)
+//! and per-device telemetry. Every listing is one page of one query.
+
+use axum::extract::State as S;
+use axum::response::Response;
+use chrono::Duration;
+use civic_core::item::from_item;
+use civic_core::{Error, Json, Query, Result, page};
+use civic_store::{Key, SkRange, Table};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::gateway::{Device, DeviceRecord, Event};
+use crate::rollup::{Counts, Granularity, Scope};
+use crate::{
+    Config, State, User, iso, iso_ms, now, parse_bool, parse_days, required, valid_device_id,
+};
+
+pub fn routes() -> OpenApiRouter<State> {
+    OpenApiRouter::new()
+        .routes(routes!(events))
+        .routes(routes!(online))
+        .routes(routes!(all_devices))
+        .routes(routes!(devices_data))
+        .routes(routes!(summary))
+        .routes(routes!(latest))
+}
+
+/// A device as listed: its stored status plus whether it is online now.
+#[derive(Serialize, ToSchema)]
+pub struct DeviceOut {
+    #[serde(flatten)]
+    pub device: Device,
+    pub assigned: bool,
+    pub online: bool,
+}
+
+impl DeviceOut {
+    pub fn new(config: &Config, device: Device) -> Self {
+        let cutoff = iso_ms(now() - Duration::seconds(config.online_secs));
+        let online = device
+            .last_seen
+            .as_deref()
+            .is_some_and(|t| t >= cutoff.as_str());
+        Self {
+            device,
+            assigned: true,
+            online,
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct EventParams {
+    device_id: Option<String>,
+    /// Days to look back (default 7).
+    days: Option<String>,
+    /// `true` leaves out status (heartbeat) events.
+    exclude_status: Option<String>,
+    /// Extension: page size, 1–1000 (default 100).
+    limit: Option<usize>,
+    /// Extension: opaque cursor from the previous page's `X-Next-Cursor` header.
+    cursor: Option<String>,
+}
+
+/// Events, newest first: one device's or everyone's, within `days`.
+#[utoipa::path(get, path = "/api/events", tag = "data", params(EventParams), security(("session" = [])),
+    responses((status = 200, body = Vec<Event>), (status = 400), (status = 401)))]
+async fn events(S(s): S<State>, _user: User, Query(q): Query<EventParams>) -> Result<Response> {
+    let days = parse_days(q.days.as_deref(), 7)?;
+    let exclude_status =
+        parse_bool("exclude_status", q.exclude_status.as_deref())?.unwrap_or(false);
+    let limit = page::limit(q.limit, 100, 1000)?;
+    let since = iso(now() - Duration::days(days));
+    let query = match q
+        .device_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
+        Some(id) => {
+            valid_device_id("device_id", id)?;
+            civic_store::Query::partition(format!("EVENTS#{id}"))
+        }
+        None => civic_store::Query::index("EVENTS"),
+    };
+    let res = s
+        .table
+        .query(
+            query
+                .sk(SkRange::Gte(since))
+                .reverse()
+                .limit(limit)
+                .cursor(q.cursor),
+        )
+        .await?;
+    let events = res
+        .items
+        .into_iter()
+        .map(from_item::<Event>)
+        .filter(|e| !(exclude_status && e.as_ref().is_ok_and(Event::is_status)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(page::with_cursor(Json(events), res.cursor))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct DeviceParams {
+    /// Extension: page size, 1–1000 (default 1000).
+    limit: Option<usize>,
+    /// Extension: opaque cursor from the previous page's `X-Next-Cursor` header.
+    cursor: Option<String>,
+}
+
+/// A page of devices, most recently heard from first; `Some(window)` keeps those heard from
+/// within it (the index range does the work, not a filter over every device).
+async fn device_page(
+    s: &State,
+    q: DeviceParams,
+    online_only: bool,
+) -> Result<(Vec<DeviceOut>, Option<String>)> {
+    let limit = page::limit(q.limit, 1000, 1000)?;
+    let mut query = civic_store::Query::index("DEVICES")
+        .reverse()
+        .limit(limit)
+        .cursor(q.cursor);
+    if online_only {
+        query = query.sk(SkRange::Gte(iso_ms(
+            now() - Duration::seconds(s.config.online_secs),
+        )));
+    }
+    let res = s.table.query(query).await?;
+    let devices = res
+        .items
+        .into_iter()
+        .map(|i| from_item::<Device>(i).map(|d| DeviceOut::new(&s.config, d)))
+        .filter(|d| !online_only || d.as_ref().map_or(true, |d| d.online))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((devices, res.cursor))
+}
+
+/// Devices heard from in the last five minutes (`OZONE_ONLINE_WINDOW_SECS`).
+#[utoipa::path(get, path = "/api/devices/online", tag = "data", params(DeviceParams), security(("session" = [])),
+    responses((status = 200, body = Vec<DeviceOut>), (status = 401)))]
+async fn online(S(s): S<State>, _user: User, Query(q): Query<DeviceParams>) -> Result<Response> {
+    let (devices, cursor) = device_page(&s, q, true).await?;
+    Ok(page::with_cursor(Json(devices), cursor))
+}
+
+/// Every assigned device, online or not, most recently heard from first.
+#[utoipa::path(get, path = "/api/devices/all", tag = "data", params(DeviceParams), security(("session" = [])),
+    responses((status = 200, body = Vec<DeviceOut>), (status = 401)))]
+async fn all_devices(
+    S(s): S<State>,
+    _user: User,
+    Query(q): Query<DeviceParams>,
+) -> Result<Response> {
+    let (devices, cursor) = device_page(&s, q, false).await?;
+    Ok(page::with_cursor(Json(devices), cursor))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeviceCounts {
+    total: i64,
+    online: usize,
+    offline: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DevicesData {
+    success: bool,
+    timestamp: String,
+    counts: DeviceCounts,
+    /// Treatments today (in the configured time zone), from the day rollup.
+    usage_today: Counts,
+    devices: Vec<DeviceOut>,
+}
+
+/// The UI's live view: device counts, today's usage and the devices, newest contact first.
+#[utoipa::path(get, path = "/api/devices-data", tag = "data", params(DeviceParams), security(("session" = [])),
+    responses((status = 200, body = DevicesData), (status = 401)))]
+async fn devices_data(
+    S(s): S<State>,
+    _user: User,
+    Query(q): Query<DeviceParams>,
+) -> Result<Response> {
+    let total = s
+        .table
+        .get(&Key::new("COUNT", "DEVICES"))
+        .await?
+        .and_then(|i| i.get("total").and_then(Value::as_i64))
+        .unwrap_or(0);
+    let (online, _) = device_page(
+        &s,
+        DeviceParams {
+            limit: None,
+            cursor: None,
+        },
+        true,
+    )
+    .await?;
+    let (devices, cursor) = device_page(&s, q, false).await?;
+    let today = Granularity::Day;
+    let key = today.key(&today.floor(s.config.tz, now()));
+    let usage_today = crate::rollup::read(s.table.as_ref(), &Scope::All, today, &key, &key)
+        .await?
+        .remove(&key)
+        .unwrap_or_default();
+    let body = DevicesData {
+        success: true,
+        timestamp: iso(now()),
+        counts: DeviceCounts {
+            total,
+            online: online.len(),
+            offline: (total - online.len() as i64).max(0),
+        },
+        usage_today,
+        devices,
+    };
+    Ok(page::with_cursor(Json(body), cursor))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct DeviceIdParam {
+    device_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TreatmentCounts {
+    basic: Option<i64>,
+    standard: Option<i64>,
+    premium: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Summary {
+    #[serde(flatten)]
+    device: DeviceOut,
+    /// The latest counter per treatment.
+    counts: TreatmentCounts,
+}
+
+/// A device's latest status: counters, mode, connectivity.
+#[utoipa::path(get, path = "/api/telemetry/summary", tag = "data", params(DeviceIdParam), security(("session" = [])),
+    responses((status = 200, body = Summary), (status = 400), (status = 401), (status = 404)))]
+async fn summary(
+    S(s): S<State>,
+    _user: User,
+    Query(q): Query<DeviceIdParam>,
+) -> Result<Json<Summary>> {
+    let id = required("device_id", &q.device_id)?;
+    valid_device_id("device_id", id)?;
+    let device = DeviceRecord::load(s.table.as_ref(), id)
+        .await?
+        .ok_or_else(|| Error::NotFound("Device not found.".into()))?
+        .device;
+    let counts = TreatmentCounts {
+        basic: device.current_count_basic,
+        standard: device.current_count_standard,
+        premium: device.current_count_premium,
+    };
+    Ok(Json(Summary {
+        device: DeviceOut::new(&s.config, device),
+        counts,
+    }))
+}
+
+/// The most recent event: of one device, or of any without `device_id`.
+#[utoipa::path(get, path = "/api/telemetry/latest", tag = "data", params(DeviceIdParam), security(("session" = [])),
+    responses((status = 200, body = Event), (status = 400), (status = 401), (status = 404)))]
+async fn latest(
+    S(s): S<State>,
+    _user: User,
+    Query(q): Query<DeviceIdParam>,
+) -> Result<Json<Event>> {
+    let query = match q
+        .device_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
+        Some(id) => {
+            valid_device_id("device_id", id)?;
+            civic_store::Query::partition(format!("EVENTS#{id}"))
+        }
+        None => civic_store::Query::index("EVENTS"),
+    };
+    latest_event(s.table.as_ref(), query)
+        .await?
+        .map(Json)
+        .ok_or_else(|| Error::NotFound("No telemetry yet.".into()))
+}
+
+async fn latest_event(table: &dyn Table, query: civic_store::Query) -> Result<Option<Event>> {
+    let mut cursor = None;
+    // A page can be empty while a cursor remains (expired items are skipped), so follow it.
+    loop {
+        let res = table
+            .query(query.clone().reverse().limit(1).cursor(cursor))
+            .await?;
+        if let Some(item) = res.items.into_iter().next() {
+            return from_item(item).map(Some);
+        }
+        match res.cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(None),
+        }
+    }
+}

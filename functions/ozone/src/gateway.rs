@@ -1,0 +1,940 @@
+//! The device gateway: handshake by MAC, idempotent device events, the legacy form ingest, and
+//! the device admin the seed implies (assign a device id, rotate a token, notes, pending MACs).
+//!
+//! A handshake from an assigned MAC issues a fresh random token and stores only its digest on
+//! the device, replacing the previous one (one live token per device; a re-flashed device
+//! recovers by hand-shaking again). Staff can rotate it too. A token speaks only for the
+//! device whose record holds its digest.
+
+use axum::extract::{Path, State as S};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use chrono::DateTime;
+use civic_auth::secret::bearer_token;
+use civic_core::item::{from_item, to_item};
+use civic_core::{Error, Form, Json, Query, Result, page, retry};
+use civic_store::{Cond, Item, Key, StoreError, Table, Update, Write};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::rollup::{self, Scope};
+use crate::{
+    Staff, State, Treatment, iso, iso_ms, now, parse_bool, parse_time, required, valid_device_id,
+};
+
+pub fn routes() -> OpenApiRouter<State> {
+    OpenApiRouter::new()
+        .routes(routes!(handshake))
+        .routes(routes!(device_events))
+        .routes(routes!(legacy_ingest))
+        .routes(routes!(assign))
+        .routes(routes!(rotate_token, revoke_token))
+        .routes(routes!(set_notes))
+        .routes(routes!(pending))
+}
+
+/// A device's status, binding and counters, as stored and shown. Its token digest is stored
+/// beside these fields and never shown.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct Device {
+    pub device_id: String,
+    pub mac: String,
+    pub firmware: Option<String>,
+    #[serde(default)]
+    pub notes: String,
+    pub assigned_at: String,
+    pub last_seen: Option<String>,
+    pub wifi_connected: Option<bool>,
+    pub rtc_available: Option<bool>,
+    pub sd_card_available: Option<bool>,
+    pub current_count_basic: Option<i64>,
+    pub current_count_standard: Option<i64>,
+    pub current_count_premium: Option<i64>,
+    pub uptime_seconds: Option<i64>,
+    pub device_timestamp: Option<String>,
+    /// The latest event's type: BASIC|STANDARD|PREMIUM|status or another event name.
+    pub mode: Option<String>,
+    pub machine_id: Option<i64>,
+    pub outlet_id: Option<i64>,
+    #[serde(default)]
+    pub event_count: i64,
+    pub last_event_at: Option<String>,
+}
+
+pub fn device_key(device_id: &str) -> Key {
+    Key::new(format!("DEVICE#{device_id}"), "DEVICE")
+}
+
+fn mac_key(mac: &str) -> Key {
+    Key::new(format!("MAC#{mac}"), "MAC")
+}
+
+pub const TOKEN_DIGEST: &str = "token_digest";
+
+/// A stored device with what the API never shows.
+pub struct DeviceRecord {
+    pub device: Device,
+    pub token_digest: Option<String>,
+    pub version: i64,
+}
+
+impl DeviceRecord {
+    pub fn from_item(item: Item) -> Result<Self> {
+        let token_digest = item
+            .get(TOKEN_DIGEST)
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let version = item.get("version").and_then(Value::as_i64).unwrap_or(0);
+        Ok(Self {
+            device: from_item(item)?,
+            token_digest,
+            version,
+        })
+    }
+
+    pub async fn load(table: &dyn Table, device_id: &str) -> Result<Option<Self>> {
+        table
+            .get(&device_key(device_id))
+            .await?
+            .map(Self::from_item)
+            .transpose()
+    }
+}
+
+/// `SET last_seen` and the index key that sorts devices by it.
+pub fn touch(u: Update, device_id: &str, at: &str) -> Update {
+    u.set("last_seen", at)
+        .set("GSI1SK", format!("{at}#{device_id}"))
+}
+
+/// `EC:E3:34:46:2B:C0`, `ec-e3-34-46-2b-c0` or `ece334462bc0` → `EC:E3:34:46:2B:C0`.
+pub fn normalize_mac(field: &str, mac: &str) -> Result<String> {
+    let hex: String = mac
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, ':' | '-'))
+        .collect();
+    let separators = mac.trim().len() - hex.len();
+    if hex.len() != 12
+        || !hex.chars().all(|c| c.is_ascii_hexdigit())
+        || !matches!(separators, 0 | 5)
+    {
+        return Err(Error::field(
+            field,
+            "Enter a valid MAC address, e.g. EC:E3:34:46:2B:C0.",
+        ));
+    }
+    let hex = hex.to_ascii_uppercase();
+    Ok((0..6)
+        .map(|i| &hex[i * 2..i * 2 + 2])
+        .collect::<Vec<_>>()
+        .join(":"))
+}
+
+fn firmware(v: &Option<String>) -> Result<Option<String>> {
+    match v.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+        Some(f) if f.len() > 64 => Err(Error::field(
+            "firmware",
+            "Ensure this field has no more than 64 characters.",
+        )),
+        f => Ok(f.map(str::to_owned)),
+    }
+}
+
+fn missing_device() -> Error {
+    Error::Conflict("The device record is missing; ask an admin to re-assign it".into())
+}
+
+/// Records that `mac` made contact (created on its first) and returns its registration, which
+/// names its device id once staff have assigned one. Unassigned MACs are listed as pending.
+async fn contact(table: &dyn Table, mac: &str, firmware: Option<&str>, at: &str) -> Result<Item> {
+    let mut seen = Update::new(mac_key(mac))
+        .set("last_seen", at)
+        .set_if_absent("mac", mac)
+        .set_if_absent("first_seen", at)
+        .set_if_absent("GSI1PK", "MACS")
+        .set_if_absent("GSI1SK", mac)
+        // Assignment is guarded by this version; contacts only refresh the details.
+        .set_if_absent("version", 0);
+    if let Some(f) = firmware {
+        seen = seen.set("firmware", f);
+    }
+    Ok(table.update(seen).await?)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct HandshakeRequest {
+    mac: Option<String>,
+    firmware: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HandshakeReply {
+    device_id: Option<String>,
+    /// A fresh bearer token (the previous one stops working); `null` until staff assign the
+    /// MAC a device id, and with `OZONE_HANDSHAKE_REISSUE=false` while the device holds one.
+    token: Option<String>,
+    assigned: bool,
+}
+
+/// Device registration and token acquisition. Unknown MACs are recorded for an admin to assign.
+#[utoipa::path(post, path = "/api/handshake", tag = "devices", request_body = HandshakeRequest,
+    responses((status = 200, body = HandshakeReply), (status = 400)))]
+async fn handshake(
+    S(s): S<State>,
+    headers: HeaderMap,
+    Json(req): Json<HandshakeRequest>,
+) -> Result<Json<HandshakeReply>> {
+    let mac = normalize_mac("mac", required("mac", &req.mac)?)?;
+    let firmware = firmware(&req.firmware)?;
+    let at = iso_ms(now());
+    let record = contact(s.table.as_ref(), &mac, firmware.as_deref(), &at).await?;
+    let Some(device_id) = record.get("device_id").and_then(Value::as_str) else {
+        return Ok(Json(HandshakeReply {
+            device_id: None,
+            token: None,
+            assigned: false,
+        }));
+    };
+    let reply = |token| {
+        Json(HandshakeReply {
+            device_id: Some(device_id.to_owned()),
+            token,
+            assigned: true,
+        })
+    };
+    let guard = if s.config.handshake_reissue {
+        Cond::Exists
+    } else {
+        // Claim once: a new token only for a device without one, or presenting its own.
+        let record = DeviceRecord::load(s.table.as_ref(), device_id)
+            .await?
+            .ok_or_else(missing_device)?;
+        let presented = bearer_token(&headers)
+            .zip(record.token_digest.as_deref())
+            .is_some_and(|(t, d)| s.tokens.matches(t, d));
+        if record.token_digest.is_some() && !presented {
+            return Ok(reply(None));
+        }
+        Cond::Version(record.version)
+    };
+    let (token, digest) = s.tokens.issue();
+    let mut u = touch(Update::new(device_key(device_id)), device_id, &at)
+        .set(TOKEN_DIGEST, digest)
+        .add("version", 1)
+        .cond(guard);
+    if let Some(f) = firmware {
+        u = u.set("firmware", f);
+    }
+    match s.table.update(u).await {
+        Ok(_) => Ok(reply(Some(token))),
+        // Claim once: another handshake claimed it first.
+        Err(StoreError::ConditionFailed) if !s.config.handshake_reissue => Ok(reply(None)),
+        Err(StoreError::ConditionFailed) => Err(missing_device()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// An event, as stored and listed.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Event {
+    pub device_id: String,
+    /// Legacy type: BASIC|STANDARD|PREMIUM|status (or the event name).
+    pub event_type: String,
+    pub event_id: String,
+    pub event: String,
+    pub treatment: Option<Treatment>,
+    pub counter: Option<i64>,
+    pub occurred_at: String,
+    pub device_timestamp: Option<String>,
+    pub wifi_status: Option<Value>,
+    pub payload: Option<Value>,
+    pub count_basic: Option<i64>,
+    pub count_standard: Option<i64>,
+    pub count_premium: Option<i64>,
+    pub firmware: Option<String>,
+    pub received_at: String,
+}
+
+impl Event {
+    pub fn is_status(&self) -> bool {
+        self.event_type == "status"
+    }
+}
+
+fn event_key(device_id: &str, occurred_at: &str, event_id: &str) -> Key {
+    Key::new(
+        format!("EVENTS#{device_id}"),
+        format!("{occurred_at}#{event_id}"),
+    )
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stored {
+    New,
+    Duplicate,
+}
+
+/// Stores an event exactly once. One transaction writes the event-id marker (only if absent:
+/// that is the idempotency), the event, the device's status and every rollup the event counts
+/// in; a repeated event id fails the marker's condition and changes nothing. Raw events and
+/// markers expire after the retention period; rollups stay.
+pub async fn ingest(s: &State, device: &Device, e: &Event, status: Update) -> Result<Stored> {
+    let expires_at = now().timestamp() + s.config.retention_secs;
+    let marker = Item::from_iter([
+        (
+            "PK".to_owned(),
+            Value::from(format!("EVENTID#{}#{}", e.device_id, e.event_id)),
+        ),
+        ("SK".to_owned(), "EVENTID".into()),
+        ("occurred_at".to_owned(), e.occurred_at.clone().into()),
+        ("expires_at".to_owned(), expires_at.into()),
+    ]);
+    let key = event_key(&e.device_id, &e.occurred_at, &e.event_id);
+    let mut event = to_item(
+        e,
+        &[
+            ("PK", key.pk),
+            ("SK", key.sk),
+            ("GSI1PK", "EVENTS".into()),
+            (
+                "GSI1SK",
+                format!("{}#{}#{}", e.occurred_at, e.device_id, e.event_id),
+            ),
+        ],
+    )?;
+    event.insert("expires_at".into(), expires_at.into());
+    let mut writes = vec![
+        Write::Put {
+            item: marker,
+            cond: Cond::NotExists,
+        },
+        Write::Put {
+            item: event,
+            cond: Cond::Always,
+        },
+        Write::Update(status.cond(Cond::Exists)),
+    ];
+    if let Some(t) = e.treatment {
+        let at = DateTime::parse_from_rfc3339(&e.occurred_at)
+            .map_err(|err| Error::Internal(err.to_string()))?
+            .to_utc();
+        let mut scopes = vec![Scope::All, Scope::Device(e.device_id.clone())];
+        scopes.extend(device.machine_id.map(Scope::Machine));
+        scopes.extend(device.outlet_id.map(Scope::Outlet));
+        writes.extend(rollup::increments(s.config.tz, at, &scopes, t));
+    }
+    let (table, writes) = (s.table.as_ref(), &writes);
+    retry::optimistic(move || async move {
+        match table.transact(writes.clone()).await {
+            Ok(()) => Ok(Some(Stored::New)),
+            Err(StoreError::TransactionCanceled(failed)) if failed.contains(&0) => {
+                Ok(Some(Stored::Duplicate))
+            }
+            Err(StoreError::TransactionCanceled(_)) => {
+                Err(Error::Unauthorized("Unknown device".into()))
+            }
+            // Concurrent transactions on the same items: try again.
+            Err(StoreError::Conflict) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await
+}
+
+/// What an event changes in its device's status.
+fn status_update(device_id: &str, e: &Event, received: &str) -> Update {
+    let mut u = touch(Update::new(device_key(device_id)), device_id, received)
+        .set("mode", e.event_type.clone())
+        .set("last_event_at", e.occurred_at.clone())
+        .add("event_count", 1);
+    if let Some(ts) = &e.device_timestamp {
+        u = u.set("device_timestamp", ts.clone());
+    }
+    if let Some(f) = &e.firmware {
+        u = u.set("firmware", f.clone());
+    }
+    if let (Some(t), Some(c)) = (e.treatment, e.counter) {
+        u = u.set(t.count_field(), c);
+    }
+    match &e.wifi_status {
+        Some(Value::Bool(b)) => u.set("wifi_connected", *b),
+        Some(Value::String(w)) => u.set(
+            "wifi_connected",
+            matches!(
+                w.to_ascii_lowercase().as_str(),
+                "connected" | "ok" | "on" | "true"
+            ),
+        ),
+        _ => u,
+    }
+}
+
+/// The device a bearer token speaks for, which must be `device_id`.
+async fn authenticate(s: &State, headers: &HeaderMap, device_id: &str) -> Result<DeviceRecord> {
+    let token = bearer_token(headers).ok_or_else(|| {
+        Error::Unauthorized("A device token is required (Authorization: Bearer <token>)".into())
+    })?;
+    let record = DeviceRecord::load(s.table.as_ref(), device_id).await?;
+    match record {
+        Some(r)
+            if r.token_digest
+                .as_deref()
+                .is_some_and(|d| s.tokens.matches(token, d)) =>
+        {
+            Ok(r)
+        }
+        _ => Err(Error::Unauthorized("Invalid token for this device".into())),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct DeviceEvent {
+    device_id: Option<String>,
+    firmware: Option<String>,
+    /// Unique per device; a repeat is acknowledged without storing anything.
+    event_id: Option<String>,
+    /// Default `treatment`; `status`/`heartbeat` are status reports.
+    event: Option<String>,
+    /// BASIC, STANDARD or PREMIUM; required for treatments.
+    treatment: Option<String>,
+    /// Billing counter at press time.
+    counter: Option<i64>,
+    /// When it happened (RFC 3339); default: when received.
+    ts: Option<String>,
+    wifi_status: Option<Value>,
+    payload: Option<Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Ack {
+    ack: bool,
+    event_id: String,
+}
+
+/// Idempotent event ingest: a duplicate `event_id` gets the same ack and stores nothing.
+#[utoipa::path(post, path = "/api/device/events", tag = "devices", request_body = DeviceEvent, security(("device" = [])),
+    responses((status = 200, body = Ack), (status = 400), (status = 401)))]
+async fn device_events(
+    S(s): S<State>,
+    headers: HeaderMap,
+    Json(req): Json<DeviceEvent>,
+) -> Result<Json<Ack>> {
+    let device_id = required("device_id", &req.device_id)?;
+    valid_device_id("device_id", device_id)?;
+    let event_id = required("event_id", &req.event_id)?;
+    if event_id.len() > 128
+        || event_id
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(Error::field(
+            "event_id",
+            "Enter up to 128 characters without spaces.",
+        ));
+    }
+    let event = req
+        .event
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or("treatment")
+        .to_owned();
+    if event.is_empty()
+        || event.len() > 32
+        || !event
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err(Error::field(
+            "event",
+            "Enter up to 32 lower-case letters, digits or '_'.",
+        ));
+    }
+    let treatment = match req.treatment.as_deref().map(str::trim) {
+        None | Some("") if event == "treatment" => {
+            return Err(Error::field("treatment", "This field is required."));
+        }
+        None | Some("") => None,
+        Some(t) => Some(Treatment::parse(t).ok_or_else(|| {
+            Error::field(
+                "treatment",
+                format!("\"{t}\" is not a valid choice (BASIC, STANDARD, PREMIUM)."),
+            )
+        })?),
+    };
+    if req.counter.is_some_and(|c| c < 0) {
+        return Err(Error::field(
+            "counter",
+            "Ensure this value is greater than or equal to 0.",
+        ));
+    }
+    let received = now();
+    let occurred = match req.ts.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        Some(ts) => DateTime::parse_from_rfc3339(ts)
+            .map_err(|_| {
+                Error::field(
+                    "ts",
+                    "Enter an ISO 8601 date-time such as 2025-09-16T12:34:56Z.",
+                )
+            })?
+            .to_utc(),
+        None => received,
+    };
+    let firmware = firmware(&req.firmware)?;
+    let record = authenticate(&s, &headers, device_id).await?;
+    let event_type = match (treatment, event.as_str()) {
+        (Some(t), "treatment") => t.as_str().to_owned(),
+        (_, "status" | "heartbeat") => "status".to_owned(),
+        (_, other) => other.to_owned(),
+    };
+    let e = Event {
+        device_id: device_id.to_owned(),
+        event_type,
+        event_id: event_id.to_owned(),
+        // Only treatments bill; another event names no treatment in the rollups.
+        treatment: treatment.filter(|_| event == "treatment"),
+        event,
+        counter: req.counter,
+        occurred_at: iso(occurred),
+        device_timestamp: req.ts,
+        wifi_status: req.wifi_status,
+        payload: req.payload,
+        count_basic: None,
+        count_standard: None,
+        count_premium: None,
+        firmware,
+        received_at: iso(received),
+    };
+    let status = status_update(device_id, &e, &iso_ms(received));
+    ingest(&s, &record.device, &e, status).await?;
+    Ok(Json(Ack {
+        ack: true,
+        event_id: e.event_id,
+    }))
+}
+
+/// The legacy firmware's form fields (all text, parsed here so bad values get field errors).
+#[derive(Deserialize, ToSchema)]
+pub struct LegacyForm {
+    /// BASIC|STANDARD|PREMIUM|status
+    mode: Option<String>,
+    macaddr: Option<String>,
+    type1: Option<String>,
+    type2: Option<String>,
+    type3: Option<String>,
+    count1: Option<String>,
+    count2: Option<String>,
+    count3: Option<String>,
+    /// `2024-01-15 14:30:25`, in the configured time zone.
+    timestamp: Option<String>,
+    rtc_available: Option<String>,
+    sd_available: Option<String>,
+}
+
+fn number(field: &str, v: &Option<String>) -> Result<Option<f64>> {
+    match v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite() && *n >= 0.0)
+            .map(Some)
+            .ok_or_else(|| Error::field(field, "A valid non-negative number is required.")),
+    }
+}
+
+fn count(field: &str, v: &Option<String>) -> Result<Option<i64>> {
+    match v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .map(Some)
+            .ok_or_else(|| Error::field(field, "A valid non-negative integer is required.")),
+    }
+}
+
+/// Legacy IoT ingest (`application/x-www-form-urlencoded`), by MAC. The MAC must be assigned;
+/// a bearer token, when sent, must be that device's. Retries of the same report are stored
+/// once: the event id is derived from the report's content.
+#[utoipa::path(post, path = "/api/iot", tag = "devices",
+    request_body(content = LegacyForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Value, example = json!({"status": "ok"})), (status = 400), (status = 401), (status = 403)))]
+async fn legacy_ingest(
+    S(s): S<State>,
+    headers: HeaderMap,
+    Form(f): Form<LegacyForm>,
+) -> Result<Json<Value>> {
+    let mode = required("mode", &f.mode)?;
+    let treatment = match mode {
+        "status" => None,
+        m => Some(Treatment::parse(m).ok_or_else(|| {
+            Error::field(
+                "mode",
+                format!("\"{m}\" is not a valid choice (BASIC, STANDARD, PREMIUM, status)."),
+            )
+        })?),
+    };
+    let mac = normalize_mac("macaddr", required("macaddr", &f.macaddr)?)?;
+    let counts = [
+        count("count1", &f.count1)?,
+        count("count2", &f.count2)?,
+        count("count3", &f.count3)?,
+    ];
+    let on_times = [
+        number("type1", &f.type1)?,
+        number("type2", &f.type2)?,
+        number("type3", &f.type3)?,
+    ];
+    let rtc = parse_bool("rtc_available", f.rtc_available.as_deref())?;
+    let sd = parse_bool("sd_available", f.sd_available.as_deref())?;
+    let received = now();
+    let occurred = match f
+        .timestamp
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        Some(t) => parse_time("timestamp", t, s.config.tz)?,
+        None => received,
+    };
+
+    let registration = contact(s.table.as_ref(), &mac, None, &iso_ms(received)).await?;
+    let Some(device_id) = registration.get("device_id").and_then(Value::as_str) else {
+        return Err(Error::Forbidden(format!(
+            "Device {mac} is not assigned; an admin must assign a device_id first"
+        )));
+    };
+    let record = DeviceRecord::load(s.table.as_ref(), device_id)
+        .await?
+        .ok_or_else(|| Error::Forbidden(format!("Device {mac} is not assigned")))?;
+    if headers.contains_key(axum::http::header::AUTHORIZATION) {
+        authenticate(&s, &headers, device_id).await?;
+    }
+
+    let fingerprint = format!("{mac}|{mode}|{}|{counts:?}|{on_times:?}", iso(occurred));
+    let digest: String = Sha256::digest(fingerprint.as_bytes())[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let e = Event {
+        device_id: device_id.to_owned(),
+        event_type: mode.to_owned(),
+        event_id: format!("legacy-{digest}"),
+        event: if treatment.is_some() {
+            "treatment"
+        } else {
+            "status"
+        }
+        .into(),
+        treatment,
+        counter: treatment.and_then(|t| counts[t.index()]),
+        occurred_at: iso(occurred),
+        device_timestamp: f.timestamp.clone(),
+        wifi_status: None,
+        payload: Some(
+            json!({"type1": on_times[0], "type2": on_times[1], "type3": on_times[2], "rtc_available": rtc, "sd_available": sd}),
+        ),
+        count_basic: counts[0],
+        count_standard: counts[1],
+        count_premium: counts[2],
+        firmware: None,
+        received_at: iso(received),
+    };
+    // The report reached us over the network, so its Wi-Fi works.
+    let mut status = status_update(device_id, &e, &iso_ms(received)).set("wifi_connected", true);
+    for (t, c) in Treatment::ALL.iter().zip(counts) {
+        if let Some(c) = c.filter(|_| Some(*t) != e.treatment) {
+            status = status.set(t.count_field(), c);
+        }
+    }
+    if let Some(r) = rtc {
+        status = status.set("rtc_available", r);
+    }
+    if let Some(sd) = sd {
+        status = status.set("sd_card_available", sd);
+    }
+    ingest(&s, &record.device, &e, status).await?;
+    Ok(Json(json!({"status": "ok"})))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct AssignRequest {
+    mac: Option<String>,
+    device_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AssignReply {
+    success: bool,
+    mac: String,
+    device_id: String,
+    assigned: bool,
+}
+
+/// Extension (staff): give a MAC its device id. The device gets its token at its next
+/// handshake. Repeating an assignment is harmless; a MAC or device id already bound
+/// elsewhere is a 409.
+#[utoipa::path(post, path = "/api/devices/assign", tag = "devices", request_body = AssignRequest, security(("session" = [])),
+    responses((status = 200, body = AssignReply), (status = 400), (status = 401), (status = 403), (status = 409)))]
+async fn assign(
+    S(s): S<State>,
+    _staff: Staff,
+    Json(req): Json<AssignRequest>,
+) -> Result<Json<AssignReply>> {
+    let mac = normalize_mac("mac", required("mac", &req.mac)?)?;
+    let device_id = required("device_id", &req.device_id)?;
+    valid_device_id("device_id", device_id)?;
+    let (table, mac, at) = (s.table.as_ref(), mac.as_str(), iso_ms(now()));
+    let at = at.as_str();
+    retry::optimistic(move || async move {
+        let current = table.get(&mac_key(mac)).await?;
+        let version = current
+            .as_ref()
+            .map(|i| i.get("version").and_then(Value::as_i64).unwrap_or(0));
+        match current
+            .as_ref()
+            .and_then(|i| i.get("device_id"))
+            .and_then(Value::as_str)
+        {
+            Some(id) if id == device_id => return Ok(Some(())),
+            Some(id) => {
+                return Err(Error::Conflict(format!(
+                    "MAC {mac} is already assigned to {id}"
+                )));
+            }
+            None => {}
+        }
+        let mut registration = current.unwrap_or_else(|| {
+            Item::from_iter([
+                ("mac".to_owned(), Value::from(mac)),
+                ("first_seen".to_owned(), at.into()),
+                ("GSI1PK".to_owned(), "MACS".into()),
+                ("GSI1SK".to_owned(), mac.into()),
+            ])
+        });
+        let key = mac_key(mac);
+        registration.insert("PK".into(), key.pk.into());
+        registration.insert("SK".into(), key.sk.into());
+        registration.insert("device_id".into(), device_id.into());
+        registration.insert("assigned".into(), true.into());
+        registration.insert("version".into(), (version.unwrap_or(0) + 1).into());
+        let device = Device {
+            device_id: device_id.to_owned(),
+            mac: mac.to_owned(),
+            assigned_at: at.to_owned(),
+            ..Device::default()
+        };
+        let dkey = device_key(device_id);
+        let mut device = to_item(
+            &device,
+            &[
+                ("PK", dkey.pk),
+                ("SK", dkey.sk),
+                ("GSI1PK", "DEVICES".into()),
+                ("GSI1SK", format!("{at}#{device_id}")),
+            ],
+        )?;
+        device.insert("version".into(), 1.into());
+        let writes = vec![
+            Write::Put {
+                item: registration,
+                cond: version.map_or(Cond::NotExists, Cond::Version),
+            },
+            Write::Put {
+                item: device,
+                cond: Cond::NotExists,
+            },
+            Write::Update(Update::new(Key::new("COUNT", "DEVICES")).add("total", 1)),
+        ];
+        match table.transact(writes).await {
+            Ok(()) => Ok(Some(())),
+            Err(StoreError::TransactionCanceled(f)) if f.contains(&1) => Err(Error::Conflict(
+                format!("device_id {device_id} is already in use"),
+            )),
+            Err(StoreError::TransactionCanceled(_) | StoreError::Conflict) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await?;
+    Ok(Json(AssignReply {
+        success: true,
+        mac: mac.to_owned(),
+        device_id: device_id.to_owned(),
+        assigned: true,
+    }))
+}
+
+/// `{device_id}` by name (see `catalog::IdPath`).
+#[derive(Deserialize)]
+pub struct DevicePath {
+    device_id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenReply {
+    success: bool,
+    device_id: String,
+    token: String,
+}
+
+/// Extension (staff): rotate a device's token. The old token stops working at once; the new
+/// one is shown only here (the device may also hand-shake again for its own).
+#[utoipa::path(post, path = "/api/devices/{device_id}/token", tag = "devices", security(("session" = [])),
+    params(("device_id" = String, Path)),
+    responses((status = 200, body = TokenReply), (status = 401), (status = 403), (status = 404)))]
+async fn rotate_token(
+    S(s): S<State>,
+    _staff: Staff,
+    Path(DevicePath { device_id }): Path<DevicePath>,
+) -> Result<Json<TokenReply>> {
+    let (token, digest) = s.tokens.issue();
+    let u = Update::new(device_key(&device_id))
+        .set(TOKEN_DIGEST, digest)
+        .add("version", 1)
+        .cond(Cond::Exists);
+    match s.table.update(u).await {
+        Err(StoreError::ConditionFailed) => {
+            return Err(Error::NotFound("Device not found.".into()));
+        }
+        other => other?,
+    };
+    Ok(Json(TokenReply {
+        success: true,
+        device_id,
+        token,
+    }))
+}
+
+/// Extension (staff): revoke a device's token. It stops working at once; the device's next
+/// handshake gets a new one (also when handshakes only hand out unclaimed tokens).
+#[utoipa::path(delete, path = "/api/devices/{device_id}/token", tag = "devices", security(("session" = [])),
+    params(("device_id" = String, Path)),
+    responses((status = 200, body = Value), (status = 401), (status = 403), (status = 404)))]
+async fn revoke_token(
+    S(s): S<State>,
+    _staff: Staff,
+    Path(DevicePath { device_id }): Path<DevicePath>,
+) -> Result<Json<Value>> {
+    let u = Update::new(device_key(&device_id))
+        .remove(TOKEN_DIGEST)
+        .add("version", 1)
+        .cond(Cond::Exists);
+    match s.table.update(u).await {
+        Err(StoreError::ConditionFailed) => Err(Error::NotFound("Device not found.".into())),
+        other => other.map_err(Error::from),
+    }?;
+    Ok(Json(json!({"success": true, "device_id": device_id})))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NotesRequest {
+    notes: Option<String>,
+}
+
+/// Extension (staff): set a device's admin notes.
+#[utoipa::path(put, path = "/api/devices/{device_id}/notes", tag = "devices", request_body = NotesRequest, security(("session" = [])),
+    params(("device_id" = String, Path)),
+    responses((status = 200, body = Device), (status = 400), (status = 401), (status = 403), (status = 404)))]
+async fn set_notes(
+    S(s): S<State>,
+    _staff: Staff,
+    Path(DevicePath { device_id }): Path<DevicePath>,
+    Json(req): Json<NotesRequest>,
+) -> Result<Json<Device>> {
+    let notes = req
+        .notes
+        .ok_or_else(|| Error::field("notes", "This field is required."))?;
+    if notes.chars().count() > 2000 {
+        return Err(Error::field(
+            "notes",
+            "Ensure this field has no more than 2000 characters.",
+        ));
+    }
+    let u = Update::new(device_key(&device_id))
+        .set("notes", notes)
+        .cond(Cond::Exists);
+    let item = match s.table.update(u).await {
+        Err(StoreError::ConditionFailed) => {
+            return Err(Error::NotFound("Device not found.".into()));
+        }
+        other => other?,
+    };
+    Ok(Json(from_item(item)?))
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Registration {
+    mac: String,
+    firmware: Option<String>,
+    first_seen: String,
+    last_seen: Option<String>,
+    #[serde(default)]
+    assigned: bool,
+    device_id: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct PageParams {
+    /// Page size, 1–1000 (default 100).
+    pub limit: Option<usize>,
+    /// Opaque cursor from the previous page's `X-Next-Cursor` header.
+    pub cursor: Option<String>,
+}
+
+/// Extension (staff): MACs that hand-shook but have no device id yet, by MAC.
+#[utoipa::path(get, path = "/api/devices/pending", tag = "devices", params(PageParams), security(("session" = [])),
+    responses((status = 200, body = Vec<Registration>), (status = 401), (status = 403)))]
+async fn pending(S(s): S<State>, _staff: Staff, Query(q): Query<PageParams>) -> Result<Response> {
+    let limit = page::limit(q.limit, 100, 1000)?;
+    let res = s
+        .table
+        .query(
+            civic_store::Query::index("MACS")
+                .limit(limit)
+                .cursor(q.cursor),
+        )
+        .await?;
+    let list = res
+        .items
+        .into_iter()
+        .map(from_item::<Registration>)
+        .filter(|r| r.as_ref().map_or(true, |r| !r.assigned))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(page::with_cursor(Json(list), res.cursor))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_mac;
+
+    #[test]
+    fn macs_are_normalized_and_checked() {
+        for ok in [
+            "EC:E3:34:46:2B:C0",
+            "ec-e3-34-46-2b-c0",
+            "ece334462bc0",
+            " EC:E3:34:46:2b:c0 ",
+        ] {
+            assert_eq!(
+                normalize_mac("mac", ok).unwrap(),
+                "EC:E3:34:46:2B:C0",
+                "{ok}"
+            );
+        }
+        for bad in [
+            "",
+            "EC:E3:34:46:2B",
+            "EC:E3:34:46:2B:C0:11",
+            "GG:E3:34:46:2B:C0",
+            "EC:E3:34:462B:C0",
+            "EC::E3:34:46:2B:C0",
+        ] {
+            assert!(normalize_mac("mac", bad).is_err(), "{bad}");
+        }
+    }
+}

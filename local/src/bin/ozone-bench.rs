@@ -1,0 +1,353 @@
+//! Ozone on the embedded store: sustained device-event ingest (events/s and tail latency; an
+//! ack means the event is committed with fsync) against a no-op axum handler that reads the
+//! same body, in the same run; then the store round trips of stats queries at 1k events and at
+//! many more, which must not grow. Everything listens on 127.0.0.1 and every loop is bounded.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use axum::Router;
+use axum::routing::post;
+use civic_core::{Limits, Platform};
+use civic_store::Backend;
+use clap::Parser;
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+struct Args {
+    /// Events in the measured sustained-ingest run.
+    #[arg(long, default_value_t = 20_000)]
+    events: usize,
+    /// Events stored before the second stats measurement (the first is at 1,000).
+    #[arg(long, default_value_t = 100_000)]
+    many: usize,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Devices the events are spread over.
+    #[arg(long, default_value_t = 8)]
+    devices: usize,
+    #[arg(long, default_value = "template.yaml")]
+    template: std::path::PathBuf,
+}
+
+async fn serve(router: Router) -> Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let make = router.into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, make).await });
+    Ok(format!("http://{addr}"))
+}
+
+struct Stats {
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+/// Event `n` of the run: its device and body. Timestamps spread over the last 30 days, so the
+/// rollups hold many minute, hour and day buckets.
+fn event(n: usize, devices: usize) -> (usize, Value) {
+    let d = n % devices;
+    let ts = chrono::Utc::now() - chrono::Duration::minutes((n % (30 * 24 * 60)) as i64);
+    let treatment = ["BASIC", "STANDARD", "PREMIUM"][n % 3];
+    let body = json!({
+        "device_id": format!("bench-{d}"), "firmware": "1.0.0", "event_id": format!("bench-{d}-{n:010}"),
+        "event": "treatment", "treatment": treatment, "counter": n, "ts": ts.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    });
+    (d, body)
+}
+
+/// Posts events `from..to` with `concurrency` workers; each must be acknowledged.
+async fn ingest(
+    http: &reqwest::Client,
+    url: &str,
+    tokens: &Arc<Vec<String>>,
+    range: std::ops::Range<usize>,
+    concurrency: usize,
+) -> Result<Stats> {
+    let next = Arc::new(AtomicUsize::new(range.start));
+    let start = Instant::now();
+    let workers = (0..concurrency).map(|_| {
+        let (http, url, tokens, next, end) = (
+            http.clone(),
+            url.to_owned(),
+            tokens.clone(),
+            next.clone(),
+            range.end,
+        );
+        tokio::spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= end {
+                    return anyhow::Ok(lat);
+                }
+                let (d, body) = event(n, tokens.len());
+                let t = Instant::now();
+                let res = http
+                    .post(&url)
+                    .bearer_auth(&tokens[d])
+                    .json(&body)
+                    .send()
+                    .await?;
+                ensure!(res.status().is_success(), "{url}: {}", res.status());
+                let ack: Value = res.json().await?;
+                ensure!(ack["ack"] == true, "no ack: {ack}");
+                lat.push(t.elapsed());
+            }
+        })
+    });
+    let mut all = Vec::new();
+    for w in workers.collect::<Vec<_>>() {
+        all.extend(w.await??);
+    }
+    Ok(summarize(all, start.elapsed()))
+}
+
+fn summarize(mut all: Vec<Duration>, elapsed: Duration) -> Stats {
+    all.sort();
+    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
+    Stats {
+        rps: all.len() as f64 / elapsed.as_secs_f64(),
+        p50: pct(0.50),
+        p99: pct(0.99),
+        max: all[all.len() - 1],
+    }
+}
+
+/// The no-op baseline: the same request, body read and parsed, nothing stored.
+async fn baseline(
+    http: &reqwest::Client,
+    url: &str,
+    requests: usize,
+    concurrency: usize,
+) -> Result<Stats> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let workers = (0..concurrency).map(|_| {
+        let (http, url, next) = (http.clone(), url.to_owned(), next.clone());
+        tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < requests {
+                let (_, body) = event(0, 1);
+                let t = Instant::now();
+                let res = http.post(&url).bearer_auth("x").json(&body).send().await?;
+                ensure!(res.status().is_success());
+                res.bytes().await?;
+                lat.push(t.elapsed());
+            }
+            anyhow::Ok(lat)
+        })
+    });
+    let mut all = Vec::new();
+    for w in workers.collect::<Vec<_>>() {
+        all.extend(w.await??);
+    }
+    Ok(summarize(all, start.elapsed()))
+}
+
+/// Round trips and latency of each stats query.
+async fn stats_costs(
+    http: &reqwest::Client,
+    base: &str,
+    cookie: &str,
+) -> Result<Vec<(String, u64, i64, Duration)>> {
+    let queries = [
+        "granularity=day&days=30",
+        "granularity=day&days=30&compare=true&ma=7&cumulative=true",
+        "granularity=hour&days=2",
+        "granularity=minute&days=1",
+        "granularity=month&days=365",
+        "granularity=day&days=30&device_id=bench-0",
+    ];
+    let mut out = Vec::new();
+    for q in queries {
+        let t = Instant::now();
+        let res = http
+            .get(format!("{base}/ozone/api/test/stats/?{q}"))
+            .header("cookie", cookie)
+            .send()
+            .await?;
+        ensure!(res.status().is_success(), "{q}: {}", res.status());
+        let trips = res.headers()["x-store-round-trips"].to_str()?.parse()?;
+        let body: Value = res.json().await?;
+        out.push((
+            q.to_owned(),
+            trips,
+            body["totals"]["total"].as_i64().unwrap_or(0),
+            t.elapsed(),
+        ));
+    }
+    Ok(out)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    ensure!(
+        args.many >= 1_000 + args.events,
+        "--many must be at least 1000 + --events"
+    );
+    let dir = std::env::temp_dir().join(format!("ozone-bench-{}", std::process::id()));
+    let platform = Platform::local(
+        &dir,
+        Backend::embedded(&dir)?,
+        Limits::default().unlimited_rate(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let defs = civic_local::template::parse(
+        &std::fs::read_to_string(&args.template).context("run from the repository root")?,
+    )?;
+    let civic = serve(civic_local::router(&defs, &platform)?).await?;
+    let noop = serve(Router::new().route(
+        "/noop",
+        post(|axum::Json(_): axum::Json<Value>| async { axum::Json(json!({"ack": true})) }),
+    ))
+    .await?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()?;
+    let api = format!("{civic}/ozone/api");
+
+    // Seed through the API: a staff user and the devices, each with its token.
+    let creds = json!({"username": "bench", "password": "password123"});
+    http.post(format!("{api}/auth/register/"))
+        .json(&creds)
+        .send()
+        .await?
+        .error_for_status()?;
+    let login = http
+        .post(format!("{api}/auth/login/"))
+        .json(&creds)
+        .send()
+        .await?
+        .error_for_status()?;
+    let cookie = login.headers()["set-cookie"]
+        .to_str()?
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let mut tokens = Vec::new();
+    for d in 0..args.devices {
+        let mac = format!("02:00:00:00:00:{d:02X}");
+        http.post(format!("{api}/handshake/"))
+            .json(&json!({"mac": mac}))
+            .send()
+            .await?
+            .error_for_status()?;
+        http.post(format!("{api}/devices/assign/"))
+            .header("cookie", &cookie)
+            .json(&json!({"mac": mac, "device_id": format!("bench-{d}")}))
+            .send()
+            .await?
+            .error_for_status()?;
+        let hs: Value = http
+            .post(format!("{api}/handshake/"))
+            .json(&json!({"mac": mac}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        tokens.push(hs["token"].as_str().context("no token")?.to_owned());
+    }
+    let tokens = Arc::new(tokens);
+    let url = format!("{api}/device/events/");
+
+    ingest(&http, &url, &tokens, 0..1_000, args.concurrency).await?;
+    let at_1k = stats_costs(&http, &civic, &cookie).await?;
+
+    baseline(
+        &http,
+        &format!("{noop}/noop"),
+        args.concurrency * 10,
+        args.concurrency,
+    )
+    .await?;
+    let base = baseline(
+        &http,
+        &format!("{noop}/noop"),
+        args.events,
+        args.concurrency,
+    )
+    .await?;
+    let run = ingest(
+        &http,
+        &url,
+        &tokens,
+        1_000..1_000 + args.events,
+        args.concurrency,
+    )
+    .await?;
+    ingest(
+        &http,
+        &url,
+        &tokens,
+        1_000 + args.events..args.many,
+        args.concurrency,
+    )
+    .await?;
+    let at_many = stats_costs(&http, &civic, &cookie).await?;
+
+    println!(
+        "Ozone ingest: {} events, {} connections, {} devices, 127.0.0.1, embedded store (fsync per ack)",
+        args.events, args.concurrency, args.devices
+    );
+    println!(
+        "{:<40} {:>10} {:>9} {:>9} {:>9} {:>12}",
+        "endpoint", "req/s", "p50 ms", "p99 ms", "max ms", "vs baseline"
+    );
+    for (name, s) in [
+        ("no-op axum handler (baseline)", &base),
+        ("POST /api/device/events (acked = durable)", &run),
+    ] {
+        println!(
+            "{:<40} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>11.3}x",
+            name,
+            s.rps,
+            s.p50.as_secs_f64() * 1e3,
+            s.p99.as_secs_f64() * 1e3,
+            s.max.as_secs_f64() * 1e3,
+            s.rps / base.rps
+        );
+    }
+    println!();
+    println!(
+        "Stats query cost (x-store-round-trips) at 1,000 vs {} events",
+        args.many
+    );
+    println!(
+        "{:<58} {:>8} {:>8} {:>10} {:>10} {:>9} {:>9}",
+        "query", "trips 1k", "trips N", "total 1k", "total N", "ms 1k", "ms N"
+    );
+    let mut grew = false;
+    for ((q, t1, n1, d1), (_, tn, nn, dn)) in at_1k.iter().zip(&at_many) {
+        grew |= tn > t1;
+        println!(
+            "{:<58} {:>8} {:>8} {:>10} {:>10} {:>9.2} {:>9.2}",
+            q,
+            t1,
+            tn,
+            n1,
+            nn,
+            d1.as_secs_f64() * 1e3,
+            dn.as_secs_f64() * 1e3
+        );
+    }
+    println!(
+        "round trips {}",
+        if grew {
+            "GREW with the number of events"
+        } else {
+            "did not grow with the number of events"
+        }
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    ensure!(!grew, "stats round trips grew with the number of events");
+    Ok(())
+}
