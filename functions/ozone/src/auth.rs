@@ -4,10 +4,11 @@
 use axum::extract::State as S;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use civic_auth::first_user::{self, Claim};
 use civic_auth::{hash_password, verify_password};
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Json, Result, ids};
-use civic_store::{Cond, Item, Key, StoreError, Table, Write};
+use civic_store::{Item, Key, StoreError, Table};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -191,12 +192,11 @@ async fn register(
     }
     let caller_is_superuser = caller.as_ref().is_some_and(|u| u.is_superuser);
 
-    let first = Key::new("META", "FIRST_USER");
-    let first_exists = s.table.get(&first).await?.is_some();
-    if first_exists && wants_privilege && !caller_is_superuser {
-        return Err(Error::Forbidden(
-            "Only a superuser can create staff or superusers.".into(),
-        ));
+    let has_first = first_user::exists(s.table.as_ref()).await?;
+    let privileged_without_superuser = wants_privilege && !caller_is_superuser;
+    let forbidden = || Error::Forbidden("Only a superuser can create staff or superusers.".into());
+    if has_first && privileged_without_superuser {
+        return Err(forbidden());
     }
     let mut user = UserRecord {
         id: ids::next_id(s.table.as_ref(), "user").await?,
@@ -210,48 +210,25 @@ async fn register(
         date_joined: crate::iso(crate::now()),
     };
     let taken = || Error::field("username", "A user with that username already exists.");
-    let mut created = false;
-    if !first_exists {
-        // Exactly one registration can create the marker; that user is staff and superuser.
-        let owner = UserRecord {
-            is_staff: true,
-            is_superuser: true,
-            ..user.clone()
-        };
-        let marker = to_item(
-            &json!({"username": owner.username}),
-            &[("PK", first.pk.clone()), ("SK", first.sk.clone())],
-        )?;
-        let writes = vec![
-            Write::Put {
-                item: marker,
-                cond: Cond::NotExists,
-            },
-            Write::Put {
-                item: owner.to_item()?,
-                cond: Cond::NotExists,
-            },
-        ];
-        match s.table.transact(writes).await {
-            Ok(()) => (user, created) = (owner, true),
-            Err(StoreError::TransactionCanceled(failed)) if failed.contains(&1) => {
-                return Err(taken());
-            }
-            // Someone else was first; a privileged request without a superuser is refused.
-            Err(StoreError::TransactionCanceled(_)) if wants_privilege && !caller_is_superuser => {
-                return Err(Error::Forbidden(
-                    "Only a superuser can create staff or superusers.".into(),
-                ));
-            }
-            Err(StoreError::TransactionCanceled(_)) => {}
-            Err(e) => return Err(e.into()),
+    let claim = match has_first {
+        true => Claim::Lost,
+        false => {
+            let owner = UserRecord {
+                is_staff: true,
+                is_superuser: true,
+                ..user.clone()
+            };
+            first_user::claim(s.table.as_ref(), owner.to_item()?).await?
         }
-    }
-    if !created {
-        match s.table.put_if_absent(user.to_item()?).await {
+    };
+    match claim {
+        Claim::Won => (user.is_staff, user.is_superuser) = (true, true),
+        Claim::UserExists => return Err(taken()),
+        Claim::Lost if privileged_without_superuser => return Err(forbidden()),
+        Claim::Lost => match s.table.put_if_absent(user.to_item()?).await {
             Err(StoreError::ConditionFailed) => return Err(taken()),
             other => other?,
-        }
+        },
     }
     Ok((
         StatusCode::CREATED,

@@ -2,11 +2,12 @@
 
 use axum::extract::State as S;
 use axum::http::{HeaderMap, StatusCode};
+use civic_auth::first_user::{self, Claim};
 use civic_auth::{Tokens, hash_password, verify_password};
 use civic_core::{Error, Json, Result, ids};
-use civic_store::{Cond, Key, StoreError, Write};
+use civic_store::StoreError;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, json};
+use serde_json::Map;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -70,13 +71,16 @@ async fn register(
         false => false,
     };
 
-    let first_admin = Key::new("META", "FIRST_ADMIN");
-    let admin_exists = s.table.get(&first_admin).await?.is_some();
-    if admin_exists && requested > Role::Viewer && !caller_is_admin {
-        return Err(Error::Forbidden(format!(
+    let has_admin = first_user::exists(s.table.as_ref()).await?;
+    let elevated_without_admin = requested > Role::Viewer && !caller_is_admin;
+    let forbidden = || {
+        Error::Forbidden(format!(
             "Only an admin can register a user with the {} role",
             requested.as_str()
-        )));
+        ))
+    };
+    if has_admin && elevated_without_admin {
+        return Err(forbidden());
     }
 
     let mut user = UserRecord {
@@ -88,54 +92,29 @@ async fn register(
         password_hash: hash_password(password).await?,
         created_at: civic_core::time::now_rfc3339(),
     };
-
     let exists = || Error::bad_request("User already exists");
-    let mut created = false;
-    if !admin_exists {
-        // Exactly one registration can create the marker, and that one is the admin.
-        let admin = UserRecord {
-            role: Role::Admin,
-            ..user.clone()
-        };
-        let marker = civic_core::item::to_item(
-            &json!({"email": admin.email}),
-            &[
-                ("PK", first_admin.pk.clone()),
-                ("SK", first_admin.sk.clone()),
-            ],
-        )?;
-        let writes = vec![
-            Write::Put {
-                item: marker,
-                cond: Cond::NotExists,
-            },
-            Write::Put {
-                item: admin.to_item()?,
-                cond: Cond::NotExists,
-            },
-        ];
-        match s.table.transact(writes).await {
-            Ok(()) => (user, created) = (admin, true),
-            Err(StoreError::TransactionCanceled(failed)) if failed.contains(&1) => {
-                return Err(exists());
-            }
-            Err(StoreError::TransactionCanceled(_))
-                if requested > Role::Viewer && !caller_is_admin =>
-            {
-                return Err(Error::Forbidden(format!(
-                    "Only an admin can register a user with the {} role",
-                    requested.as_str()
-                )));
-            }
-            Err(StoreError::TransactionCanceled(_)) => {}
-            Err(e) => return Err(e.into()),
+    let claim = match has_admin {
+        true => Claim::Lost,
+        false => {
+            first_user::claim(
+                s.table.as_ref(),
+                UserRecord {
+                    role: Role::Admin,
+                    ..user.clone()
+                }
+                .to_item()?,
+            )
+            .await?
         }
-    }
-    if !created {
-        match s.table.put_if_absent(user.to_item()?).await {
+    };
+    match claim {
+        Claim::Won => user.role = Role::Admin,
+        Claim::UserExists => return Err(exists()),
+        Claim::Lost if elevated_without_admin => return Err(forbidden()),
+        Claim::Lost => match s.table.put_if_absent(user.to_item()?).await {
             Err(StoreError::ConditionFailed) => return Err(exists()),
             other => other?,
-        }
+        },
     }
     let tokens = issue(&s, &user, None).await?;
     Ok(reply(

@@ -1,5 +1,5 @@
 use axum::extract::{FromRef, FromRequestParts};
-use axum::http::{HeaderMap, header, request::Parts};
+use axum::http::{HeaderMap, request::Parts};
 use civic_core::{Error, Platform, Result};
 use civic_store::{Cond, Item, Key, StoreError, Table, now_epoch};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
@@ -215,15 +215,7 @@ impl Auth {
     }
 
     pub fn bearer_headers(&self, headers: &HeaderMap) -> Result<Claims> {
-        let token = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
+        let token = crate::secret::bearer_token(headers)
             .ok_or_else(|| Error::Unauthorized("Authentication token is required".into()))?;
         self.verify(token, TokenKind::Access)
     }

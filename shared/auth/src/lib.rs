@@ -2,6 +2,7 @@
 //! rotating refresh tokens whose reuse revokes the whole session family; cookie sessions and
 //! device tokens, both stored only as digests.
 
+pub mod first_user;
 mod jwt;
 mod password;
 pub mod secret;
