@@ -2,6 +2,7 @@
 //! function's own router (the code Lambda runs) and serves every HttpApi route of the template
 //! at `/{app}{path}`, on the embedded store or on DynamoDB + S3.
 
+pub mod bench;
 pub mod registry;
 pub mod template;
 
@@ -62,8 +63,9 @@ impl ServeOpts {
 
     pub async fn platform(&self) -> Result<Platform> {
         let backend = match self.backend {
-            BackendKind::Embedded => Backend::embedded(&self.data_dir)
-                .context("opening the embedded store")?,
+            BackendKind::Embedded => {
+                Backend::embedded(&self.data_dir).context("opening the embedded store")?
+            }
             BackendKind::Aws => {
                 let b = Backend::aws(self.bucket.clone()).await;
                 b.ensure_bucket().await.context("creating the bucket")?;
@@ -246,7 +248,10 @@ mod tests {
     #[test]
     fn the_template_and_the_routers_agree() {
         let dir = tempfile::tempdir().unwrap();
-        let problems = check(&template::parse(&template()).unwrap(), &platform(dir.path()));
+        let problems = check(
+            &template::parse(&template()).unwrap(),
+            &platform(dir.path()),
+        );
         assert!(problems.is_empty(), "{problems:#?}");
     }
 
@@ -255,17 +260,44 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = platform(dir.path());
         let mut defs = template::parse(&template()).unwrap();
-        let lights = defs.iter_mut().find(|d| d.binary == "streetlight-lights").unwrap();
-        lights.routes = vec![Route { method: "GET".into(), path: "/api/lights/list".into() }, Route { method: "ANY".into(), path: "/api/bogus".into() }];
+        let lights = defs
+            .iter_mut()
+            .find(|d| d.binary == "streetlight-lights")
+            .unwrap();
+        lights.routes = vec![
+            Route {
+                method: "GET".into(),
+                path: "/api/lights/list".into(),
+            },
+            Route {
+                method: "ANY".into(),
+                path: "/api/bogus".into(),
+            },
+        ];
         let problems = check(&defs, &p);
         assert!(problems.iter().any(|m| m.contains("POST /api/lights/control is served by streetlight-lights but no HttpApi event routes it")), "{problems:#?}");
-        assert!(problems.iter().any(|m| m.contains("HttpApi event ANY /api/bogus reaches no route")), "{problems:#?}");
+        assert!(
+            problems
+                .iter()
+                .any(|m| m.contains("HttpApi event ANY /api/bogus reaches no route")),
+            "{problems:#?}"
+        );
         assert!(router(&defs, &p).is_err());
 
         defs.retain(|d| d.binary != "streetlight-auth");
         defs[0].binary = "ghost".into();
         let problems = check(&defs, &p);
-        assert!(problems.iter().any(|m| m.contains("binary ghost is not linked")), "{problems:#?}");
-        assert!(problems.iter().any(|m| m.contains("function streetlight-auth is not declared")), "{problems:#?}");
+        assert!(
+            problems
+                .iter()
+                .any(|m| m.contains("binary ghost is not linked")),
+            "{problems:#?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|m| m.contains("function streetlight-auth is not declared")),
+            "{problems:#?}"
+        );
     }
 }

@@ -3,16 +3,14 @@
 //! same body, in the same run; then the store round trips of stats queries at 1k events and at
 //! many more, which must not grow. Everything listens on 127.0.0.1 and every loop is bounded.
 
-use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use axum::Router;
 use axum::routing::post;
-use civic_core::{Limits, Platform};
-use civic_store::Backend;
+use civic_local::bench::{self, Stats};
 use clap::Parser;
 use serde_json::{Value, json};
 
@@ -34,21 +32,6 @@ struct Args {
     template: std::path::PathBuf,
 }
 
-async fn serve(router: Router) -> Result<String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let make = router.into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, make).await });
-    Ok(format!("http://{addr}"))
-}
-
-struct Stats {
-    rps: f64,
-    p50: Duration,
-    p99: Duration,
-    max: Duration,
-}
-
 /// Event `n` of the run: its device and body. Timestamps spread over the last 30 days, so the
 /// rollups hold many minute, hour and day buckets.
 fn event(n: usize, devices: usize) -> (usize, Value) {
@@ -62,62 +45,27 @@ fn event(n: usize, devices: usize) -> (usize, Value) {
     (d, body)
 }
 
-/// Posts events `from..to` with `concurrency` workers; each must be acknowledged.
+/// Posts events `range` with `concurrency` workers; each must be acknowledged.
 async fn ingest(
     http: &reqwest::Client,
     url: &str,
     tokens: &Arc<Vec<String>>,
-    range: std::ops::Range<usize>,
+    range: Range<usize>,
     concurrency: usize,
 ) -> Result<Stats> {
-    let next = Arc::new(AtomicUsize::new(range.start));
-    let start = Instant::now();
-    let workers = (0..concurrency).map(|_| {
-        let (http, url, tokens, next, end) = (
-            http.clone(),
-            url.to_owned(),
-            tokens.clone(),
-            next.clone(),
-            range.end,
-        );
-        tokio::spawn(async move {
-            let mut lat = Vec::new();
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= end {
-                    return anyhow::Ok(lat);
-                }
-                let (d, body) = event(n, tokens.len());
-                let t = Instant::now();
-                let res = http
-                    .post(&url)
-                    .bearer_auth(&tokens[d])
-                    .json(&body)
-                    .send()
-                    .await?;
-                ensure!(res.status().is_success(), "{url}: {}", res.status());
-                let ack: Value = res.json().await?;
-                ensure!(ack["ack"] == true, "no ack: {ack}");
-                lat.push(t.elapsed());
-            }
-        })
-    });
-    let mut all = Vec::new();
-    for w in workers.collect::<Vec<_>>() {
-        all.extend(w.await??);
-    }
-    Ok(summarize(all, start.elapsed()))
-}
-
-fn summarize(mut all: Vec<Duration>, elapsed: Duration) -> Stats {
-    all.sort();
-    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
-    Stats {
-        rps: all.len() as f64 / elapsed.as_secs_f64(),
-        p50: pct(0.50),
-        p99: pct(0.99),
-        max: all[all.len() - 1],
-    }
+    let (http, url, tokens) = (http.clone(), url.to_owned(), tokens.clone());
+    bench::load(range, concurrency, move |n| {
+        let (d, body) = event(n, tokens.len());
+        let req = http.post(&url).bearer_auth(&tokens[d]).json(&body);
+        async move {
+            let res = req.send().await?;
+            ensure!(res.status().is_success(), "{}", res.status());
+            let ack: Value = res.json().await?;
+            ensure!(ack["ack"] == true, "no ack: {ack}");
+            Ok(())
+        }
+    })
+    .await
 }
 
 /// The no-op baseline: the same request, body read and parsed, nothing stored.
@@ -127,28 +75,17 @@ async fn baseline(
     requests: usize,
     concurrency: usize,
 ) -> Result<Stats> {
-    let next = Arc::new(AtomicUsize::new(0));
-    let start = Instant::now();
-    let workers = (0..concurrency).map(|_| {
-        let (http, url, next) = (http.clone(), url.to_owned(), next.clone());
-        tokio::spawn(async move {
-            let mut lat = Vec::new();
-            while next.fetch_add(1, Ordering::Relaxed) < requests {
-                let (_, body) = event(0, 1);
-                let t = Instant::now();
-                let res = http.post(&url).bearer_auth("x").json(&body).send().await?;
-                ensure!(res.status().is_success());
-                res.bytes().await?;
-                lat.push(t.elapsed());
-            }
-            anyhow::Ok(lat)
-        })
-    });
-    let mut all = Vec::new();
-    for w in workers.collect::<Vec<_>>() {
-        all.extend(w.await??);
-    }
-    Ok(summarize(all, start.elapsed()))
+    let (http, url) = (http.clone(), url.to_owned());
+    bench::load(0..requests, concurrency, move |_| {
+        let req = http.post(&url).bearer_auth("x").json(&event(0, 1).1);
+        async move {
+            let res = req.send().await?;
+            ensure!(res.status().is_success(), "{}", res.status());
+            res.bytes().await?;
+            Ok(())
+        }
+    })
+    .await
 }
 
 /// Round trips and latency of each stats query.
@@ -193,18 +130,8 @@ async fn main() -> Result<()> {
         args.many >= 1_000 + args.events,
         "--many must be at least 1000 + --events"
     );
-    let dir = std::env::temp_dir().join(format!("ozone-bench-{}", std::process::id()));
-    let platform = Platform::local(
-        &dir,
-        Backend::embedded(&dir)?,
-        Limits::default().unlimited_rate(),
-    )
-    .map_err(anyhow::Error::msg)?;
-    let defs = civic_local::template::parse(
-        &std::fs::read_to_string(&args.template).context("run from the repository root")?,
-    )?;
-    let civic = serve(civic_local::router(&defs, &platform)?).await?;
-    let noop = serve(Router::new().route(
+    let (civic, dir) = bench::platform(&args.template).await?;
+    let noop = bench::serve(Router::new().route(
         "/noop",
         post(|axum::Json(_): axum::Json<Value>| async { axum::Json(json!({"ack": true})) }),
     ))
@@ -298,24 +225,12 @@ async fn main() -> Result<()> {
         "Ozone ingest: {} events, {} connections, {} devices, 127.0.0.1, embedded store (fsync per ack)",
         args.events, args.concurrency, args.devices
     );
+    println!("{}", Stats::HEADER);
+    println!("{}", base.row("no-op axum handler (baseline)", base.rps));
     println!(
-        "{:<40} {:>10} {:>9} {:>9} {:>9} {:>12}",
-        "endpoint", "req/s", "p50 ms", "p99 ms", "max ms", "vs baseline"
+        "{}",
+        run.row("POST /api/device/events (acked = durable)", base.rps)
     );
-    for (name, s) in [
-        ("no-op axum handler (baseline)", &base),
-        ("POST /api/device/events (acked = durable)", &run),
-    ] {
-        println!(
-            "{:<40} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>11.3}x",
-            name,
-            s.rps,
-            s.p50.as_secs_f64() * 1e3,
-            s.p99.as_secs_f64() * 1e3,
-            s.max.as_secs_f64() * 1e3,
-            s.rps / base.rps
-        );
-    }
     println!();
     println!(
         "Stats query cost (x-store-round-trips) at 1,000 vs {} events",

@@ -1,0 +1,106 @@
+//! What the benchmarks share: the platform and baselines served on 127.0.0.1, and a bounded
+//! closed-loop load that reports throughput and latency percentiles.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use axum::Router;
+use civic_core::{Limits, Platform};
+use civic_store::Backend;
+
+/// Serves `router` on a free 127.0.0.1 port in the background; returns its base URL.
+pub async fn serve(router: Router) -> Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let make = router.into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, make).await });
+    Ok(format!("http://{addr}"))
+}
+
+/// The whole platform of `template` on a fresh embedded store, without rate limits. Returns
+/// its base URL and the data dir (the caller removes it).
+pub async fn platform(template: &Path) -> Result<(String, PathBuf)> {
+    let dir = std::env::temp_dir().join(format!("civic-bench-{}", std::process::id()));
+    let platform = Platform::local(
+        &dir,
+        Backend::embedded(&dir)?,
+        Limits::default().unlimited_rate(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let yaml = std::fs::read_to_string(template)
+        .context("reading the template: run from the repository root")?;
+    let url = serve(crate::router(&crate::template::parse(&yaml)?, &platform)?).await?;
+    Ok((url, dir))
+}
+
+pub struct Stats {
+    pub rps: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+}
+
+impl Stats {
+    pub const HEADER: &str = "endpoint                                       req/s    p50 ms    p99 ms    max ms  vs baseline";
+
+    /// One table row, with throughput relative to `baseline_rps`.
+    pub fn row(&self, name: &str, baseline_rps: f64) -> String {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        format!(
+            "{name:<42} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>11.3}x",
+            self.rps,
+            ms(self.p50),
+            ms(self.p99),
+            ms(self.max),
+            self.rps / baseline_rps
+        )
+    }
+}
+
+/// Calls `call(n)` once for every `n` in `range`, from `concurrency` workers that each wait for
+/// their previous call; every call must succeed.
+pub async fn load<F, Fut>(range: Range<usize>, concurrency: usize, call: F) -> Result<Stats>
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<()>> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(range.start));
+    let start = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (call, next, end) = (call.clone(), next.clone(), range.end);
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= end {
+                        return anyhow::Ok(latencies);
+                    }
+                    let t = Instant::now();
+                    call(n).await?;
+                    latencies.push(t.elapsed());
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await??);
+    }
+    anyhow::ensure!(!all.is_empty(), "no requests were made");
+    let elapsed = start.elapsed();
+    all.sort();
+    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
+    Ok(Stats {
+        rps: all.len() as f64 / elapsed.as_secs_f64(),
+        p50: pct(0.50),
+        p99: pct(0.99),
+        max: all[all.len() - 1],
+    })
+}
