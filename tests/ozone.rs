@@ -1,5 +1,6 @@
 //! Black-box tests of Ozone: the real `civic-local` binary over HTTP on 127.0.0.1.
 
+use civic_testkit::http::{self, Resp};
 use civic_testkit::local::LocalServer;
 use reqwest::{Client, Method, StatusCode, header};
 use serde_json::{Value, json};
@@ -28,32 +29,19 @@ enum Body<'a> {
     Raw(&'a str, &'a str),
 }
 
-struct Resp {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    text: String,
-    body: Value,
+/// Ozone's error shape and CSV bodies.
+trait OzoneResp {
+    fn assert_error(&self, status: u16) -> &Value;
+    fn csv(&self) -> Vec<Vec<String>>;
 }
 
-impl Resp {
-    fn round_trips(&self) -> u64 {
-        self.headers["x-store-round-trips"]
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap()
-    }
+impl OzoneResp for Resp {
     /// Every error is `{"success": false, "error": ...}` with DRF's `detail` or field lists.
     #[track_caller]
     fn assert_error(&self, status: u16) -> &Value {
         assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
         assert_eq!(self.body["success"], false, "body: {}", self.text);
         assert!(self.body["error"].is_string(), "body: {}", self.text);
-        &self.body
-    }
-    #[track_caller]
-    fn ok(&self) -> &Value {
-        assert!(self.status.is_success(), "{}: {}", self.status, self.text);
         &self.body
     }
     /// The rows of a CSV body, header first.
@@ -115,27 +103,7 @@ impl Api {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
-        let res = req.send().await.expect("request");
-        let (status, headers) = (res.status(), res.headers().clone());
-        let text = res.text().await.unwrap();
-        assert!(status.as_u16() < 500, "server error {status}: {text}");
-        let json = headers
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v.to_str().unwrap().starts_with("application/json"));
-        let body = if json {
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text:?}"))
-        } else {
-            Value::Null
-        };
-        if status.is_client_error() || status == StatusCode::METHOD_NOT_ALLOWED {
-            assert!(json, "{status}: errors are JSON: {text:?}");
-        }
-        Resp {
-            status,
-            headers,
-            text,
-            body,
-        }
+        http::send(req).await
     }
 
     async fn call(&self, method: Method, path: &str, auth: Auth<'_>, body: Body<'_>) -> Resp {

@@ -2,8 +2,9 @@
 
 use std::collections::HashMap;
 
+use civic_testkit::http::{self, Resp};
 use civic_testkit::local::LocalServer;
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Client, Method};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_civic-local");
@@ -13,22 +14,15 @@ struct Api {
     http: Client,
 }
 
-struct Resp {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
+/// Streetlight's envelope: `{status, message, data}`.
+trait Envelope {
+    fn data(&self) -> &Value;
+    fn assert_error(&self, status: u16) -> &str;
 }
 
-impl Resp {
+impl Envelope for Resp {
     fn data(&self) -> &Value {
         &self.body["data"]
-    }
-    fn round_trips(&self) -> u64 {
-        self.headers["x-store-round-trips"]
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap()
     }
     /// Every error is the seed's envelope with the status repeated and `data: null`.
     #[track_caller]
@@ -71,17 +65,7 @@ impl Api {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
-        let res = req.send().await.expect("request");
-        let (status, headers) = (res.status(), res.headers().clone());
-        let text = res.text().await.unwrap();
-        let body =
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text:?}"));
-        assert!(status.as_u16() < 500, "server error {status}: {body}");
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        http::send(req).await
     }
 
     async fn get(&self, path: &str, token: &str) -> Resp {
@@ -112,22 +96,6 @@ impl Api {
     async fn create(&self, admin: &str, id: &str, city: &str) -> Resp {
         self.post("/lights/create", Some(admin), json!({"lightId": id, "name": format!("Light {id}"), "city": city, "latitude": 28.6139, "longitude": 77.2090, "address": "Main Road"})).await
     }
-}
-
-/// Writes a raw HTTP/1.1 request and returns everything the server answers.
-async fn raw_request(api: &Api, request: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(api.server.base.trim_start_matches("http://"))
-        .await
-        .unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    let _ = tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        stream.read_to_end(&mut out),
-    )
-    .await;
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn token(r: &Resp) -> String {
@@ -233,7 +201,7 @@ async fn registration_and_login_reject_bad_input_with_the_envelope() {
         .body("hello");
     api.send(not_json).await.assert_error(415);
     // An oversize body is refused from its Content-Length, before it is read.
-    let raw = raw_request(&api, "POST /streetlight/api/auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n{").await;
+    let raw = http::raw(&api.server.base, "POST /streetlight/api/auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n{").await;
     assert!(raw.starts_with("HTTP/1.1 413"), "{raw}");
     assert!(
         raw.contains(r#""status":413"#) && raw.contains(r#""data":null"#),
@@ -414,7 +382,9 @@ async fn control_is_for_operators_and_keeps_counters_and_logs() {
         .await;
     denied.assert_error(403);
     // The role is checked before the body is read.
-    api.post("/lights/control", Some(&viewer), json!({"nonsense": true})).await.assert_error(403);
+    api.post("/lights/control", Some(&viewer), json!({"nonsense": true}))
+        .await
+        .assert_error(403);
     api.post("/lights/control", Some(&op), json!({"lightId": "SL001"}))
         .await
         .assert_error(400);

@@ -1,4 +1,5 @@
 //! Test helpers shared by the workspace's test suites.
 
-pub mod moto;
+pub mod http;
 pub mod local;
+pub mod moto;

@@ -51,7 +51,12 @@ impl LocalServer {
             .expect("read stdout")
             .expect("civic-local exited before listening");
         let base = line.rsplit(' ').next().expect("address").to_owned();
-        Self { child, base, data_dir: data_dir.to_path_buf(), _tmp: None }
+        Self {
+            child,
+            base,
+            data_dir: data_dir.to_path_buf(),
+            _tmp: None,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
