@@ -1,7 +1,10 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "civic-local", about = "Run the whole Civic platform on one machine")]
+#[command(
+    name = "civic-local",
+    about = "Run the whole Civic platform on one machine"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

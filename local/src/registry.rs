@@ -2,7 +2,11 @@
 
 use civic_core::Function;
 
-pub const APPS: &[&[Function]] = &[streetlight::FUNCTIONS, ozone::FUNCTIONS];
+pub const APPS: &[&[Function]] = &[
+    streetlight::FUNCTIONS,
+    ozone::FUNCTIONS,
+    occupancy::FUNCTIONS,
+];
 
 pub fn all() -> impl Iterator<Item = &'static Function> {
     APPS.iter().flat_map(|fs| fs.iter())

@@ -18,8 +18,12 @@ pub trait Blob: Send + Sync {
     /// Deleting a missing key is not an error (as in S3).
     async fn delete(&self, key: &str) -> Result<()>;
     /// Keys under `prefix` in byte order, at most `limit`, after the opaque `cursor`.
-    async fn list(&self, prefix: &str, cursor: Option<String>, limit: usize)
-        -> Result<(Vec<String>, Option<String>)>;
+    async fn list(
+        &self,
+        prefix: &str,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<(Vec<String>, Option<String>)>;
     /// A cheap call that proves the backend answers (health checks).
     async fn ping(&self) -> Result<()>;
 }

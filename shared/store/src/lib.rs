@@ -77,7 +77,10 @@ pub struct Key {
 
 impl Key {
     pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
-        Self { pk: pk.into(), sk: sk.into() }
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
     }
 
     /// The key of a stored item.
@@ -88,7 +91,10 @@ impl Key {
                 .map(str::to_owned)
                 .ok_or_else(|| StoreError::Invalid(format!("item has no string {name}")))
         };
-        Ok(Self { pk: field(PK)?, sk: field(SK)? })
+        Ok(Self {
+            pk: field(PK)?,
+            sk: field(SK)?,
+        })
     }
 }
 
@@ -150,11 +156,20 @@ impl Update {
 /// One write of a transaction.
 #[derive(Clone, Debug)]
 pub enum Write {
-    Put { item: Item, cond: Cond },
+    Put {
+        item: Item,
+        cond: Cond,
+    },
     Update(Update),
-    Delete { key: Key, cond: Cond },
+    Delete {
+        key: Key,
+        cond: Cond,
+    },
     /// Only checks a condition (`ConditionCheck`).
-    Check { key: Key, cond: Cond },
+    Check {
+        key: Key,
+        cond: Cond,
+    },
 }
 
 /// Sort-key condition of a query.
@@ -182,10 +197,20 @@ pub struct Query {
 
 impl Query {
     pub fn partition(pk: impl Into<String>) -> Self {
-        Self { index: None, pk: pk.into(), sk: SkRange::All, forward: true, limit: None, cursor: None }
+        Self {
+            index: None,
+            pk: pk.into(),
+            sk: SkRange::All,
+            forward: true,
+            limit: None,
+            cursor: None,
+        }
     }
     pub fn index(pk: impl Into<String>) -> Self {
-        Self { index: Some(GSI1), ..Self::partition(pk) }
+        Self {
+            index: Some(GSI1),
+            ..Self::partition(pk)
+        }
     }
     pub fn sk(mut self, sk: SkRange) -> Self {
         self.sk = sk;
@@ -255,5 +280,7 @@ pub fn now_epoch() -> i64 {
 
 /// Whether an item's TTL has passed at `now`.
 pub fn is_expired(item: &Item, now: i64) -> bool {
-    item.get(EXPIRES_AT).and_then(Value::as_i64).is_some_and(|at| at <= now)
+    item.get(EXPIRES_AT)
+        .and_then(Value::as_i64)
+        .is_some_and(|at| at <= now)
 }

@@ -2,8 +2,8 @@
 //! [`counting`] (the HTTP layer does, and reports it in a response header).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 static TOTAL: AtomicU64 = AtomicU64::new(0);
 

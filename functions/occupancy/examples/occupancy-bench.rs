@@ -1,0 +1,163 @@
+//! Occupancy on the embedded store: crossing-ingest throughput through the ingest function's
+//! own router (every batch committed with fsync before its 202), and the store round trips of
+//! `monthly?months=12` at 1k crossings and after many more, which must not grow.
+//!
+//! `cargo run --profile bench-fast -p occupancy --example occupancy-bench -- [MANY] [CAMERAS]`
+//! (defaults: 1,000,000 crossings over 4 cameras, in batches of 500, spread over 300 days).
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use chrono::{Duration, SecondsFormat, Utc};
+use civic_core::{Limits, Platform};
+use civic_store::Backend;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const BATCH: usize = 500;
+const WARM: usize = 1000;
+
+async fn call(router: &Router, method: &str, path: &str, body: Option<Value>) -> (u16, Value, u64) {
+    let req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+        .unwrap();
+    let res = router.clone().oneshot(req).await.unwrap();
+    let status = res.status().as_u16();
+    let trips = res.headers()[civic_core::layers::ROUND_TRIPS_HEADER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let bytes = axum::body::to_bytes(res.into_body(), 16 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        trips,
+    )
+}
+
+/// Crossings `from..to` of a camera whose `total` crossings are spread evenly over 300 days up
+/// to now (all inside `months=12`):
+/// alternating entries and exits by 200 tracked persons.
+fn crossings(line_in: i64, line_out: i64, from: usize, to: usize, total: usize) -> Vec<Value> {
+    let start = Utc::now() - Duration::days(300);
+    let step = 300.0 * 86400.0 / total as f64;
+    (from..to)
+        .map(|k| {
+            let t = start + Duration::milliseconds((k as f64 * step * 1000.0) as i64);
+            let (line, dir) = if k % 2 == 0 { (line_in, "entry") } else { (line_out, "exit") };
+            json!({"line_id": line, "direction": dir, "timestamp": t.to_rfc3339_opts(SecondsFormat::Secs, true), "confidence": 0.9, "track_id": k % 200})
+        })
+        .collect()
+}
+
+async fn ingest(router: Router, cam: i64, lines: (i64, i64), from: usize, to: usize, total: usize) {
+    for chunk in (from..to).step_by(BATCH) {
+        let events = crossings(lines.0, lines.1, chunk, (chunk + BATCH).min(to), total);
+        let (status, body, _) = call(
+            &router,
+            "POST",
+            &format!("/api/occupancy/cameras/{cam}/events"),
+            Some(json!({"events": events})),
+        )
+        .await;
+        assert_eq!(status, 202, "{body}");
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let many = args.first().copied().unwrap_or(1_000_000);
+    let cameras = args.get(1).copied().unwrap_or(4).max(1);
+    let dir = tempfile::tempdir().unwrap();
+    let p = Platform::local(
+        dir.path(),
+        Backend::embedded(dir.path()).unwrap(),
+        Limits::default().unlimited_rate(),
+    )
+    .unwrap();
+    let [admin, ingest_fn, analytics] =
+        [occupancy::CAMERAS, occupancy::INGEST, occupancy::ANALYTICS].map(|f| f.build(&p).0);
+
+    let mut cams = Vec::new();
+    for c in 0..cameras {
+        let body = json!({"camera_id": format!("BENCH_{c}"), "camera_name": "bench"});
+        let id = call(&admin, "POST", "/api/occupancy/cameras", Some(body))
+            .await
+            .1["id"]
+            .as_i64()
+            .unwrap();
+        let mut lines = Vec::new();
+        for dir in ["entry", "exit"] {
+            let body = json!({"camera_id": id, "line_name": dir, "x1": 0, "y1": 10, "x2": 100, "y2": 10, "direction": dir});
+            lines.push(
+                call(&admin, "POST", "/api/occupancy/lines", Some(body))
+                    .await
+                    .1["id"]
+                    .as_i64()
+                    .unwrap(),
+            );
+        }
+        cams.push((id, (lines[0], lines[1])));
+    }
+    let per_camera = many / cameras;
+    let monthly = |cam: i64| {
+        let analytics = analytics.clone();
+        async move {
+            let path = format!("/api/occupancy/cameras/{cam}/monthly?months=12");
+            let (status, body, trips) = call(&analytics, "GET", &path, None).await;
+            assert_eq!(status, 200, "{body}");
+            let entries: i64 = body
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["entries"].as_i64().unwrap())
+                .sum();
+            (trips, entries)
+        }
+    };
+
+    let (cam0, lines0) = cams[0];
+    ingest(ingest_fn.clone(), cam0, lines0, 0, WARM, per_camera).await;
+    let (trips_small, entries_small) = monthly(cam0).await;
+
+    let began = Instant::now();
+    let mut runs = tokio::task::JoinSet::new();
+    for (i, &(cam, lines)) in cams.iter().enumerate() {
+        let from = if i == 0 { WARM } else { 0 };
+        runs.spawn(ingest(
+            ingest_fn.clone(),
+            cam,
+            lines,
+            from,
+            per_camera,
+            per_camera,
+        ));
+    }
+    runs.join_all().await;
+    let secs = began.elapsed().as_secs_f64();
+    let ingested = per_camera * cameras - WARM;
+    let (trips_large, entries_large) = monthly(cam0).await;
+
+    println!(
+        "crossing ingest: {ingested} crossings over {cameras} cameras in {secs:.1} s = {:.0} crossings/s (batches of {BATCH})",
+        ingested as f64 / secs
+    );
+    println!(
+        "monthly?months=12 store round trips: {trips_small} at {WARM} crossings ({entries_small} entries), {trips_large} at {per_camera} crossings ({entries_large} entries)"
+    );
+    assert_eq!(
+        trips_small, trips_large,
+        "history reads must not grow with crossings"
+    );
+}

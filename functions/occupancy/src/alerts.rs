@@ -1,0 +1,137 @@
+//! Alerts: the open ones (an index holds only open alerts, by camera) and resolving one. They are
+//! raised by the timeline ([`crate::timeline`]) and the scheduler, one open alert per camera and
+//! type; resolving frees the type, so the next occurrence opens a new alert.
+
+use axum::extract::State as S;
+use chrono::Utc;
+use civic_core::item::from_item;
+use civic_core::{Error, Json, Query, Result, page};
+use civic_store::{Cond, Table, Update, Write};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::cameras::{Record, facility_key, lost_race};
+use crate::timeline::{OPEN_ALERTS, alert_key};
+use crate::{Id, State, calendar};
+
+pub fn routes() -> OpenApiRouter<State> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(resolve))
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Alert {
+    pub id: i64,
+    pub camera_id: i64,
+    /// `capacity_exceeded`, `capacity_warning`, `anomaly_detected`, `negative_count` or
+    /// `equipment_failure`.
+    pub alert_type: String,
+    pub current_occupancy: i64,
+    pub message: String,
+    pub is_resolved: bool,
+    /// When the condition was last seen.
+    pub timestamp: String,
+    /// How many times the condition was seen while the alert was open.
+    #[serde(default)]
+    pub occurrences: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct AlertParams {
+    /// Only this camera's alerts.
+    camera_id: Option<i64>,
+    /// Extension: page size, 1–1000 (default 1000).
+    limit: Option<usize>,
+    /// Extension: opaque cursor from the previous page's `X-Next-Cursor` header.
+    cursor: Option<String>,
+}
+
+/// Unresolved alerts, by camera then id.
+#[utoipa::path(get, path = "/api/occupancy/alerts", tag = "alerts", params(AlertParams),
+    responses((status = 200, body = Vec<Alert>), (status = 400)))]
+async fn list(S(s): S<State>, Query(q): Query<AlertParams>) -> Result<axum::response::Response> {
+    let limit = page::limit(q.limit, 1000, 1000)?;
+    let mut query = civic_store::Query::index(OPEN_ALERTS)
+        .limit(limit)
+        .cursor(q.cursor);
+    if let Some(camera) = q.camera_id {
+        query = query.prefix(format!("{camera:010}#"));
+    }
+    let res = s.table.query(query).await?;
+    let alerts = res
+        .items
+        .into_iter()
+        .map(from_item)
+        .collect::<Result<Vec<Alert>>>()?;
+    Ok(page::with_cursor(Json(alerts), res.cursor))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Resolved {
+    status: &'static str,
+    alert_id: i64,
+    resolved_at: String,
+}
+
+/// Mark an alert resolved. Resolving twice answers with the first resolution.
+#[utoipa::path(put, path = "/api/occupancy/alerts/{alert_id}/resolve", tag = "alerts",
+    params(("alert_id" = i64, Path)),
+    responses((status = 200, body = Resolved), (status = 404)))]
+async fn resolve(S(s): S<State>, Id(id): Id) -> Result<Json<Resolved>> {
+    let resolved_at = resolve_alert(s.table.as_ref(), id).await?;
+    Ok(Json(Resolved {
+        status: "success",
+        alert_id: id,
+        resolved_at,
+    }))
+}
+
+/// Closes an alert, frees its type on the camera and uncounts it from the facility, in one
+/// transaction conditional on both versions.
+pub async fn resolve_alert(table: &dyn Table, id: i64) -> Result<String> {
+    civic_core::retry::optimistic(move || async move {
+        let item = table
+            .get(&alert_key(id))
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("Alert {id} not found")))?;
+        let version = item.get("version").and_then(Value::as_i64).unwrap_or(0);
+        let alert: Alert = from_item(item)?;
+        if let Some(at) = alert.resolved_at {
+            return Ok(Some(at));
+        }
+        let now = calendar::rfc3339(Utc::now());
+        let mut writes = vec![
+            Write::Update(
+                Update::new(alert_key(id))
+                    .set("is_resolved", true)
+                    .set("resolved_at", now.clone())
+                    .remove("GSI1PK")
+                    .remove("GSI1SK")
+                    .add("version", 1)
+                    .cond(Cond::Version(version)),
+            ),
+            Write::Update(
+                Update::new(facility_key())
+                    .add("active_alerts", -1)
+                    .set("last_updated", now.clone()),
+            ),
+        ];
+        let mut rec = Record::load(table, alert.camera_id).await?;
+        if rec.live.alerts.get(&alert.alert_type) == Some(&id) {
+            rec.live.alerts.remove(&alert.alert_type);
+            let expected = rec.version;
+            rec.version += 1;
+            writes.push(Write::Put {
+                item: rec.to_item()?,
+                cond: Cond::Version(expected),
+            });
+        }
+        lost_race(table.transact(writes).await).map(|won| won.then_some(now))
+    })
+    .await
+}

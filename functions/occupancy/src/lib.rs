@@ -1,0 +1,222 @@
+//! Occupancy: cameras with virtual lines count people crossing them; live occupancy per camera
+//! and for the facility, 5-minute/hourly/daily/monthly history, calibration and alerts.
+//! Contract: `shared/seeds/occupancy-api.md`.
+//!
+//! Table layout (`civic-occupancy`):
+//! | item | PK | SK | GSI1PK / GSI1SK |
+//! |---|---|---|---|
+//! | camera (config + live state) | `CAMERA#{id}` | `CAMERA` | `CAMERAS` (or `CAMERAS#inactive`) / `{id:010}` |
+//! | camera_id uniqueness | `CAMERAID#{camera_id}` | `CAMERAID` | |
+//! | bucket (5-minute log, hour, day, month) | `CAMERA#{id}` | `LOG#…`, `HOUR#…`, `DAY#…`, `MONTH#…` | |
+//! | calibration log entry | `CAMERA#{id}` | `LOG#{time}#CAL` | |
+//! | hour-of-week baseline | `CAMERA#{id}` | `BASELINE` | |
+//! | tracked person seen in a bucket | `SEEN#{id}#{bucket sk}` | `{track_id}` (TTL) | |
+//! | line | `LINE#{id}` | `LINE` | `LINES#{camera}` / `{id:010}` |
+//! | alert | `ALERT#{id}` | `ALERT` | `OPENALERTS` / `{camera:010}#{id:010}` while open |
+//! | facility counters | `FACILITY` | `FACILITY` | |
+//!
+//! Every change of a camera's occupancy (crossings, calibration, the scheduler's tick) goes
+//! through one versioned write of the camera item, in one transaction with the bucket, facility
+//! and alert writes it implies ([`timeline`]). Reads never scan: history is O(buckets).
+
+pub mod admin;
+pub mod alerts;
+pub mod analytics;
+pub mod calendar;
+pub mod cameras;
+pub mod ingest;
+pub mod timeline;
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Request, State as AxState};
+use axum::http::request::Parts;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use chrono_tz::Tz;
+use civic_auth::Auth;
+use civic_core::openapi::BearerAuth;
+use civic_core::platform::env_or;
+use civic_core::{App, Error, Function, Platform, Problem, Result};
+use civic_store::Table;
+use serde_json::{Value, json};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+pub const APP: App = App {
+    name: "occupancy",
+    format: error_body,
+};
+
+/// FastAPI's error body: `{"detail": "..."}`.
+fn error_body(p: &Problem) -> Value {
+    json!({ "detail": p.message })
+}
+
+pub const CAMERAS: Function = Function {
+    name: "occupancy-cameras",
+    app: APP,
+    routes: |p| router(p, cameras::routes()),
+};
+pub const INGEST: Function = Function {
+    name: "occupancy-ingest",
+    app: APP,
+    routes: |p| router(p, ingest::routes()),
+};
+pub const ANALYTICS: Function = Function {
+    name: "occupancy-analytics",
+    app: APP,
+    routes: |p| router(p, analytics::routes()),
+};
+pub const ALERTS: Function = Function {
+    name: "occupancy-alerts",
+    app: APP,
+    routes: |p| router(p, alerts::routes()),
+};
+pub const ADMIN: Function = Function {
+    name: "occupancy-admin",
+    app: APP,
+    routes: |p| router(p, admin::routes()),
+};
+/// The scheduled rollup function serves no HTTP route; it is listed so that the template and
+/// civic-local agree on every function (its EventBridge event is not an HttpApi event).
+pub const SCHEDULER: Function = Function {
+    name: "occupancy-scheduler",
+    app: APP,
+    routes: |p| router(p, OpenApiRouter::new()),
+};
+/// Every Lambda function of this app.
+pub const FUNCTIONS: &[Function] = &[CAMERAS, INGEST, ANALYTICS, ALERTS, ADMIN, SCHEDULER];
+
+fn router(p: &Platform, routes: OpenApiRouter<State>) -> OpenApiRouter {
+    let state = State::new(p);
+    let mut router = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes);
+    if state.config.require_auth {
+        router = router.layer(middleware::from_fn_with_state(state.clone(), require_token));
+    }
+    if let Some(cors) = cors(&state.config.cors_origins) {
+        router = router.layer(cors);
+    }
+    router.with_state(state)
+}
+
+/// The seed's browser examples call from their own origin: the listed origins may
+/// (`OCCUPANCY_CORS_ORIGINS`, comma-separated; none: no CORS headers at all).
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderName, HeaderValue, Method, header};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    (!origins.is_empty()).then(|| {
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([Method::GET, Method::POST, Method::PUT])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+            .expose_headers([HeaderName::from_static(
+                civic_core::page::NEXT_CURSOR_HEADER,
+            )])
+    })
+}
+
+/// With `OCCUPANCY_REQUIRE_AUTH=true` every route wants an occupancy access token.
+async fn require_token(AxState(s): AxState<State>, req: Request, next: Next) -> Response {
+    match s.auth.bearer_headers(req.headers()) {
+        Ok(_) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Civic Occupancy Analytics API", version = "1.0.0",
+        description = "Open by default; with OCCUPANCY_REQUIRE_AUTH=true every route needs `Authorization: Bearer <occupancy access token>`."),
+    modifiers(&BearerAuth),
+    tags((name = "cameras"), (name = "lines"), (name = "ingest", description = "Extension: crossing ingest"),
+        (name = "occupancy"), (name = "history"), (name = "alerts"), (name = "facility"), (name = "admin"))
+)]
+struct ApiDoc;
+
+/// Deployment settings, from the environment.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Calendar of hours, days and months (`OCCUPANCY_TIME_ZONE`, IANA name, default `UTC`).
+    /// Buckets are keyed at ingest in this zone, so changing it later splits history.
+    pub tz: Tz,
+    /// An active camera silent this long raises `equipment_failure`
+    /// (`OCCUPANCY_SILENCE_SECS`, default 900).
+    pub silence_secs: i64,
+    /// Bearer-token protection of every route (`OCCUPANCY_REQUIRE_AUTH`, default false).
+    pub require_auth: bool,
+    /// Browser origins allowed by CORS (`OCCUPANCY_CORS_ORIGINS`, comma-separated).
+    pub cors_origins: Vec<String>,
+}
+
+impl Config {
+    pub fn from_env() -> Self {
+        let tz = std::env::var("OCCUPANCY_TIME_ZONE").unwrap_or_else(|_| "UTC".into());
+        Self {
+            tz: tz
+                .parse()
+                .unwrap_or_else(|_| panic!("OCCUPANCY_TIME_ZONE={tz:?} is not an IANA time zone")),
+            silence_secs: env_or("OCCUPANCY_SILENCE_SECS", 900),
+            require_auth: env_or("OCCUPANCY_REQUIRE_AUTH", false),
+            cors_origins: std::env::var("OCCUPANCY_CORS_ORIGINS")
+                .unwrap_or_default()
+                .split(',')
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct State {
+    pub table: Arc<dyn Table>,
+    pub auth: Auth,
+    pub config: Arc<Config>,
+}
+
+impl State {
+    pub fn new(p: &Platform) -> Self {
+        Self {
+            table: p.table(APP.name),
+            auth: Auth::for_app(p, APP.name),
+            config: Arc::new(Config::from_env()),
+        }
+    }
+}
+
+/// An integer path parameter (`{camera_id}`, `{line_id}`, `{alert_id}`): anything else is a 400
+/// in the app's format rather than axum's plain-text rejection.
+pub struct Id(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        // The last parameter: civic-local's own route (`/cameras/{camera_id}/...`) captures the
+        // same segment before the function's router does.
+        let params = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| Error::bad_request("Invalid path parameter"))?;
+        let raw = params
+            .iter()
+            .last()
+            .map(|(_, v)| v.to_owned())
+            .unwrap_or_default();
+        raw.parse().map(Id).map_err(|_| {
+            Error::bad_request(format!("Path parameter must be an integer, got '{raw}'"))
+        })
+    }
+}
+
+pub fn camera_not_found(id: i64) -> Error {
+    Error::NotFound(format!("Camera {id} not found"))
+}
+
+/// One decimal place, as the seed prints averages and percentages.
+pub fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}

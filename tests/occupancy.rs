@@ -1,0 +1,1167 @@
+//! Black-box tests of Occupancy: the real `civic-local` binary over HTTP on 127.0.0.1, base URL
+//! `/occupancy/api/occupancy`, with the seed's own request examples.
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use civic_testkit::http::{Resp, send};
+use civic_testkit::local::LocalServer;
+use reqwest::{Client, Method};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_civic-local");
+
+struct Api {
+    server: LocalServer,
+    http: Client,
+    token: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+/// The checks these tests make on a response.
+trait Expect {
+    fn detail(&self, status: u16) -> &str;
+    fn is(&self, status: u16) -> &Value;
+}
+
+impl Expect for Resp {
+    /// Every error is `{"detail": "..."}` and nothing else.
+    #[track_caller]
+    fn detail(&self, status: u16) -> &str {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
+        let obj = self.body.as_object().expect("object body");
+        assert_eq!(obj.len(), 1, "only detail: {}", self.text);
+        self.body["detail"].as_str().expect("detail string")
+    }
+    #[track_caller]
+    fn is(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
+        &self.body
+    }
+}
+
+impl Api {
+    async fn start(env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self {
+            server: LocalServer::start_in(BIN, dir.path(), &[], env).await,
+            http: Client::new(),
+            token: None,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        self.server.url(&format!("/occupancy/api/occupancy{path}"))
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Resp {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        send(req).await
+    }
+    async fn get(&self, path: &str) -> Resp {
+        self.call(Method::GET, path, None).await
+    }
+    async fn post(&self, path: &str, body: Value) -> Resp {
+        self.call(Method::POST, path, Some(body)).await
+    }
+    async fn put(&self, path: &str, body: Value) -> Resp {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+
+    /// A camera and one line per direction: (camera id, entry line, exit line, bidirectional).
+    async fn camera(&self, camera_id: &str, max: Option<i64>) -> (i64, i64, i64, i64) {
+        let mut body = json!({"camera_id": camera_id, "camera_name": format!("{camera_id} camera"), "location": "Main Gate"});
+        if let Some(m) = max {
+            body["max_occupancy"] = m.into();
+        }
+        let cam = self.post("/cameras", body).await.is(201)["id"]
+            .as_i64()
+            .unwrap();
+        let mut lines = Vec::new();
+        for dir in ["entry", "exit", "bidirectional"] {
+            let line = self
+                .post("/lines", json!({"camera_id": cam, "line_name": dir, "x1": 0, "y1": 300, "x2": 1920, "y2": 300, "direction": dir, "confidence_threshold": 0.5}))
+                .await;
+            lines.push(line.is(201)["id"].as_i64().unwrap());
+        }
+        (cam, lines[0], lines[1], lines[2])
+    }
+
+    async fn events(&self, cam: i64, events: Vec<Value>) -> i64 {
+        let res = self
+            .post(&format!("/cameras/{cam}/events"), json!({"events": events}))
+            .await;
+        res.is(202)["accepted"].as_i64().unwrap()
+    }
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+}
+
+fn cross(line: i64, dir: &str, t: DateTime<Utc>, track: Option<i64>) -> Value {
+    json!({"line_id": line, "direction": dir, "timestamp": ts(t), "confidence": 0.9, "track_id": track})
+}
+
+/// Days from `t` to now, plus a margin: the `days` that reaches back to `t`.
+fn days_since(t: DateTime<Utc>) -> i64 {
+    (Utc::now() - t).num_days() + 2
+}
+
+#[tokio::test]
+async fn cameras_and_lines_follow_the_seed() {
+    let api = Api::start(&[]).await;
+    let seed = json!({"camera_id": "GATE_A", "camera_name": "Gate A Entrance", "location": "Main Gate", "camera_type": "entry_only", "max_occupancy": 100, "resolution_width": 1920, "resolution_height": 1080});
+    let created = api.post("/cameras", seed.clone()).await;
+    let cam = created.is(201).clone();
+    for (k, v) in [
+        ("id", json!(1)),
+        ("camera_id", json!("GATE_A")),
+        ("camera_name", json!("Gate A Entrance")),
+        ("location", json!("Main Gate")),
+        ("camera_type", json!("entry_only")),
+        ("is_active", json!(true)),
+        ("max_occupancy", json!(100)),
+    ] {
+        assert_eq!(cam[k], v, "{k} in {cam}");
+    }
+    assert_eq!(
+        api.post("/cameras", seed).await.detail(409),
+        "Camera with ID 'GATE_A' already exists"
+    );
+    // The seed's cURL and Python examples.
+    let curl = api
+        .post(
+            "/cameras",
+            json!({"camera_id": "GATE_C", "camera_name": "Gate A", "camera_type": "entry_only"}),
+        )
+        .await;
+    assert_eq!(curl.is(201)["max_occupancy"], Value::Null);
+    let python = api.post("/cameras", json!({"camera_id": "GATE_B", "camera_name": "Gate B", "camera_type": "exit_only", "max_occupancy": 150})).await;
+    assert_eq!(python.is(201)["id"], 3);
+
+    let list = api.get("/cameras").await;
+    let ids: Vec<&str> = list
+        .is(200)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["camera_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["GATE_A", "GATE_C", "GATE_B"]);
+    assert_eq!(
+        api.get("/cameras/1").await.is(200)["camera_name"],
+        "Gate A Entrance"
+    );
+    assert_eq!(
+        api.get("/cameras/999").await.detail(404),
+        "Camera 999 not found"
+    );
+    assert_eq!(
+        api.get("/cameras/999/").await.detail(404),
+        "Camera 999 not found"
+    );
+
+    let updated = api
+        .put(
+            "/cameras/1",
+            json!({"camera_name": "Gate A Main Entrance", "max_occupancy": 120}),
+        )
+        .await;
+    let updated = updated.is(200);
+    assert_eq!(
+        (
+            updated["id"].clone(),
+            updated["camera_name"].clone(),
+            updated["max_occupancy"].clone()
+        ),
+        (json!(1), json!("Gate A Main Entrance"), json!(120))
+    );
+    assert_eq!(updated["camera_type"], "entry_only");
+    assert_eq!(
+        api.put("/cameras/999", json!({"camera_name": "x"}))
+            .await
+            .detail(404),
+        "Camera 999 not found"
+    );
+    // Deactivated cameras leave the list of active cameras.
+    api.put("/cameras/2", json!({"is_active": false}))
+        .await
+        .is(200);
+    assert_eq!(api.get("/cameras").await.body.as_array().unwrap().len(), 2);
+
+    let line = api.post("/lines", json!({"camera_id": 1, "line_name": "Entrance A", "x1": 0, "y1": 300, "x2": 1920, "y2": 300, "direction": "entry", "confidence_threshold": 0.5})).await;
+    let line = line.is(201).clone();
+    for (k, v) in [
+        ("id", json!(1)),
+        ("camera_id", json!(1)),
+        ("line_name", json!("Entrance A")),
+        ("x1", json!(0)),
+        ("y1", json!(300)),
+        ("x2", json!(1920)),
+        ("y2", json!(300)),
+        ("direction", json!("entry")),
+        ("is_active", json!(true)),
+    ] {
+        assert_eq!(line[k], v, "{k} in {line}");
+    }
+    assert!(line["created_at"].as_str().unwrap().ends_with('Z'));
+    let lines = api.get("/cameras/1/lines").await;
+    assert_eq!(lines.is(200).as_array().unwrap().len(), 1);
+    assert_eq!(api.get("/cameras/3/lines").await.is(200), &json!([]));
+    assert_eq!(
+        api.get("/cameras/999/lines").await.detail(404),
+        "Camera 999 not found"
+    );
+    assert_eq!(api.get("/lines/1").await.is(200)["line_name"], "Entrance A");
+    let changed = api
+        .put("/lines/1", json!({"confidence_threshold": 0.6}))
+        .await;
+    assert_eq!(
+        (
+            changed.is(200)["id"].clone(),
+            changed.body["confidence_threshold"].clone()
+        ),
+        (json!(1), json!(0.6))
+    );
+    assert_eq!(
+        api.get("/lines/999").await.detail(404),
+        "Line 999 not found"
+    );
+    assert_eq!(
+        api.post(
+            "/lines",
+            json!({"camera_id": 999, "line_name": "x", "x1": 0, "y1": 0, "x2": 1, "y2": 1})
+        )
+        .await
+        .detail(404),
+        "Camera 999 not found"
+    );
+
+    // Swagger UI and the OpenAPI document, which names the ingest extension.
+    let docs = api
+        .http
+        .get(api.server.url("/occupancy/docs/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(docs.status(), 200);
+    let spec: Value = api
+        .http
+        .get(api.server.url("/occupancy/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(spec["paths"]["/api/occupancy/cameras/{camera_id}/events"]["post"].is_object());
+    assert!(spec["paths"]["/api/occupancy/facility/stats"]["get"].is_object());
+}
+
+#[tokio::test]
+async fn bad_input_is_a_4xx_detail() {
+    let api = Api::start(&[]).await;
+    let (cam, entry, ..) = api.camera("BAD", Some(10)).await;
+    let raw = |body: &'static str| {
+        api.http
+            .post(api.url("/cameras"))
+            .header("content-type", "application/json")
+            .body(body)
+    };
+    assert_eq!(send(raw("{nope")).await.detail(400), "Malformed JSON body");
+    assert!(
+        send(raw(r#"{"camera_id": 5, "camera_name": "x"}"#))
+            .await
+            .detail(400)
+            .contains("camera_id")
+    );
+    assert!(
+        send(raw(
+            r#"{"camera_id": "X", "camera_name": "x", "camera_type": "sideways"}"#
+        ))
+        .await
+        .detail(400)
+        .contains("sideways")
+    );
+    assert_eq!(
+        api.post("/cameras", json!({"camera_id": "X"}))
+            .await
+            .detail(400),
+        "camera_name is required"
+    );
+    assert_eq!(
+        api.post("/cameras", json!({"camera_id": " ", "camera_name": "x"}))
+            .await
+            .detail(400),
+        "camera_id is required"
+    );
+    assert!(
+        api.post(
+            "/cameras",
+            json!({"camera_id": "X", "camera_name": "x", "max_occupancy": 0})
+        )
+        .await
+        .detail(400)
+        .contains("max_occupancy")
+    );
+    let no_type = api
+        .http
+        .post(api.url("/cameras"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_type.status(), 415);
+    assert!(api.get("/cameras/abc").await.detail(400).contains("abc"));
+    assert_eq!(
+        api.call(Method::DELETE, "/cameras/1", None)
+            .await
+            .detail(405),
+        "Method not allowed"
+    );
+    assert_eq!(api.get("/nothing/here").await.detail(404), "Not found");
+    let big = api
+        .http
+        .post(api.url("/cameras"))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 2 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status(), 413);
+    assert_eq!(
+        big.json::<Value>().await.unwrap()["detail"],
+        "Request body is too large"
+    );
+
+    assert!(
+        api.post(
+            "/lines",
+            json!({"camera_id": cam, "line_name": "x", "x1": 0, "y1": 0, "x2": 5000, "y2": 0})
+        )
+        .await
+        .detail(400)
+        .contains("frame")
+    );
+    assert!(api.post("/lines", json!({"camera_id": cam, "line_name": "x", "x1": 0, "y1": 0, "x2": 10, "y2": 0, "confidence_threshold": 1.5})).await.detail(400).contains("confidence_threshold"));
+    assert!(api.post("/lines", json!({"camera_id": cam, "line_name": "x", "x1": 0, "y1": 0, "x2": 10, "y2": 0, "direction": "up"})).await.detail(400).contains("up"));
+
+    for q in ["days=0", "days=abc", "days=-3", "days=100000"] {
+        api.get(&format!("/cameras/{cam}/daily?{q}"))
+            .await
+            .detail(400);
+    }
+    api.get(&format!("/cameras/{cam}/logs?hours=0"))
+        .await
+        .detail(400);
+    api.get(&format!("/cameras/{cam}/monthly?months=0"))
+        .await
+        .detail(400);
+    assert_eq!(
+        api.get("/cameras/999/hourly").await.detail(404),
+        "Camera 999 not found"
+    );
+
+    let now = Utc::now();
+    let path = format!("/cameras/{cam}/events");
+    let events = |e: Value| api.post(&path, e);
+    events(json!({"events": []})).await.detail(400);
+    events(json!({"nope": 1})).await.detail(400);
+    events(json!({"events": [cross(9999, "entry", now, None)]}))
+        .await
+        .detail(400);
+    events(json!({"events": [cross(entry, "sideways", now, None)]}))
+        .await
+        .detail(400);
+    events(json!({"events": [cross(entry, "entry", now + Duration::hours(1), None)]}))
+        .await
+        .detail(400);
+    let mut bad_time = cross(entry, "entry", now, None);
+    bad_time["timestamp"] = "yesterday".into();
+    events(json!({"events": [bad_time]})).await.detail(400);
+    let mut bad_conf = cross(entry, "entry", now, None);
+    bad_conf["confidence"] = 2.0.into();
+    events(json!({"events": [bad_conf]})).await.detail(400);
+    assert_eq!(
+        api.post(
+            "/cameras/999/events",
+            json!({"events": [cross(entry, "entry", now, None)]})
+        )
+        .await
+        .detail(404),
+        "Camera 999 not found"
+    );
+    // A rejected batch counted nothing.
+    assert_eq!(
+        api.get(&format!("/cameras/{cam}/live")).await.is(200)["total_entries"],
+        0
+    );
+
+    api.post(&format!("/cameras/{cam}/calibrate"), json!({}))
+        .await
+        .detail(400);
+    api.post(
+        &format!("/cameras/{cam}/calibrate"),
+        json!({"occupancy_value": -1}),
+    )
+    .await
+    .detail(400);
+    api.post("/cameras/999/calibrate", json!({"occupancy_value": 1}))
+        .await
+        .detail(404);
+    api.post("/aggregate", json!({"aggregation_level": "weekly"}))
+        .await
+        .detail(400);
+    assert_eq!(
+        api.post(
+            "/aggregate",
+            json!({"camera_id": 999, "aggregation_level": "daily"})
+        )
+        .await
+        .detail(404),
+        "Camera 999 not found"
+    );
+    assert_eq!(
+        api.call(Method::PUT, "/alerts/999/resolve", None)
+            .await
+            .detail(404),
+        "Alert 999 not found"
+    );
+    api.get("/alerts?camera_id=x").await.detail(400);
+}
+
+#[tokio::test]
+async fn crossings_drive_live_occupancy_calibration_and_the_facility() {
+    let api = Api::start(&[]).await;
+    let (cam, entry, exit, both) = api.camera("GATE_A", None).await;
+    let now = Utc::now() - Duration::seconds(30);
+    let low = json!({"line_id": both, "direction": "entry", "timestamp": ts(now), "confidence": 0.2, "track_id": 99});
+    let batch = vec![
+        cross(entry, "entry", now, Some(1)),
+        cross(entry, "entry", now, Some(2)),
+        cross(both, "entry", now, Some(3)),
+        cross(both, "exit", now, Some(3)),
+        cross(exit, "exit", now, Some(1)),
+        cross(entry, "exit", now, Some(4)), // an entry line does not count exits
+        cross(exit, "entry", now, Some(5)), // nor an exit line entries
+        low,                                // below the line's threshold
+    ];
+    assert_eq!(api.events(cam, batch).await, 5);
+    let live = api.get(&format!("/cameras/{cam}/live")).await;
+    let live = live.is(200);
+    assert_eq!(live["camera_id"], cam);
+    assert_eq!(
+        (
+            live["current_occupancy"].clone(),
+            live["total_entries"].clone(),
+            live["total_exits"].clone()
+        ),
+        (json!(1), json!(3), json!(2))
+    );
+    assert_eq!(live["unique_persons"], 3);
+    assert!(live["last_updated"].as_str().unwrap().ends_with('Z'));
+
+    // An entry_only camera ignores exits even on a bidirectional line.
+    let gate = api
+        .post(
+            "/cameras",
+            json!({"camera_id": "IN", "camera_name": "In", "camera_type": "entry_only"}),
+        )
+        .await
+        .is(201)["id"]
+        .as_i64()
+        .unwrap();
+    let gline = api.post("/lines", json!({"camera_id": gate, "line_name": "l", "x1": 0, "y1": 1, "x2": 9, "y2": 1, "direction": "bidirectional"})).await.is(201)["id"].as_i64().unwrap();
+    assert_eq!(
+        api.events(
+            gate,
+            vec![
+                cross(gline, "entry", now, None),
+                cross(gline, "exit", now, None)
+            ]
+        )
+        .await,
+        1
+    );
+    // The seed's cURL calibration: no notes.
+    assert_eq!(
+        api.post(
+            &format!("/cameras/{gate}/calibrate"),
+            json!({"occupancy_value": 50})
+        )
+        .await
+        .is(200)["occupancy_set_to"],
+        50
+    );
+
+    let cal = api
+        .post(
+            &format!("/cameras/{cam}/calibrate"),
+            json!({"occupancy_value": 50, "notes": "Manual headcount performed at 10:30"}),
+        )
+        .await;
+    let cal = cal.is(200);
+    assert_eq!(
+        (
+            cal["status"].clone(),
+            cal["camera_id"].clone(),
+            cal["occupancy_set_to"].clone()
+        ),
+        (json!("success"), json!(cam), json!(50))
+    );
+    assert!(cal["timestamp"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(
+        api.events(cam, vec![cross(entry, "entry", Utc::now(), Some(6))])
+            .await,
+        1
+    );
+    let live = api.get(&format!("/cameras/{cam}/live")).await.body;
+    assert_eq!(
+        (
+            live["current_occupancy"].clone(),
+            live["total_entries"].clone()
+        ),
+        (json!(51), json!(4))
+    );
+
+    let logs = api.get(&format!("/cameras/{cam}/logs?hours=24")).await;
+    let logs = logs.is(200).as_array().unwrap().clone();
+    let manual: Vec<&Value> = logs
+        .iter()
+        .filter(|l| l["is_manual_calibration"] == true)
+        .collect();
+    assert_eq!(manual.len(), 1, "{logs:?}");
+    assert_eq!(manual[0]["net_occupancy"], 50);
+    assert_eq!(manual[0]["notes"], "Manual headcount performed at 10:30");
+    let counted: i64 = logs
+        .iter()
+        .map(|l| l["entry_count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(counted, 4);
+    for l in &logs {
+        for k in [
+            "id",
+            "camera_id",
+            "entry_count",
+            "exit_count",
+            "net_occupancy",
+            "timestamp",
+            "tracked_persons",
+        ] {
+            assert!(!l[k].is_null(), "{k} in {l}");
+        }
+    }
+    // A period's net occupancy is the level at its end: after the calibration and the entry.
+    let last_period = logs
+        .iter()
+        .rev()
+        .find(|l| l["is_manual_calibration"] == false)
+        .unwrap();
+    assert_eq!(last_period["net_occupancy"], 51);
+
+    // The facility is the sum of its cameras, kept at write time.
+    let f = api.get("/facility/live").await;
+    let f = f.is(200);
+    assert_eq!(f["facility_occupancy"], 51 + 50);
+    assert_eq!(f["total_entries_all_cameras"], 4 + 1);
+    assert_eq!(f["total_exits_all_cameras"], 2);
+    assert_eq!(f["cameras_active"], 2);
+    let stats = api.get("/facility/stats").await;
+    let stats = stats.is(200);
+    assert_eq!(
+        (
+            stats["total_cameras"].clone(),
+            stats["active_cameras"].clone(),
+            stats["total_persons_in_facility"].clone()
+        ),
+        (json!(2), json!(2), json!(101))
+    );
+    assert_eq!(stats["capacity_utilization"], 0.0);
+    api.put(&format!("/cameras/{cam}"), json!({"max_occupancy": 200}))
+        .await
+        .is(200);
+    api.put(&format!("/cameras/{gate}"), json!({"max_occupancy": 200}))
+        .await
+        .is(200);
+    assert_eq!(
+        api.get("/facility/stats").await.body["capacity_utilization"],
+        25.3
+    );
+    // Reads are one store round trip whatever the history.
+    assert_eq!(
+        api.get(&format!("/cameras/{cam}/live")).await.round_trips(),
+        1
+    );
+    assert_eq!(api.get("/facility/stats").await.round_trips(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_batches_lose_nothing() {
+    let api = Api::start(&[]).await;
+    let (cam, entry, _, _) = api.camera("BUSY", None).await;
+    let (cam2, entry2, _, _) = api.camera("BUSY2", None).await;
+    let now = Utc::now() - Duration::seconds(10);
+    let batches = (0..16).map(|i| {
+        let (c, l) = if i % 2 == 0 {
+            (cam, entry)
+        } else {
+            (cam2, entry2)
+        };
+        let events: Vec<Value> = (0..25)
+            .map(|j| cross(l, "entry", now, Some(i * 100 + j)))
+            .collect();
+        let api = &api;
+        async move { api.events(c, events).await }
+    });
+    let accepted: i64 = futures::future::join_all(batches).await.into_iter().sum();
+    assert_eq!(accepted, 400);
+    let live = api.get(&format!("/cameras/{cam}/live")).await.body;
+    assert_eq!(
+        (
+            live["current_occupancy"].clone(),
+            live["unique_persons"].clone()
+        ),
+        (json!(200), json!(200))
+    );
+    assert_eq!(
+        api.get("/facility/live").await.body["facility_occupancy"],
+        400
+    );
+    let hourly = api.get(&format!("/cameras/{cam}/hourly?days=1")).await.body;
+    let entries: i64 = hourly
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["entries"].as_i64().unwrap())
+        .sum();
+    assert_eq!(entries, 200);
+}
+
+#[tokio::test]
+async fn rollups_are_time_weighted_and_count_persons_once() {
+    let api = Api::start(&[]).await;
+    let (cam, entry, exit, _) = api.camera("ROLL", None).await;
+    // 10:00 one person, 10:30 two, 11:15 one (person 1 leaves), 12:00 the hour 11 closes.
+    let day = "2026-11-02";
+    let t = |hm: &str| at(&format!("{day}T{hm}:00Z"));
+    let events = vec![
+        cross(entry, "entry", t("10:00"), Some(1)),
+        cross(entry, "entry", t("10:30"), Some(2)),
+        cross(exit, "exit", t("11:15"), Some(1)),
+        cross(entry, "entry", t("11:20"), Some(1)),
+        cross(exit, "exit", t("11:20"), Some(1)),
+        cross(entry, "entry", t("12:00"), Some(3)),
+    ];
+    assert_eq!(api.events(cam, events).await, 6);
+    let days = days_since(t("00:00"));
+    let hourly = api.get(&format!("/cameras/{cam}/hourly?days={days}")).await;
+    let hourly = hourly.is(200).as_array().unwrap().clone();
+    let hours: Vec<&str> = hourly.iter().map(|h| h["hour"].as_str().unwrap()).collect();
+    assert_eq!(
+        hours,
+        [
+            format!("{day} 10:00"),
+            format!("{day} 11:00"),
+            format!("{day} 12:00")
+        ]
+    );
+    let h10 = &hourly[0];
+    assert_eq!(
+        (
+            h10["entries"].clone(),
+            h10["exits"].clone(),
+            h10["peak_occupancy"].clone(),
+            h10["unique_persons"].clone()
+        ),
+        (json!(2), json!(0), json!(2), json!(2))
+    );
+    assert_eq!(h10["avg_occupancy"], 1.5); // 1 for 30 min, 2 for 30 min
+    let h11 = &hourly[1];
+    // 2 for 15 min, 1 for 5 min, 2 for 0 s, 1 for 40 min: (2·15 + 1·45) / 60 = 1.25 → 1.3
+    assert_eq!(
+        (
+            h11["entries"].clone(),
+            h11["exits"].clone(),
+            h11["unique_persons"].clone()
+        ),
+        (json!(1), json!(2), json!(1))
+    );
+    assert_eq!(h11["avg_occupancy"], 1.3);
+    assert_eq!(h11["peak_occupancy"], 2);
+
+    let daily = api.get(&format!("/cameras/{cam}/daily?days={days}")).await;
+    let d = &daily.is(200).as_array().unwrap().clone()[0];
+    assert_eq!(
+        (
+            d["date"].clone(),
+            d["entries"].clone(),
+            d["exits"].clone(),
+            d["peak_occupancy"].clone(),
+            d["peak_hour"].clone()
+        ),
+        (json!(day), json!(4), json!(2), json!(2), json!(10))
+    );
+    assert_eq!(d["unique_persons"], 3);
+    let monthly = api.get(&format!("/cameras/{cam}/monthly?months=24")).await;
+    let m = &monthly.is(200).as_array().unwrap().clone()[0];
+    assert_eq!(
+        (
+            m["period"].clone(),
+            m["entries"].clone(),
+            m["exits"].clone(),
+            m["unique_persons"].clone()
+        ),
+        (json!("2026-11"), json!(4), json!(2), json!(3))
+    );
+    assert!(m["avg_daily_occupancy"].as_f64().unwrap() > 0.0);
+}
+
+#[tokio::test]
+async fn rollups_follow_month_and_dst_boundaries() {
+    let api = Api::start(&[("OCCUPANCY_TIME_ZONE", "Europe/Berlin")]).await;
+    let (cam, entry, exit, _) = api.camera("DST", None).await;
+    // Berlin falls back on 25 October 2026 at 03:00 CEST: 02:00-03:00 local happens twice.
+    let events = vec![
+        cross(entry, "entry", at("2026-10-24T21:30:00Z"), Some(1)), // 23:30 on the 24th
+        cross(entry, "entry", at("2026-10-25T00:30:00Z"), Some(2)), // 02:30 CEST
+        cross(entry, "entry", at("2026-10-25T01:30:00Z"), Some(3)), // 02:30 CET
+        cross(exit, "exit", at("2026-10-25T22:30:00Z"), Some(1)),   // 23:30 on the 25th
+        cross(entry, "entry", at("2026-10-31T22:30:00Z"), Some(4)), // 23:30 on 31 October
+        cross(entry, "entry", at("2026-10-31T23:30:00Z"), Some(5)), // 00:30 on 1 November
+    ];
+    assert_eq!(api.events(cam, events).await, 6);
+    let days = days_since(at("2026-10-24T00:00:00Z"));
+    let hourly = api
+        .get(&format!("/cameras/{cam}/hourly?days={days}"))
+        .await
+        .body;
+    let twice: Vec<&Value> = hourly
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["hour"] == "2026-10-25 02:00")
+        .collect();
+    assert_eq!(twice.len(), 2, "{hourly}");
+    assert!(twice.iter().all(|h| h["entries"] == 1));
+
+    let daily = api
+        .get(&format!("/cameras/{cam}/daily?days={days}"))
+        .await
+        .body;
+    let by_date = |d: &str| {
+        daily
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["date"] == d)
+            .cloned()
+            .unwrap_or_else(|| panic!("{d} in {daily}"))
+    };
+    assert_eq!(by_date("2026-10-24")["entries"], 1);
+    let d25 = by_date("2026-10-25");
+    assert_eq!(
+        (
+            d25["entries"].clone(),
+            d25["exits"].clone(),
+            d25["peak_occupancy"].clone()
+        ),
+        (json!(2), json!(1), json!(3))
+    );
+    // A 25-hour day: 1 person 0:00-2:30 CEST (2.5 h), 2 until 2:30 CET (1 h), 3 until 23:30 (21 h),
+    // 2 until midnight (0.5 h): (2.5 + 2 + 63 + 1) / 25 = 2.74.
+    assert_eq!(d25["avg_occupancy"], 2.7);
+    assert_eq!(d25["peak_hour"], 2);
+    assert_eq!(by_date("2026-10-31")["entries"], 1);
+    assert_eq!(by_date("2026-11-01")["entries"], 1);
+
+    let monthly = api
+        .get(&format!("/cameras/{cam}/monthly?months=24"))
+        .await
+        .body;
+    let periods: Vec<(&str, i64)> = monthly
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["period"].as_str().unwrap(),
+                m["entries"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(periods, [("2026-11", 1), ("2026-10", 4)], "newest first");
+}
+
+#[tokio::test]
+async fn alerts_are_detected_deduplicated_and_resolved() {
+    let api = Api::start(&[]).await;
+    let (cam, entry, exit, _) = api.camera("CAP", Some(10)).await;
+    let now = Utc::now() - Duration::seconds(5);
+    let entries = |n: i64| {
+        (0..n)
+            .map(|_| cross(entry, "entry", now, None))
+            .collect::<Vec<_>>()
+    };
+
+    // An exit at 0 keeps occupancy at 0 and is a negative_count.
+    assert_eq!(
+        api.events(cam, vec![cross(exit, "exit", now, None)]).await,
+        1
+    );
+    assert_eq!(
+        api.get(&format!("/cameras/{cam}/live")).await.body["current_occupancy"],
+        0
+    );
+    api.events(cam, entries(9)).await; // 9 > 80% of 10
+    api.events(cam, entries(2)).await; // 11 > 10
+    api.events(cam, entries(1)).await; // 12: the same alert, updated
+    let alerts = api.get(&format!("/alerts?camera_id={cam}")).await;
+    let alerts = alerts.is(200).as_array().unwrap().clone();
+    let types: Vec<&str> = alerts
+        .iter()
+        .map(|a| a["alert_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["negative_count", "capacity_warning", "capacity_exceeded"]
+    );
+    let exceeded = &alerts[2];
+    assert_eq!(exceeded["current_occupancy"], 12);
+    assert_eq!(exceeded["message"], "Occupancy (12) exceeds capacity (10)");
+    assert_eq!(exceeded["is_resolved"], false);
+    assert_eq!(exceeded["occurrences"], 2);
+    for k in ["id", "camera_id", "timestamp"] {
+        assert!(!exceeded[k].is_null());
+    }
+    assert_eq!(api.get("/facility/stats").await.body["active_alerts"], 3);
+
+    let id = exceeded["id"].as_i64().unwrap();
+    let resolved = api
+        .call(Method::PUT, &format!("/alerts/{id}/resolve"), None)
+        .await;
+    let resolved = resolved.is(200).clone();
+    assert_eq!(
+        (resolved["status"].clone(), resolved["alert_id"].clone()),
+        (json!("success"), json!(id))
+    );
+    let again = api
+        .call(Method::PUT, &format!("/alerts/{id}/resolve"), None)
+        .await;
+    assert_eq!(again.is(200)["resolved_at"], resolved["resolved_at"]);
+    assert_eq!(api.get("/alerts").await.body.as_array().unwrap().len(), 2);
+    assert_eq!(api.get("/facility/stats").await.body["active_alerts"], 2);
+    // Still over capacity: a new alert opens.
+    api.events(cam, entries(1)).await;
+    let open = api.get("/alerts").await.body;
+    let exceeded: Vec<&Value> = open
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["alert_type"] == "capacity_exceeded")
+        .collect();
+    assert_eq!(exceeded.len(), 1);
+    assert_ne!(exceeded[0]["id"], id);
+    assert_eq!(api.get("/alerts?camera_id=999").await.is(200), &json!([]));
+}
+
+#[tokio::test]
+async fn anomalies_are_judged_against_the_hour_of_week() {
+    let api = Api::start(&[]).await;
+    let (cam, entry, exit, _) = api.camera("ANOM", None).await;
+    // Three Mondays at 09:00 with 4 crossings each, then one with 40.
+    let monday = at("2026-10-05T09:00:00Z");
+    for week in 0..3 {
+        let t = monday + Duration::weeks(week);
+        let batch = vec![
+            cross(entry, "entry", t, None),
+            cross(entry, "entry", t + Duration::minutes(5), None),
+            cross(exit, "exit", t + Duration::minutes(10), None),
+            cross(exit, "exit", t + Duration::minutes(15), None),
+            // The next hour begins: the Monday 09:00 hour is closed into the baseline.
+            cross(entry, "entry", t + Duration::hours(2), None),
+            cross(exit, "exit", t + Duration::hours(2), None),
+        ];
+        api.events(cam, batch).await;
+        assert!(api.get("/alerts").await.body.as_array().unwrap().is_empty());
+    }
+    let t = monday + Duration::weeks(3);
+    let normal: Vec<Value> = (0..4)
+        .map(|i| cross(entry, if i % 2 == 0 { "entry" } else { "exit" }, t, None))
+        .collect();
+    api.events(cam, normal).await;
+    assert!(
+        api.get("/alerts").await.body.as_array().unwrap().is_empty(),
+        "a usual hour is not an anomaly"
+    );
+    let burst: Vec<Value> = (0..40)
+        .map(|i| {
+            cross(
+                entry,
+                if i % 2 == 0 { "entry" } else { "exit" },
+                t + Duration::minutes(20),
+                None,
+            )
+        })
+        .collect();
+    api.events(cam, burst).await;
+    let alerts = api.get("/alerts").await.body;
+    assert_eq!(alerts[0]["alert_type"], "anomaly_detected", "{alerts}");
+    assert!(
+        alerts[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Occupancy anomaly detected")
+    );
+}
+
+#[tokio::test]
+async fn silent_cameras_are_equipment_failures_and_aggregate_is_accepted() {
+    let api = Api::start(&[("OCCUPANCY_SILENCE_SECS", "1")]).await;
+    let (cam, entry, ..) = api.camera("QUIET", None).await;
+    api.camera("QUIET2", None).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // The seed's example body.
+    let res = api
+        .post(
+            "/aggregate",
+            json!({"camera_id": null, "aggregation_level": "hourly"}),
+        )
+        .await;
+    let res = res.is(202);
+    assert_eq!(
+        (res["status"].clone(), res["level"].clone()),
+        (json!("aggregation_triggered"), json!("hourly"))
+    );
+    assert!(res["timestamp"].as_str().unwrap().ends_with('Z'));
+    let alerts = api.get("/alerts").await.body;
+    let failures: Vec<&Value> = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["alert_type"] == "equipment_failure")
+        .collect();
+    assert_eq!(failures.len(), 2, "{alerts}");
+    assert!(failures[0]["message"].as_str().unwrap().contains("QUIET"));
+    // Deduplicated: another pass updates rather than repeats.
+    api.post(
+        "/aggregate",
+        json!({"camera_id": cam, "aggregation_level": "daily"}),
+    )
+    .await
+    .is(202);
+    assert_eq!(
+        api.get(&format!("/alerts?camera_id={cam}"))
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // A camera that reports again is not silent (until it is).
+    api.events(cam, vec![cross(entry, "entry", Utc::now(), None)])
+        .await;
+    assert_eq!(api.get("/facility/stats").await.body["active_alerts"], 2);
+}
+
+#[tokio::test]
+async fn bearer_tokens_can_be_required() {
+    let mut api = Api::start(&[("OCCUPANCY_REQUIRE_AUTH", "true")]).await;
+    assert_eq!(
+        api.get("/cameras").await.detail(401),
+        "Authentication token is required"
+    );
+    api.token = Some("not-a-token".into());
+    api.get("/cameras").await.detail(401);
+
+    // An occupancy access token signed with the platform's key for this app.
+    let mut key = std::fs::read(api._dir.path().join("jwt-secret")).unwrap();
+    key.extend_from_slice(b":civic:occupancy");
+    let now = Utc::now().timestamp();
+    let claims = json!({"sub": "ops", "role": "viewer", "typ": "access", "aud": "occupancy", "iss": "civic", "iat": now, "exp": now + 600, "jti": "t1"});
+    let sign = |claims: &Value| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            claims,
+            &jsonwebtoken::EncodingKey::from_secret(&key),
+        )
+        .unwrap()
+    };
+    api.token = Some(sign(&claims));
+    assert_eq!(api.get("/cameras").await.is(200), &json!([]));
+    // A token of another app is refused.
+    let mut other = claims.clone();
+    other["aud"] = "streetlight".into();
+    api.token = Some(sign(&other));
+    api.get("/cameras").await.detail(401);
+}
+
+/// The issue's benchmark, scaled for a test run: ingest rate on the embedded store, and the
+/// round trips of `monthly?months=12` do not grow with the number of crossings.
+#[tokio::test]
+async fn history_reads_do_not_grow_with_crossings() {
+    let api = Api::start(&[]).await;
+    let (cam, entry, exit, _) = api.camera("BENCH", None).await;
+    let start = Utc::now() - Duration::days(300);
+    let mut sent = 0i64;
+    let mut trips = Vec::new();
+    let began = std::time::Instant::now();
+    for round in 0..2 {
+        let n = if round == 0 { 1000 } else { 4000 };
+        for chunk in 0..n / 500 {
+            let events: Vec<Value> = (0..500)
+                .map(|i| {
+                    let k = sent + chunk * 500 + i;
+                    let t = start + Duration::minutes(k * 7);
+                    cross(
+                        if k % 2 == 0 { entry } else { exit },
+                        if k % 2 == 0 { "entry" } else { "exit" },
+                        t,
+                        Some(k % 50),
+                    )
+                })
+                .collect();
+            assert_eq!(api.events(cam, events).await, 500);
+        }
+        sent += n;
+        let res = api.get(&format!("/cameras/{cam}/monthly?months=12")).await;
+        assert_eq!(
+            res.is(200)
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["entries"].as_i64().unwrap())
+                .sum::<i64>(),
+            sent / 2
+        );
+        trips.push(res.round_trips());
+    }
+    let rate = sent as f64 / began.elapsed().as_secs_f64();
+    eprintln!(
+        "occupancy ingest: {sent} crossings at {rate:.0}/s; monthly?months=12 round trips {trips:?}"
+    );
+    assert_eq!(trips[0], trips[1]);
+    assert!(trips[0] <= 3);
+}
+
+/// The same code on the DynamoDB backend (moto): nested live state, conditional markers,
+/// `ADD` with `if_not_exists`, and open alerts leaving the index on resolve.
+#[tokio::test]
+async fn the_aws_backend_serves_occupancy_on_moto() {
+    let moto = civic_testkit::moto::moto_url();
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = civic_testkit::moto::unique("civic");
+    let server = LocalServer::start_in(
+        BIN,
+        dir.path(),
+        &["--backend", "aws", "--bucket", &bucket],
+        &[
+            ("AWS_ENDPOINT_URL", &moto),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+        ],
+    )
+    .await;
+    let api = Api {
+        server,
+        http: Client::new(),
+        token: None,
+        _dir: dir,
+    };
+    // moto keeps its tables between tests: a unique camera, and no facility-wide totals.
+    let (cam, entry, exit, _) = api
+        .camera(&civic_testkit::moto::unique("cam"), Some(2))
+        .await;
+    let now = Utc::now() - Duration::seconds(5);
+    let batch = vec![
+        cross(entry, "entry", now, Some(1)),
+        cross(entry, "entry", now, Some(2)),
+        cross(entry, "entry", now, Some(2)),
+        cross(exit, "exit", now, Some(1)),
+    ];
+    assert_eq!(api.events(cam, batch).await, 4);
+    let live = api.get(&format!("/cameras/{cam}/live")).await;
+    assert_eq!(
+        (
+            live.body["current_occupancy"].clone(),
+            live.body["unique_persons"].clone()
+        ),
+        (json!(2), json!(2))
+    );
+    assert_eq!(live.round_trips(), 1);
+    let hourly = api.get(&format!("/cameras/{cam}/hourly?days=1")).await;
+    assert_eq!(hourly.is(200)[0]["entries"], 3);
+    assert_eq!(hourly.body[0]["peak_occupancy"], 3);
+    let alerts = api.get(&format!("/alerts?camera_id={cam}")).await.body;
+    let exceeded = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["alert_type"] == "capacity_exceeded")
+        .unwrap()
+        .clone();
+    let id = exceeded["id"].as_i64().unwrap();
+    api.call(Method::PUT, &format!("/alerts/{id}/resolve"), None)
+        .await
+        .is(200);
+    let open = api.get(&format!("/alerts?camera_id={cam}")).await.body;
+    assert!(
+        open.as_array().unwrap().iter().all(|a| a["id"] != id),
+        "{open}"
+    );
+    api.post(
+        &format!("/cameras/{cam}/calibrate"),
+        json!({"occupancy_value": 0}),
+    )
+    .await
+    .is(200);
+    assert_eq!(
+        api.get(&format!("/cameras/{cam}/live")).await.body["current_occupancy"],
+        0
+    );
+    api.post(
+        "/aggregate",
+        json!({"camera_id": cam, "aggregation_level": "monthly"}),
+    )
+    .await
+    .is(202);
+    let monthly = api.get(&format!("/cameras/{cam}/monthly")).await;
+    assert_eq!(
+        (
+            monthly.is(200)[0]["entries"].clone(),
+            monthly.body[0]["unique_persons"].clone()
+        ),
+        (json!(3), json!(2))
+    );
+}
+
+#[tokio::test]
+async fn listed_browser_origins_get_cors() {
+    let api = Api::start(&[("OCCUPANCY_CORS_ORIGINS", "http://dash.example")]).await;
+    let preflight = |origin: &'static str| {
+        api.http
+            .request(Method::OPTIONS, api.url("/cameras"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let ok = preflight("http://dash.example").await.unwrap();
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "http://dash.example"
+    );
+    let other = preflight("http://evil.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}
