@@ -86,6 +86,18 @@ impl ServeOpts {
 pub fn check(defs: &[FunctionDef], platform: &Platform) -> Vec<String> {
     let mut problems = Vec::new();
     for def in defs {
+        if let Some(job) = registry::find_job(&def.binary) {
+            if def.schedules.is_empty() || !def.routes.is_empty() {
+                problems.push(format!(
+                    "{}: scheduled function {} needs Schedule events and no HttpApi events",
+                    def.id, job.name
+                ));
+            }
+            for expr in def.schedules.iter().filter(|e| template::rate(e).is_none()) {
+                problems.push(format!("{}: schedule {expr:?} is not supported locally (use rate(N minutes|hours|days))", def.id));
+            }
+            continue;
+        }
         let Some(f) = registry::find(&def.binary) else {
             problems.push(format!(
                 "{}: binary {} is not linked into civic-local",
@@ -112,13 +124,11 @@ pub fn check(defs: &[FunctionDef], platform: &Platform) -> Vec<String> {
             }
         }
     }
-    for f in registry::all() {
-        if !defs.iter().any(|d| d.binary == f.name) {
-            problems.push(format!(
-                "function {} is not declared in the template",
-                f.name
-            ));
-        }
+    let names = registry::all()
+        .map(|f| f.name)
+        .chain(registry::jobs().map(|j| j.name));
+    for name in names.filter(|n| !defs.iter().any(|d| d.binary == *n)) {
+        problems.push(format!("function {name} is not declared in the template"));
     }
     problems
 }
@@ -134,11 +144,17 @@ pub fn router(defs: &[FunctionDef], platform: &Platform) -> Result<Router> {
     }
     let mut apps: BTreeMap<&str, (Router, utoipa::openapi::OpenApi)> = BTreeMap::new();
     for def in defs {
-        let f = registry::find(&def.binary).context("unlinked binary")?;
+        let Some(f) = registry::find(&def.binary) else {
+            continue; // a scheduled function: no routes
+        };
         let (svc, spec) = f.build(platform);
+        let svc = tower::ServiceBuilder::new()
+            .map_request(as_lambda_sees_it)
+            .service(svc);
+        // Unknown paths under the app get its own 404 body, from its first function.
         let (router, doc) = apps
             .entry(f.app.name)
-            .or_insert_with(|| (Router::new(), spec.clone()));
+            .or_insert_with(|| (Router::new().fallback_service(svc.clone()), spec.clone()));
         doc.paths.paths.extend(spec.paths.paths);
         for r in &def.routes {
             let method = match r.method.as_str() {
@@ -169,6 +185,46 @@ pub fn router(defs: &[FunctionDef], platform: &Platform) -> Result<Router> {
     Ok(docs.fallback_service(civic_core::layers::into_service(api)))
 }
 
+/// API Gateway hands a function the request alone: drop what local routing added to it (its
+/// path parameters above all, which the function's router captures again), keeping the
+/// caller's address for the rate limiter.
+fn as_lambda_sees_it(req: axum::extract::Request) -> axum::extract::Request {
+    let (mut parts, body) = req.into_parts();
+    let caller = parts
+        .extensions
+        .remove::<axum::extract::ConnectInfo<SocketAddr>>();
+    parts.extensions = Default::default();
+    if let Some(c) = caller {
+        parts.extensions.insert(c);
+    }
+    axum::extract::Request::from_parts(parts, body)
+}
+
+/// Runs each scheduled function at its template rate, as EventBridge would.
+fn start_schedules(defs: &[FunctionDef], platform: &Platform) {
+    for def in defs {
+        let Some(job) = registry::find_job(&def.binary) else {
+            continue;
+        };
+        for period in def.schedules.iter().filter_map(|e| template::rate(e)) {
+            let platform = platform.clone();
+            tokio::spawn(async move {
+                let mut tick =
+                    tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+                loop {
+                    tick.tick().await;
+                    match (job.run)(&platform).await {
+                        Ok(report) => tracing::info!(job = job.name, %report, "scheduled run done"),
+                        Err(e) => {
+                            tracing::warn!(job = job.name, error = %e, "scheduled run failed")
+                        }
+                    }
+                }
+            });
+        }
+    }
+}
+
 fn http_method(m: &str) -> Result<axum::http::Method> {
     m.parse()
         .with_context(|| format!("unknown HTTP method {m}"))
@@ -181,6 +237,7 @@ pub async fn serve(opts: ServeOpts) -> Result<()> {
     let defs = template::parse(&yaml)?;
     let platform = opts.platform().await?;
     let app = router(&defs, &platform)?;
+    start_schedules(&defs, &platform);
     if let Backend::Embedded { store, .. } = &platform.backend {
         let store = store.clone();
         // DynamoDB deletes expired items in the background; the embedded store does it here.
@@ -283,6 +340,11 @@ mod tests {
             "{problems:#?}"
         );
         assert!(router(&defs, &p).is_err());
+
+        let job = defs.iter_mut().find(|d| d.binary == "occupancy-scheduler").unwrap();
+        job.schedules = vec!["cron(0 12 * * ? *)".into()];
+        let problems = check(&defs, &p);
+        assert!(problems.iter().any(|m| m.contains("schedule \"cron(0 12 * * ? *)\" is not supported locally")), "{problems:#?}");
 
         defs.retain(|d| d.binary != "streetlight-auth");
         defs[0].binary = "ghost".into();

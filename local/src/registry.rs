@@ -1,6 +1,6 @@
 //! Every function the local program links, by binary name.
 
-use civic_core::Function;
+use civic_core::{Function, Scheduled};
 
 pub const APPS: &[&[Function]] = &[
     streetlight::FUNCTIONS,
@@ -8,10 +8,21 @@ pub const APPS: &[&[Function]] = &[
     occupancy::FUNCTIONS,
 ];
 
+/// Functions driven by EventBridge schedules.
+pub const JOBS: &[&[Scheduled]] = &[occupancy::JOBS];
+
 pub fn all() -> impl Iterator<Item = &'static Function> {
     APPS.iter().flat_map(|fs| fs.iter())
 }
 
 pub fn find(binary: &str) -> Option<&'static Function> {
     all().find(|f| f.name == binary)
+}
+
+pub fn jobs() -> impl Iterator<Item = &'static Scheduled> {
+    JOBS.iter().flat_map(|js| js.iter())
+}
+
+pub fn find_job(binary: &str) -> Option<&'static Scheduled> {
+    jobs().find(|j| j.name == binary)
 }

@@ -11,6 +11,8 @@ pub struct FunctionDef {
     /// The cargo binary (`Metadata.BuildProperties.Binary`).
     pub binary: String,
     pub routes: Vec<Route>,
+    /// `Schedule` events' expressions, e.g. `rate(5 minutes)`.
+    pub schedules: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,13 +75,24 @@ pub fn parse(yaml: &str) -> Result<Vec<FunctionDef>> {
             .and_then(Value::as_str)
             .with_context(|| format!("function {id} has no Metadata.BuildProperties.Binary"))?
             .to_owned();
-        let mut routes = Vec::new();
+        let (mut routes, mut schedules) = (Vec::new(), Vec::new());
         let events = res
             .get("Properties")
             .and_then(|p| p.get("Events"))
             .and_then(Value::as_mapping);
         for (name, ev) in events.into_iter().flatten() {
-            if ev.get("Type").and_then(Value::as_str) != Some("HttpApi") {
+            let kind = ev.get("Type").and_then(Value::as_str);
+            if kind == Some("Schedule") {
+                let expr = ev
+                    .get("Properties")
+                    .and_then(|p| p.get("Schedule"))
+                    .and_then(Value::as_str);
+                let expr = expr.with_context(|| {
+                    format!("function {id}: Schedule event {name:?} needs Schedule")
+                })?;
+                schedules.push(expr.to_owned());
+            }
+            if kind != Some("HttpApi") {
                 continue;
             }
             let props = ev.get("Properties");
@@ -97,14 +110,47 @@ pub fn parse(yaml: &str) -> Result<Vec<FunctionDef>> {
                 path,
             });
         }
-        out.push(FunctionDef { id, binary, routes });
+        out.push(FunctionDef {
+            id,
+            binary,
+            routes,
+            schedules,
+        });
     }
     Ok(out)
 }
 
+/// The period of an EventBridge `rate(...)` expression; `cron(...)` is not supported locally.
+pub fn rate(expr: &str) -> Option<std::time::Duration> {
+    let inner = expr.strip_prefix("rate(")?.strip_suffix(')')?;
+    let (n, unit) = inner.trim().split_once(' ')?;
+    let n: u64 = n.parse().ok().filter(|n| *n > 0)?;
+    let secs = match unit.trim() {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3600,
+        "day" | "days" => 86400,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_secs(n * secs))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Route;
+    use super::{Route, rate};
+
+    #[test]
+    fn rates_parse_and_cron_is_refused() {
+        assert_eq!(
+            rate("rate(5 minutes)"),
+            Some(std::time::Duration::from_secs(300))
+        );
+        assert_eq!(
+            rate("rate(1 hour)"),
+            Some(std::time::Duration::from_secs(3600))
+        );
+        assert_eq!(rate("rate(0 minutes)"), None);
+        assert_eq!(rate("cron(0 12 * * ? *)"), None);
+    }
 
     fn r(method: &str, path: &str) -> Route {
         Route {

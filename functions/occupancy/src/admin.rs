@@ -85,19 +85,9 @@ async fn aggregate(
     ))
 }
 
-/// The scheduled function's Lambda entry: every EventBridge `Schedule` event runs [`sweep`].
-pub async fn run_scheduler() -> Result<(), lambda_runtime::Error> {
-    civic_runtime::init_tracing(true);
-    let platform = civic_core::Platform::from_env().await?;
-    let state = State::new(&platform);
-    let handler =
-        lambda_runtime::service_fn(move |_: lambda_runtime::LambdaEvent<serde_json::Value>| {
-            let state = state.clone();
-            async move {
-                let cameras = sweep(state.table.as_ref(), &state.config).await?;
-                tracing::info!(cameras, "occupancy rollup pass done");
-                Ok::<_, lambda_runtime::Error>(serde_json::json!({ "cameras": cameras }))
-            }
-        });
-    lambda_runtime::run(handler).await
+/// The scheduled pass (every 5 minutes in the template): close ended buckets of every active
+/// camera and raise `equipment_failure` for silent ones.
+pub async fn scheduled(state: State) -> Result<serde_json::Value> {
+    let cameras = sweep(state.table.as_ref(), &state.config).await?;
+    Ok(serde_json::json!({ "cameras": cameras }))
 }

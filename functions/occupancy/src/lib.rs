@@ -37,7 +37,7 @@ use chrono_tz::Tz;
 use civic_auth::Auth;
 use civic_core::openapi::BearerAuth;
 use civic_core::platform::env_or;
-use civic_core::{App, Error, Function, Platform, Problem, Result};
+use civic_core::{App, Error, Function, Platform, Problem, Result, Scheduled};
 use civic_store::Table;
 use serde_json::{Value, json};
 use utoipa::OpenApi;
@@ -78,15 +78,16 @@ pub const ADMIN: Function = Function {
     app: APP,
     routes: |p| router(p, admin::routes()),
 };
-/// The scheduled rollup function serves no HTTP route; it is listed so that the template and
-/// civic-local agree on every function (its EventBridge event is not an HttpApi event).
-pub const SCHEDULER: Function = Function {
+/// The scheduled rollup pass (an EventBridge schedule, a timer in civic-local).
+pub const SCHEDULER: Scheduled = Scheduled {
     name: "occupancy-scheduler",
     app: APP,
-    routes: |p| router(p, OpenApiRouter::new()),
+    run: |p| Box::pin(admin::scheduled(State::new(p))),
 };
 /// Every Lambda function of this app.
-pub const FUNCTIONS: &[Function] = &[CAMERAS, INGEST, ANALYTICS, ALERTS, ADMIN, SCHEDULER];
+pub const FUNCTIONS: &[Function] = &[CAMERAS, INGEST, ANALYTICS, ALERTS, ADMIN];
+/// Every scheduled function of this app.
+pub const JOBS: &[Scheduled] = &[SCHEDULER];
 
 fn router(p: &Platform, routes: OpenApiRouter<State>) -> OpenApiRouter {
     let state = State::new(p);

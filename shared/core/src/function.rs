@@ -21,3 +21,16 @@ impl Function {
         (self.app.finish(router, &platform.limits), spec)
     }
 }
+
+/// What a scheduled job returns: a short JSON report (logged by the caller).
+pub type JobFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = crate::Result<serde_json::Value>> + Send>>;
+
+/// A function driven by an EventBridge schedule instead of HTTP: Lambda runs it per event,
+/// civic-local on a timer at the template's `rate(...)`.
+pub struct Scheduled {
+    /// The binary name, as `template.yaml` declares it.
+    pub name: &'static str,
+    pub app: App,
+    pub run: fn(&Platform) -> JobFuture,
+}

@@ -17,6 +17,6 @@ pub mod time;
 
 pub use error::{Error, ErrorFormat, Problem, Result};
 pub use extract::{Form, Json, Query};
-pub use function::Function;
+pub use function::{Function, Scheduled};
 pub use layers::{App, ClientIp, Limits};
 pub use platform::Platform;

@@ -4,7 +4,7 @@
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use civic_core::{ClientIp, Function, Platform};
+use civic_core::{ClientIp, Function, Platform, Scheduled};
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 
@@ -17,6 +17,22 @@ pub async fn run_http(function: &Function) -> Result<(), Error> {
     let (router, _) = function.build(&platform);
     let router = router.layer(middleware::from_fn(client_ip));
     lambda_http::run(civic_core::layers::into_service(router)).await
+}
+
+/// Runs a scheduled job once per EventBridge event.
+pub async fn run_schedule(job: &'static Scheduled) -> Result<(), Error> {
+    init_tracing(true);
+    let platform = Platform::from_env().await?;
+    let handler =
+        lambda_runtime::service_fn(move |_: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let run = (job.run)(&platform);
+            async move {
+                let report = run.await?;
+                tracing::info!(job = job.name, %report, "scheduled run done");
+                Ok::<_, Error>(report)
+            }
+        });
+    lambda_runtime::run(handler).await
 }
 
 /// JSON logs in Lambda (CloudWatch parses them); readable lines locally. `RUST_LOG` filters.

@@ -1,4 +1,4 @@
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    occupancy::admin::run_scheduler().await
+async fn main() -> Result<(), civic_runtime::Error> {
+    civic_runtime::run_schedule(&occupancy::SCHEDULER).await
 }
