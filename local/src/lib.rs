@@ -341,10 +341,18 @@ mod tests {
         );
         assert!(router(&defs, &p).is_err());
 
-        let job = defs.iter_mut().find(|d| d.binary == "occupancy-scheduler").unwrap();
+        let job = defs
+            .iter_mut()
+            .find(|d| d.binary == "occupancy-scheduler")
+            .unwrap();
         job.schedules = vec!["cron(0 12 * * ? *)".into()];
         let problems = check(&defs, &p);
-        assert!(problems.iter().any(|m| m.contains("schedule \"cron(0 12 * * ? *)\" is not supported locally")), "{problems:#?}");
+        assert!(
+            problems
+                .iter()
+                .any(|m| m.contains("schedule \"cron(0 12 * * ? *)\" is not supported locally")),
+            "{problems:#?}"
+        );
 
         defs.retain(|d| d.binary != "streetlight-auth");
         defs[0].binary = "ghost".into();

@@ -95,7 +95,7 @@ fn router(p: &Platform, routes: OpenApiRouter<State>) -> OpenApiRouter {
     if state.config.require_auth {
         router = router.layer(middleware::from_fn_with_state(state.clone(), require_token));
     }
-    if let Some(cors) = cors(&state.config.cors_origins) {
+    if let Some(cors) = civic_core::layers::cors(&state.config.cors_origins, false) {
         router = router.layer(cors);
     }
     router.with_state(state)
@@ -103,23 +103,6 @@ fn router(p: &Platform, routes: OpenApiRouter<State>) -> OpenApiRouter {
 
 /// The seed's browser examples call from their own origin: the listed origins may
 /// (`OCCUPANCY_CORS_ORIGINS`, comma-separated; none: no CORS headers at all).
-fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
-    use axum::http::{HeaderName, HeaderValue, Method, header};
-    let origins: Vec<HeaderValue> = origins
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
-    (!origins.is_empty()).then(|| {
-        tower_http::cors::CorsLayer::new()
-            .allow_origin(origins)
-            .allow_methods([Method::GET, Method::POST, Method::PUT])
-            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
-            .expose_headers([HeaderName::from_static(
-                civic_core::page::NEXT_CURSOR_HEADER,
-            )])
-    })
-}
-
 /// With `OCCUPANCY_REQUIRE_AUTH=true` every route wants an occupancy access token.
 async fn require_token(AxState(s): AxState<State>, req: Request, next: Next) -> Response {
     match s.auth.bearer_headers(req.headers()) {

@@ -97,7 +97,7 @@ pub const FUNCTIONS: &[Function] = &[AUTH, GATEWAY, DATA, CATALOG, ANALYTICS];
 fn router(p: &Platform, routes: OpenApiRouter<State>) -> OpenApiRouter {
     let state = State::new(p);
     let router = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes);
-    match cors(&state.sessions.trusted_origins) {
+    match civic_core::layers::cors(&state.sessions.trusted_origins, true) {
         Some(cors) => router.layer(cors).with_state(state),
         None => router.with_state(state),
     }
@@ -105,26 +105,6 @@ fn router(p: &Platform, routes: OpenApiRouter<State>) -> OpenApiRouter {
 
 /// The seed's frontends call with `credentials: include` from their own origin: the trusted
 /// origins (`CSRF_TRUSTED_ORIGINS`) may, with cookies. None configured: no CORS at all.
-fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
-    use axum::http::{HeaderName, HeaderValue, Method, header};
-    use tower_http::cors::{AllowOrigin, CorsLayer};
-    let origins: Vec<HeaderValue> = origins
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
-    (!origins.is_empty()).then(|| {
-        CorsLayer::new()
-            .allow_origin(AllowOrigin::list(origins))
-            .allow_credentials(true)
-            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
-            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
-            .expose_headers([
-                HeaderName::from_static(civic_core::page::NEXT_CURSOR_HEADER),
-                header::CONTENT_DISPOSITION,
-            ])
-    })
-}
-
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Civic Ozone Telemetry API", version = "1.0.0"),

@@ -183,3 +183,30 @@ fn default_message(status: StatusCode) -> String {
         s => s.canonical_reason().unwrap_or("Error").into(),
     }
 }
+
+/// CORS for browser frontends served from `origins` (none: no CORS headers at all). With
+/// `credentials`, cookies travel too (session-based apps).
+pub fn cors(origins: &[String], credentials: bool) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderName, Method};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    (!origins.is_empty()).then(|| {
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins)
+            .allow_credentials(credentials)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+            .expose_headers([
+                HeaderName::from_static(crate::page::NEXT_CURSOR_HEADER),
+                header::CONTENT_DISPOSITION,
+            ])
+    })
+}
