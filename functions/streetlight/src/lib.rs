@@ -190,7 +190,7 @@ pub fn reply<T>(status: StatusCode, message: impl Into<String>, data: T) -> Repl
 }
 
 /// A required, non-blank string field.
-fn required<'a>(value: &'a Option<String>) -> Option<&'a str> {
+fn required(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 

@@ -655,12 +655,12 @@ async fn update(S(s): S<State>, _: Admin, Json(patch): Json<LightPatch>) -> Resu
     let (patch, table) = (&patch, s.table.as_ref());
     let light = retry::optimistic(move || async move {
         let Versioned { mut light, version } = Versioned::load(table, light_id).await?;
-        if let Some(city) = required(&patch.city) {
-            if city_key(city) != city_key(&light.city) {
-                return Err(Error::bad_request(
-                    "A light's city cannot be changed; delete and re-create it",
-                ));
-            }
+        if let Some(city) = required(&patch.city)
+            && city_key(city) != city_key(&light.city)
+        {
+            return Err(Error::bad_request(
+                "A light's city cannot be changed; delete and re-create it",
+            ));
         }
         if let Some(name) = patch.name.as_deref() {
             light.name = Some(name.trim())

@@ -120,20 +120,20 @@ fn client_ip(req: &Request) -> IpAddr {
 async fn rate_limit(State(limiter): State<Arc<Limiter>>, req: Request, next: Next) -> Response {
     let ip = client_ip(&req);
     for (l, window) in [(&limiter.minute, "minute"), (&limiter.hour, "hour")] {
-        if let Some(l) = l {
-            if let Err(not_until) = l.check_key(&ip) {
-                let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                    &governor::clock::DefaultClock::default(),
-                ));
-                let mut res = Error::TooManyRequests(format!(
-                    "Rate limit exceeded for this {window}; retry later"
-                ))
-                .into_response();
-                if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-                    res.headers_mut().insert(header::RETRY_AFTER, v);
-                }
-                return res;
+        if let Some(l) = l
+            && let Err(not_until) = l.check_key(&ip)
+        {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            let mut res = Error::TooManyRequests(format!(
+                "Rate limit exceeded for this {window}; retry later"
+            ))
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
             }
+            return res;
         }
     }
     next.run(req).await
