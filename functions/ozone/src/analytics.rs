@@ -642,19 +642,7 @@ async fn export(S(s): S<State>, _staff: Staff, Query(q): Query<ExportParams>) ->
     let days = parse_days(q.days.as_deref(), 30)?;
     let limit = page::limit(q.limit, 10_000, 50_000)?;
     let since = iso(now() - Duration::days(days));
-    let base = match q
-        .device_id
-        .as_deref()
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-    {
-        Some(id) => {
-            valid_device_id("device_id", id)?;
-            civic_store::Query::partition(format!("EVENTS#{id}"))
-        }
-        None => civic_store::Query::index("EVENTS"),
-    }
-    .sk(SkRange::Gte(since));
+    let base = crate::data::events_query(q.device_id.as_deref())?.sk(SkRange::Gte(since));
     let mut rows = vec![
         EXPORT_COLUMNS
             .iter()

@@ -74,18 +74,7 @@ async fn events(S(s): S<State>, _user: User, Query(q): Query<EventParams>) -> Re
         parse_bool("exclude_status", q.exclude_status.as_deref())?.unwrap_or(false);
     let limit = page::limit(q.limit, 100, 1000)?;
     let since = iso(now() - Duration::days(days));
-    let query = match q
-        .device_id
-        .as_deref()
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-    {
-        Some(id) => {
-            valid_device_id("device_id", id)?;
-            civic_store::Query::partition(format!("EVENTS#{id}"))
-        }
-        None => civic_store::Query::index("EVENTS"),
-    };
+    let query = crate::data::events_query(q.device_id.as_deref())?;
     let res = s
         .table
         .query(
@@ -274,18 +263,7 @@ async fn latest(
     _user: User,
     Query(q): Query<DeviceIdParam>,
 ) -> Result<Json<Event>> {
-    let query = match q
-        .device_id
-        .as_deref()
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-    {
-        Some(id) => {
-            valid_device_id("device_id", id)?;
-            civic_store::Query::partition(format!("EVENTS#{id}"))
-        }
-        None => civic_store::Query::index("EVENTS"),
-    };
+    let query = crate::data::events_query(q.device_id.as_deref())?;
     latest_event(s.table.as_ref(), query)
         .await?
         .map(Json)
@@ -307,4 +285,15 @@ async fn latest_event(table: &dyn Table, query: civic_store::Query) -> Result<Op
             None => return Ok(None),
         }
     }
+}
+
+/// Events newest-last of one device (its own partition) or of every device (the index).
+pub(crate) fn events_query(device_id: Option<&str>) -> Result<civic_store::Query> {
+    Ok(match device_id.map(str::trim).filter(|d| !d.is_empty()) {
+        Some(id) => {
+            valid_device_id("device_id", id)?;
+            civic_store::Query::partition(format!("EVENTS#{id}"))
+        }
+        None => civic_store::Query::index("EVENTS"),
+    })
 }

@@ -254,3 +254,15 @@ mod tests {
         );
     }
 }
+
+/// A blob listing's opaque cursor back to the string it wraps.
+pub(crate) fn blob_cursor(cursor: Option<String>) -> Result<Option<String>> {
+    cursor
+        .map(|c| {
+            let bytes = URL_SAFE_NO_PAD
+                .decode(c)
+                .map_err(|_| StoreError::BadCursor)?;
+            String::from_utf8(bytes).map_err(|_| StoreError::BadCursor)
+        })
+        .transpose()
+}

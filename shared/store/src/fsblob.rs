@@ -220,15 +220,7 @@ impl Blob for FsBlob {
         cursor: Option<String>,
         limit: usize,
     ) -> Result<(Vec<String>, Option<String>)> {
-        let after = match cursor {
-            Some(c) => {
-                let bytes = URL_SAFE_NO_PAD
-                    .decode(c)
-                    .map_err(|_| StoreError::BadCursor)?;
-                Some(String::from_utf8(bytes).map_err(|_| StoreError::BadCursor)?)
-            }
-            None => None,
-        };
+        let after = crate::common::blob_cursor(cursor)?;
         let (this, prefix) = (self.clone(), prefix.to_owned());
         run(move || this.list_sync(&prefix, after.as_deref(), limit.max(1))).await
     }

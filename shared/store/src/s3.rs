@@ -132,15 +132,7 @@ impl Blob for S3Blob {
         limit: usize,
     ) -> Result<(Vec<String>, Option<String>)> {
         // The cursor wraps S3's continuation token, so that garbage is caught here.
-        let token = match cursor {
-            Some(c) => {
-                let bytes = URL_SAFE_NO_PAD
-                    .decode(c)
-                    .map_err(|_| StoreError::BadCursor)?;
-                Some(String::from_utf8(bytes).map_err(|_| StoreError::BadCursor)?)
-            }
-            None => None,
-        };
+        let token = crate::common::blob_cursor(cursor)?;
         let resuming = token.is_some();
         metrics::hit();
         let out = self
