@@ -6,6 +6,8 @@ pub const APPS: &[&[Function]] = &[
     streetlight::FUNCTIONS,
     ozone::FUNCTIONS,
     occupancy::FUNCTIONS,
+    homeforge::FUNCTIONS,
+    ecoflow::FUNCTIONS,
 ];
 
 /// Functions driven by EventBridge schedules.
