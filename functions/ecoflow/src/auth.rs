@@ -1,0 +1,386 @@
+//! Users: registration (the first user becomes ADMIN), login with the seed's customized token
+//! response, refresh-token rotation, and the caller's own profile.
+
+use axum::extract::State as S;
+use axum::http::{HeaderMap, StatusCode, header};
+use civic_auth::first_user::{self, Claim};
+use civic_auth::{Tokens, hash_password, verify_password};
+use civic_core::item::{from_item, to_item};
+use civic_core::{Error, Json, Result, ids};
+use civic_store::{Cond, Item, Key, StoreError, Table};
+use serde::{Deserialize, Serialize};
+use serde_json::Map;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::fields::{Body, REQUIRED};
+use crate::{Role, State, User, pad, version_of, with_version};
+
+pub fn routes() -> OpenApiRouter<State> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(me, update_me, patch_me))
+}
+
+const MIN_PASSWORD: usize = 8;
+const NAME_MAX: usize = 150;
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub id: i64,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub role: Role,
+    pub eco_points: i64,
+    pub password_hash: String,
+    pub date_joined: String,
+}
+
+fn user_key(email: &str) -> Key {
+    Key::new(format!("USER#{email}"), "USER")
+}
+
+impl UserRecord {
+    fn to_item(&self, version: i64) -> Result<Item> {
+        let key = user_key(&self.email);
+        let item = to_item(
+            self,
+            &[
+                ("PK", key.pk),
+                ("SK", key.sk),
+                ("GSI1PK", "USERS".into()),
+                ("GSI1SK", pad(self.id)),
+            ],
+        )?;
+        Ok(with_version(item, version))
+    }
+
+    async fn load(table: &dyn Table, email: &str) -> Result<Option<(Self, i64)>> {
+        let Some(item) = table.get(&user_key(email)).await? else {
+            return Ok(None);
+        };
+        let version = version_of(&item);
+        Ok(Some((from_item(item)?, version)))
+    }
+
+    fn profile(&self) -> Profile {
+        Profile {
+            id: self.id,
+            email: self.email.clone(),
+            first_name: self.first_name.clone(),
+            last_name: self.last_name.clone(),
+            full_name: format!("{} {}", self.first_name, self.last_name)
+                .trim()
+                .to_owned(),
+            role: self.role,
+            eco_points: self.eco_points,
+        }
+    }
+}
+
+/// Request schema of `register` (for the docs: the body is checked field by field).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct RegisterRequest {
+    email: String,
+    password: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    /// `USER` (default) or `ADMIN`; ADMIN needs an admin's bearer token, except for the first user.
+    role: Option<Role>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Registered {
+    message: &'static str,
+    user: RegisteredUser,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RegisteredUser {
+    email: String,
+    role: Role,
+}
+
+impl std::str::FromStr for Role {
+    type Err = ();
+    fn from_str(s: &str) -> std::result::Result<Self, ()> {
+        Role::parse(s).ok_or(())
+    }
+}
+
+/// Register a user. The first user of the app becomes ADMIN.
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses((status = 201, body = Registered), (status = 400), (status = 403)))]
+async fn register(
+    S(s): S<State>,
+    headers: HeaderMap,
+    mut body: Body,
+) -> Result<(StatusCode, Json<Registered>)> {
+    let email = body.string("email", true, false, 254);
+    let email = email.and_then(|e| match normalize_email(&e) {
+        Some(e) => Some(e),
+        None => {
+            body.error("email", "Enter a valid email address.");
+            None
+        }
+    });
+    let password = match body.has("password") {
+        true => body.string("password", true, false, 128),
+        false => {
+            body.error("password", REQUIRED);
+            None
+        }
+    };
+    if password
+        .as_ref()
+        .is_some_and(|p| p.chars().count() < MIN_PASSWORD)
+    {
+        body.error(
+            "password",
+            format!("Ensure this field has at least {MIN_PASSWORD} characters."),
+        );
+    }
+    let first_name = body.string("first_name", false, true, NAME_MAX);
+    let last_name = body.string("last_name", false, true, NAME_MAX);
+    let requested = body.choice::<Role>("role", false).unwrap_or(Role::User);
+    body.finish()?;
+    let (email, password) = (email.unwrap_or_default(), password.unwrap_or_default());
+
+    // A present but bad token is an error, not anonymity.
+    let caller_is_admin = match headers.contains_key(header::AUTHORIZATION) {
+        true => s.auth.bearer_headers(&headers)?.role == Role::Admin.as_str(),
+        false => false,
+    };
+    let has_admin = first_user::exists(s.table.as_ref()).await?;
+    let elevated_without_admin = requested > Role::User && !caller_is_admin;
+    let forbidden = || Error::Forbidden("Only an admin can register an ADMIN user.".into());
+    if has_admin && elevated_without_admin {
+        return Err(forbidden());
+    }
+    let exists = || Error::field("email", "user with this email already exists.");
+    if s.table.get(&user_key(&email)).await?.is_some() {
+        return Err(exists());
+    }
+
+    let mut user = UserRecord {
+        id: ids::next_id(s.table.as_ref(), "user").await?,
+        email,
+        first_name: first_name.unwrap_or_default(),
+        last_name: last_name.unwrap_or_default(),
+        role: requested,
+        eco_points: 0,
+        password_hash: hash_password(&password).await?,
+        date_joined: civic_core::time::now_rfc3339(),
+    };
+    let claim = match has_admin {
+        true => Claim::Lost,
+        false => {
+            let first = UserRecord {
+                role: Role::Admin,
+                ..user.clone()
+            };
+            first_user::claim(s.table.as_ref(), first.to_item(1)?).await?
+        }
+    };
+    match claim {
+        Claim::Won => user.role = Role::Admin,
+        Claim::UserExists => return Err(exists()),
+        Claim::Lost if elevated_without_admin => return Err(forbidden()),
+        Claim::Lost => match s.table.put_if_absent(user.to_item(1)?).await {
+            Err(StoreError::ConditionFailed) => return Err(exists()),
+            other => other?,
+        },
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(Registered {
+            message: "User registered successfully",
+            user: RegisteredUser {
+                email: user.email,
+                role: user.role,
+            },
+        }),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+/// The seed's customized token response.
+#[derive(Serialize, ToSchema)]
+pub struct LoginResponse {
+    refresh: String,
+    access: String,
+    user_id: i64,
+    email: String,
+    role: Role,
+    /// The first name.
+    name: String,
+}
+
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 400), (status = 401)))]
+async fn login(S(s): S<State>, mut body: Body) -> Result<Json<LoginResponse>> {
+    let email = body.string("email", true, false, 254);
+    let password = body.string("password", true, false, 128);
+    body.finish()?;
+    let (email, password) = (email.unwrap_or_default(), password.unwrap_or_default());
+    let user = match normalize_email(&email) {
+        Some(email) => UserRecord::load(s.table.as_ref(), &email).await?,
+        None => None,
+    };
+    let hash = user.as_ref().map(|(u, _)| u.password_hash.as_str());
+    let denied = || Error::Unauthorized("No active account found with the given credentials".into());
+    if !verify_password(&password, hash).await? {
+        return Err(denied());
+    }
+    let (user, _) = user.ok_or_else(denied)?;
+    let tokens = issue(&s, &user, None).await?;
+    Ok(Json(LoginResponse {
+        refresh: tokens.refresh,
+        access: tokens.access,
+        user_id: user.id,
+        email: user.email,
+        role: user.role,
+        name: user.first_name,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct RefreshRequest {
+    refresh: String,
+}
+
+/// Refresh tokens rotate: the answer carries the next one too.
+#[derive(Serialize, ToSchema)]
+pub struct RefreshResponse {
+    access: String,
+    refresh: String,
+}
+
+/// Exchange a refresh token for a new access token and the next refresh token. Each refresh
+/// token works once; reusing one revokes the whole session.
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = RefreshResponse), (status = 400), (status = 401)))]
+async fn refresh(S(s): S<State>, mut body: Body) -> Result<Json<RefreshResponse>> {
+    let token = body.string("refresh", true, false, 4096);
+    body.finish()?;
+    let claims = s
+        .auth
+        .rotate(s.table.as_ref(), &token.unwrap_or_default())
+        .await?;
+    let email = claims.extra_str("email").unwrap_or_default();
+    let (user, _) = UserRecord::load(s.table.as_ref(), email)
+        .await?
+        .ok_or_else(|| Error::Unauthorized("User not found".into()))?;
+    let tokens = issue(&s, &user, claims.fam).await?;
+    Ok(Json(RefreshResponse {
+        access: tokens.access,
+        refresh: tokens.refresh,
+    }))
+}
+
+async fn issue(s: &State, user: &UserRecord, family: Option<String>) -> Result<Tokens> {
+    let mut extra = Map::new();
+    extra.insert("email".into(), user.email.clone().into());
+    s.auth
+        .issue(
+            s.table.as_ref(),
+            &user.id.to_string(),
+            user.role.as_str(),
+            extra,
+            family,
+        )
+        .await
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Profile {
+    id: i64,
+    email: String,
+    first_name: String,
+    last_name: String,
+    full_name: String,
+    role: Role,
+    eco_points: i64,
+}
+
+/// Writable profile fields; `email`, `role` and `eco_points` are read-only and ignored.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct ProfileUpdate {
+    first_name: Option<String>,
+    last_name: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = Profile), (status = 401)))]
+async fn me(S(s): S<State>, user: User) -> Result<Json<Profile>> {
+    let (record, _) = UserRecord::load(s.table.as_ref(), &user.email)
+        .await?
+        .ok_or_else(|| Error::Unauthorized("User not found".into()))?;
+    Ok(Json(record.profile()))
+}
+
+/// Update the caller's names (all fields optional, as in PATCH).
+#[utoipa::path(put, path = "/api/auth/me", tag = "auth", request_body = ProfileUpdate, security(("bearer" = [])),
+    responses((status = 200, body = Profile), (status = 400), (status = 401)))]
+async fn update_me(s: S<State>, user: User, body: Body) -> Result<Json<Profile>> {
+    edit_profile(s, user, body).await
+}
+
+#[utoipa::path(patch, path = "/api/auth/me", tag = "auth", request_body = ProfileUpdate, security(("bearer" = [])),
+    responses((status = 200, body = Profile), (status = 400), (status = 401)))]
+async fn patch_me(s: S<State>, user: User, body: Body) -> Result<Json<Profile>> {
+    edit_profile(s, user, body).await
+}
+
+async fn edit_profile(S(s): S<State>, user: User, body: Body) -> Result<Json<Profile>> {
+    let mut body = body.partial();
+    let first_name = body.string("first_name", false, true, NAME_MAX);
+    let last_name = body.string("last_name", false, true, NAME_MAX);
+    body.finish()?;
+    let table = s.table.as_ref();
+    let record = civic_core::retry::optimistic(|| {
+        let (first_name, last_name, email) = (first_name.clone(), last_name.clone(), &user.email);
+        async move {
+            let (mut record, version) = UserRecord::load(table, email)
+                .await?
+                .ok_or_else(|| Error::Unauthorized("User not found".into()))?;
+            record.first_name = first_name.unwrap_or(record.first_name);
+            record.last_name = last_name.unwrap_or(record.last_name);
+            let item = record.to_item(version + 1)?;
+            match table.put(item, Cond::Version(version)).await {
+                Ok(()) => Ok(Some(record)),
+                Err(StoreError::ConditionFailed) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        }
+    })
+    .await?;
+    Ok(Json(record.profile()))
+}
+
+/// Emails are unique case-insensitively.
+fn normalize_email(email: &str) -> Option<String> {
+    let email = email.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        })
+        && !email.chars().any(char::is_whitespace);
+    valid.then_some(email)
+}

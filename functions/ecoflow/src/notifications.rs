@@ -1,0 +1,117 @@
+//! Notifications: broadcasts to every user. A broadcast is one item in a shared partition,
+//! so sending is one write and listing is one query, whatever the number of users.
+
+use axum::extract::State as S;
+use axum::http::StatusCode;
+use axum::response::Response;
+use civic_core::item::{from_item, to_item};
+use civic_core::{Json, Query, Result, ids, page};
+use civic_store::{Cond, Key};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::fields::Body;
+use crate::{Admin, Id, State, User, not_found, pad};
+
+pub fn routes() -> OpenApiRouter<State> {
+    OpenApiRouter::new()
+        .routes(routes!(list, broadcast))
+        .routes(routes!(detail, delete))
+}
+
+const PARTITION: &str = "NOTIFICATIONS";
+
+fn key(id: i64) -> Key {
+    Key::new(PARTITION, pad(id))
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Notification {
+    id: i64,
+    title: String,
+    message: String,
+    created_at: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct PageParams {
+    /// Extension: page size, 1–1000 (default 100).
+    limit: Option<usize>,
+    /// Extension: opaque cursor from the previous page's `X-Next-Cursor` header.
+    cursor: Option<String>,
+}
+
+/// Broadcasts, newest first.
+#[utoipa::path(get, path = "/api/notifications", tag = "notifications", params(PageParams),
+    security(("bearer" = [])), responses((status = 200, body = Vec<Notification>), (status = 400), (status = 401)))]
+async fn list(S(s): S<State>, _: User, Query(q): Query<PageParams>) -> Result<Response> {
+    let limit = page::limit(q.limit, 100, 1000)?;
+    let res = s
+        .table
+        .query(
+            civic_store::Query::partition(PARTITION)
+                .reverse()
+                .limit(limit)
+                .cursor(q.cursor),
+        )
+        .await?;
+    let out = res
+        .items
+        .into_iter()
+        .map(from_item)
+        .collect::<Result<Vec<Notification>>>()?;
+    Ok(page::with_cursor(Json(out), res.cursor))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct NewNotification {
+    title: String,
+    message: String,
+}
+
+/// Broadcast a message to all users.
+#[utoipa::path(post, path = "/api/notifications", tag = "notifications", request_body = NewNotification,
+    security(("bearer" = [])),
+    responses((status = 201, body = Notification), (status = 400), (status = 401), (status = 403)))]
+async fn broadcast(
+    S(s): S<State>,
+    _: Admin,
+    mut body: Body,
+) -> Result<(StatusCode, Json<Notification>)> {
+    let title = body.string("title", true, false, 255);
+    let message = body.string("message", true, false, 10_000);
+    body.finish()?;
+    let n = Notification {
+        id: ids::next_id(s.table.as_ref(), "notification").await?,
+        title: title.unwrap_or_default(),
+        message: message.unwrap_or_default(),
+        created_at: civic_core::time::now_rfc3339(),
+    };
+    let k = key(n.id);
+    s.table
+        .put(to_item(&n, &[("PK", k.pk), ("SK", k.sk)])?, Cond::NotExists)
+        .await?;
+    Ok((StatusCode::CREATED, Json(n)))
+}
+
+#[utoipa::path(get, path = "/api/notifications/{id}", tag = "notifications", params(("id" = i64, Path)),
+    security(("bearer" = [])), responses((status = 200, body = Notification), (status = 401), (status = 404)))]
+async fn detail(S(s): S<State>, _: User, Id(id): Id) -> Result<Json<Notification>> {
+    let item = s
+        .table
+        .get(&key(id))
+        .await?
+        .ok_or_else(|| not_found("Notification"))?;
+    Ok(Json(from_item(item)?))
+}
+
+#[utoipa::path(delete, path = "/api/notifications/{id}", tag = "notifications", params(("id" = i64, Path)),
+    security(("bearer" = [])), responses((status = 204), (status = 401), (status = 403), (status = 404)))]
+async fn delete(S(s): S<State>, _: Admin, Id(id): Id) -> Result<StatusCode> {
+    match s.table.delete(&key(id), Cond::Always).await? {
+        Some(_) => Ok(StatusCode::NO_CONTENT),
+        None => Err(not_found("Notification")),
+    }
+}

@@ -1,0 +1,540 @@
+//! Sites: organizations, their zones and the zones' cameras, stored as one tree per
+//! organization partition (see the crate docs for the keys).
+//!
+//! Bounds keep every operation O(1): at most [`MAX_ZONES`] zones per organization and
+//! [`MAX_CAMERAS`] cameras per zone, checked against counters on the parent items. So a tree is
+//! at most ~3,100 small items (one DynamoDB query page), and a zone with its cameras and
+//! pointers fits in one transaction (deleting or moving it is atomic). Deleting an
+//! organization deletes its tree in transactions of up to 100 writes, the organization itself
+//! last and only at the version that was read: a zone created meanwhile makes it start over.
+//!
+//! Every write to a zone's cameras bumps the zone's `version`, and every write to an
+//! organization's zones bumps the organization's, so a delete or a move conditioned on a
+//! parent's version never leaves an orphan behind.
+
+pub mod cameras;
+pub mod organizations;
+pub mod zones;
+
+use civic_core::item::{from_item, to_item};
+use civic_core::{Error, Result};
+use civic_store::{Cond, Item, Key, Query, SkRange, Table, Write};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::{State, pad, version_of, with_version};
+
+pub fn routes() -> OpenApiRouter<State> {
+    OpenApiRouter::new()
+        .merge(organizations::routes())
+        .merge(zones::routes())
+        .merge(cameras::routes())
+}
+
+pub const MAX_ZONES: i64 = 100;
+pub const MAX_CAMERAS: i64 = 30;
+/// Items read per query of the `SITES` index (a page of trees).
+const PAGE_ITEMS: usize = 1000;
+const SITES: &str = "SITES";
+/// DRF `max_digits=9, decimal_places=6` coordinates.
+pub const LATITUDE: f64 = 90.0;
+pub const LONGITUDE: f64 = 180.0;
+pub const NAME_MAX: usize = 255;
+pub const TYPE_MAX: usize = 100;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Org {
+    pub id: i64,
+    pub name: String,
+    pub org_type: String,
+    pub total_capacity: i64,
+    pub latitude: Option<String>,
+    pub longitude: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default)]
+    pub zone_count: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Zone {
+    pub id: i64,
+    pub organization_id: i64,
+    pub name: String,
+    pub zone_type: String,
+    pub capacity: i64,
+    pub latitude: Option<String>,
+    pub longitude: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default)]
+    pub camera_count: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Camera {
+    pub id: i64,
+    pub organization_id: i64,
+    pub zone_id: i64,
+    pub name: String,
+    pub is_active: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+fn partition(org: i64) -> String {
+    format!("ORG#{org}")
+}
+
+fn org_key(org: i64) -> Key {
+    Key::new(partition(org), "ORG")
+}
+
+fn zone_sk(zone: i64) -> String {
+    format!("ZONE#{}", pad(zone))
+}
+
+fn camera_sk(zone: i64, camera: i64) -> String {
+    format!("ZONE#{}#CAM#{}", pad(zone), pad(camera))
+}
+
+fn zone_pointer(zone: i64) -> Key {
+    Key::new(format!("ZONE#{zone}"), "ZONE")
+}
+
+fn camera_pointer(camera: i64) -> Key {
+    Key::new(format!("CAMERA#{camera}"), "CAMERA")
+}
+
+/// An item of a tree with its keys: the partition's and the `SITES` index's sort keys agree
+/// (the index's leads with the organization id).
+fn site_item<T: Serialize>(value: &T, org: i64, sk: String, version: i64) -> Result<Item> {
+    let gsi_sk = match sk.as_str() {
+        "ORG" => pad(org),
+        _ => format!("{}#{sk}", pad(org)),
+    };
+    let item = to_item(
+        value,
+        &[
+            ("PK", partition(org)),
+            ("SK", sk),
+            ("GSI1PK", SITES.into()),
+            ("GSI1SK", gsi_sk),
+        ],
+    )?;
+    Ok(with_version(item, version))
+}
+
+impl Org {
+    pub fn to_item(&self, version: i64) -> Result<Item> {
+        site_item(self, self.id, "ORG".into(), version)
+    }
+}
+
+impl Zone {
+    pub fn to_item(&self, version: i64) -> Result<Item> {
+        site_item(self, self.organization_id, zone_sk(self.id), version)
+    }
+    fn key(&self) -> Key {
+        Key::new(partition(self.organization_id), zone_sk(self.id))
+    }
+    fn pointer(&self) -> Item {
+        pointer(zone_pointer(self.id), self.organization_id, self.id)
+    }
+}
+
+impl Camera {
+    pub fn to_item(&self) -> Result<Item> {
+        site_item(self, self.organization_id, camera_sk(self.zone_id, self.id), 1)
+    }
+    fn key(&self) -> Key {
+        Key::new(
+            partition(self.organization_id),
+            camera_sk(self.zone_id, self.id),
+        )
+    }
+    fn pointer(&self) -> Item {
+        pointer(camera_pointer(self.id), self.organization_id, self.zone_id)
+    }
+}
+
+/// Where a zone or camera lives: its organization (and zone).
+fn pointer(key: Key, org: i64, zone: i64) -> Item {
+    let mut item = Item::new();
+    item.insert("PK".into(), key.pk.into());
+    item.insert("SK".into(), key.sk.into());
+    item.insert("organization_id".into(), org.into());
+    item.insert("zone_id".into(), zone.into());
+    item
+}
+
+/// Reads a pointer: `(organization id, zone id)`.
+async fn follow(table: &dyn Table, key: &Key) -> Result<Option<(i64, i64)>> {
+    Ok(table.get(key).await?.and_then(|p| {
+        let field = |f: &str| p.get(f).and_then(Value::as_i64);
+        field("organization_id").zip(field("zone_id"))
+    }))
+}
+
+/// A zone, its cameras and the version it was read at.
+#[derive(Clone, Debug)]
+pub struct ZoneNode {
+    pub zone: Zone,
+    pub version: i64,
+    pub cameras: Vec<Camera>,
+}
+
+/// An organization with its zones and their cameras, as stored at one moment.
+#[derive(Clone, Debug)]
+pub struct Tree {
+    pub org: Org,
+    pub version: i64,
+    pub zones: Vec<ZoneNode>,
+}
+
+impl Tree {
+    pub fn zone(&self, id: i64) -> Option<&ZoneNode> {
+        self.zones.iter().find(|z| z.zone.id == id)
+    }
+    pub fn camera(&self, id: i64) -> Option<(&ZoneNode, &Camera)> {
+        self.zones
+            .iter()
+            .find_map(|z| z.cameras.iter().find(|c| c.id == id).map(|c| (z, c)))
+    }
+}
+
+/// Groups items in nesting order (organization, then each zone followed by its cameras) into
+/// trees. Children whose parent is missing (a delete cut short) are left out.
+fn build_trees(items: Vec<Item>) -> Result<Vec<Tree>> {
+    let mut trees: Vec<Tree> = Vec::new();
+    for item in items {
+        let sk = item.get("SK").and_then(Value::as_str).unwrap_or_default();
+        let (is_org, is_camera) = (sk == "ORG", sk.contains("#CAM#"));
+        let version = version_of(&item);
+        if is_org {
+            trees.push(Tree {
+                org: from_item(item)?,
+                version,
+                zones: Vec::new(),
+            });
+        } else if is_camera {
+            let camera: Camera = from_item(item)?;
+            let zone = trees
+                .last_mut()
+                .filter(|t| t.org.id == camera.organization_id)
+                .and_then(|t| t.zones.last_mut())
+                .filter(|z| z.zone.id == camera.zone_id);
+            if let Some(zone) = zone {
+                zone.cameras.push(camera);
+            }
+        } else {
+            let zone: Zone = from_item(item)?;
+            if let Some(tree) = trees
+                .last_mut()
+                .filter(|t| t.org.id == zone.organization_id)
+            {
+                tree.zones.push(ZoneNode {
+                    zone,
+                    version,
+                    cameras: Vec::new(),
+                });
+            }
+        }
+    }
+    Ok(trees)
+}
+
+/// All pages of a query; only used where the result is bounded (one tree).
+async fn query_all(table: &dyn Table, query: Query) -> Result<Vec<Item>> {
+    let mut items = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = table.query(query.clone().cursor(cursor)).await?;
+        items.extend(page.items);
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(items),
+        }
+    }
+}
+
+/// One organization's tree: one query of its partition.
+pub async fn load_tree(table: &dyn Table, org: i64) -> Result<Option<Tree>> {
+    let items = query_all(table, Query::partition(partition(org))).await?;
+    Ok(build_trees(items)?.pop())
+}
+
+/// The tree holding zone `id` (pointer, then the tree: two round trips).
+pub async fn zone_tree(table: &dyn Table, zone: i64) -> Result<Option<Tree>> {
+    match follow(table, &zone_pointer(zone)).await? {
+        Some((org, _)) => Ok(load_tree(table, org).await?.filter(|t| t.zone(zone).is_some())),
+        None => Ok(None),
+    }
+}
+
+/// The tree holding camera `id`.
+pub async fn camera_tree(table: &dyn Table, camera: i64) -> Result<Option<Tree>> {
+    match follow(table, &camera_pointer(camera)).await? {
+        Some((org, _)) => Ok(load_tree(table, org)
+            .await?
+            .filter(|t| t.camera(camera).is_some())),
+        None => Ok(None),
+    }
+}
+
+/// A page of whole trees from the `SITES` index, from organization `from` on: usually one
+/// query. A page ends before the last organization the query cut off, and the next page
+/// starts at it (the cursor is that organization's id).
+pub async fn page_of_trees(table: &dyn Table, from: Option<i64>) -> Result<(Vec<Tree>, Option<i64>)> {
+    let start = Query::index(SITES)
+        .sk(SkRange::Gte(pad(from.unwrap_or(0))))
+        .limit(PAGE_ITEMS);
+    let (mut items, mut cursor) = (Vec::new(), None);
+    loop {
+        let page = table.query(start.clone().cursor(cursor)).await?;
+        items.extend(page.items);
+        let Some(next) = page.cursor else {
+            return Ok((build_trees(items)?, None));
+        };
+        let mut trees = build_trees(std::mem::take(&mut items))?;
+        if trees.len() >= 2 {
+            let cut = trees.pop().map(|t| t.org.id);
+            return Ok((trees, cut));
+        }
+        // One organization larger than a page (bounded by the caps): read on.
+        items = trees.into_iter().flat_map(tree_items).collect();
+        cursor = Some(next);
+    }
+}
+
+/// A tree back into items, in order (only for [`page_of_trees`]' rare long read).
+fn tree_items(t: Tree) -> Vec<Item> {
+    let mut out = Vec::new();
+    out.extend(t.org.to_item(t.version));
+    for z in t.zones {
+        out.extend(z.zone.to_item(z.version));
+        out.extend(z.cameras.iter().filter_map(|c| c.to_item().ok()));
+    }
+    out
+}
+
+/// Deletes of a zone, its cameras and their pointers; the zone only at the version read.
+fn zone_deletes(node: &ZoneNode) -> Vec<Write> {
+    let mut writes = vec![
+        Write::Delete {
+            key: node.zone.key(),
+            cond: Cond::Version(node.version),
+        },
+        Write::Delete {
+            key: zone_pointer(node.zone.id),
+            cond: Cond::Always,
+        },
+    ];
+    for c in &node.cameras {
+        writes.push(Write::Delete {
+            key: c.key(),
+            cond: Cond::Always,
+        });
+        writes.push(Write::Delete {
+            key: camera_pointer(c.id),
+            cond: Cond::Always,
+        });
+    }
+    writes
+}
+
+/// A field error for a parent id that names nothing (DRF's `PrimaryKeyRelatedField`).
+pub fn no_such(field: &str, id: i64) -> Error {
+    Error::field(field, format!("Invalid pk \"{id}\" - object does not exist."))
+}
+
+// ---- What the API shows ---------------------------------------------------------------
+
+#[derive(Serialize, ToSchema)]
+pub struct CameraBrief {
+    id: i64,
+    name: String,
+    is_active: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrgBrief {
+    id: i64,
+    name: String,
+    org_type: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ZoneInOrg {
+    id: i64,
+    name: String,
+    zone_type: String,
+    cameras: Vec<CameraBrief>,
+}
+
+/// An organization with its zones and their cameras.
+#[derive(Serialize, ToSchema)]
+pub struct OrgOut {
+    id: i64,
+    name: String,
+    org_type: String,
+    total_capacity: i64,
+    /// 6 decimals, as a string.
+    latitude: Option<String>,
+    longitude: Option<String>,
+    zones: Vec<ZoneInOrg>,
+}
+
+/// A zone with its organization and cameras.
+#[derive(Serialize, ToSchema)]
+pub struct ZoneOut {
+    id: i64,
+    name: String,
+    zone_type: String,
+    capacity: i64,
+    latitude: Option<String>,
+    longitude: Option<String>,
+    organization: OrgBrief,
+    cameras: Vec<CameraBrief>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ZoneWithOrg {
+    id: i64,
+    name: String,
+    zone_type: String,
+    organization: OrgBrief,
+}
+
+/// A camera with its zone and the zone's organization.
+#[derive(Serialize, ToSchema)]
+pub struct CameraOut {
+    id: i64,
+    name: String,
+    is_active: bool,
+    created_at: String,
+    zone: ZoneWithOrg,
+}
+
+fn camera_brief(c: &Camera) -> CameraBrief {
+    CameraBrief {
+        id: c.id,
+        name: c.name.clone(),
+        is_active: c.is_active,
+    }
+}
+
+fn org_brief(o: &Org) -> OrgBrief {
+    OrgBrief {
+        id: o.id,
+        name: o.name.clone(),
+        org_type: o.org_type.clone(),
+    }
+}
+
+impl Tree {
+    pub fn out(&self) -> OrgOut {
+        let o = &self.org;
+        OrgOut {
+            id: o.id,
+            name: o.name.clone(),
+            org_type: o.org_type.clone(),
+            total_capacity: o.total_capacity,
+            latitude: o.latitude.clone(),
+            longitude: o.longitude.clone(),
+            zones: self
+                .zones
+                .iter()
+                .map(|z| ZoneInOrg {
+                    id: z.zone.id,
+                    name: z.zone.name.clone(),
+                    zone_type: z.zone.zone_type.clone(),
+                    cameras: z.cameras.iter().map(camera_brief).collect(),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn zone_out(&self, node: &ZoneNode) -> ZoneOut {
+        let z = &node.zone;
+        ZoneOut {
+            id: z.id,
+            name: z.name.clone(),
+            zone_type: z.zone_type.clone(),
+            capacity: z.capacity,
+            latitude: z.latitude.clone(),
+            longitude: z.longitude.clone(),
+            organization: org_brief(&self.org),
+            cameras: node.cameras.iter().map(camera_brief).collect(),
+        }
+    }
+
+    pub fn zones_out(&self) -> impl Iterator<Item = ZoneOut> + '_ {
+        self.zones.iter().map(|z| self.zone_out(z))
+    }
+
+    pub fn camera_out(&self, zone: &Zone, c: &Camera) -> CameraOut {
+        CameraOut {
+            id: c.id,
+            name: c.name.clone(),
+            is_active: c.is_active,
+            created_at: c.created_at.clone(),
+            zone: ZoneWithOrg {
+                id: zone.id,
+                name: zone.name.clone(),
+                zone_type: zone.zone_type.clone(),
+                organization: org_brief(&self.org),
+            },
+        }
+    }
+
+    pub fn cameras_out(&self) -> impl Iterator<Item = CameraOut> + '_ {
+        self.zones
+            .iter()
+            .flat_map(|z| z.cameras.iter().map(|c| self.camera_out(&z.zone, c)))
+    }
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+pub struct PageParams {
+    /// Opaque cursor from the previous page's `X-Next-Cursor` header (pages hold whole
+    /// organizations).
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    pub fn start(&self) -> Result<Option<i64>> {
+        crate::fields::int_param("cursor", self.cursor.as_deref())
+            .map_err(|_| Error::bad_request("Invalid pagination cursor"))
+    }
+}
+
+/// Applies one field of a partial update.
+pub fn set<T: Clone>(field: &mut T, value: &Option<T>) {
+    if let Some(v) = value {
+        *field = v.clone();
+    }
+}
+
+/// An organization item alone (no tree) and its version.
+async fn load_org(table: &dyn Table, id: i64) -> Result<Option<(Org, i64)>> {
+    match table.get(&org_key(id)).await? {
+        Some(item) => {
+            let version = version_of(&item);
+            Ok(Some((from_item(item)?, version)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// `ADD` to a parent's child counter, bumping its version, at the version read.
+fn count_child(key: Key, counter: &str, delta: i64, version: i64) -> Write {
+    Write::Update(
+        civic_store::Update::new(key)
+            .add(counter, delta)
+            .add(civic_store::VERSION, 1)
+            .cond(Cond::Version(version)),
+    )
+}
