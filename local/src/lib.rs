@@ -149,7 +149,7 @@ pub fn router(defs: &[FunctionDef], platform: &Platform) -> Result<Router> {
         };
         let (svc, spec) = f.build(platform);
         let svc = tower::ServiceBuilder::new()
-            .map_request(as_lambda_sees_it)
+            .map_request(move |req| as_lambda_sees_it(req, f.app.name))
             .service(svc);
         // Unknown paths under the app get its own 404 body, from its first function.
         let (router, doc) = apps
@@ -187,9 +187,13 @@ pub fn router(defs: &[FunctionDef], platform: &Platform) -> Result<Router> {
 
 /// API Gateway hands a function the request alone: drop what local routing added to it (its
 /// path parameters above all, which the function's router captures again), keeping the
-/// caller's address for the rate limiter.
-fn as_lambda_sees_it(req: axum::extract::Request) -> axum::extract::Request {
+/// caller's address for the rate limiter. The `/{app}` prefix it stripped is passed on as
+/// `X-Forwarded-Prefix`, as a reverse proxy would, for apps that print their own URLs.
+fn as_lambda_sees_it(req: axum::extract::Request, app: &str) -> axum::extract::Request {
     let (mut parts, body) = req.into_parts();
+    if let Ok(prefix) = axum::http::HeaderValue::from_str(&format!("/{app}")) {
+        parts.headers.insert("x-forwarded-prefix", prefix);
+    }
     let caller = parts
         .extensions
         .remove::<axum::extract::ConnectInfo<SocketAddr>>();

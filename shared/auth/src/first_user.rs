@@ -25,23 +25,28 @@ pub enum Claim {
 
 /// Stores `user` (already carrying the top role) as the first user, if nobody was first yet.
 pub async fn claim(table: &dyn Table, user: Item) -> Result<Claim> {
+    claim_items(table, vec![user]).await
+}
+
+/// As [`claim`], for a user stored as several items (its record plus uniqueness markers, such
+/// as a username keyed apart from the record): all are written, each only if absent, in the
+/// marker's transaction; `UserExists` when any of them is taken.
+pub async fn claim_items(table: &dyn Table, items: Vec<Item>) -> Result<Claim> {
     let key = marker();
     let mut flag = Item::new();
     flag.insert("PK".into(), key.pk.into());
     flag.insert("SK".into(), key.sk.into());
-    let writes = vec![
-        Write::Put {
-            item: flag,
-            cond: Cond::NotExists,
-        },
-        Write::Put {
-            item: user,
-            cond: Cond::NotExists,
-        },
-    ];
+    let mut writes = vec![Write::Put {
+        item: flag,
+        cond: Cond::NotExists,
+    }];
+    writes.extend(items.into_iter().map(|item| Write::Put {
+        item,
+        cond: Cond::NotExists,
+    }));
     match table.transact(writes).await {
         Ok(()) => Ok(Claim::Won),
-        Err(StoreError::TransactionCanceled(failed)) if failed.contains(&1) => {
+        Err(StoreError::TransactionCanceled(failed)) if failed.iter().any(|&i| i > 0) => {
             Ok(Claim::UserExists)
         }
         Err(StoreError::TransactionCanceled(_)) => Ok(Claim::Lost),
