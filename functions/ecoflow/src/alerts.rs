@@ -110,7 +110,10 @@ fn list_partition(org: Option<i64>, status: Option<AlertStatus>) -> String {
 
 /// Every list the alert belongs to; the first is the canonical copy.
 fn views(a: &Alert) -> Vec<String> {
-    let mut out = vec![list_partition(None, None), list_partition(None, Some(a.status))];
+    let mut out = vec![
+        list_partition(None, None),
+        list_partition(None, Some(a.status)),
+    ];
     if let Some(o) = a.organization_id {
         out.push(list_partition(Some(o), None));
         out.push(list_partition(Some(o), Some(a.status)));
@@ -229,7 +232,8 @@ async fn change(
             return Ok(Some(new.alert));
         }
         new.alert.updated_at = now;
-        let reopens = old.alert.status == AlertStatus::Closed && new.alert.status != AlertStatus::Closed;
+        let reopens =
+            old.alert.status == AlertStatus::Closed && new.alert.status != AlertStatus::Closed;
         if let (true, Some(marker)) = (reopens, &new.marker)
             && holder(table, marker).await?.is_some_and(|h| h != id)
         {
@@ -371,7 +375,11 @@ pub struct AlertInput {
 /// Create an alert manually (`alert_type` `MANUAL`).
 #[utoipa::path(post, path = "/api/alerts", tag = "alerts", request_body = AlertInput, security(("bearer" = [])),
     responses((status = 201, body = Alert), (status = 400), (status = 401), (status = 403)))]
-async fn create(S(s): S<State>, Admin(user): Admin, mut body: Body) -> Result<(StatusCode, Json<Alert>)> {
+async fn create(
+    S(s): S<State>,
+    Admin(user): Admin,
+    mut body: Body,
+) -> Result<(StatusCode, Json<Alert>)> {
     let heading = body.string("heading", true, false, TEXT_MAX);
     let sub_heading = body.string("sub_heading", false, true, TEXT_MAX);
     let status = body.choice::<AlertStatus>("status", false);
@@ -382,7 +390,9 @@ async fn create(S(s): S<State>, Admin(user): Admin, mut body: Body) -> Result<(S
     // Where it was raised: the camera names its zone, the zone its organization.
     let (org, zone) = match (camera_id, zone_id) {
         (Some(c), _) => {
-            let tree = camera_tree(table, c).await?.ok_or_else(|| no_such("camera_id", c))?;
+            let tree = camera_tree(table, c)
+                .await?
+                .ok_or_else(|| no_such("camera_id", c))?;
             let (node, _) = tree.camera(c).ok_or_else(|| no_such("camera_id", c))?;
             if zone_id.is_some_and(|z| z != node.zone.id) {
                 return Err(Error::field("zone_id", "The camera is not in this zone."));
@@ -390,7 +400,9 @@ async fn create(S(s): S<State>, Admin(user): Admin, mut body: Body) -> Result<(S
             (Some(tree.org.id), Some(node.zone.id))
         }
         (None, Some(z)) => {
-            let tree = zone_tree(table, z).await?.ok_or_else(|| no_such("zone_id", z))?;
+            let tree = zone_tree(table, z)
+                .await?
+                .ok_or_else(|| no_such("zone_id", z))?;
             (Some(tree.org.id), Some(z))
         }
         (None, None) => (None, None),
@@ -412,7 +424,12 @@ async fn create(S(s): S<State>, Admin(user): Admin, mut body: Body) -> Result<(S
         closed_by: None,
         closed_at: None,
     };
-    transition(&mut alert, status.unwrap_or(AlertStatus::Open), user.id, &now);
+    transition(
+        &mut alert,
+        status.unwrap_or(AlertStatus::Open),
+        user.id,
+        &now,
+    );
     let record = Record {
         alert,
         marker: None,

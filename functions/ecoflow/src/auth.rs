@@ -238,7 +238,8 @@ async fn login(S(s): S<State>, mut body: Body) -> Result<Json<LoginResponse>> {
         None => None,
     };
     let hash = user.as_ref().map(|(u, _)| u.password_hash.as_str());
-    let denied = || Error::Unauthorized("No active account found with the given credentials".into());
+    let denied =
+        || Error::Unauthorized("No active account found with the given credentials".into());
     if !verify_password(&password, hash).await? {
         return Err(denied());
     }

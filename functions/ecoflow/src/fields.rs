@@ -133,7 +133,10 @@ impl Body {
         if n > *range.end() {
             return self.fail(
                 field,
-                format!("Ensure this value is less than or equal to {}.", range.end()),
+                format!(
+                    "Ensure this value is less than or equal to {}.",
+                    range.end()
+                ),
             );
         }
         Some(n)
@@ -208,7 +211,9 @@ fn decimal6(text: &str, limit: f64) -> std::result::Result<String, String> {
         ));
     }
     if number > limit {
-        return Err(format!("Ensure this value is less than or equal to {limit}."));
+        return Err(format!(
+            "Ensure this value is less than or equal to {limit}."
+        ));
     }
     Ok(format!("{number:.6}"))
 }
@@ -235,7 +240,16 @@ mod tests {
         assert_eq!(decimal6("40.7128", 90.0).unwrap(), "40.712800");
         assert_eq!(decimal6("-74.006", 180.0).unwrap(), "-74.006000");
         assert_eq!(decimal6("90", 90.0).unwrap(), "90.000000");
-        for bad in ["90.000001", "-91", "1.1234567", "abc", "NaN", "inf", "1e2", ""] {
+        for bad in [
+            "90.000001",
+            "-91",
+            "1.1234567",
+            "abc",
+            "NaN",
+            "inf",
+            "1e2",
+            "",
+        ] {
             assert!(decimal6(bad, 90.0).is_err(), "{bad}");
         }
     }

@@ -64,7 +64,10 @@ async fn target_zone(table: &dyn Table, zone: i64) -> Result<(Tree, ZoneNode)> {
     let tree = zone_tree(table, zone)
         .await?
         .ok_or_else(|| no_such("zone_id", zone))?;
-    let node = tree.zone(zone).cloned().ok_or_else(|| no_such("zone_id", zone))?;
+    let node = tree
+        .zone(zone)
+        .cloned()
+        .ok_or_else(|| no_such("zone_id", zone))?;
     if node.zone.camera_count >= MAX_CAMERAS {
         return Err(civic_core::Error::field(
             "zone_id",
@@ -102,7 +105,10 @@ async fn list(S(s): S<State>, _: User, Query(q): Query<CameraParams>) -> Result<
     let start = PageParams { cursor: q.cursor }.start()?;
     let (trees, next) = page_of_trees(table, start).await?;
     let cameras: Vec<CameraOut> = trees.iter().flat_map(Tree::cameras_out).collect();
-    Ok(page::with_cursor(Json(cameras), next.map(|n| n.to_string())))
+    Ok(page::with_cursor(
+        Json(cameras),
+        next.map(|n| n.to_string()),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/cameras", tag = "cameras", request_body = CameraInput, security(("bearer" = [])),
@@ -181,7 +187,12 @@ async fn update(S(s): S<State>, _: Admin, Id(id): Id, body: Body) -> Result<Json
         moved.organization_id = target.org.id;
         let writes = vec![
             count_child(node.zone.key(), "camera_count", -1, node.version),
-            count_child(target_node.zone.key(), "camera_count", 1, target_node.version),
+            count_child(
+                target_node.zone.key(),
+                "camera_count",
+                1,
+                target_node.version,
+            ),
             Write::Delete {
                 key: camera.key(),
                 cond: Cond::Exists,

@@ -147,7 +147,12 @@ impl Zone {
 
 impl Camera {
     pub fn to_item(&self) -> Result<Item> {
-        site_item(self, self.organization_id, camera_sk(self.zone_id, self.id), 1)
+        site_item(
+            self,
+            self.organization_id,
+            camera_sk(self.zone_id, self.id),
+            1,
+        )
     }
     fn key(&self) -> Key {
         Key::new(
@@ -269,7 +274,9 @@ pub async fn load_tree(table: &dyn Table, org: i64) -> Result<Option<Tree>> {
 /// The tree holding zone `id` (pointer, then the tree: two round trips).
 pub async fn zone_tree(table: &dyn Table, zone: i64) -> Result<Option<Tree>> {
     match follow(table, &zone_pointer(zone)).await? {
-        Some((org, _)) => Ok(load_tree(table, org).await?.filter(|t| t.zone(zone).is_some())),
+        Some((org, _)) => Ok(load_tree(table, org)
+            .await?
+            .filter(|t| t.zone(zone).is_some())),
         None => Ok(None),
     }
 }
@@ -287,7 +294,10 @@ pub async fn camera_tree(table: &dyn Table, camera: i64) -> Result<Option<Tree>>
 /// A page of whole trees from the `SITES` index, from organization `from` on: usually one
 /// query. A page ends before the last organization the query cut off, and the next page
 /// starts at it (the cursor is that organization's id).
-pub async fn page_of_trees(table: &dyn Table, from: Option<i64>) -> Result<(Vec<Tree>, Option<i64>)> {
+pub async fn page_of_trees(
+    table: &dyn Table,
+    from: Option<i64>,
+) -> Result<(Vec<Tree>, Option<i64>)> {
     let start = Query::index(SITES)
         .sk(SkRange::Gte(pad(from.unwrap_or(0))))
         .limit(PAGE_ITEMS);
@@ -347,7 +357,10 @@ fn zone_deletes(node: &ZoneNode) -> Vec<Write> {
 
 /// A field error for a parent id that names nothing (DRF's `PrimaryKeyRelatedField`).
 pub fn no_such(field: &str, id: i64) -> Error {
-    Error::field(field, format!("Invalid pk \"{id}\" - object does not exist."))
+    Error::field(
+        field,
+        format!("Invalid pk \"{id}\" - object does not exist."),
+    )
 }
 
 // ---- What the API shows ---------------------------------------------------------------

@@ -10,8 +10,8 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
-    set, LATITUDE, LONGITUDE, NAME_MAX, Org, OrgOut, PageParams, TYPE_MAX, Tree, load_tree,
-    org_key, page_of_trees, zone_deletes,
+    LATITUDE, LONGITUDE, NAME_MAX, Org, OrgOut, PageParams, TYPE_MAX, Tree, load_tree, org_key,
+    page_of_trees, set, zone_deletes,
 };
 use crate::fields::Body;
 use crate::{Admin, Id, State, User, lost_race, not_found};
