@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::fields::{Body, REQUIRED};
-use crate::{Role, State, User, pad, version_of, with_version};
+use crate::{Role, State, User, lost_race, pad, version_of, with_version};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()
@@ -103,13 +103,6 @@ pub struct Registered {
 pub struct RegisteredUser {
     email: String,
     role: Role,
-}
-
-impl std::str::FromStr for Role {
-    type Err = ();
-    fn from_str(s: &str) -> std::result::Result<Self, ()> {
-        Role::parse(s).ok_or(())
-    }
 }
 
 /// Register a user. The first user of the app becomes ADMIN.
@@ -360,11 +353,8 @@ async fn edit_profile(S(s): S<State>, user: User, body: Body) -> Result<Json<Pro
             record.first_name = first_name.unwrap_or(record.first_name);
             record.last_name = last_name.unwrap_or(record.last_name);
             let item = record.to_item(version + 1)?;
-            match table.put(item, Cond::Version(version)).await {
-                Ok(()) => Ok(Some(record)),
-                Err(StoreError::ConditionFailed) => Ok(None),
-                Err(e) => Err(e.into()),
-            }
+            let won = lost_race(table.put(item, Cond::Version(version)).await)?;
+            Ok(won.then_some(record))
         }
     })
     .await?;

@@ -136,6 +136,13 @@ impl Role {
     }
 }
 
+impl std::str::FromStr for Role {
+    type Err = ();
+    fn from_str(s: &str) -> std::result::Result<Self, ()> {
+        Role::parse(s).ok_or(())
+    }
+}
+
 /// The authenticated caller: a valid EcoFlow access token.
 pub struct User {
     pub id: i64,

@@ -314,20 +314,24 @@ pub async fn page_of_trees(
             return Ok((trees, cut));
         }
         // One organization larger than a page (bounded by the caps): read on.
-        items = trees.into_iter().flat_map(tree_items).collect();
+        items = match trees.pop() {
+            Some(t) => tree_items(t)?,
+            None => Vec::new(),
+        };
         cursor = Some(next);
     }
 }
 
 /// A tree back into items, in order (only for [`page_of_trees`]' rare long read).
-fn tree_items(t: Tree) -> Vec<Item> {
-    let mut out = Vec::new();
-    out.extend(t.org.to_item(t.version));
+fn tree_items(t: Tree) -> Result<Vec<Item>> {
+    let mut out = vec![t.org.to_item(t.version)?];
     for z in t.zones {
-        out.extend(z.zone.to_item(z.version));
-        out.extend(z.cameras.iter().filter_map(|c| c.to_item().ok()));
+        out.push(z.zone.to_item(z.version)?);
+        for c in &z.cameras {
+            out.push(c.to_item()?);
+        }
     }
-    out
+    Ok(out)
 }
 
 /// Deletes of a zone, its cameras and their pointers; the zone only at the version read.
