@@ -234,8 +234,11 @@ fn fan() -> Value {
 /// A `multipart/form-data` body, written by hand so tests can also send what browsers never do.
 #[derive(Default)]
 struct Multipart {
-    parts: Vec<(String, Option<(String, String)>, Vec<u8>)>,
+    parts: Vec<Part>,
 }
+
+/// A field's name, its file name and content type when it is a file, and its bytes.
+type Part = (String, Option<(String, String)>, Vec<u8>);
 
 impl Multipart {
     fn text(mut self, name: &str, value: &str) -> Self {
