@@ -93,9 +93,15 @@ pub const DEVICES: Function = Function {
 pub const FUNCTIONS: &[Function] = &[AUTH, USERS, ROOMS, DEVICE_TYPES, DEVICES];
 
 fn router(p: &Platform, routes: OpenApiRouter<State>) -> OpenApiRouter {
+    router_with(State::new(p), routes)
+}
+
+/// An endpoint group's routes over a given state: how another device-sync implementation (or a
+/// test double) is put in place.
+pub fn router_with(state: State, routes: OpenApiRouter<State>) -> OpenApiRouter {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes)
-        .with_state(State::new(p))
+        .with_state(state)
 }
 
 #[derive(OpenApi)]

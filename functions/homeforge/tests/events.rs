@@ -88,3 +88,118 @@ async fn sample_events_reach_their_handlers() {
     assert_eq!(body["nodes"][0]["id"], "homeforge-gateway");
     assert_eq!(body["edges"], json!([]));
 }
+
+/// Records what the state handler hands to the device-sync hook.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<(i64, serde_json::Map<String, Value>)>>);
+
+#[async_trait::async_trait]
+impl homeforge::sync::DeviceSync for Recorder {
+    async fn desired_state(
+        &self,
+        device: &homeforge::devices::Device,
+        changed: &serde_json::Map<String, Value>,
+    ) -> civic_core::Result<()> {
+        self.0.lock().unwrap().push((device.id, changed.clone()));
+        Err(civic_core::Error::Unavailable("broker down".into()))
+    }
+}
+
+async fn json_call(
+    router: &axum::Router,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let req = req.body(Body::from(body.to_string())).unwrap();
+    let res = router.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn the_device_sync_hook_gets_the_changed_keys_after_the_state_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Backend::embedded(dir.path()).unwrap();
+    let p = Platform::local(dir.path(), backend, Limits::default()).unwrap();
+    let build = |f: &Function| f.build(&p).0;
+    let (auth, types) = (build(&homeforge::AUTH), build(&homeforge::DEVICE_TYPES));
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let state = homeforge::State {
+        sync: recorder.clone(),
+        ..homeforge::State::new(&p)
+    };
+    let (devices, _) =
+        homeforge::router_with(state, homeforge::devices::routes()).split_for_parts();
+    let devices = homeforge::APP.finish(devices, &p.limits);
+
+    let owner = json!({"username": "olivia", "password": "Password123"});
+    let (status, _) = json_call(&auth, "POST", "/api/register", None, owner.clone()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, pair) = json_call(&auth, "POST", "/api/login", None, owner).await;
+    let token = pair["access"].as_str().unwrap();
+    let fan = std::fs::read_to_string(format!(
+        "{}/../../events/homeforge-device-types.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let fan: Value = serde_json::from_str(&fan).unwrap();
+    let fan: Value = serde_json::from_str(fan["body"].as_str().unwrap()).unwrap();
+    let (_, t) = json_call(
+        &types,
+        "POST",
+        "/api/device-types/propose",
+        Some(token),
+        fan,
+    )
+    .await;
+    let approve = format!("/api/admin/device-types/{}/approve", t["id"]);
+    let (status, _) = json_call(&types, "POST", &approve, Some(token), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let device = json!({"name": "Fan", "ip_address": "10.0.0.2", "device_type": t["id"]});
+    let (_, d) = json_call(&devices, "POST", "/api/devices", Some(token), device).await;
+    let id = d["id"].as_i64().unwrap();
+
+    let state = format!("/api/devices/{id}/state");
+    let (status, body) = json_call(
+        &devices,
+        "PATCH",
+        &state,
+        Some(token),
+        json!({"relay_1": true}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a failing hook does not fail the stored patch"
+    );
+    assert_eq!(body["current_state"], json!({"relay_1": true}));
+    let (_, body) = json_call(&devices, "PATCH", &state, Some(token), json!({"pwm_1": 40})).await;
+    assert_eq!(body["current_state"], json!({"relay_1": true, "pwm_1": 40}));
+    // A refused patch reaches no device.
+    let (status, _) = json_call(&devices, "PATCH", &state, Some(token), json!({"nope": 1})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let calls = recorder.0.lock().unwrap().clone();
+    let expected: Vec<(i64, serde_json::Map<String, Value>)> =
+        [json!({"relay_1": true}), json!({"pwm_1": 40})]
+            .into_iter()
+            .map(|v| (id, v.as_object().unwrap().clone()))
+            .collect();
+    assert_eq!(calls, expected, "only the changed keys, in order");
+}
