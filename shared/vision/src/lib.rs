@@ -1,12 +1,14 @@
 //! Vision for Civic: untrusted image bytes decoded within limits, a person detector behind a
 //! small trait (NanoDet and CenterNet on ONNX Runtime), and sliced inference.
 
+pub mod counter;
 pub mod decode;
 pub mod detector;
 pub mod geometry;
 pub mod runtime;
 pub mod sliced;
 
+pub use counter::{Count, Counter, count};
 pub use decode::{ImageError, ImageLimits, Info};
 pub use detector::{CenterNet, Detector, NanoDet};
 pub use geometry::{BBox, Detection};
