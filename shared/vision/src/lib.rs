@@ -4,6 +4,7 @@
 pub mod counter;
 pub mod decode;
 pub mod detector;
+pub mod fixtures;
 pub mod geometry;
 pub mod runtime;
 pub mod sliced;
