@@ -1,0 +1,31 @@
+//! Commands to devices: a JSON payload published on a topic. Lambda publishes through IoT
+//! Core's data plane ([`crate::aws::IotData`]), civic-local to its MQTT broker
+//! ([`crate::mqtt::MqttPublisher`]); the apps see only this trait.
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("no device transport is configured")]
+    Unconnected,
+    #[error("publishing to {topic}: {msg}")]
+    Transport { topic: String, msg: String },
+}
+
+#[async_trait]
+pub trait Publisher: Send + Sync {
+    /// Publishes `payload` on `topic` (QoS 1: delivered at least once).
+    async fn publish(&self, topic: &str, payload: &Value) -> Result<(), PublishError>;
+}
+
+/// Where no transport is set up (unit tests, a platform built by hand): every publish fails
+/// with [`PublishError::Unconnected`], which callers log.
+pub struct Unconnected;
+
+#[async_trait]
+impl Publisher for Unconnected {
+    async fn publish(&self, _topic: &str, _payload: &Value) -> Result<(), PublishError> {
+        Err(PublishError::Unconnected)
+    }
+}
