@@ -8,6 +8,7 @@ pub mod fixtures;
 pub mod geometry;
 pub mod runtime;
 pub mod sliced;
+pub mod track;
 
 pub use counter::{Count, Counter, count};
 pub use decode::{ImageError, ImageLimits, Info};
