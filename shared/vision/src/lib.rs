@@ -6,9 +6,11 @@ pub mod decode;
 pub mod detector;
 pub mod fixtures;
 pub mod geometry;
+pub mod line;
 pub mod runtime;
 pub mod sliced;
 pub mod track;
+pub mod video;
 
 pub use counter::{Count, Counter, count};
 pub use decode::{ImageError, ImageLimits, Info};

@@ -42,6 +42,8 @@ pub struct Track {
     pub velocity: [f32; 4],
     pub hits: u32,
     pub confirmed: bool,
+    /// The score of the last matched detection.
+    pub score: f32,
     /// Time (seconds) of the last match.
     pub seen: f64,
 }
@@ -58,7 +60,9 @@ impl Track {
         }
     }
 
-    fn update(&mut self, b: BBox, t: f64, min_hits: u32) {
+    fn update(&mut self, d: &Detection, t: f64, min_hits: u32) {
+        let b = d.bbox;
+        self.score = d.score;
         let dt = (t - self.seen) as f32;
         if dt > 0.0 {
             let new = [
@@ -111,8 +115,8 @@ impl Tracker {
         let unmatched_high = associate(&high, &predicted, &mut free_tracks, cfg.iou, &mut matched);
         associate(&low, &predicted, &mut free_tracks, cfg.iou, &mut matched);
 
-        for &(ti, b) in &matched {
-            self.tracks[ti].update(b, t, cfg.min_hits);
+        for &(ti, d) in &matched {
+            self.tracks[ti].update(d, t, cfg.min_hits);
         }
         let mut out: Vec<Track> = matched
             .iter()
@@ -126,6 +130,7 @@ impl Tracker {
                 velocity: [0.0; 4],
                 hits: 1,
                 confirmed: cfg.min_hits <= 1,
+                score: d.score,
                 seen: t,
             };
             self.next_id += 1;
@@ -136,14 +141,14 @@ impl Tracker {
     }
 }
 
-/// Greedy matching, best IoU first; matched pairs are appended as (track index, box) and the
-/// detections left over are returned.
+/// Greedy matching, best IoU first; matched pairs are appended as (track index, detection)
+/// and the detections left over are returned.
 fn associate<'d>(
     dets: &[&'d Detection],
     predicted: &[BBox],
     free: &mut Vec<usize>,
     min_iou: f32,
-    matched: &mut Vec<(usize, BBox)>,
+    matched: &mut Vec<(usize, &'d Detection)>,
 ) -> Vec<&'d Detection> {
     let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
     for (di, d) in dets.iter().enumerate() {
@@ -160,7 +165,7 @@ fn associate<'d>(
         if !used[di] && free.contains(&ti) {
             used[di] = true;
             free.retain(|&f| f != ti);
-            matched.push((ti, dets[di].bbox));
+            matched.push((ti, dets[di]));
         }
     }
     dets.iter()
