@@ -1,61 +1,121 @@
-//! Line crossings in Debian's vtest.avi (decoded by ./scripts/fixtures), at 10 frames/s:
-//! `cargo run --release -p civic-vision --example vtest-lines -- [first last]`
+//! Line crossings in Debian's vtest.avi (frames decoded by ./scripts/fixtures, 10 frames/s)
+//! against the hand count in `tests/vtest-crossings.csv`, with frames/s end to end (decode,
+//! detect, track, count): `cargo run --release -p civic-vision --example vtest-lines`.
+//! Both lines are drawn downwards, so an entry is a walk to the left (the hand count's `left`).
 
 use std::time::Instant;
 
 use civic_vision::line::{Line, Sense};
 use civic_vision::video::{CameraState, VideoConfig};
-use civic_vision::{Counter, Detector, fixtures, runtime};
+use civic_vision::{BBox, Counter, Detection, fixtures, runtime};
+
+pub const LINES: [Line; 2] = [
+    Line {
+        id: 1,
+        a: (250.0, 150.0),
+        b: (250.0, 330.0),
+    },
+    Line {
+        id: 2,
+        a: (550.0, 130.0),
+        b: (550.0, 330.0),
+    },
+];
+
+fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse().unwrap())
-        .collect();
-    let (first, last) = (
-        args.first().copied().unwrap_or(1),
-        args.get(1).copied().unwrap_or(795),
-    );
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut counter = Counter::load(&runtime::Paths::from_env()?, threads)?;
-    counter.primary.threshold = 0.3;
-    let lines = [
-        Line {
-            id: 1,
-            a: (250.0, 150.0),
-            b: (250.0, 330.0),
-        },
-        Line {
-            id: 2,
-            a: (550.0, 130.0),
-            b: (550.0, 330.0),
-        },
-    ];
-    let cfg = VideoConfig::default();
-    let mut state = CameraState::default();
+    let counter = Counter::load(&runtime::Paths::from_env()?, threads)?;
+    let mut cfg = VideoConfig::default();
+    cfg.hysteresis.band = env("BAND", cfg.hysteresis.band);
+    cfg.tracker.min_hits = env("MIN_HITS", cfg.tracker.min_hits);
+    cfg.tracker.iou = env("IOU", cfg.tracker.iou);
+    cfg.tracker.low = env("LOW", cfg.tracker.low);
+    cfg.tracker.high = env("HIGH", cfg.tracker.high);
+    let verbose = std::env::var("VERBOSE").is_ok();
+
     let dir = fixtures::dir().join("vtest");
+    // DETECTIONS=file: detect once, then tune the tracker and lines against the saved boxes.
+    let cache = std::env::var("DETECTIONS").ok();
+    let saved: Option<Vec<Vec<[f32; 5]>>> = cache
+        .as_ref()
+        .and_then(|f| std::fs::read(f).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let mut all = Vec::new();
+    let mut state = CameraState::default();
+    let mut counted = [[0usize; 2]; 2];
     let started = Instant::now();
-    let mut totals = [[0; 2]; 2];
-    for n in first..=last {
-        let img = fixtures::open(&dir.join(format!("{n:04}.jpg")));
-        let dets = counter.primary.detect(&img)?;
-        for c in state.frame(n as f64 / 10.0, &dets, &lines, &cfg) {
-            println!(
-                "frame {n}: line {} {:?} track {} ({:.2})",
-                c.line_id, c.sense, c.track, c.confidence
-            );
-            totals[(c.line_id - 1) as usize][usize::from(c.sense == Sense::Exit)] += 1;
+    for n in 1..=795 {
+        let people: Vec<Detection> = match &saved {
+            Some(s) => s[n - 1]
+                .iter()
+                .map(|d| Detection {
+                    bbox: BBox {
+                        x1: d[0],
+                        y1: d[1],
+                        x2: d[2],
+                        y2: d[3],
+                    },
+                    score: d[4],
+                })
+                .collect(),
+            None => {
+                let img = fixtures::open(&dir.join(format!("{n:04}.jpg")));
+                counter.primary.detect_min(&img, 0.2)?
+            }
+        };
+        all.push(
+            people
+                .iter()
+                .map(|d| [d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2, d.score])
+                .collect::<Vec<_>>(),
+        );
+        let people: Vec<Detection> = people
+            .into_iter()
+            .filter(|d| d.score >= cfg.tracker.low)
+            .collect();
+        for c in state.frame(n as f64 / 10.0, &people, &LINES, &cfg) {
+            if verbose {
+                println!(
+                    "frame {n}: line {} {:?} track {}",
+                    c.line_id, c.sense, c.track
+                );
+            }
+            counted[(c.line_id - 1) as usize][usize::from(c.sense == Sense::Exit)] += 1;
         }
     }
-    let frames = last + 1 - first;
+    let elapsed = started.elapsed().as_secs_f64();
+    if let (Some(f), None) = (&cache, &saved) {
+        std::fs::write(f, serde_json::to_vec(&all)?)?;
+    }
+
+    let mut truth = [[0usize; 2]; 2];
+    let labels = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vtest-crossings.csv");
+    for row in csv::Reader::from_path(labels)?.records() {
+        let row = row?;
+        let line: usize = row[1].parse()?;
+        truth[line - 1][usize::from(&row[2] == "right")] += 1;
+    }
     println!(
-        "{frames} frames in {:.1?} ({:.1} frames/s); line 1 entries {} exits {}; line 2 entries {} exits {}",
-        started.elapsed(),
-        frames as f64 / started.elapsed().as_secs_f64(),
-        totals[0][0],
-        totals[0][1],
-        totals[1][0],
-        totals[1][1]
+        "vtest.avi: 795 frames in {elapsed:.1} s = {:.1} frames/s on {threads} threads",
+        795.0 / elapsed
     );
+    for (l, (c, t)) in counted.iter().zip(truth).enumerate() {
+        for (k, sense) in ["entries", "exits"].iter().enumerate() {
+            let err = 100.0 * (c[k] as f64 - t[k] as f64) / t[k] as f64;
+            println!(
+                "  line {} {sense}: counted {}, by hand {} ({err:+.0}%)",
+                l + 1,
+                c[k],
+                t[k]
+            );
+        }
+    }
     Ok(())
 }

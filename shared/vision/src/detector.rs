@@ -111,8 +111,13 @@ impl NanoDet {
     }
 }
 
-impl Detector for NanoDet {
-    fn detect(&self, img: &RgbImage) -> Result<Vec<Detection>, VisionError> {
+impl NanoDet {
+    /// People scoring at least `min_score` (a tracker also wants the weak ones).
+    pub fn detect_min(
+        &self,
+        img: &RgbImage,
+        min_score: f32,
+    ) -> Result<Vec<Detection>, VisionError> {
         let side = Self::SIDE as usize;
         let data = Self::tensor(img);
         let input = TensorRef::from_array_view(([1usize, 3, side, side], &data[..]))
@@ -130,7 +135,7 @@ impl Detector for NanoDet {
                 let s = *stride as f32;
                 for (i, row) in scores.chunks_exact(Self::CLASSES).enumerate() {
                     let score = row[0];
-                    if score < self.threshold {
+                    if score < min_score {
                         continue;
                     }
                     let (cx, cy) = ((i as u32 % cols) as f32 * s, (i as u32 / cols) as f32 * s);
@@ -151,6 +156,12 @@ impl Detector for NanoDet {
             Ok(dets)
         })?;
         Ok(suppress(dets, self.nms_iou))
+    }
+}
+
+impl Detector for NanoDet {
+    fn detect(&self, img: &RgbImage) -> Result<Vec<Detection>, VisionError> {
+        self.detect_min(img, self.threshold)
     }
 
     fn name(&self) -> &'static str {

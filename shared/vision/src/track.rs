@@ -42,7 +42,7 @@ pub struct Track {
     pub velocity: [f32; 4],
     pub hits: u32,
     pub confirmed: bool,
-    /// The score of the last matched detection.
+    /// The best score of its detections: how surely this is a person.
     pub score: f32,
     /// Time (seconds) of the last match.
     pub seen: f64,
@@ -62,7 +62,7 @@ impl Track {
 
     fn update(&mut self, d: &Detection, t: f64, min_hits: u32) {
         let b = d.bbox;
-        self.score = d.score;
+        self.score = self.score.max(d.score);
         let dt = (t - self.seen) as f32;
         if dt > 0.0 {
             let new = [
