@@ -1306,6 +1306,10 @@ async fn openapi_documents_every_route_and_the_extensions() {
         "/api/notifications/{id}",
         "/api/status",
         "/api/health",
+        "/api/sensor/detect",
+        "/api/sensor/uploads",
+        "/api/sensor/detections",
+        "/api/carbon/stats",
     ] {
         assert!(paths.contains_key(path), "{path} is not documented");
     }
@@ -1317,4 +1321,560 @@ async fn openapi_documents_every_route_and_the_extensions() {
         .await
         .unwrap();
     assert!(docs.status().is_success());
+}
+
+// ---- sensor/detect, carbon/stats and the S3 upload path ---------------------------------
+
+/// A hand-counted photo from `./scripts/fixtures`: its bytes and how many people it shows.
+fn photo(name: &str) -> (Vec<u8>, usize) {
+    let (path, people) = civic_vision::fixtures::labelled()
+        .into_iter()
+        .find(|(p, _)| p.ends_with(name))
+        .unwrap_or_else(|| panic!("{name} is not in the labelled set"));
+    (std::fs::read(&path).unwrap(), people)
+}
+
+/// A `multipart/form-data` body: `(name, filename, bytes)` parts.
+fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "civic-test-boundary-7d2f";
+    let mut body = Vec::new();
+    for (name, filename, bytes) in parts {
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"").bytes(),
+        );
+        if let Some(f) = filename {
+            body.extend(format!("; filename=\"{f}\"\r\nContent-Type: image/jpeg").bytes());
+        }
+        body.extend(b"\r\n\r\n");
+        body.extend(*bytes);
+        body.extend(b"\r\n");
+    }
+    body.extend(format!("--{boundary}--\r\n").bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+impl Api {
+    async fn detect(&self, token: &str, parts: &[(&str, Option<&str>, &[u8])]) -> Resp {
+        let (kind, body) = multipart(parts);
+        let req = self
+            .http
+            .post(self.url("/sensor/detect/"))
+            .bearer_auth(token)
+            .header("content-type", kind)
+            .body(body);
+        send(req).await
+    }
+
+    async fn detect_photo(&self, token: &str, zone: i64, camera: i64, photo: &[u8]) -> Resp {
+        let (z, c) = (zone.to_string(), camera.to_string());
+        self.detect(
+            token,
+            &[
+                ("zone_id", None, z.as_bytes()),
+                ("camera_id", None, c.as_bytes()),
+                ("file", Some("capture.jpg"), photo),
+            ],
+        )
+        .await
+    }
+
+    async fn capacity(&self, admin: &str, zone: i64, capacity: i64) {
+        self.put(
+            As::Token(admin),
+            &format!("/zones/{zone}/"),
+            json!({"capacity": capacity}),
+        )
+        .await
+        .is(200);
+    }
+
+    /// Polls the zone's detections until there are `n` (uploads are counted in the background).
+    async fn await_detections(&self, token: &str, zone: i64, n: usize) -> Vec<Value> {
+        for _ in 0..600 {
+            let list = self
+                .get(
+                    As::Token(token),
+                    &format!("/sensor/detections/?zone_id={zone}"),
+                )
+                .await;
+            let items = list.is(200).as_array().unwrap().clone();
+            if items.len() >= n {
+                return items;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("zone {zone} never had {n} detections");
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+#[tokio::test]
+async fn sensor_detect_counts_real_photos_records_carbon_and_raises_overcrowding() {
+    let api = Api::start().await;
+    let (admin, user) = api.admin_and_user().await;
+    let org = api.org(&admin, "Tech Corp HQ").await;
+    let (lobby, hall) = (
+        api.zone(&admin, org, "Lobby").await,
+        api.zone(&admin, org, "Main Hall").await,
+    );
+    api.capacity(&admin, lobby, 100).await;
+    let (lobby_cam, hall_cam) = (
+        api.camera(&admin, lobby, "Front Desk Cam").await,
+        api.camera(&admin, hall, "Hall Cam").await,
+    );
+    let (frame, people) = photo("vtest-0140.jpg");
+
+    // Scenario A: 9 people in a zone for 100.
+    let a = api
+        .detect_photo(&user, lobby, lobby_cam, &frame)
+        .await
+        .is(200)
+        .clone();
+    let sahi = a["detected_people"].as_i64().unwrap();
+    assert!(
+        (sahi - people as i64).abs() <= 2,
+        "counted {sahi}, the photo shows {people}"
+    );
+    let second = a["carbon_data"]["gemini_count"].as_i64().unwrap();
+    assert!(
+        (second - people as i64).abs() <= 4,
+        "CenterNet counted {second} of {people}"
+    );
+    let saved = round2(sahi as f64 / second as f64);
+    assert_eq!(
+        a,
+        json!({
+            "zone": "Lobby", "capacity": 100, "detected_people": sahi,
+            "occupancy_percentage": format!("{:.1}%", sahi as f64), "status": "NORMAL",
+            "carbon_data": {
+                "filename": "capture.jpg", "sahi_count": sahi, "gemini_count": second,
+                "calculation_result": saved, "formula": format!("{sahi} / {second} rounded"),
+                "message": "Prediction successful via CenterNet",
+            },
+            "alert_created": false, "detection_id": a["detection_id"],
+        })
+    );
+    api.detect_photo(&user, lobby, lobby_cam, &frame)
+        .await
+        .is(200);
+    let stats = api
+        .get(As::Token(&user), "/carbon/stats/")
+        .await
+        .is(200)
+        .clone();
+    assert_eq!(
+        stats["summary"],
+        json!({"total_saved_all_time": round2(2.0 * saved), "average_per_detection": saved})
+    );
+    let history = stats["recent_history"].as_array().unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(
+        (&history[0]["zone"], &history[0]["saved"]),
+        (&json!("Lobby"), &json!(saved))
+    );
+    let date = history[0]["date"].as_str().unwrap();
+    assert_eq!(
+        (date.len(), &date[4..5], &date[10..11], &date[13..14]),
+        (16, "-", " ", ":"),
+        "{date}"
+    );
+
+    // Scenario B: the same crowd in a zone for as many people is DANGER; one open alert.
+    api.capacity(&admin, hall, sahi).await;
+    let b = api
+        .detect_photo(&user, hall, hall_cam, &frame)
+        .await
+        .is(200)
+        .clone();
+    let alert = b["alert_id"].as_i64().unwrap();
+    assert_eq!(
+        b,
+        json!({
+            "zone": "Main Hall", "capacity": sahi, "detected_people": sahi,
+            "occupancy_percentage": "100.0%", "status": "DANGER", "alert_created": true,
+            "carbon_message": "Skipped Gemini calculation due to overcrowding.",
+            "alert_id": alert, "detection_id": b["detection_id"],
+        })
+    );
+    let again = api
+        .detect_photo(&user, hall, hall_cam, &frame)
+        .await
+        .is(200)
+        .clone();
+    assert_eq!(
+        (&again["alert_created"], &again["alert_id"]),
+        (&json!(false), &json!(alert))
+    );
+    let open = api
+        .get(
+            As::Token(&user),
+            &format!("/alerts/?status=OPEN&org_id={org}"),
+        )
+        .await
+        .is(200)
+        .clone();
+    assert_eq!(ids(&open), [alert]);
+    assert_eq!(open[0]["heading"], "Overcrowding in Main Hall");
+    assert_eq!(
+        open[0]["sub_heading"],
+        format!("Detected {sahi}/{sahi} people. (Cam: {hall_cam})")
+    );
+    assert_eq!(open[0]["alert_type"], "OVERCROWDING");
+    // Closing it lets the next crowd raise a new one.
+    api.post(
+        As::Token(&admin),
+        &format!("/alerts/{alert}/close/"),
+        json!({}),
+    )
+    .await
+    .is(200);
+    let third = api
+        .detect_photo(&user, hall, hall_cam, &frame)
+        .await
+        .is(200)
+        .clone();
+    assert_eq!(third["alert_created"], true);
+    assert_ne!(third["alert_id"], alert);
+
+    // DANGER recorded no carbon; the zone filter reads that zone's totals.
+    let all = api
+        .get(As::Token(&user), "/carbon/stats/")
+        .await
+        .is(200)
+        .clone();
+    assert_eq!(all["summary"], stats["summary"]);
+    let hall_stats = api
+        .get(As::Token(&user), &format!("/carbon/stats/?zone_id={hall}"))
+        .await
+        .is(200)
+        .clone();
+    assert_eq!(
+        hall_stats,
+        json!({"summary": {"total_saved_all_time": 0.0, "average_per_detection": 0.0}, "recent_history": []})
+    );
+    let lobby_stats = api
+        .get(As::Token(&user), &format!("/carbon/stats/?zone_id={lobby}"))
+        .await
+        .is(200)
+        .clone();
+    assert_eq!(lobby_stats, all);
+
+    // Every frame is a detection, newest first, its image kept under the camera's prefix.
+    let hall_list = api.await_detections(&user, hall, 3).await;
+    assert_eq!(hall_list.len(), 3);
+    assert_eq!(hall_list[2]["detection_id"], Value::Null);
+    assert_eq!(hall_list[2]["id"], b["detection_id"]);
+    assert!(hall_list.iter().all(|d| d["status"] == "DANGER"
+        && d["gemini_count"].is_null()
+        && d["source"] == "DETECT"));
+    let key = hall_list[0]["image_key"].as_str().unwrap();
+    assert!(
+        key.starts_with(&format!("ecoflow/zones/{hall}/cameras/{hall_cam}/frames/")),
+        "{key}"
+    );
+    let kept = std::fs::read(api.server.data_dir.join("blobs/objects").join(key)).unwrap();
+    assert!(kept.ends_with(&frame), "the kept frame is not the upload");
+    let everything = api
+        .get(As::Token(&user), "/sensor/detections/?limit=4")
+        .await;
+    assert_eq!(everything.is(200).as_array().unwrap().len(), 4);
+    assert!(everything.headers.contains_key("x-next-cursor"));
+
+    // Reads and writes need a token.
+    api.get(As::Anon, "/carbon/stats/").await.detail(401);
+    let (kind, body) = multipart(&[("zone_id", None, b"1")]);
+    let anon = api
+        .http
+        .post(api.url("/sensor/detect/"))
+        .header("content-type", kind)
+        .body(body);
+    send(anon).await.detail(401);
+}
+
+#[tokio::test]
+async fn bad_sensor_uploads_get_drf_errors_never_5xx() {
+    let api = Api::start().await;
+    let (admin, user) = api.admin_and_user().await;
+    let org = api.org(&admin, "HQ").await;
+    let (zone, other) = (
+        api.zone(&admin, org, "Lobby").await,
+        api.zone(&admin, org, "Dock").await,
+    );
+    let (cam, elsewhere) = (
+        api.camera(&admin, zone, "A").await,
+        api.camera(&admin, other, "B").await,
+    );
+    let (frame, _) = photo("vtest-0001.jpg");
+
+    let empty = api.detect(&user, &[]).await;
+    assert_eq!(
+        empty.is(400),
+        &json!({"zone_id": ["This field is required."], "camera_id": ["This field is required."], "file": ["No file was submitted."]})
+    );
+    let typed = api
+        .detect(
+            &user,
+            &[
+                ("zone_id", None, b"abc"),
+                ("camera_id", None, b"1"),
+                ("file", None, b"not a file"),
+            ],
+        )
+        .await;
+    assert_eq!(typed.field("zone_id"), "A valid integer is required.");
+    assert_eq!(
+        typed.field("file"),
+        "The submitted data was not a file. Check the encoding type on the form."
+    );
+    let blank = api
+        .detect(
+            &user,
+            &[
+                ("zone_id", None, b"1"),
+                ("camera_id", None, b"1"),
+                ("file", Some("a.jpg"), b""),
+            ],
+        )
+        .await;
+    assert_eq!(blank.field("file"), "The submitted file is empty.");
+
+    assert_eq!(
+        api.detect_photo(&user, 999, cam, &frame)
+            .await
+            .field("zone_id"),
+        "Invalid pk \"999\" - object does not exist."
+    );
+    assert_eq!(
+        api.detect_photo(&user, zone, 999, &frame)
+            .await
+            .field("camera_id"),
+        "Invalid pk \"999\" - object does not exist."
+    );
+    assert_eq!(
+        api.detect_photo(&user, zone, elsewhere, &frame)
+            .await
+            .field("camera_id"),
+        format!("Camera {elsewhere} is not in zone {zone}.")
+    );
+
+    let not_an_image =
+        "Upload a valid image. The file you uploaded was either not an image or a corrupted image.";
+    assert_eq!(
+        api.detect_photo(&user, zone, cam, b"just some text, no pixels")
+            .await
+            .field("file"),
+        not_an_image
+    );
+    assert_eq!(
+        api.detect_photo(&user, zone, cam, &frame[..frame.len() / 2])
+            .await
+            .field("file"),
+        not_an_image
+    );
+    // A decompression bomb: a small PNG whose header claims 4000×4000 pixels.
+    let mut bomb = Vec::new();
+    image::GrayImage::new(4000, 4000)
+        .write_to(
+            &mut std::io::Cursor::new(&mut bomb),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    assert!(bomb.len() < 200_000, "{}", bomb.len());
+    let msg = api
+        .detect_photo(&user, zone, cam, &bomb)
+        .await
+        .field("file")
+        .to_owned();
+    assert!(msg.contains("4000x4000"), "{msg}");
+    // Larger than the body limit (1 MiB): 413 before anything is read, on a connection of its own.
+    let big = vec![0u8; 2 << 20];
+    let (kind, body) = multipart(&[
+        ("zone_id", None, b"1"),
+        ("camera_id", None, b"1"),
+        ("file", Some("big.jpg"), &big),
+    ]);
+    let req = Client::new()
+        .post(api.url("/sensor/detect/"))
+        .bearer_auth(&user)
+        .header("content-type", kind)
+        .body(body);
+    send(req).await.detail(413);
+    let json_body = api
+        .post(
+            As::Token(&user),
+            "/sensor/detect/",
+            json!({"zone_id": zone}),
+        )
+        .await;
+    assert!(json_body.detail(415).starts_with("Unsupported media type"));
+    let garbled = api
+        .http
+        .post(api.url("/sensor/detect/"))
+        .bearer_auth(&user)
+        .header("content-type", "multipart/form-data; boundary=x")
+        .body("--x\r\nnonsense");
+    send(garbled).await.detail(400);
+
+    // Nothing was recorded.
+    assert_eq!(
+        api.get(As::Token(&user), "/sensor/detections/")
+            .await
+            .is(200),
+        &json!([])
+    );
+    assert_eq!(
+        api.get(As::Token(&user), "/carbon/stats/?zone_id=x")
+            .await
+            .field("zone_id"),
+        "A valid integer is required."
+    );
+    assert_eq!(
+        api.get(As::Token(&user), "/carbon/stats/").await.is(200)["summary"]["total_saved_all_time"],
+        0.0
+    );
+}
+
+#[tokio::test]
+async fn uploaded_frames_are_counted_once_from_the_s3_event() {
+    let api = Api::start().await;
+    let (admin, user) = api.admin_and_user().await;
+    let org = api.org(&admin, "HQ").await;
+    let (zone, other) = (
+        api.zone(&admin, org, "Lobby").await,
+        api.zone(&admin, org, "Dock").await,
+    );
+    api.capacity(&admin, zone, 100).await;
+    api.capacity(&admin, other, 100).await;
+    let (cam, other_cam) = (
+        api.camera(&admin, zone, "A").await,
+        api.camera(&admin, other, "B").await,
+    );
+    let (frame, _) = photo("vtest-0070.jpg");
+
+    let upload = api
+        .post(
+            As::Token(&user),
+            "/sensor/uploads/",
+            json!({"zone_id": zone, "camera_id": cam}),
+        )
+        .await
+        .is(201)
+        .clone();
+    let key = upload["key"].as_str().unwrap();
+    assert!(
+        key.starts_with(&format!("ecoflow/zones/{zone}/cameras/{cam}/uploads/"))
+            && key.ends_with(".jpg"),
+        "{key}"
+    );
+    assert_eq!(
+        (&upload["method"], &upload["headers"]),
+        (&json!("PUT"), &json!({"Content-Type": "image/jpeg"}))
+    );
+    assert!(upload["expires_at"].is_string());
+    let url = upload["url"].as_str().unwrap();
+    assert!(url.starts_with(&api.server.url("/_uploads/")), "{url}");
+
+    // The camera PUTs the frame; S3's event (civic-local's, here) counts it in the background.
+    let put = |url: String, body: Vec<u8>| {
+        Client::new()
+            .put(url)
+            .header("content-type", "image/jpeg")
+            .body(body)
+            .send()
+    };
+    let res = put(url.to_owned(), frame.clone()).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().contains_key("etag"));
+    let counted = api.await_detections(&user, zone, 1).await;
+    assert_eq!(
+        (
+            &counted[0]["source"],
+            &counted[0]["image_key"],
+            &counted[0]["status"]
+        ),
+        (&json!("UPLOAD"), &json!(key), &json!("NORMAL"))
+    );
+    // The same frame through sensor/detect gets the same count: one domain function.
+    let direct = api
+        .detect_photo(&user, other, other_cam, &frame)
+        .await
+        .is(200)
+        .clone();
+    assert_eq!(counted[0]["detected_people"], direct["detected_people"]);
+    assert_eq!(
+        counted[0]["gemini_count"],
+        direct["carbon_data"]["gemini_count"]
+    );
+
+    // The same object again (same key and content): S3 would send the event again; it counts
+    // once. A fresh upload after it is counted, and then the zone has exactly two.
+    assert_eq!(
+        put(url.to_owned(), frame.clone()).await.unwrap().status(),
+        200
+    );
+    let next = api
+        .post(
+            As::Token(&user),
+            "/sensor/uploads/",
+            json!({"zone_id": zone, "camera_id": cam}),
+        )
+        .await
+        .is(201)
+        .clone();
+    put(next["url"].as_str().unwrap().to_owned(), frame.clone())
+        .await
+        .unwrap();
+    let both = api.await_detections(&user, zone, 2).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(
+        api.await_detections(&user, zone, 2).await.len(),
+        2,
+        "{both:?}"
+    );
+    let stats = api
+        .get(As::Token(&user), &format!("/carbon/stats/?zone_id={zone}"))
+        .await
+        .is(200)
+        .clone();
+    assert_eq!(stats["recent_history"].as_array().unwrap().len(), 2);
+
+    // A tampered URL or key is refused; nothing is written.
+    let forged = url.replace("signature=", "signature=AAAA");
+    assert_eq!(put(forged, frame.clone()).await.unwrap().status(), 403);
+    let moved = url.replace(
+        &format!("/cameras/{cam}/"),
+        &format!("/cameras/{other_cam}/"),
+    );
+    assert_eq!(put(moved, frame.clone()).await.unwrap().status(), 403);
+    assert_eq!(api.await_detections(&user, other, 1).await.len(), 1);
+
+    // Presigning checks the camera as sensor/detect does.
+    let wrong = api
+        .post(
+            As::Token(&user),
+            "/sensor/uploads/",
+            json!({"zone_id": zone, "camera_id": other_cam}),
+        )
+        .await;
+    assert_eq!(
+        wrong.field("camera_id"),
+        format!("Camera {other_cam} is not in zone {zone}.")
+    );
+    let kind = api
+        .post(
+            As::Token(&user),
+            "/sensor/uploads/",
+            json!({"zone_id": zone, "camera_id": cam, "content_type": "text/html"}),
+        )
+        .await;
+    assert_eq!(
+        kind.field("content_type"),
+        "\"text/html\" is not a valid choice."
+    );
+    api.post(As::Anon, "/sensor/uploads/", json!({}))
+        .await
+        .detail(401);
 }

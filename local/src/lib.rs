@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod registry;
+pub mod s3events;
 pub mod template;
 
 use std::collections::BTreeMap;
@@ -98,6 +99,15 @@ pub fn check(defs: &[FunctionDef], platform: &Platform) -> Vec<String> {
             }
             continue;
         }
+        if registry::find_s3(&def.binary).is_some() {
+            if def.s3.is_empty() || !def.routes.is_empty() {
+                problems.push(format!(
+                    "{}: S3 function {} needs S3 events and no HttpApi events",
+                    def.id, def.binary
+                ));
+            }
+            continue;
+        }
         let Some(f) = registry::find(&def.binary) else {
             problems.push(format!(
                 "{}: binary {} is not linked into civic-local",
@@ -126,7 +136,8 @@ pub fn check(defs: &[FunctionDef], platform: &Platform) -> Vec<String> {
     }
     let names = registry::all()
         .map(|f| f.name)
-        .chain(registry::jobs().map(|j| j.name));
+        .chain(registry::jobs().map(|j| j.name))
+        .chain(registry::s3_functions().map(|f| f.name));
     for name in names.filter(|n| !defs.iter().any(|d| d.binary == *n)) {
         problems.push(format!("function {name} is not declared in the template"));
     }
@@ -240,7 +251,8 @@ pub async fn serve(opts: ServeOpts) -> Result<()> {
         .with_context(|| format!("reading {}", opts.template.display()))?;
     let defs = template::parse(&yaml)?;
     let platform = opts.platform().await?;
-    let app = router(&defs, &platform)?;
+    let uploads = s3events::Dispatcher::new(&defs, platform.clone(), opts.bucket.clone());
+    let app = router(&defs, &platform)?.merge(s3events::router(uploads));
     start_schedules(&defs, &platform);
     if let Backend::Embedded { store, .. } = &platform.backend {
         let store = store.clone();

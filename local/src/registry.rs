@@ -1,6 +1,6 @@
 //! Every function the local program links, by binary name.
 
-use civic_core::{Function, Scheduled};
+use civic_core::{Function, S3Function, Scheduled};
 
 pub const APPS: &[&[Function]] = &[
     streetlight::FUNCTIONS,
@@ -27,4 +27,15 @@ pub fn jobs() -> impl Iterator<Item = &'static Scheduled> {
 
 pub fn find_job(binary: &str) -> Option<&'static Scheduled> {
     jobs().find(|j| j.name == binary)
+}
+
+/// Functions driven by S3 events.
+pub const S3_FUNCTIONS: &[&[S3Function]] = &[ecoflow::S3_FUNCTIONS];
+
+pub fn s3_functions() -> impl Iterator<Item = &'static S3Function> {
+    S3_FUNCTIONS.iter().flat_map(|fs| fs.iter())
+}
+
+pub fn find_s3(binary: &str) -> Option<&'static S3Function> {
+    s3_functions().find(|f| f.name == binary)
 }

@@ -1,5 +1,5 @@
 //! The parts of `template.yaml` the local program acts on: each function's binary and its
-//! HttpApi routes. CloudFormation tags (`!Ref`, `!Sub`, ...) are read as plain values.
+//! HttpApi routes, schedules and S3 events. CloudFormation tags (`!Ref`, `!Sub`, ...) are read as plain values.
 
 use anyhow::{Context, Result, bail};
 use serde_yaml::Value;
@@ -13,6 +13,64 @@ pub struct FunctionDef {
     pub routes: Vec<Route>,
     /// `Schedule` events' expressions, e.g. `rate(5 minutes)`.
     pub schedules: Vec<String>,
+    /// `S3` events.
+    pub s3: Vec<S3Trigger>,
+}
+
+/// An `S3` event: which object events, under which key prefix and suffix.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct S3Trigger {
+    /// e.g. `s3:ObjectCreated:*`.
+    pub events: Vec<String>,
+    pub prefix: String,
+    pub suffix: String,
+}
+
+impl S3Trigger {
+    /// Whether S3 would deliver `event` (e.g. `ObjectCreated:Put`) for `key`.
+    pub fn matches(&self, event: &str, key: &str) -> bool {
+        let event = format!("s3:{event}");
+        let named = self.events.iter().any(|e| match e.strip_suffix('*') {
+            Some(stem) => event.starts_with(stem),
+            None => *e == event,
+        });
+        named && key.starts_with(&self.prefix) && key.ends_with(&self.suffix)
+    }
+
+    fn parse(props: Option<&Value>) -> Option<Self> {
+        let props = props?;
+        let events = match props.get("Events")? {
+            Value::Sequence(list) => list
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            one => vec![one.as_str()?.to_owned()],
+        };
+        let mut trigger = Self {
+            events,
+            ..Self::default()
+        };
+        let rules = props
+            .get("Filter")
+            .and_then(|f| f.get("S3Key"))
+            .and_then(|k| k.get("Rules"))
+            .and_then(Value::as_sequence);
+        for rule in rules.into_iter().flatten() {
+            let (Some(name), Some(value)) = (
+                rule.get("Name").and_then(Value::as_str),
+                rule.get("Value").and_then(Value::as_str),
+            ) else {
+                return None;
+            };
+            match name.to_ascii_lowercase().as_str() {
+                "prefix" => trigger.prefix = value.to_owned(),
+                "suffix" => trigger.suffix = value.to_owned(),
+                _ => return None,
+            }
+        }
+        Some(trigger)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,7 +133,7 @@ pub fn parse(yaml: &str) -> Result<Vec<FunctionDef>> {
             .and_then(Value::as_str)
             .with_context(|| format!("function {id} has no Metadata.BuildProperties.Binary"))?
             .to_owned();
-        let (mut routes, mut schedules) = (Vec::new(), Vec::new());
+        let (mut routes, mut schedules, mut s3) = (Vec::new(), Vec::new(), Vec::new());
         let events = res
             .get("Properties")
             .and_then(|p| p.get("Events"))
@@ -91,6 +149,11 @@ pub fn parse(yaml: &str) -> Result<Vec<FunctionDef>> {
                     format!("function {id}: Schedule event {name:?} needs Schedule")
                 })?;
                 schedules.push(expr.to_owned());
+            }
+            if kind == Some("S3") {
+                s3.push(S3Trigger::parse(ev.get("Properties")).with_context(|| {
+                    format!("function {id}: S3 event {name:?} needs Events and prefix/suffix Filter rules")
+                })?);
             }
             if kind != Some("HttpApi") {
                 continue;
@@ -115,6 +178,7 @@ pub fn parse(yaml: &str) -> Result<Vec<FunctionDef>> {
             binary,
             routes,
             schedules,
+            s3,
         });
     }
     Ok(out)
@@ -150,6 +214,39 @@ mod tests {
         );
         assert_eq!(rate("rate(0 minutes)"), None);
         assert_eq!(rate("cron(0 12 * * ? *)"), None);
+    }
+
+    #[test]
+    fn s3_events_parse_with_their_filters() {
+        let yaml = r#"
+Resources:
+  Counter:
+    Type: AWS::Serverless::Function
+    Metadata: { BuildProperties: { Binary: counter } }
+    Properties:
+      Events:
+        Jpeg:
+          Type: S3
+          Properties:
+            Bucket: !Ref Uploads
+            Events: s3:ObjectCreated:*
+            Filter: { S3Key: { Rules: [{ Name: prefix, Value: app/ }, { Name: suffix, Value: .jpg }] } }
+        Removed:
+          Type: S3
+          Properties: { Bucket: !Ref Uploads, Events: [s3:ObjectRemoved:Delete] }
+"#;
+        let defs = super::parse(yaml).unwrap();
+        let t = &defs[0].s3;
+        assert_eq!(t.len(), 2);
+        assert!(t[0].matches("ObjectCreated:Put", "app/a/b.jpg"));
+        assert!(!t[0].matches("ObjectCreated:Put", "app/a/b.png"));
+        assert!(!t[0].matches("ObjectCreated:Put", "other/b.jpg"));
+        assert!(!t[0].matches("ObjectRemoved:Delete", "app/b.jpg"));
+        assert!(t[1].matches("ObjectRemoved:Delete", "anything"));
+        assert!(!t[1].matches("ObjectCreated:Put", "anything"));
+
+        let bad = yaml.replace("Name: prefix", "Name: infix");
+        assert!(super::parse(&bad).is_err());
     }
 
     fn r(method: &str, path: &str) -> Route {

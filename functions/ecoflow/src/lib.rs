@@ -1,6 +1,6 @@
-//! EcoFlow: organizations → zones → cameras, crowd alerts with a lifecycle, broadcast
-//! notifications, status and health. Contract: `shared/seeds/ecoflow-api.md` (the image
-//! analysis endpoints, `sensor/detect` and `carbon/stats`, come with `shared/vision`).
+//! EcoFlow: organizations → zones → cameras, people counted in camera frames (crowd alerts and
+//! carbon figures), alerts with a lifecycle, broadcast notifications, status and health.
+//! Contract: `shared/seeds/ecoflow-api.md`.
 //!
 //! Table layout (`civic-ecoflow`):
 //! | item | PK | SK | GSI1PK / GSI1SK |
@@ -13,6 +13,9 @@
 //! | alert (and its list views) | `ALERTS`, `ALERTS#{status}`, `ORGALERTS#{o}`, `ORGALERTS#{o}#{status}` | `{id:010}` | |
 //! | open automatic alert marker | `OPENALERT#{source}#{type}` | `OPENALERT` | |
 //! | notification | `NOTIFICATIONS` | `{id:010}` | |
+//! | detection (all, by zone) | `DETECTIONS`, `DETECTIONS#ZONE#{z}` | `{id:010}` | `CARBONLOG`, `CARBONLOG#ZONE#{z}` / `{id:010}`, only when it recorded a carbon figure |
+//! | carbon totals | `CARBON` | `ALL`, `ZONE#{z}` | |
+//! | counted upload | `UPLOAD#{bucket}/{key}` | `{etag}` | |
 //!
 //! An organization's partition holds it, its zones and their cameras in nesting order, so one
 //! query reads a whole tree; the `SITES` index holds every tree in the same order, so one
@@ -20,8 +23,10 @@
 
 pub mod alerts;
 pub mod auth;
+pub mod carbon;
 pub mod fields;
 pub mod notifications;
+pub mod sensor;
 pub mod sites;
 pub mod status;
 
@@ -31,7 +36,7 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use civic_auth::{Auth, Claims};
 use civic_core::openapi::BearerAuth;
-use civic_core::{App, Error, Function, Platform, Problem, Result};
+use civic_core::{App, Error, Function, Platform, Problem, Result, S3Function};
 use civic_store::{Blob, Table};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -78,8 +83,27 @@ pub const STATUS: Function = Function {
     app: APP,
     routes: |p| router(p, status::routes()),
 };
-/// Every Lambda function of this app.
-pub const FUNCTIONS: &[Function] = &[AUTH, SITES, ALERTS, STATUS];
+pub const SENSOR: Function = Function {
+    name: "ecoflow-sensor",
+    app: APP,
+    routes: |p| router(p, sensor::routes()),
+};
+pub const CARBON: Function = Function {
+    name: "ecoflow-carbon",
+    app: APP,
+    routes: |p| router(p, carbon::routes()),
+};
+/// Every HTTP Lambda function of this app.
+pub const FUNCTIONS: &[Function] = &[AUTH, SITES, ALERTS, STATUS, SENSOR, CARBON];
+
+/// Counts frames cameras upload straight to the bucket (`sensor/uploads/`).
+pub const COUNTER: S3Function = S3Function {
+    name: "ecoflow-counter",
+    app: APP,
+    run: |p, event| Box::pin(sensor::counter::run(State::new(p), event)),
+};
+/// Every S3-triggered Lambda function of this app.
+pub const S3_FUNCTIONS: &[S3Function] = &[COUNTER];
 
 fn router(p: &Platform, routes: OpenApiRouter<State>) -> OpenApiRouter {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -94,7 +118,9 @@ fn router(p: &Platform, routes: OpenApiRouter<State>) -> OpenApiRouter {
     modifiers(&BearerAuth),
     tags((name = "auth"), (name = "organizations"), (name = "zones"), (name = "cameras"),
         (name = "alerts", description = "Alerts with an OPEN → ACKNOWLEDGED → CLOSED lifecycle"),
-        (name = "notifications", description = "Broadcasts to every user"), (name = "system"))
+        (name = "notifications", description = "Broadcasts to every user"),
+        (name = "sensor", description = "People counted in camera frames: `sahi_count` is sliced NanoDet, `gemini_count` is CenterNet (an independent second model, not Gemini; the name is kept for compatibility)"),
+        (name = "carbon"), (name = "system"))
 )]
 struct ApiDoc;
 
@@ -103,6 +129,8 @@ pub struct State {
     pub table: Arc<dyn Table>,
     pub blob: Arc<dyn Blob>,
     pub auth: Auth,
+    /// For presigned uploads.
+    pub platform: Platform,
 }
 
 impl State {
@@ -111,6 +139,7 @@ impl State {
             table: p.table(APP.name),
             blob: p.blob(),
             auth: Auth::for_app(p, APP.name),
+            platform: p.clone(),
         }
     }
 }

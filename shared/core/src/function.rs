@@ -22,7 +22,8 @@ impl Function {
     }
 }
 
-/// What a scheduled job returns: a short JSON report (logged by the caller).
+/// What a scheduled job or an event consumer returns: a short JSON report (logged by the
+/// caller). An error makes Lambda retry the event.
 pub type JobFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = crate::Result<serde_json::Value>> + Send>>;
 
@@ -33,4 +34,14 @@ pub struct Scheduled {
     pub name: &'static str,
     pub app: App,
     pub run: fn(&Platform) -> JobFuture,
+}
+
+/// A function driven by S3 `ObjectCreated` events (the template's `Type: S3` events, with their
+/// prefix and suffix filters): Lambda runs it per event, civic-local when a blob arrives through
+/// its upload path ([`crate::uploads`]).
+pub struct S3Function {
+    /// The binary name, as `template.yaml` declares it.
+    pub name: &'static str,
+    pub app: App,
+    pub run: fn(&Platform, aws_lambda_events::s3::S3Event) -> JobFuture,
 }

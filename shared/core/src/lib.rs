@@ -14,9 +14,10 @@ pub mod page;
 pub mod platform;
 pub mod retry;
 pub mod time;
+pub mod uploads;
 
 pub use error::{Error, ErrorFormat, Problem, Result};
 pub use extract::{Form, Json, Query};
-pub use function::{Function, Scheduled};
+pub use function::{Function, S3Function, Scheduled};
 pub use layers::{App, ClientIp, Limits};
 pub use platform::Platform;

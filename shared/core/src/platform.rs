@@ -17,6 +17,8 @@ pub struct Platform {
     secret: Arc<Vec<u8>>,
     /// Set in Lambda, where a function serves one app: `TABLE_NAME` from the template.
     table_name: Option<String>,
+    /// Set by [`Platform::local`]: direct uploads go through civic-local ([`crate::uploads`]).
+    local: bool,
 }
 
 /// A secret shorter than this is refused: HS256 keys should carry at least 256 bits.
@@ -34,6 +36,7 @@ impl Platform {
             limits,
             secret: Arc::new(secret),
             table_name: None,
+            local: false,
         })
     }
 
@@ -70,7 +73,14 @@ impl Platform {
                 s
             }
         };
-        Self::new(backend, secret, limits)
+        let mut p = Self::new(backend, secret, limits)?;
+        p.local = true;
+        Ok(p)
+    }
+
+    /// Whether this is civic-local rather than Lambda.
+    pub fn is_local(&self) -> bool {
+        self.local
     }
 
     /// The app's table: `civic-{app}` unless the template named it.

@@ -4,7 +4,7 @@
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use civic_core::{ClientIp, Function, Platform, Scheduled};
+use civic_core::{ClientIp, Function, Platform, S3Function, Scheduled};
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 
@@ -32,6 +32,24 @@ pub async fn run_schedule(job: &'static Scheduled) -> Result<(), Error> {
                 Ok::<_, Error>(report)
             }
         });
+    lambda_runtime::run(handler).await
+}
+
+/// Runs an S3 event consumer once per `ObjectCreated` event. An error fails the invocation, so
+/// Lambda retries the event (asynchronous invocations are retried twice).
+pub async fn run_s3(function: &'static S3Function) -> Result<(), Error> {
+    init_tracing(true);
+    let platform = Platform::from_env().await?;
+    let handler = lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<aws_lambda_events::s3::S3Event>| {
+            let run = (function.run)(&platform, event.payload);
+            async move {
+                let report = run.await?;
+                tracing::info!(function = function.name, %report, "S3 event done");
+                Ok::<_, Error>(report)
+            }
+        },
+    );
     lambda_runtime::run(handler).await
 }
 

@@ -38,6 +38,32 @@ impl S3Blob {
         }
     }
 
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// A presigned `PUT` of `key` with this content type, valid for `ttl`: the URL a device
+    /// uploads one object to without credentials. Signing is local (no round trip).
+    pub async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        ttl: std::time::Duration,
+    ) -> Result<String> {
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(ttl)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .presigned(config)
+            .await
+            .map_err(map_err)?;
+        Ok(req.uri().to_owned())
+    }
+
     pub async fn create_bucket_if_missing(&self) -> Result<()> {
         metrics::hit();
         if self

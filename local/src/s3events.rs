@@ -1,0 +1,149 @@
+//! S3 events, locally. civic-local is where local upload URLs point ([`civic_core::uploads`]):
+//! `PUT /_uploads/{key}?expires=&signature=` checks the signature, writes the blob store and
+//! then, as S3 does, sends an `ObjectCreated:Put` event to every function whose template `S3`
+//! event matches the key (prefix and suffix filters). Functions run in the background, as S3
+//! invokes Lambda asynchronously: the upload's answer does not wait for them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::put;
+use civic_core::{Platform, S3Function, uploads};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::registry;
+use crate::template::{FunctionDef, S3Trigger};
+
+/// The largest object the local upload path takes in one `PUT` (held in memory).
+const MAX_UPLOAD: usize = 64 << 20;
+
+pub struct Dispatcher {
+    platform: Platform,
+    /// The bucket events name (the local program has one, as the template does).
+    bucket: String,
+    targets: Vec<(S3Trigger, &'static S3Function)>,
+    /// S3's `sequencer`: grows with every write.
+    sequence: AtomicU64,
+}
+
+impl Dispatcher {
+    pub fn new(defs: &[FunctionDef], platform: Platform, bucket: String) -> Arc<Self> {
+        let targets = defs
+            .iter()
+            .filter_map(|d| registry::find_s3(&d.binary).map(|f| (d, f)))
+            .flat_map(|(d, f)| d.s3.iter().map(move |t| (t.clone(), f)))
+            .collect();
+        Arc::new(Self {
+            platform,
+            bucket,
+            targets,
+            sequence: AtomicU64::new(0),
+        })
+    }
+
+    /// Sends one `ObjectCreated:Put` event per matching function; returns their runs.
+    pub fn object_created(
+        &self,
+        key: &str,
+        size: usize,
+        etag: &str,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let name = "ObjectCreated:Put";
+        let sequencer = format!("{:016X}", self.sequence.fetch_add(1, Ordering::Relaxed) + 1);
+        let mut runs = Vec::new();
+        for (_, function) in self.targets.iter().filter(|(t, _)| t.matches(name, key)) {
+            let event = json!({"Records": [{
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "local",
+                "eventTime": civic_core::time::now_rfc3339(),
+                "eventName": name,
+                "userIdentity": {"principalId": "civic-local"},
+                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+                "responseElements": {},
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": function.name,
+                    "bucket": {
+                        "name": self.bucket,
+                        "ownerIdentity": {"principalId": "civic-local"},
+                        "arn": format!("arn:aws:s3:::{}", self.bucket),
+                    },
+                    "object": {"key": encode_key(key), "size": size, "eTag": etag, "sequencer": sequencer},
+                },
+            }]});
+            let event = serde_json::from_value(event).expect("an S3 event in S3's own shape");
+            let run = (function.run)(&self.platform, event);
+            let name = function.name;
+            runs.push(tokio::spawn(async move {
+                match run.await {
+                    Ok(report) => tracing::info!(function = name, %report, "S3 event done"),
+                    Err(e) => tracing::warn!(function = name, error = %e, "S3 event failed"),
+                }
+            }));
+        }
+        runs
+    }
+}
+
+/// The local upload route.
+pub fn router(dispatcher: Arc<Dispatcher>) -> Router {
+    Router::new()
+        .route(&format!("{}{{*key}}", uploads::LOCAL_PATH), put(upload))
+        .layer(DefaultBodyLimit::max(MAX_UPLOAD))
+        .with_state(dispatcher)
+}
+
+#[derive(Deserialize)]
+struct Signed {
+    expires: i64,
+    signature: String,
+}
+
+async fn upload(
+    State(d): State<Arc<Dispatcher>>,
+    Path(key): Path<String>,
+    Query(signed): Query<Signed>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = uploads::verify_local(&d.platform, &key, signed.expires, &signed.signature) {
+        return (StatusCode::FORBIDDEN, e.to_string()).into_response();
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream");
+    // A content hash, as S3's ETag (MD5 there) identifies this version of the object.
+    let etag: String = Sha256::digest(&body)[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let size = body.len();
+    if let Err(e) = d.platform.blob().put(&key, body, content_type).await {
+        tracing::warn!(key, error = %e, "local upload failed");
+        return (StatusCode::SERVICE_UNAVAILABLE, "storage is unavailable").into_response();
+    }
+    d.object_created(&key, size, &etag);
+    (StatusCode::OK, [(header::ETAG, format!("\"{etag}\""))]).into_response()
+}
+
+/// Keys in S3 events are URL-encoded, with `+` for a space.
+fn encode_key(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'.' | b'-' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".into(),
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
