@@ -117,3 +117,131 @@ async fn sample_events_reach_their_handlers() {
         )
     );
 }
+
+/// The sensor sample asks for an upload URL; the counter sample is S3's event for that upload:
+/// run twice (S3 delivers at least once), it counts the frame once.
+#[tokio::test]
+async fn sensor_and_counter_samples_count_an_upload_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Platform::local(
+        dir.path(),
+        Backend::embedded(dir.path()).unwrap(),
+        Limits::default(),
+    )
+    .unwrap();
+    let (status, _) = call(&ecoflow::AUTH, &p, event("ecoflow-auth")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let login = http::Request::post("/api/auth/login")
+        .header("content-type", "application/json")
+        .body(Body::from(
+            json!({"email": "jane@example.com", "password": "securepassword123"}).to_string(),
+        ))
+        .unwrap();
+    let token = call(&ecoflow::AUTH, &p, login).await.1["access"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (path, body) in [
+        (
+            "/api/organizations",
+            json!({"name": "HQ", "org_type": "Corporate"}),
+        ),
+        (
+            "/api/zones",
+            json!({"name": "Lobby", "zone_type": "Entrance", "capacity": 100, "organization_id": 1}),
+        ),
+        (
+            "/api/cameras",
+            json!({"name": "Front Desk Cam", "zone_id": 1}),
+        ),
+    ] {
+        let (status, body) = call(
+            &ecoflow::SITES,
+            &p,
+            json_request("POST", path, &token, body),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    let (status, upload) = call(
+        &ecoflow::SENSOR,
+        &p,
+        with_token(event("ecoflow-sensor"), &token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{upload}");
+    assert!(
+        upload["key"]
+            .as_str()
+            .unwrap()
+            .starts_with("ecoflow/zones/1/cameras/1/uploads/")
+    );
+
+    // The camera's PUT, as S3 stores it under the sample event's key.
+    let sample: aws_lambda_events::s3::S3Event = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/../../events/ecoflow-counter.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let key = sample.records[0].s3.object.key.clone().unwrap();
+    let (photo, people) = civic_vision::fixtures::labelled()
+        .into_iter()
+        .find(|(path, _)| path.ends_with("vtest-0105.jpg"))
+        .unwrap();
+    p.blob()
+        .put(&key, std::fs::read(photo).unwrap().into(), "image/jpeg")
+        .await
+        .unwrap();
+
+    let first = (ecoflow::COUNTER.run)(&p, sample.clone()).await.unwrap();
+    assert_eq!(
+        (
+            first["counted"].as_array().unwrap().len(),
+            &first["duplicates"]
+        ),
+        (1, &json!(0)),
+        "{first}"
+    );
+    let again = (ecoflow::COUNTER.run)(&p, sample).await.unwrap();
+    assert_eq!(
+        (
+            again["counted"].as_array().unwrap().len(),
+            &again["duplicates"]
+        ),
+        (0, &json!(1)),
+        "{again}"
+    );
+
+    let list = http::Request::get("/api/sensor/detections?zone_id=1")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let (status, list) = call(&ecoflow::SENSOR, &p, list).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(
+        (&list[0]["source"], &list[0]["image_key"]),
+        (&json!("UPLOAD"), &json!(key))
+    );
+    let counted = list[0]["detected_people"].as_i64().unwrap();
+    assert!(
+        (counted - people as i64).abs() <= 2,
+        "counted {counted} of {people}"
+    );
+
+    let stats = http::Request::get("/api/carbon/stats")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let (_, stats) = call(&ecoflow::CARBON, &p, stats).await;
+    assert_eq!(
+        stats["recent_history"].as_array().unwrap().len(),
+        1,
+        "{stats}"
+    );
+    assert_eq!(stats["summary"]["total_saved_all_time"], list[0]["saved"]);
+}
