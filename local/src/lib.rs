@@ -3,7 +3,10 @@
 //! at `/{app}{path}`, on the embedded store or on DynamoDB + S3.
 
 pub mod bench;
+pub mod iot_rules;
+pub mod mqtt;
 pub mod registry;
+pub mod sim;
 pub mod s3events;
 pub mod template;
 
@@ -51,6 +54,8 @@ pub struct ServeOpts {
     pub rate_per_minute: u32,
     #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = Limits::default().body_bytes)]
     pub body_limit: usize,
+    #[command(flatten)]
+    pub mqtt: mqtt::MqttOpts,
 }
 
 impl ServeOpts {
@@ -99,6 +104,15 @@ pub fn check(defs: &[FunctionDef], platform: &Platform) -> Vec<String> {
             }
             continue;
         }
+        if registry::find_iot(&def.binary).is_some() {
+            if !def.routes.is_empty() || !def.schedules.is_empty() {
+                problems.push(format!(
+                    "{}: topic-rule consumer {} takes no HttpApi or Schedule events (an AWS::IoT::TopicRule invokes it)",
+                    def.id, def.binary
+                ));
+            }
+            continue;
+        }
         if registry::find_s3(&def.binary).is_some() {
             if def.s3.is_empty() || !def.routes.is_empty() {
                 problems.push(format!(
@@ -137,7 +151,8 @@ pub fn check(defs: &[FunctionDef], platform: &Platform) -> Vec<String> {
     let names = registry::all()
         .map(|f| f.name)
         .chain(registry::jobs().map(|j| j.name))
-        .chain(registry::s3_functions().map(|f| f.name));
+        .chain(registry::s3_functions().map(|f| f.name))
+        .chain(registry::iot_functions().map(|f| f.name));
     for name in names.filter(|n| !defs.iter().any(|d| d.binary == *n)) {
         problems.push(format!("function {name} is not declared in the template"));
     }
@@ -251,8 +266,12 @@ pub async fn serve(opts: ServeOpts) -> Result<()> {
         .with_context(|| format!("reading {}", opts.template.display()))?;
     let defs = template::parse(&yaml)?;
     let platform = opts.platform().await?;
+    // Before the routers: the apps' command publisher is the broker's.
+    let (platform, devices) = mqtt::Devices::start(&opts.mqtt, &yaml, platform).await?;
     let uploads = s3events::Dispatcher::new(&defs, platform.clone(), opts.bucket.clone());
-    let app = router(&defs, &platform)?.merge(s3events::router(uploads));
+    let app = router(&defs, &platform)?
+        .merge(s3events::router(uploads))
+        .merge(devices.router());
     start_schedules(&defs, &platform);
     if let Backend::Embedded { store, .. } = &platform.backend {
         let store = store.clone();

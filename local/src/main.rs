@@ -15,6 +15,9 @@ enum Command {
     /// Serve every HttpApi route of template.yaml at http://HOST:PORT/{app}/... (refuses to
     /// start when the template and the linked routers disagree).
     Serve(civic_local::ServeOpts),
+    /// Simulate devices on the four MQTT streams against `serve`'s broker; prints the commands
+    /// they receive (and answer).
+    Simulate(civic_local::sim::SimOpts),
 }
 
 #[tokio::main]
@@ -22,5 +25,14 @@ async fn main() -> anyhow::Result<()> {
     civic_runtime::init_tracing(false);
     match Cli::parse().command {
         Command::Serve(opts) => civic_local::serve(opts).await,
+        Command::Simulate(opts) => {
+            let report = civic_local::sim::run(&opts).await?;
+            println!(
+                "sent {} messages, received {} commands",
+                report.sent,
+                report.commands.len()
+            );
+            Ok(())
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Every function the local program links, by binary name.
 
-use civic_core::{Function, S3Function, Scheduled};
+use civic_core::{Function, IotFunction, S3Function, Scheduled};
 
 pub const APPS: &[&[Function]] = &[
     streetlight::FUNCTIONS,
@@ -38,4 +38,15 @@ pub fn s3_functions() -> impl Iterator<Item = &'static S3Function> {
 
 pub fn find_s3(binary: &str) -> Option<&'static S3Function> {
     s3_functions().find(|f| f.name == binary)
+}
+
+/// Functions driven by IoT topic rules.
+pub const IOT: &[&[IotFunction]] = &[streetlight::IOT, ozone::IOT, occupancy::IOT, homeforge::IOT];
+
+pub fn iot_functions() -> impl Iterator<Item = &'static IotFunction> {
+    IOT.iter().flat_map(|fs| fs.iter())
+}
+
+pub fn find_iot(binary: &str) -> Option<&'static IotFunction> {
+    iot_functions().find(|f| f.name == binary)
 }

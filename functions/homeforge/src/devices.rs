@@ -382,6 +382,65 @@ async fn delete_device(S(s): S<State>, AtLeast(caller): Writer, Id(id): Id) -> R
     }
 }
 
+/// Merges `changed` into a device's state and marks it online: one `UpdateItem` that sets
+/// only these keys. Keys must be component ids of its type; values scalars or null.
+pub async fn merge_state(
+    table: &dyn Table,
+    device: &Device,
+    changed: &Map<String, Value>,
+) -> Result<Device> {
+    let mut invalid = Invalid::default();
+    if changed.is_empty() {
+        invalid.add("non_field_errors", "Give at least one state key.");
+    }
+    for (k, v) in changed {
+        if !device.record.variables.contains(k) {
+            invalid.add(k, "Unknown state key for this device type.");
+        } else if v.is_array() || v.is_object() {
+            invalid.add(
+                k,
+                "State values must be booleans, numbers, strings or null.",
+            );
+        }
+    }
+    invalid.check()?;
+    let mut update = Update::new(device_key(device.id))
+        .set("status", "online")
+        .set("last_seen", civic_core::time::now_rfc3339())
+        .cond(Cond::Exists);
+    for (k, v) in changed {
+        update = update.set(&format!("{STATE}{k}"), v.clone());
+    }
+    match table.update(update).await {
+        Err(StoreError::ConditionFailed) => Err(not_found()),
+        other => Device::from_item(other?),
+    }
+}
+
+/// The key the topic rule puts the device id under (`topic(3) AS device_id`); a device type
+/// cannot report a component of that name over MQTT.
+pub const TOPIC_ID: &str = "device_id";
+
+/// The topic rule's message: the device's reported state keys, with its id from the topic
+/// `homeforge/devices/{id}/state`. Stored like a state patch, without a command back.
+pub async fn device_message(s: State, msg: Value) -> Result<Value> {
+    let id = civic_core::iot::int_id(&msg, TOPIC_ID)?;
+    let Value::Object(mut reported) = msg else {
+        return Err(Error::bad_request("The state must be a JSON object"));
+    };
+    reported.remove(TOPIC_ID);
+    let table = s.table.as_ref();
+    let device = Device::load(table, id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("Unknown device {id}")))?;
+    let device = merge_state(table, &device, &reported).await?;
+    civic_core::iot::report(serde_json::json!({
+        "device": id,
+        "status": device.record.status,
+        "current_state": device.current_state,
+    }))
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct StateReply {
     /// `State updated`.
@@ -411,35 +470,8 @@ async fn patch_state(
             "Expected an object of state keys and values.",
         ));
     };
-    let table = s.table.as_ref();
-    let device = Device::visible(table, &caller, id).await?;
-    let mut invalid = Invalid::default();
-    if changed.is_empty() {
-        invalid.add("non_field_errors", "Give at least one state key.");
-    }
-    for (k, v) in &changed {
-        if !device.record.variables.contains(k) {
-            invalid.add(k, "Unknown state key for this device type.");
-        } else if v.is_array() || v.is_object() {
-            invalid.add(
-                k,
-                "State values must be booleans, numbers, strings or null.",
-            );
-        }
-    }
-    invalid.check()?;
-    let mut update = Update::new(device_key(id))
-        .set("status", "online")
-        .set("last_seen", civic_core::time::now_rfc3339())
-        .cond(Cond::Exists);
-    for (k, v) in &changed {
-        update = update.set(&format!("{STATE}{k}"), v.clone());
-    }
-    let item = match table.update(update).await {
-        Err(StoreError::ConditionFailed) => return Err(not_found()),
-        other => other?,
-    };
-    let device = Device::from_item(item)?;
+    let device = Device::visible(s.table.as_ref(), &caller, id).await?;
+    let device = merge_state(s.table.as_ref(), &device, &changed).await?;
     if let Err(e) = s.sync.desired_state(&device, &changed).await {
         tracing::warn!(device = id, error = %e, "device sync failed; the state is stored");
     }

@@ -33,7 +33,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use civic_auth::{Auth, TokenKind};
 use civic_core::openapi::BearerAuth;
-use civic_core::{App, Error, Function, Json, Platform, Problem, Result, page};
+use civic_core::{App, Error, Function, IotFunction, Json, Platform, Problem, Result, page};
 use civic_store::{Blob, Table};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -41,7 +41,7 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::sync::{DeviceSync, LogSync};
+use crate::sync::{DeviceSync, PublishSync};
 use crate::users::UserRecord;
 
 pub const APP: App = App {
@@ -91,6 +91,14 @@ pub const DEVICES: Function = Function {
 };
 /// Every Lambda function of this app.
 pub const FUNCTIONS: &[Function] = &[AUTH, USERS, ROOMS, DEVICE_TYPES, DEVICES];
+/// The topic rule `homeforge/devices/+/state`: devices' reported state.
+pub const STATE_IN: IotFunction = IotFunction {
+    name: "homeforge-iot",
+    app: APP,
+    handler: |p| civic_core::iot::consumer(State::new(p), devices::device_message),
+};
+/// Every topic-rule consumer of this app.
+pub const IOT: &[IotFunction] = &[STATE_IN];
 
 fn router(p: &Platform, routes: OpenApiRouter<State>) -> OpenApiRouter {
     router_with(State::new(p), routes)
@@ -139,7 +147,7 @@ pub struct State {
     pub table: Arc<dyn Table>,
     pub blob: Arc<dyn Blob>,
     pub auth: Auth,
-    /// Where desired device state goes (a log line for now; MQTT / IoT Core later).
+    /// Where desired device state goes: the platform's publisher (IoT Core or MQTT).
     pub sync: Arc<dyn DeviceSync>,
     pub config: Arc<Config>,
 }
@@ -150,7 +158,7 @@ impl State {
             table: p.table(APP.name),
             blob: p.blob(),
             auth: Auth::for_app(p, APP.name),
-            sync: Arc::new(LogSync),
+            sync: Arc::new(PublishSync(p.publisher())),
             config: Arc::new(Config::from_env()),
         }
     }

@@ -1,10 +1,13 @@
 //! The device-sync hook: after a state patch is stored, the changed keys go to the device as
-//! its desired state. For now that is a log line; a later issue publishes to
-//! `homeforge/devices/{id}/set` over MQTT / IoT Core. It is a trait object in [`crate::State`],
-//! so that implementation (or a test double) slots in without touching the handlers.
+//! its desired state on `homeforge/devices/{id}/set`, through the platform's publisher (IoT
+//! Core's data plane in Lambda, the MQTT broker in civic-local). It is a trait object in
+//! [`crate::State`], so a test double slots in without touching the handlers.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use civic_core::Result;
+use civic_core::{Error, Result};
+use civic_iot::Publisher;
 use serde_json::{Map, Value};
 
 use crate::devices::Device;
@@ -16,19 +19,19 @@ pub trait DeviceSync: Send + Sync {
     async fn desired_state(&self, device: &Device, changed: &Map<String, Value>) -> Result<()>;
 }
 
-/// Logs what would be published.
-pub struct LogSync;
+pub fn set_topic(device: i64) -> String {
+    format!("homeforge/devices/{device}/set")
+}
+
+/// Publishes the desired state to the device's `set` topic.
+pub struct PublishSync(pub Arc<dyn Publisher>);
 
 #[async_trait]
-impl DeviceSync for LogSync {
+impl DeviceSync for PublishSync {
     async fn desired_state(&self, device: &Device, changed: &Map<String, Value>) -> Result<()> {
-        let state = Value::Object(changed.clone()).to_string();
-        tracing::info!(
-            device = device.id,
-            topic = %format!("homeforge/devices/{}/set", device.id),
-            %state,
-            "desired state (no device transport configured)"
-        );
-        Ok(())
+        self.0
+            .publish(&set_topic(device.id), &Value::Object(changed.clone()))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))
     }
 }

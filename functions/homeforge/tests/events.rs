@@ -195,6 +195,22 @@ async fn the_device_sync_hook_gets_the_changed_keys_after_the_state_is_stored() 
     let (status, _) = json_call(&devices, "PATCH", &state, Some(token), json!({"nope": 1})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
+    // The IoT rule's output for `homeforge/devices/1/state`: reported state is stored and
+    // sent back to no device.
+    let iot = std::fs::read_to_string(format!(
+        "{}/../../events/homeforge-iot.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    assert_eq!(id, 1, "the sample names the first device");
+    let report = (homeforge::STATE_IN.handler)(&p)(serde_json::from_str(&iot).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        report,
+        json!({"device": 1, "status": "online", "current_state": {"relay_1": true, "pwm_1": 75}})
+    );
+
     let calls = recorder.0.lock().unwrap().clone();
     let expected: Vec<(i64, serde_json::Map<String, Value>)> =
         [json!({"relay_1": true}), json!({"pwm_1": 40})]

@@ -144,6 +144,15 @@ async fn events(
     Ok((StatusCode::ACCEPTED, Json(Accepted { accepted })))
 }
 
+/// The topic rule's message: the crossing-ingest body with `camera_id` (the camera's integer
+/// id, as in the HTTP path) from the topic `occupancy/cameras/{camera_id}/crossings`.
+pub async fn camera_message(s: State, msg: Value) -> Result<Value> {
+    let camera = civic_core::iot::int_id(&msg, "camera_id")?;
+    let batch: Batch = civic_core::iot::message(msg)?;
+    let accepted = ingest(s.table.as_ref(), &s.config, camera, batch.events).await?;
+    civic_core::iot::report(Accepted { accepted })
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct Calibration {
     /// The head count: the camera's occupancy from now on.

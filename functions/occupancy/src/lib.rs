@@ -37,7 +37,7 @@ use chrono_tz::Tz;
 use civic_auth::Auth;
 use civic_core::openapi::BearerAuth;
 use civic_core::platform::env_or;
-use civic_core::{App, Error, Function, Platform, Problem, Result, Scheduled};
+use civic_core::{App, Error, Function, IotFunction, Platform, Problem, Result, Scheduled};
 use civic_store::Table;
 use serde_json::{Value, json};
 use utoipa::OpenApi;
@@ -88,6 +88,14 @@ pub const SCHEDULER: Scheduled = Scheduled {
 pub const FUNCTIONS: &[Function] = &[CAMERAS, INGEST, ANALYTICS, ALERTS, ADMIN];
 /// Every scheduled function of this app.
 pub const JOBS: &[Scheduled] = &[SCHEDULER];
+/// The topic rule `occupancy/cameras/+/crossings`: the same ingest as the HTTP extension.
+pub const CROSSINGS_IN: IotFunction = IotFunction {
+    name: "occupancy-iot",
+    app: APP,
+    handler: |p| civic_core::iot::consumer(State::new(p), ingest::camera_message),
+};
+/// Every topic-rule consumer of this app.
+pub const IOT: &[IotFunction] = &[CROSSINGS_IN];
 
 fn router(p: &Platform, routes: OpenApiRouter<State>) -> OpenApiRouter {
     let state = State::new(p);

@@ -94,4 +94,11 @@ async fn sample_events_reach_their_handlers() {
             .unwrap(),
         1
     );
+
+    // The IoT rule's output for `occupancy/cameras/1/crossings`: the same ingest.
+    let iot: Value = serde_json::from_str(&text("occupancy-iot")).unwrap();
+    let report = (occupancy::CROSSINGS_IN.handler)(&p)(iot).await.unwrap();
+    assert_eq!(report, json!({"accepted": 2}));
+    let (_, body) = call(&occupancy::ANALYTICS, &p, event("occupancy-analytics")).await;
+    assert_eq!(body["total_entries"], 3);
 }

@@ -423,6 +423,28 @@ async fn device_events(
     headers: HeaderMap,
     Json(req): Json<DeviceEvent>,
 ) -> Result<Json<Ack>> {
+    Ok(Json(accept_event(&s, req, Sender::Token(&headers)).await?))
+}
+
+/// The topic rule's message: the seed's event body with `device_id` from the topic
+/// (`ozone/devices/{device_id}/events`), which overrides any `device_id` in the payload.
+pub async fn device_message(s: State, msg: Value) -> Result<Value> {
+    let ack = accept_event(&s, civic_core::iot::message(msg)?, Sender::Topic).await?;
+    civic_core::iot::report(ack)
+}
+
+/// Who vouches that an event comes from its device.
+pub enum Sender<'a> {
+    /// HTTP: the device's bearer token.
+    Token(&'a HeaderMap),
+    /// MQTT: the topic names the device, and IoT Core's policy lets a device's certificate
+    /// publish only on its own topic. The device must be assigned.
+    Topic,
+}
+
+/// Validates and stores one device event, once per `event_id`: the logic behind
+/// `/api/device/events/` and the MQTT rule.
+pub async fn accept_event(s: &State, req: DeviceEvent, sender: Sender<'_>) -> Result<Ack> {
     let device_id = required("device_id", &req.device_id)?;
     valid_device_id("device_id", device_id)?;
     let event_id = required("event_id", &req.event_id)?;
@@ -484,7 +506,12 @@ async fn device_events(
         None => received,
     };
     let firmware = firmware(&req.firmware)?;
-    let record = authenticate(&s, &headers, device_id).await?;
+    let record = match sender {
+        Sender::Token(headers) => authenticate(s, headers, device_id).await?,
+        Sender::Topic => DeviceRecord::load(s.table.as_ref(), device_id)
+            .await?
+            .ok_or_else(|| Error::Unauthorized(format!("Unknown device {device_id}")))?,
+    };
     let event_type = match (treatment, event.as_str()) {
         (Some(t), "treatment") => t.as_str().to_owned(),
         (_, "status" | "heartbeat") => "status".to_owned(),
@@ -509,11 +536,11 @@ async fn device_events(
         received_at: iso(received),
     };
     let status = status_update(device_id, &e, &iso_ms(received));
-    ingest(&s, &record.device, &e, status).await?;
-    Ok(Json(Ack {
+    ingest(s, &record.device, &e, status).await?;
+    Ok(Ack {
         ack: true,
         event_id: e.event_id,
-    }))
+    })
 }
 
 /// The legacy firmware's form fields (all text, parsed here so bad values get field errors).

@@ -34,7 +34,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use civic_auth::{DeviceTokens, Sessions};
 use civic_core::platform::env_or;
-use civic_core::{App, Error, Function, Platform, Problem, Result};
+use civic_core::{App, Error, Function, IotFunction, Platform, Problem, Result};
 use civic_store::Table;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -93,6 +93,14 @@ pub const ANALYTICS: Function = Function {
 };
 /// Every Lambda function of this app.
 pub const FUNCTIONS: &[Function] = &[AUTH, GATEWAY, DATA, CATALOG, ANALYTICS];
+/// The topic rule `ozone/devices/+/events`: the same idempotent ingest as the HTTP path.
+pub const EVENTS_IN: IotFunction = IotFunction {
+    name: "ozone-iot",
+    app: APP,
+    handler: |p| civic_core::iot::consumer(State::new(p), gateway::device_message),
+};
+/// Every topic-rule consumer of this app.
+pub const IOT: &[IotFunction] = &[EVENTS_IN];
 
 fn router(p: &Platform, routes: OpenApiRouter<State>) -> OpenApiRouter {
     let state = State::new(p);

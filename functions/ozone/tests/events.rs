@@ -233,3 +233,32 @@ async fn raw_events_expire_and_rollups_stay() {
         .unwrap();
     assert!(!serde_json::to_string(&device).unwrap().contains(&token));
 }
+
+#[tokio::test]
+async fn the_sample_iot_event_is_ingested_once_for_an_assigned_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = platform(dir.path());
+    let path = format!("{}/../../events/ozone-iot.json", env!("CARGO_MANIFEST_DIR"));
+    let sample: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let consume = (ozone::EVENTS_IN.handler)(&p);
+
+    // Before staff assign the device, IoT Core may route it, but it is refused.
+    let refused = consume(sample.clone()).await.unwrap_err();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+
+    let cookie = admin_session(&p).await;
+    device_token(&p, &cookie).await;
+    let ack = json!({"ack": true, "event_id": "esp32-001-0000000123"});
+    assert_eq!(consume(sample.clone()).await.unwrap(), ack);
+    assert_eq!(
+        consume(sample).await.unwrap(),
+        ack,
+        "a repeat gets the same ack"
+    );
+    let events = ozone::State::new(&p)
+        .table
+        .query(Query::partition("EVENTS#esp32-001"))
+        .await
+        .unwrap();
+    assert_eq!(events.items.len(), 1, "and stores nothing");
+}

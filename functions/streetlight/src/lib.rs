@@ -23,7 +23,8 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::StatusCode;
 use civic_auth::{Auth, Claims};
 use civic_core::openapi::BearerAuth;
-use civic_core::{App, Error, Function, Json, Platform, Problem, Result};
+use civic_core::{App, Error, Function, IotFunction, Json, Platform, Problem, Result};
+use civic_iot::Publisher;
 use civic_store::Table;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -52,6 +53,14 @@ pub const LIGHTS: Function = Function {
 };
 /// Every Lambda function of this app.
 pub const FUNCTIONS: &[Function] = &[AUTH, LIGHTS];
+/// The topic rule `streetlight/lights/+/status`: devices' status reports.
+pub const STATUS_IN: IotFunction = IotFunction {
+    name: "streetlight-iot",
+    app: APP,
+    handler: |p| civic_core::iot::consumer(State::new(p), lights::device_status),
+};
+/// Every topic-rule consumer of this app.
+pub const IOT: &[IotFunction] = &[STATUS_IN];
 
 fn auth_routes(p: &Platform) -> OpenApiRouter {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -78,6 +87,8 @@ struct ApiDoc;
 pub struct State {
     pub table: Arc<dyn Table>,
     pub auth: Auth,
+    /// Commands to lights (`streetlight/lights/{lightId}/command`).
+    pub devices: Arc<dyn Publisher>,
 }
 
 impl State {
@@ -85,6 +96,7 @@ impl State {
         Self {
             table: p.table(APP.name),
             auth: Auth::for_app(p, APP.name),
+            devices: p.publisher(),
         }
     }
 }

@@ -354,6 +354,7 @@ async fn control(
         change,
     )
     .await?;
+    command(&s, &light.light_id, status).await;
     let data = ControlData {
         light_id: light.light_id,
         status: light.status,
@@ -365,6 +366,16 @@ async fn control(
         format!("Light turned {}", status.as_str()),
         data,
     ))
+}
+
+/// Tells the light's device to switch. The change is stored already; a device that misses
+/// the command reports its real status, so a failed publish is logged, not returned.
+async fn command(s: &State, light_id: &str, status: Status) {
+    let topic = format!("streetlight/lights/{light_id}/command");
+    let msg = serde_json::json!({"action": status.as_str()});
+    if let Err(e) = s.devices.publish(&topic, &msg).await {
+        tracing::warn!(light = light_id, error = %e, "command not published");
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -394,6 +405,19 @@ async fn update_status(
     AtLeast(user): Operator,
     Json(req): Json<StatusRequest>,
 ) -> Result<Reply<StatusData>> {
+    let data = status_report(&s, req, &user.email).await?;
+    Ok(reply(StatusCode::OK, "Light status updated", data))
+}
+
+/// The topic rule's message: `{status, errorDetails}` and `lightId` from the topic
+/// (`streetlight/lights/{lightId}/status`). The device's certificate policy lets it publish
+/// only on its own topic, so the change is logged as performed by `device`.
+pub async fn device_status(s: State, msg: Value) -> Result<Value> {
+    let data = status_report(&s, civic_core::iot::message(msg)?, "device").await?;
+    civic_core::iot::report(data)
+}
+
+async fn status_report(s: &State, req: StatusRequest, by: &str) -> Result<StatusData> {
     require_fields(&[("lightId", &req.light_id)])?;
     let status = req
         .status
@@ -403,16 +427,15 @@ async fn update_status(
         required(&req.light_id).unwrap_or_default(),
         status,
         req.error_details,
-        &user.email,
+        by,
     )
     .await?;
-    let data = StatusData {
+    Ok(StatusData {
         light_id: light.light_id,
         status: light.status,
         error_details: light.error_details,
         last_status_change: light.last_status_change,
-    };
-    Ok(reply(StatusCode::OK, "Light status updated", data))
+    })
 }
 
 /// A device's status report: the domain function behind `update-status` and the MQTT rule.

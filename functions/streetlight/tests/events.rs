@@ -64,3 +64,33 @@ async fn sample_events_reach_their_handlers() {
         json!({"status": 404, "message": "No data for city", "data": null})
     );
 }
+
+#[tokio::test]
+async fn the_sample_iot_event_reports_a_lights_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = platform(dir.path());
+    let light = json!({"lightId": "SL001", "name": "Main", "city": "Delhi", "latitude": 28.6, "longitude": 77.2});
+    let state = streetlight::State::new(&p);
+    streetlight::lights::create_light(state.table.as_ref(), serde_json::from_value(light).unwrap())
+        .await
+        .unwrap();
+    let path = format!(
+        "{}/../../events/streetlight-iot.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let sample: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let report = (streetlight::STATUS_IN.handler)(&p)(sample).await.unwrap();
+    assert_eq!(report["status"], "error");
+    assert_eq!(report["error_details"], "Lamp failure detected");
+
+    let unknown = json!({"status": "on", "lightId": "SL404"});
+    let err = (streetlight::STATUS_IN.handler)(&p)(unknown)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), StatusCode::NOT_FOUND);
+    let wrong = json!({"status": "dim", "lightId": "SL001"});
+    let err = (streetlight::STATUS_IN.handler)(&p)(wrong)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+}

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use civic_iot::Publisher;
 use civic_store::{Backend, Blob, Table};
 use rand::RngCore;
 
@@ -17,6 +18,8 @@ pub struct Platform {
     secret: Arc<Vec<u8>>,
     /// Set in Lambda, where a function serves one app: `TABLE_NAME` from the template.
     table_name: Option<String>,
+    /// Where commands to devices go: IoT Core in Lambda, the MQTT broker locally.
+    publisher: Arc<dyn Publisher>,
     /// Set by [`Platform::local`]: direct uploads go through civic-local ([`crate::uploads`]).
     local: bool,
 }
@@ -36,6 +39,7 @@ impl Platform {
             limits,
             secret: Arc::new(secret),
             table_name: None,
+            publisher: Arc::new(civic_iot::Unconnected),
             local: false,
         })
     }
@@ -92,6 +96,15 @@ impl Platform {
         self.table_name
             .clone()
             .unwrap_or_else(|| format!("civic-{app}"))
+    }
+
+    pub fn publisher(&self) -> Arc<dyn Publisher> {
+        self.publisher.clone()
+    }
+
+    pub fn with_publisher(mut self, publisher: Arc<dyn Publisher>) -> Self {
+        self.publisher = publisher;
+        self
     }
 
     pub fn blob(&self) -> Arc<dyn Blob> {

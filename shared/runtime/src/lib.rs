@@ -10,10 +10,13 @@ use lambda_http::request::RequestContext;
 
 pub use lambda_http::Error;
 
+mod iot;
+pub use iot::run_iot;
+
 /// Serves one endpoint group as an API Gateway HTTP API function.
 pub async fn run_http(function: &Function) -> Result<(), Error> {
     init_tracing(true);
-    let platform = Platform::from_env().await?;
+    let platform = iot::platform().await?;
     let (router, _) = function.build(&platform);
     let router = router.layer(middleware::from_fn(client_ip));
     lambda_http::run(civic_core::layers::into_service(router)).await

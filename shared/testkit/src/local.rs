@@ -30,8 +30,13 @@ impl LocalServer {
     pub async fn start_in(bin: &str, data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
         let mut cmd = Command::new(bin);
-        cmd.arg("serve")
-            .args(["--port", "0", "--data-dir"])
+        // An MQTT broker of its own on a free port, unless the test chose one.
+        if !args.iter().any(|a| a.starts_with("--mqtt-")) {
+            cmd.args(["serve", "--mqtt-port", "0"]);
+        } else {
+            cmd.arg("serve");
+        }
+        cmd.args(["--port", "0", "--data-dir"])
             .arg(data_dir)
             .arg("--template")
             .arg(&template)

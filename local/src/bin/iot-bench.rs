@@ -1,0 +1,219 @@
+//! Ozone device events over MQTT, end to end: QoS 1 publishes to civic-local's embedded broker,
+//! the template's topic rule, the same idempotent ingest as HTTP, counted as stored once the
+//! rule engine's consumer returned (it acknowledges the broker only then, and an event is
+//! committed with fsync before that). Beside it, in the same run and on the same broker, the
+//! raw broker: QoS 1 publish → subscribe of the same payloads with nothing behind it.
+//! Everything listens on 127.0.0.1 and every loop is bounded.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use civic_core::{Limits, Platform};
+use civic_local::mqtt::{Devices, MqttOpts};
+use civic_store::Backend;
+use clap::Parser;
+use rumqttc::{AsyncClient, Event, Packet, QoS};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+struct Args {
+    /// Messages per measured run.
+    #[arg(long, default_value_t = 5_000)]
+    messages: usize,
+    /// Devices the events are spread over (one topic each).
+    #[arg(long, default_value_t = 8)]
+    devices: usize,
+    #[arg(long, default_value = "template.yaml")]
+    template: std::path::PathBuf,
+}
+
+fn event(n: usize, devices: usize) -> (String, Value) {
+    let d = n % devices;
+    let treatment = ["BASIC", "STANDARD", "PREMIUM"][n % 3];
+    let body = json!({"event_id": format!("mqtt-{d}-{n:010}"), "event": "treatment",
+                      "treatment": treatment, "counter": n, "firmware": "1.0.0"});
+    (format!("ozone/devices/bench-{d}/events"), body)
+}
+
+/// A connected client whose event loop runs in the background; `seen` counts what it receives.
+fn client(url: &str, id: &str) -> Result<(AsyncClient, tokio::sync::watch::Receiver<usize>)> {
+    let mut opts = civic_iot::mqtt::options(url, id).map_err(anyhow::Error::msg)?;
+    opts.set_inflight(256);
+    let (client, mut events) = AsyncClient::new(opts, 1024);
+    let (tx, rx) = tokio::sync::watch::channel(0);
+    tokio::spawn(async move {
+        while let Ok(ev) = events.poll().await {
+            if let Event::Incoming(Packet::Publish(_)) = ev {
+                tx.send_modify(|n| *n += 1);
+            }
+        }
+    });
+    Ok((client, rx))
+}
+
+/// Publishes `messages` events at QoS 1 and waits until `done()` reaches the count.
+async fn run(
+    publisher: &AsyncClient,
+    topic: impl Fn(usize) -> String,
+    range: std::ops::Range<usize>,
+    devices: usize,
+    done: impl Fn() -> usize,
+) -> Result<f64> {
+    let (start, target) = (Instant::now(), done() + range.len());
+    let count = range.len();
+    for n in range {
+        let (_, body) = event(n, devices);
+        publisher
+            .publish(topic(n), QoS::AtLeastOnce, false, body.to_string())
+            .await?;
+    }
+    let deadline = start + Duration::from_secs(600);
+    while done() < target {
+        ensure!(
+            Instant::now() < deadline,
+            "not all messages arrived in 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok(count as f64 / start.elapsed().as_secs_f64())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let yaml = std::fs::read_to_string(&args.template)
+        .context("reading the template: run from the repository root")?;
+    let dir = std::env::temp_dir().join(format!("civic-iot-bench-{}", std::process::id()));
+    let platform = Platform::local(
+        &dir,
+        Backend::embedded(&dir)?,
+        Limits::default().unlimited_rate(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let opts = MqttOpts {
+        mqtt_port: 0,
+        mqtt_host: [127, 0, 0, 1].into(),
+        mqtt_url: None,
+    };
+    let (platform, devices) = Devices::start(&opts, &yaml, platform).await?;
+    let defs = civic_local::template::parse(&yaml)?;
+    let civic = civic_local::bench::serve(civic_local::router(&defs, &platform)?).await?;
+
+    // Staff assign the devices (their handshakes come first, as in the field).
+    let http = reqwest::Client::new();
+    let api = format!("{civic}/ozone/api");
+    let creds = json!({"username": "bench", "password": "password123"});
+    http.post(format!("{api}/auth/register/"))
+        .json(&creds)
+        .send()
+        .await?
+        .error_for_status()?;
+    let login = http
+        .post(format!("{api}/auth/login/"))
+        .json(&creds)
+        .send()
+        .await?
+        .error_for_status()?;
+    let cookie = login.headers()["set-cookie"]
+        .to_str()?
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    for d in 0..args.devices {
+        let mac = format!("02:00:00:00:01:{d:02X}");
+        http.post(format!("{api}/handshake/"))
+            .json(&json!({"mac": mac}))
+            .send()
+            .await?
+            .error_for_status()?;
+        let assign = json!({"mac": mac, "device_id": format!("bench-{d}")});
+        http.post(format!("{api}/devices/assign/"))
+            .header("cookie", &cookie)
+            .json(&assign)
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+
+    let stats = devices.stats.clone();
+    let counters = Arc::clone(&stats);
+    let stored = move || {
+        let c = &counters.rules["OzoneEventsRule"];
+        (c.stored.load(Ordering::Relaxed)
+            + c.rejected.load(Ordering::Relaxed)
+            + c.failed.load(Ordering::Relaxed)) as usize
+    };
+    let (publisher, _) = client(&devices.url, "bench-publisher")?;
+    let (subscriber, received) = client(&devices.url, "bench-subscriber")?;
+    subscriber
+        .subscribe("bench/raw/+", QoS::AtLeastOnce)
+        .await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let raw_topic = |n: usize| format!("bench/raw/{}", n % args.devices);
+    let seen = || *received.borrow();
+
+    // Warm-up of both paths, then the measured runs.
+    let warm = 200.min(args.messages);
+    run(&publisher, raw_topic, 0..warm, args.devices, seen).await?;
+    run(
+        &publisher,
+        |n| event(n, args.devices).0,
+        0..warm,
+        args.devices,
+        &stored,
+    )
+    .await?;
+    let n = args.messages;
+    let raw = run(&publisher, raw_topic, warm..warm + n, args.devices, seen).await?;
+    let ingest = run(
+        &publisher,
+        |n| event(n, args.devices).0,
+        warm..warm + n,
+        args.devices,
+        &stored,
+    )
+    .await?;
+    let rules = &stats.rules["OzoneEventsRule"];
+    ensure!(
+        rules.stored.load(Ordering::Relaxed) as usize == warm + n,
+        "every event should be stored: {}",
+        serde_json::to_string(&*stats)?
+    );
+    let events: Value = http
+        .get(format!("{api}/devices/all/"))
+        .header("cookie", &cookie)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let counted: i64 = events
+        .as_array()
+        .context("devices")?
+        .iter()
+        .filter_map(|d| d["event_count"].as_i64())
+        .sum();
+    ensure!(
+        counted as usize == warm + n,
+        "devices count {counted} events"
+    );
+
+    println!(
+        "{n} QoS 1 messages over {} topics, embedded broker on 127.0.0.1",
+        args.devices
+    );
+    println!("{:<52} {:>10}", "path", "msgs/s");
+    println!(
+        "{:<52} {raw:>10.0}",
+        "baseline: broker publish -> subscribe (QoS 1)"
+    );
+    println!(
+        "{:<52} {ingest:>10.0}  ({:.3}x)",
+        "ozone events: publish -> rule -> stored (fsync'd)",
+        ingest / raw
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

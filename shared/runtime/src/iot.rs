@@ -1,0 +1,40 @@
+//! IoT Core glue: topic-rule consumers, and the device publisher of apps that command devices.
+
+use civic_core::{IotFunction, Platform};
+use serde_json::json;
+
+use crate::{Error, init_tracing};
+
+/// The platform from the environment. With the `iot` feature (apps that command devices),
+/// commands go out through IoT Core's data plane.
+pub(crate) async fn platform() -> Result<Platform, Error> {
+    let p = Platform::from_env().await?;
+    #[cfg(feature = "iot")]
+    let p = p.with_publisher(std::sync::Arc::new(civic_iot::aws::IotData::from_env()));
+    Ok(p)
+}
+
+/// Runs a topic-rule consumer: the event is the rule's `SELECT` output. A rejected message
+/// (malformed, unknown device) is logged and the invocation succeeds, since a retry cannot
+/// help; any other error fails it, so Lambda retries.
+pub async fn run_iot(function: &'static IotFunction) -> Result<(), Error> {
+    init_tracing(true);
+    let platform = platform().await?;
+    let handler = (function.handler)(&platform);
+    let service = lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let run = handler(event.payload);
+            async move {
+                match run.await {
+                    Ok(report) => Ok(report),
+                    Err(e) if e.status().is_client_error() => {
+                        tracing::warn!(function = function.name, error = %e, "message rejected");
+                        Ok(json!({"rejected": e.to_string()}))
+                    }
+                    Err(e) => Err(Error::from(e)),
+                }
+            }
+        },
+    );
+    lambda_runtime::run(service).await
+}
