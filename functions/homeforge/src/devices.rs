@@ -238,14 +238,25 @@ async fn list_devices(
     Ok(page::with_cursor(Json(devices), res.cursor))
 }
 
+/// A registered device, with its IoT Core credentials on AWS (shown only here).
+#[derive(Serialize, ToSchema)]
+pub struct Registered {
+    #[serde(flatten)]
+    device: DeviceOut,
+    /// The thing, certificate and private key for MQTT to IoT Core; absent locally.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    iot: Option<civic_iot::DeviceCredentials>,
+}
+
 /// `POST /devices/`: register a device of an approved type; the caller owns it.
 #[utoipa::path(post, path = "/api/devices", tag = "devices", request_body = DeviceInput, security(("bearer" = [])),
-    responses((status = 201, body = DeviceOut), (status = 400), (status = 401), (status = 403)))]
+    responses((status = 201, body = Registered), (status = 400), (status = 401), (status = 403), (status = 503)))]
 async fn create_device(
     S(s): S<State>,
     AtLeast(caller): Writer,
     Json(req): Json<DeviceInput>,
-) -> Result<(StatusCode, Json<DeviceOut>)> {
+) -> Result<(StatusCode, Json<Registered>)> {
     let mut invalid = Invalid::default();
     let name = invalid.take("name", required_text(req.name.as_deref(), 100));
     let ip = invalid.take("ip_address", valid_ip(req.ip_address.as_deref()));
@@ -285,6 +296,16 @@ async fn create_device(
         last_seen: None,
         created_at: civic_core::time::now_rfc3339(),
     };
+    // Before the device is stored: a failure registers nothing.
+    let iot = match &s.provisioner {
+        Some(p) => {
+            let (thing, id) = (format!("homeforge-{}", record.id), record.id.to_string());
+            let attributes = [("app", "homeforge"), ("device_id", id.as_str())];
+            let creds = p.provision(&thing, &attributes).await;
+            Some(creds.map_err(|e| Error::Unavailable(e.to_string()))?)
+        }
+        None => None,
+    };
     let key = device_key(record.id);
     let item = to_item(
         &record,
@@ -302,7 +323,8 @@ async fn create_device(
         current_state: Map::new(),
     };
     let rooms = room.into_iter().collect();
-    Ok((StatusCode::CREATED, Json(device.out(&rooms))))
+    let device = device.out(&rooms);
+    Ok((StatusCode::CREATED, Json(Registered { device, iot })))
 }
 
 /// `GET /devices/<id>/`, with its current state.

@@ -150,6 +150,8 @@ pub struct State {
     /// Where desired device state goes: the platform's publisher (IoT Core or MQTT).
     pub sync: Arc<dyn DeviceSync>,
     pub config: Arc<Config>,
+    /// On AWS with a device policy: a registered device gets its IoT Core certificate.
+    pub provisioner: Option<Arc<dyn civic_iot::Provision>>,
 }
 
 impl State {
@@ -160,6 +162,7 @@ impl State {
             auth: Auth::for_app(p, APP.name),
             sync: Arc::new(PublishSync(p.publisher())),
             config: Arc::new(Config::from_env()),
+            provisioner: p.provisioner(),
         }
     }
 }

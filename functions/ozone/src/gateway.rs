@@ -178,6 +178,10 @@ pub struct HandshakeReply {
     /// MAC a device id, and with `OZONE_HANDSHAKE_REISSUE=false` while the device holds one.
     token: Option<String>,
     assigned: bool,
+    /// On AWS: the thing, certificate and private key for MQTT to IoT Core, with a token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    iot: Option<civic_iot::DeviceCredentials>,
 }
 
 /// Device registration and token acquisition. Unknown MACs are recorded for an admin to assign.
@@ -197,13 +201,15 @@ async fn handshake(
             device_id: None,
             token: None,
             assigned: false,
+            iot: None,
         }));
     };
-    let reply = |token| {
+    let reply = |token, iot| {
         Json(HandshakeReply {
             device_id: Some(device_id.to_owned()),
             token,
             assigned: true,
+            iot,
         })
     };
     let guard = if s.config.handshake_reissue {
@@ -217,9 +223,19 @@ async fn handshake(
             .zip(record.token_digest.as_deref())
             .is_some_and(|(t, d)| s.tokens.matches(t, d));
         if record.token_digest.is_some() && !presented {
-            return Ok(reply(None));
+            return Ok(reply(None, None));
         }
         Cond::Version(record.version)
+    };
+    // Before the token: a failure here leaves the device as it was, and it hand-shakes again.
+    let iot = match &s.provisioner {
+        Some(p) => {
+            let thing = format!("ozone-{device_id}");
+            let attributes = [("app", "ozone"), ("device_id", device_id)];
+            let creds = p.provision(&thing, &attributes).await;
+            Some(creds.map_err(|e| Error::Unavailable(e.to_string()))?)
+        }
+        None => None,
     };
     let (token, digest) = s.tokens.issue();
     let mut u = touch(Update::new(device_key(device_id)), device_id, &at)
@@ -230,9 +246,9 @@ async fn handshake(
         u = u.set("firmware", f);
     }
     match s.table.update(u).await {
-        Ok(_) => Ok(reply(Some(token))),
+        Ok(_) => Ok(reply(Some(token), iot)),
         // Claim once: another handshake claimed it first.
-        Err(StoreError::ConditionFailed) if !s.config.handshake_reissue => Ok(reply(None)),
+        Err(StoreError::ConditionFailed) if !s.config.handshake_reissue => Ok(reply(None, None)),
         Err(StoreError::ConditionFailed) => Err(missing_device()),
         Err(e) => Err(e.into()),
     }

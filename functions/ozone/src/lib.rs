@@ -178,6 +178,8 @@ pub struct State {
     pub sessions: Arc<Sessions>,
     pub tokens: DeviceTokens,
     pub config: Arc<Config>,
+    /// On AWS with a device policy: a handshake also hands out the device's certificate.
+    pub provisioner: Option<Arc<dyn civic_iot::Provision>>,
 }
 
 impl State {
@@ -187,6 +189,7 @@ impl State {
             sessions: Arc::new(Sessions::new(APP.name)),
             tokens: DeviceTokens::new(APP.name),
             config: Arc::new(Config::from_env()),
+            provisioner: p.provisioner(),
         }
     }
 }

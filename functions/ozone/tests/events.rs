@@ -262,3 +262,58 @@ async fn the_sample_iot_event_is_ingested_once_for_an_assigned_device() {
         .unwrap();
     assert_eq!(events.items.len(), 1, "and stores nothing");
 }
+
+/// On AWS (here moto's IoT control plane), an assigned device's handshake also provisions its
+/// thing and certificate under the device policy; an unassigned one gets nothing.
+#[tokio::test]
+async fn handshakes_provision_the_device_on_aws() {
+    let config = civic_testkit::moto::aws_config().await;
+    let policy = civic_testkit::moto::unique("ozone-devices");
+    aws_sdk_iot::Client::new(&config)
+        .create_policy()
+        .policy_name(&policy)
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let provisioner = civic_iot::aws::IotProvisioner::new(&config, &policy);
+    let p = platform(dir.path()).with_provisioner(std::sync::Arc::new(provisioner));
+    let cookie = admin_session(&p).await;
+    let device_id = civic_testkit::moto::unique("esp32");
+    let hs = || {
+        let mac = json!({"mac": "EC:E3:34:46:2B:C1"});
+        json_request(Method::POST, "/api/handshake/", None, mac)
+    };
+    let pending = call(&ozone::GATEWAY, &p, hs()).await;
+    assert_eq!(
+        pending.body,
+        json!({"device_id": null, "token": null, "assigned": false})
+    );
+    let assign = json!({"mac": "EC:E3:34:46:2B:C1", "device_id": device_id});
+    let assign = json_request(Method::POST, "/api/devices/assign/", Some(&cookie), assign);
+    assert_eq!(
+        call(&ozone::GATEWAY, &p, assign).await.status,
+        StatusCode::OK
+    );
+
+    let reply = call(&ozone::GATEWAY, &p, hs()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let iot = &reply.body["iot"];
+    assert_eq!(iot["thing_name"], format!("ozone-{device_id}"));
+    assert!(
+        iot["certificate_pem"]
+            .as_str()
+            .unwrap()
+            .contains("BEGIN CERTIFICATE")
+    );
+    assert!(iot["private_key"].as_str().unwrap().contains("PRIVATE KEY"));
+    assert!(reply.body["token"].is_string(), "the token still works too");
+    let thing = aws_sdk_iot::Client::new(&config)
+        .describe_thing()
+        .thing_name(format!("ozone-{device_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(thing.attributes().unwrap()["device_id"], device_id);
+}

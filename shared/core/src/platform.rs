@@ -5,7 +5,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use civic_iot::Publisher;
+use civic_iot::{Provision, Publisher};
 use civic_store::{Backend, Blob, Table};
 use rand::RngCore;
 
@@ -20,6 +20,8 @@ pub struct Platform {
     table_name: Option<String>,
     /// Where commands to devices go: IoT Core in Lambda, the MQTT broker locally.
     publisher: Arc<dyn Publisher>,
+    /// Device certificates from IoT Core, on AWS when the template names a device policy.
+    provisioner: Option<Arc<dyn Provision>>,
     /// Set by [`Platform::local`]: direct uploads go through civic-local ([`crate::uploads`]).
     local: bool,
 }
@@ -40,6 +42,7 @@ impl Platform {
             secret: Arc::new(secret),
             table_name: None,
             publisher: Arc::new(civic_iot::Unconnected),
+            provisioner: None,
             local: false,
         })
     }
@@ -104,6 +107,15 @@ impl Platform {
 
     pub fn with_publisher(mut self, publisher: Arc<dyn Publisher>) -> Self {
         self.publisher = publisher;
+        self
+    }
+
+    pub fn provisioner(&self) -> Option<Arc<dyn Provision>> {
+        self.provisioner.clone()
+    }
+
+    pub fn with_provisioner(mut self, provisioner: Arc<dyn Provision>) -> Self {
+        self.provisioner = Some(provisioner);
         self
     }
 

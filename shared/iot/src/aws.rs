@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_iotdataplane::primitives::Blob;
 use serde_json::Value;
 
-use crate::{PublishError, Publisher};
+use crate::{DeviceCredentials, ProvisionError, PublishError, Publisher};
 
 /// Publishes through IoT Core's data plane (`iot:Publish` on the topic). The client is made
 /// at the first publish, so functions that never publish pay nothing at cold start.
@@ -62,5 +62,148 @@ impl Publisher for IotData {
                 topic: topic.into(),
                 msg: aws_sdk_iotdataplane::error::DisplayErrorContext(e).to_string(),
             })
+    }
+}
+
+/// Fleet provisioning from the app's own registration path: a thing per device, a fresh
+/// certificate and key for it (the previous ones are detached and deactivated, as a new device
+/// token retires the old), and the app's device policy, which scopes the certificate to the
+/// device's own topics through the thing's attributes.
+pub struct IotProvisioner {
+    client: aws_sdk_iot::Client,
+    /// The `AWS::IoT::Policy` of the app's devices.
+    policy: String,
+}
+
+fn failed<E>(step: &'static str) -> impl FnOnce(E) -> ProvisionError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    move |e| {
+        ProvisionError(format!(
+            "{step}: {}",
+            aws_sdk_iot::error::DisplayErrorContext(e)
+        ))
+    }
+}
+
+impl IotProvisioner {
+    pub fn new(config: &aws_config::SdkConfig, policy: impl Into<String>) -> Self {
+        Self {
+            client: aws_sdk_iot::Client::new(config),
+            policy: policy.into(),
+        }
+    }
+
+    /// From the Lambda environment, when the template names the app's `DEVICE_POLICY`.
+    pub async fn from_env() -> Option<Self> {
+        let policy = std::env::var("DEVICE_POLICY")
+            .ok()
+            .filter(|p| !p.is_empty())?;
+        Some(Self::new(&aws_config::load_from_env().await, policy))
+    }
+}
+
+#[async_trait]
+impl crate::Provision for IotProvisioner {
+    async fn provision(
+        &self,
+        thing: &str,
+        attributes: &[(&str, &str)],
+    ) -> Result<DeviceCredentials, ProvisionError> {
+        use aws_sdk_iot::types::{AttributePayload, CertificateStatus};
+        let attrs = attributes
+            .iter()
+            .fold(AttributePayload::builder().merge(true), |b, (k, v)| {
+                b.attributes(*k, *v)
+            })
+            .build();
+        let exists = self
+            .client
+            .describe_thing()
+            .thing_name(thing)
+            .send()
+            .await
+            .is_ok();
+        if exists {
+            let update = self.client.update_thing().thing_name(thing);
+            update
+                .attribute_payload(attrs)
+                .send()
+                .await
+                .map_err(failed("update_thing"))?;
+            // One live certificate per device: retire the ones it had.
+            let old = self
+                .client
+                .list_thing_principals()
+                .thing_name(thing)
+                .send()
+                .await;
+            for principal in old.map_err(failed("list_thing_principals"))?.principals() {
+                self.client
+                    .detach_thing_principal()
+                    .thing_name(thing)
+                    .principal(principal)
+                    .send()
+                    .await
+                    .map_err(failed("detach_thing_principal"))?;
+                if let Some(id) = principal.rsplit('/').next() {
+                    self.client
+                        .update_certificate()
+                        .certificate_id(id)
+                        .new_status(CertificateStatus::Inactive)
+                        .send()
+                        .await
+                        .map_err(failed("update_certificate"))?;
+                }
+            }
+        } else {
+            let create = self.client.create_thing().thing_name(thing);
+            create
+                .attribute_payload(attrs)
+                .send()
+                .await
+                .map_err(failed("create_thing"))?;
+        }
+        let cert = self
+            .client
+            .create_keys_and_certificate()
+            .set_as_active(true)
+            .send()
+            .await
+            .map_err(failed("create_keys_and_certificate"))?;
+        let arn = cert.certificate_arn().unwrap_or_default().to_owned();
+        self.client
+            .attach_policy()
+            .policy_name(&self.policy)
+            .target(&arn)
+            .send()
+            .await
+            .map_err(failed("attach_policy"))?;
+        self.client
+            .attach_thing_principal()
+            .thing_name(thing)
+            .principal(&arn)
+            .send()
+            .await
+            .map_err(failed("attach_thing_principal"))?;
+        let endpoint = self
+            .client
+            .describe_endpoint()
+            .endpoint_type("iot:Data-ATS")
+            .send()
+            .await
+            .map_err(failed("describe_endpoint"))?;
+        Ok(DeviceCredentials {
+            thing_name: thing.to_owned(),
+            certificate_arn: arn,
+            certificate_pem: cert.certificate_pem().unwrap_or_default().to_owned(),
+            private_key: cert
+                .key_pair()
+                .and_then(|k| k.private_key())
+                .unwrap_or_default()
+                .to_owned(),
+            endpoint: endpoint.endpoint_address().unwrap_or_default().to_owned(),
+        })
     }
 }

@@ -2,6 +2,7 @@
 //! the template's topic rules, and the ways commands reach devices ([`Publisher`]): IoT Core's
 //! data plane in Lambda, an MQTT broker locally.
 
+pub mod provision;
 pub mod publish;
 pub mod sql;
 pub mod topic;
@@ -11,5 +12,6 @@ pub mod aws;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
 
+pub use provision::{DeviceCredentials, Provision, ProvisionError};
 pub use publish::{PublishError, Publisher, Unconnected};
 pub use sql::{Context, Rule, SqlError};

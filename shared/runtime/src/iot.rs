@@ -5,12 +5,18 @@ use serde_json::json;
 
 use crate::{Error, init_tracing};
 
-/// The platform from the environment. With the `iot` feature (apps that command devices),
-/// commands go out through IoT Core's data plane.
+/// The platform from the environment. With the `iot` feature (apps with devices), commands go
+/// out through IoT Core's data plane, and devices are provisioned under `DEVICE_POLICY`.
 pub(crate) async fn platform() -> Result<Platform, Error> {
     let p = Platform::from_env().await?;
     #[cfg(feature = "iot")]
-    let p = p.with_publisher(std::sync::Arc::new(civic_iot::aws::IotData::from_env()));
+    let p = {
+        let p = p.with_publisher(std::sync::Arc::new(civic_iot::aws::IotData::from_env()));
+        match civic_iot::aws::IotProvisioner::from_env().await {
+            Some(provisioner) => p.with_provisioner(std::sync::Arc::new(provisioner)),
+            None => p,
+        }
+    };
     Ok(p)
 }
 
