@@ -30,7 +30,7 @@ pub fn find_job(binary: &str) -> Option<&'static Scheduled> {
 }
 
 /// Functions driven by S3 events.
-pub const S3_FUNCTIONS: &[&[S3Function]] = &[ecoflow::S3_FUNCTIONS];
+pub const S3_FUNCTIONS: &[&[S3Function]] = &[ecoflow::S3_FUNCTIONS, occupancy::S3_FUNCTIONS];
 
 pub fn s3_functions() -> impl Iterator<Item = &'static S3Function> {
     S3_FUNCTIONS.iter().flat_map(|fs| fs.iter())

@@ -24,6 +24,7 @@ pub mod alerts;
 pub mod analytics;
 pub mod calendar;
 pub mod cameras;
+pub mod frames;
 pub mod ingest;
 pub mod timeline;
 
@@ -61,7 +62,7 @@ pub const CAMERAS: Function = Function {
 pub const INGEST: Function = Function {
     name: "occupancy-ingest",
     app: APP,
-    routes: |p| router(p, ingest::routes()),
+    routes: |p| router(p, ingest::routes().merge(frames::routes())),
 };
 pub const ANALYTICS: Function = Function {
     name: "occupancy-analytics",
@@ -86,6 +87,8 @@ pub const SCHEDULER: Scheduled = Scheduled {
 };
 /// Every Lambda function of this app.
 pub const FUNCTIONS: &[Function] = &[CAMERAS, INGEST, ANALYTICS, ALERTS, ADMIN];
+/// Functions driven by S3 uploads: frame batches counted server-side.
+pub const S3_FUNCTIONS: &[civic_core::S3Function] = &[frames::FRAMES];
 /// Every scheduled function of this app.
 pub const JOBS: &[Scheduled] = &[SCHEDULER];
 /// The topic rule `occupancy/cameras/+/crossings`: the same ingest as the HTTP extension.
@@ -168,6 +171,8 @@ pub struct State {
     pub table: Arc<dyn Table>,
     pub auth: Auth,
     pub config: Arc<Config>,
+    /// For presigned frame-batch uploads.
+    pub platform: Platform,
 }
 
 impl State {
@@ -176,6 +181,7 @@ impl State {
             table: p.table(APP.name),
             auth: Auth::for_app(p, APP.name),
             config: Arc::new(Config::from_env()),
+            platform: p.clone(),
         }
     }
 }

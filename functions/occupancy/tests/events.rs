@@ -102,3 +102,48 @@ async fn sample_events_reach_their_handlers() {
     let (_, body) = call(&occupancy::ANALYTICS, &p, event("occupancy-analytics")).await;
     assert_eq!(body["total_entries"], 3);
 }
+
+/// The S3 sample is the event for a frame batch a camera uploaded: counted once, however often
+/// the event arrives.
+#[tokio::test]
+async fn the_frame_batch_sample_is_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Platform::local(
+        dir.path(),
+        Backend::embedded(dir.path()).unwrap(),
+        Limits::default(),
+    )
+    .unwrap();
+    let (status, _) = call(&occupancy::CAMERAS, &p, event("occupancy-cameras")).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let sample: aws_lambda_events::s3::S3Event =
+        serde_json::from_str(&text("occupancy-frames")).expect("an S3 event");
+    let key = sample.records[0].s3.object.key.clone().unwrap();
+    let frames = civic_vision::fixtures::dir().join("vtest");
+    let mut tar = tar::Builder::new(Vec::new());
+    for n in 1..=3 {
+        let data = std::fs::read(frames.join(format!("{n:04}.jpg"))).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(
+            &mut h,
+            format!("{}.jpg", 1_736_936_000_000i64 + 100 * n),
+            &data[..],
+        )
+        .unwrap();
+    }
+    p.blob()
+        .put(&key, tar.into_inner().unwrap().into(), "application/x-tar")
+        .await
+        .unwrap();
+
+    let run = occupancy::frames::FRAMES.run;
+    let first = run(&p, sample.clone()).await.unwrap();
+    assert_eq!(first["batches"][0]["frames"], 3, "{first}");
+    assert_eq!(first["batches"][0]["duplicate"], false);
+    let again = run(&p, sample).await.unwrap();
+    assert_eq!(again["batches"][0]["duplicate"], true, "{again}");
+}

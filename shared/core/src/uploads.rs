@@ -19,6 +19,14 @@ use crate::{Error, Platform, Result};
 /// civic-local's upload route (the rest of the path is the key).
 pub const LOCAL_PATH: &str = "/_uploads/";
 
+/// How the caller reached this service (`scheme://host`), for civic-local's own upload URLs.
+pub fn request_base(headers: &http::HeaderMap) -> String {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let scheme = header("x-forwarded-proto").unwrap_or("http");
+    let host = header("host").unwrap_or("127.0.0.1");
+    format!("{scheme}://{host}")
+}
+
 /// Where and how to upload.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct PresignedPut {
