@@ -54,6 +54,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         tiled.as_secs_f64() / single.as_secs_f64()
     );
 
+    // One bare 416×416 pass (no resize), to compare runtimes: see the README for tract-onnx.
+    let square = image::imageops::resize(&crowd, 416, 416, image::imageops::FilterType::Triangle);
+    let mut bare = Vec::new();
+    for _ in 0..reps {
+        let t = Instant::now();
+        counter.primary.detect(&square)?;
+        bare.push(t.elapsed());
+    }
+    println!("  one 416x416 NanoDet pass on ONNX Runtime: {:.1} ms", median(bare).as_secs_f64() * 1e3);
+
     let labelled = fixtures::labelled();
     let mut err = [0usize; 3];
     for (path, truth) in &labelled {

@@ -91,6 +91,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    // Baseline: reading and decoding the same frames, nothing else.
+    let t = Instant::now();
+    for n in 1..=795 {
+        std::hint::black_box(fixtures::open(&dir.join(format!("{n:04}.jpg"))));
+    }
+    let decode = t.elapsed().as_secs_f64();
     if let (Some(f), None) = (&cache, &saved) {
         std::fs::write(f, serde_json::to_vec(&all)?)?;
     }
