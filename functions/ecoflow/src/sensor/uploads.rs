@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use axum::extract::State as S;
-use axum::http::{HeaderMap, StatusCode, header};
-use civic_core::uploads::PresignedPut;
+use axum::http::{HeaderMap, StatusCode};
+use civic_core::uploads::{PresignedPut, request_base};
 use civic_core::{Json, Result};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -39,14 +39,6 @@ pub struct UploadRequest {
     content_type: Option<String>,
 }
 
-/// Where civic-local is reached, for its own upload URLs: the request's host.
-fn base(headers: &HeaderMap) -> String {
-    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    let scheme = header("x-forwarded-proto").unwrap_or("http");
-    let host = header(header::HOST.as_str()).unwrap_or("127.0.0.1");
-    format!("{scheme}://{host}")
-}
-
 /// A presigned `PUT` for one frame of a camera (valid 15 minutes).
 #[utoipa::path(post, path = "/api/sensor/uploads", tag = "sensor", request_body = UploadRequest,
     security(("bearer" = [])),
@@ -74,7 +66,7 @@ async fn presign(
     let key = frame_key(zone, camera, "uploads", &name);
     let put = s
         .platform
-        .presign_put(&key, kind, TTL, &base(&headers))
+        .presign_put(&key, kind, TTL, &request_base(&headers))
         .await?;
     Ok((StatusCode::CREATED, Json(put)))
 }
