@@ -36,32 +36,17 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use civic_auth::{Auth, Claims};
 use civic_core::openapi::BearerAuth;
-use civic_core::{App, Error, Function, Platform, Problem, Result, S3Function};
+use civic_core::{App, Error, Function, Platform, Result, S3Function};
 use civic_store::{Blob, Table};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
 pub const APP: App = App {
     name: "ecoflow",
-    format: error_body,
+    format: civic_core::error::drf,
 };
-
-/// DRF's error body: `{"detail": "..."}` or `{"field": ["msg"]}`.
-fn error_body(p: &Problem) -> Value {
-    if p.fields.is_empty() {
-        return json!({ "detail": p.message });
-    }
-    let mut body = serde_json::Map::new();
-    for (field, msg) in &p.fields {
-        let list = body.entry(field.clone()).or_insert_with(|| json!([]));
-        if let Value::Array(msgs) = list {
-            msgs.push(json!(msg));
-        }
-    }
-    Value::Object(body)
-}
 
 pub const AUTH: Function = Function {
     name: "ecoflow-auth",

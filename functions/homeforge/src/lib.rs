@@ -33,11 +33,11 @@ use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use civic_auth::{Auth, TokenKind};
 use civic_core::openapi::BearerAuth;
-use civic_core::{App, Error, Function, IotFunction, Json, Platform, Problem, Result, page};
+use civic_core::{App, Error, Function, IotFunction, Json, Platform, Result, page};
 use civic_store::{Blob, Table};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
@@ -46,23 +46,8 @@ use crate::users::UserRecord;
 
 pub const APP: App = App {
     name: "homeforge",
-    format: error_body,
+    format: civic_core::error::drf,
 };
-
-/// DRF's error body: `{"detail": "..."}` or `{"field": ["msg"]}`.
-fn error_body(p: &Problem) -> Value {
-    if p.fields.is_empty() {
-        return json!({ "detail": p.message });
-    }
-    let mut body = serde_json::Map::new();
-    for (field, msg) in &p.fields {
-        let list = body.entry(field.clone()).or_insert_with(|| json!([]));
-        if let Value::Array(msgs) = list {
-            msgs.push(json!(msg));
-        }
-    }
-    Value::Object(body)
-}
 
 pub const AUTH: Function = Function {
     name: "homeforge-auth",

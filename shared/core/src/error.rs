@@ -93,6 +93,22 @@ pub struct Problem {
 /// Renders a [`Problem`] as the app's JSON error body.
 pub type ErrorFormat = fn(&Problem) -> serde_json::Value;
 
+/// Django REST framework's error body (HomeForge, EcoFlow): `{"detail": "..."}`, or field
+/// errors as `{"field": ["msg", ...]}` in request order.
+pub fn drf(p: &Problem) -> serde_json::Value {
+    use serde_json::{Map, Value, json};
+    if p.fields.is_empty() {
+        return json!({ "detail": p.message });
+    }
+    let mut body = Map::new();
+    for (field, msg) in &p.fields {
+        if let Value::Array(msgs) = body.entry(field.clone()).or_insert_with(|| json!([])) {
+            msgs.push(json!(msg));
+        }
+    }
+    Value::Object(body)
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
