@@ -1177,8 +1177,12 @@ fn frame_batch(range: std::ops::RangeInclusive<usize>, start_ms: i64) -> Vec<u8>
         h.set_size(data.len() as u64);
         h.set_mode(0o644);
         h.set_cksum();
-        tar.append_data(&mut h, format!("{}.jpg", start_ms + 100 * n as i64), &data[..])
-            .unwrap();
+        tar.append_data(
+            &mut h,
+            format!("{}.jpg", start_ms + 100 * n as i64),
+            &data[..],
+        )
+        .unwrap();
     }
     tar.into_inner().unwrap()
 }
@@ -1186,7 +1190,10 @@ fn frame_batch(range: std::ops::RangeInclusive<usize>, start_ms: i64) -> Vec<u8>
 /// Hand-counted crossings of vtest.avi (shared/vision/tests/vtest-crossings.csv) in `frames`:
 /// (entries, exits), where both lines are drawn downwards so an entry is a walk to the left.
 fn hand_count(frames: std::ops::RangeInclusive<usize>) -> (i64, i64) {
-    let csv = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vision/tests/vtest-crossings.csv");
+    let csv = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/vision/tests/vtest-crossings.csv"
+    );
     let mut counts = (0, 0);
     for row in csv::Reader::from_path(csv).unwrap().records() {
         let row = row.unwrap();
@@ -1203,7 +1210,9 @@ fn hand_count(frames: std::ops::RangeInclusive<usize>) -> (i64, i64) {
 impl Api {
     /// Uploads a frame batch through a presigned URL; returns the URL.
     async fn upload_frames(&self, cam: i64, body: Vec<u8>) -> String {
-        let put = self.post(&format!("/cameras/{cam}/frames"), json!({})).await;
+        let put = self
+            .post(&format!("/cameras/{cam}/frames"), json!({}))
+            .await;
         let url = put.is(201)["url"].as_str().unwrap().to_owned();
         self.put_frames(&url, body).await;
         url
@@ -1218,7 +1227,12 @@ impl Api {
             .send()
             .await
             .unwrap();
-        assert_eq!(resp.status().as_u16(), 200, "{}", resp.text().await.unwrap());
+        assert_eq!(
+            resp.status().as_u16(),
+            200,
+            "{}",
+            resp.text().await.unwrap()
+        );
     }
 
     /// Waits until `n` batches of the camera are counted; returns their reports.
@@ -1253,34 +1267,62 @@ async fn frame_batches_uploaded_to_the_bucket_are_counted_across_batches_once_ea
     api.counted_batches(cam, 1).await;
     api.upload_frames(cam, frame_batch(201..=265, start)).await;
     let reports = api.counted_batches(cam, 2).await;
-    assert!(reports.iter().all(|r| r["skipped"] == 0 && r["duplicate"] == false));
-    assert_eq!(reports.iter().map(|r| r["frames"].as_i64().unwrap()).sum::<i64>(), 116);
+    assert!(
+        reports
+            .iter()
+            .all(|r| r["skipped"] == 0 && r["duplicate"] == false)
+    );
+    assert_eq!(
+        reports
+            .iter()
+            .map(|r| r["frames"].as_i64().unwrap())
+            .sum::<i64>(),
+        116
+    );
 
     let live = api.get(&format!("/cameras/{cam}/live")).await;
     let live = live.is(200).clone();
-    let counted = (live["total_entries"].as_i64().unwrap(), live["total_exits"].as_i64().unwrap());
+    let counted = (
+        live["total_entries"].as_i64().unwrap(),
+        live["total_exits"].as_i64().unwrap(),
+    );
     let by_hand = hand_count(150..=265);
     println!("vtest frames 150–265: counted (entries, exits) {counted:?}, by hand {by_hand:?}");
-    assert!(by_hand.0 + by_hand.1 >= 5, "a window with traffic: {by_hand:?}");
+    assert!(
+        by_hand.0 + by_hand.1 >= 5,
+        "a window with traffic: {by_hand:?}"
+    );
     assert!(
         counted.0.abs_diff(by_hand.0) <= 1 && counted.1.abs_diff(by_hand.1) <= 1,
         "counted {counted:?}, by hand {by_hand:?}"
     );
-    let accepted: i64 = reports.iter().map(|r| r["accepted"].as_i64().unwrap()).sum();
+    let accepted: i64 = reports
+        .iter()
+        .map(|r| r["accepted"].as_i64().unwrap())
+        .sum();
     assert_eq!(accepted, counted.0 + counted.1);
 
     // The same object delivered again, and a late batch of older frames: nothing changes.
     api.upload_frames(cam, frame_batch(100..=140, start)).await;
     let late = api.counted_batches(cam, 3).await;
     let late = late.iter().find(|r| r["frames"] == 41).unwrap();
-    assert_eq!((late["skipped"].as_i64(), late["crossings"].as_i64()), (Some(41), Some(0)));
+    assert_eq!(
+        (late["skipped"].as_i64(), late["crossings"].as_i64()),
+        (Some(41), Some(0))
+    );
     // The first object again (a duplicate S3 event for the same key): counted once.
     api.put_frames(&first, frame_batch(150..=200, start)).await;
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     assert_eq!(api.counted_batches(cam, 3).await.len(), 3);
     let again = api.get(&format!("/cameras/{cam}/live")).await;
     let again = again.is(200).clone();
-    assert_eq!((again["total_entries"].as_i64().unwrap(), again["total_exits"].as_i64().unwrap()), counted);
+    assert_eq!(
+        (
+            again["total_entries"].as_i64().unwrap(),
+            again["total_exits"].as_i64().unwrap()
+        ),
+        counted
+    );
 
     // Not a tar, and a frame that is not an image: refused with the reason, nothing counted.
     api.upload_frames(cam, b"GIF89a, not a tar".to_vec()).await;
@@ -1289,12 +1331,16 @@ async fn frame_batches_uploaded_to_the_bucket_are_counted_across_batches_once_ea
     h.set_size(5);
     h.set_mode(0o644);
     h.set_cksum();
-    bad.append_data(&mut h, format!("{}.jpg", start + 300_000), &b"hello"[..]).unwrap();
+    bad.append_data(&mut h, format!("{}.jpg", start + 300_000), &b"hello"[..])
+        .unwrap();
     api.upload_frames(cam, bad.into_inner().unwrap()).await;
     let all = api.counted_batches(cam, 5).await;
     let refused: Vec<&str> = all.iter().filter_map(|r| r["error"].as_str()).collect();
     assert_eq!(refused.len(), 2, "{all:?}");
-    assert!(refused.iter().all(|e| e.starts_with("frame")), "{refused:?}");
+    assert!(
+        refused.iter().all(|e| e.starts_with("frame")),
+        "{refused:?}"
+    );
     let after = api.get(&format!("/cameras/{cam}/live")).await;
     assert_eq!(after.is(200)["total_entries"].as_i64().unwrap(), counted.0);
 

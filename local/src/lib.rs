@@ -6,8 +6,8 @@ pub mod bench;
 pub mod iot_rules;
 pub mod mqtt;
 pub mod registry;
-pub mod sim;
 pub mod s3events;
+pub mod sim;
 pub mod template;
 
 use std::collections::BTreeMap;

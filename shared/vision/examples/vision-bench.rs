@@ -62,7 +62,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         counter.primary.detect(&square)?;
         bare.push(t.elapsed());
     }
-    println!("  one 416x416 NanoDet pass on ONNX Runtime: {:.1} ms", median(bare).as_secs_f64() * 1e3);
+    println!(
+        "  one 416x416 NanoDet pass on ONNX Runtime: {:.1} ms",
+        median(bare).as_secs_f64() * 1e3
+    );
 
     let labelled = fixtures::labelled();
     let mut err = [0usize; 3];
