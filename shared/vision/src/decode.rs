@@ -99,6 +99,10 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<(Info, DynamicImage)
     };
     let probe = reader()?;
     let format = probe.format().ok_or(ImageError::NotAnImage)?;
+    // The JPEG decoder fills a cut-off scan with grey; a whole JPEG ends with its EOI marker.
+    if format == ImageFormat::Jpeg && !bytes.ends_with(&[0xFF, 0xD9]) {
+        return Err(ImageError::NotAnImage);
+    }
     let (width, height) = probe
         .into_dimensions()
         .map_err(|_| ImageError::NotAnImage)?;
@@ -168,6 +172,20 @@ mod tests {
         let whole = png(64, 64);
         assert_eq!(
             decode(&whole[..whole.len() / 2], &ImageLimits::AVATAR).unwrap_err(),
+            ImageError::NotAnImage
+        );
+    }
+
+    #[test]
+    fn a_truncated_jpeg_is_refused() {
+        let img = RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8, y as u8, 7]));
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new(&mut jpeg)
+            .write_image(&img, 64, 48, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        assert!(decode(&jpeg, &ImageLimits::AVATAR).is_ok());
+        assert_eq!(
+            decode(&jpeg[..jpeg.len() * 2 / 3], &ImageLimits::AVATAR).unwrap_err(),
             ImageError::NotAnImage
         );
     }
