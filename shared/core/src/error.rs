@@ -129,3 +129,30 @@ impl IntoResponse for Error {
         res
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn drf_renders_detail_or_field_lists_in_order() {
+        let p = |fields: Vec<(&str, &str)>| Problem {
+            status: StatusCode::BAD_REQUEST,
+            message: "m".into(),
+            fields: fields
+                .into_iter()
+                .map(|(f, m)| (f.into(), m.into()))
+                .collect(),
+        };
+        assert_eq!(drf(&p(vec![])), json!({"detail": "m"}));
+        assert_eq!(
+            drf(&p(vec![
+                ("password", "a"),
+                ("password", "b"),
+                ("name", "c")
+            ])),
+            json!({"password": ["a", "b"], "name": ["c"]})
+        );
+    }
+}
