@@ -85,8 +85,10 @@ impl Devices {
                 format!("mqtt://{addr}")
             }
         };
-        let publisher = civic_iot::mqtt::MqttPublisher::connect(&url, "civic-local-commands")
-            .map_err(anyhow::Error::msg)?;
+        // Unique per process: two programs on one external broker must not evict each other.
+        let id = format!("civic-local-commands-{}", std::process::id());
+        let publisher =
+            civic_iot::mqtt::MqttPublisher::connect(&url, &id).map_err(anyhow::Error::msg)?;
         let platform = platform.with_publisher(Arc::new(publisher));
         let stats = Arc::new(Stats {
             malformed: AtomicU64::new(0),

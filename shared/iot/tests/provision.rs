@@ -46,7 +46,10 @@ async fn a_device_gets_a_thing_and_one_live_certificate_under_the_policy() {
         .send()
         .await
         .unwrap();
-    assert_eq!(targets.targets(), [first.certificate_arn.clone()]);
+    assert_eq!(
+        targets.targets(),
+        std::slice::from_ref(&first.certificate_arn)
+    );
 
     // Provisioning again (a re-flashed device) retires the first certificate.
     let second = provisioner
@@ -60,7 +63,10 @@ async fn a_device_gets_a_thing_and_one_live_certificate_under_the_policy() {
         .send()
         .await
         .unwrap();
-    assert_eq!(principals.principals(), [second.certificate_arn.clone()]);
+    assert_eq!(
+        principals.principals(),
+        std::slice::from_ref(&second.certificate_arn)
+    );
     let old_id = first.certificate_arn.rsplit('/').next().unwrap();
     let old = iot
         .describe_certificate()
