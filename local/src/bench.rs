@@ -14,6 +14,25 @@ use axum::Router;
 use civic_core::{Limits, Platform};
 use civic_store::Backend;
 
+/// Registers the first (staff) Ozone user at `api` (`…/ozone/api`) and logs in: the session
+/// cookie that assigns devices.
+pub async fn ozone_staff(http: &reqwest::Client, api: &str) -> Result<String> {
+    let creds = serde_json::json!({"username": "bench", "password": "password123"});
+    http.post(format!("{api}/auth/register/"))
+        .json(&creds)
+        .send()
+        .await?
+        .error_for_status()?;
+    let login = http
+        .post(format!("{api}/auth/login/"))
+        .json(&creds)
+        .send()
+        .await?
+        .error_for_status()?;
+    let cookie = login.headers()[reqwest::header::SET_COOKIE].to_str()?;
+    Ok(cookie.split(';').next().unwrap_or_default().to_owned())
+}
+
 /// Serves `router` on a free 127.0.0.1 port in the background; returns its base URL.
 pub async fn serve(router: Router) -> Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

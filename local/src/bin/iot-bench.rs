@@ -104,24 +104,7 @@ async fn main() -> Result<()> {
     // Staff assign the devices (their handshakes come first, as in the field).
     let http = reqwest::Client::new();
     let api = format!("{civic}/ozone/api");
-    let creds = json!({"username": "bench", "password": "password123"});
-    http.post(format!("{api}/auth/register/"))
-        .json(&creds)
-        .send()
-        .await?
-        .error_for_status()?;
-    let login = http
-        .post(format!("{api}/auth/login/"))
-        .json(&creds)
-        .send()
-        .await?
-        .error_for_status()?;
-    let cookie = login.headers()["set-cookie"]
-        .to_str()?
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let cookie = civic_local::bench::ozone_staff(&http, &api).await?;
     for d in 0..args.devices {
         let mac = format!("02:00:00:00:01:{d:02X}");
         http.post(format!("{api}/handshake/"))

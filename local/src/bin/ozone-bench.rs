@@ -142,24 +142,7 @@ async fn main() -> Result<()> {
     let api = format!("{civic}/ozone/api");
 
     // Seed through the API: a staff user and the devices, each with its token.
-    let creds = json!({"username": "bench", "password": "password123"});
-    http.post(format!("{api}/auth/register/"))
-        .json(&creds)
-        .send()
-        .await?
-        .error_for_status()?;
-    let login = http
-        .post(format!("{api}/auth/login/"))
-        .json(&creds)
-        .send()
-        .await?
-        .error_for_status()?;
-    let cookie = login.headers()["set-cookie"]
-        .to_str()?
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let cookie = civic_local::bench::ozone_staff(&http, &api).await?;
     let mut tokens = Vec::new();
     for d in 0..args.devices {
         let mac = format!("02:00:00:00:00:{d:02X}");
