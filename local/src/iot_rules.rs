@@ -5,7 +5,7 @@
 
 use anyhow::{Result, bail};
 use civic_core::IotFunction;
-use civic_iot::Rule;
+use civic_iot::{Context, Rule};
 use serde_yaml::Value;
 
 use crate::registry;
@@ -22,13 +22,56 @@ pub struct RuleDef {
     pub disabled: bool,
     /// The binary of the function its Lambda action invokes.
     pub binary: Option<String>,
+    /// The S3 key of its error action, with substitution templates (`${timestamp()}`).
+    pub error_key: Option<String>,
 }
 
-/// A rule ready to run: its statement and its function.
+/// A rule ready to run: its statement, its function and where its error action keeps what the
+/// function did not store.
 pub struct Compiled {
     pub id: String,
     pub rule: Rule,
     pub function: &'static IotFunction,
+    error_key: String,
+}
+
+impl Compiled {
+    /// The error action's key for a message, its substitution templates filled in.
+    pub fn error_key(&self, ctx: &Context) -> String {
+        substitute(&self.error_key, ctx).unwrap_or_else(|_| self.error_key.clone())
+    }
+}
+
+/// Fills in an S3 key's `${...}` substitution templates: `timestamp()`, `newuuid()`,
+/// `topic()`, `topic(n)` and `clientid()`; anything else is named as unsupported.
+fn substitute(key: &str, ctx: &Context) -> Result<String, String> {
+    let mut out = String::with_capacity(key.len() + 40);
+    let mut rest = key;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let len = rest[start..]
+            .find('}')
+            .ok_or_else(|| format!("unclosed substitution template in {key:?}"))?;
+        let expr = rest[start + 2..start + len].trim();
+        let topic_level = expr
+            .strip_prefix("topic(")
+            .and_then(|e| e.strip_suffix(')')?.trim().parse::<usize>().ok());
+        match (expr, topic_level) {
+            ("timestamp()", _) => out.push_str(&ctx.timestamp_ms.to_string()),
+            ("newuuid()", _) => out.push_str(&uuid::Uuid::new_v4().to_string()),
+            ("topic()", _) => out.push_str(ctx.topic),
+            ("clientid()", _) => out.push_str(ctx.client_id.unwrap_or("unknown")),
+            (_, Some(n)) => out.push_str(civic_iot::topic::level(ctx.topic, n).unwrap_or("")),
+            _ => {
+                return Err(format!(
+                    "substitution template ${{{expr}}} is not supported (timestamp(), newuuid(), topic(), topic(n), clientid() are)"
+                ));
+            }
+        }
+        rest = &rest[start + len + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// `!GetAtt Fn.Arn`, `!Ref X` and their long forms, read as the resource they name.
@@ -89,7 +132,11 @@ pub fn parse(yaml: &str) -> Result<Vec<RuleDef>> {
                 "topic rule {id} needs exactly one Lambda action with FunctionArn: !GetAtt <Function>.Arn"
             );
         };
+        let error_key = field("ErrorAction")
+            .and_then(|a| a.get("S3")?.get("Key")?.as_str())
+            .map(str::to_owned);
         out.push(RuleDef {
+            error_key,
             sql: sql.to_owned(),
             version: field("AwsIotSqlVersion")
                 .and_then(Value::as_str)
@@ -127,12 +174,15 @@ fn sam_events(function: &str, res: &Value) -> Vec<RuleDef> {
                 version: prop("AwsIotSqlVersion"),
                 disabled: false,
                 binary: binary.map(str::to_owned),
+                error_key: None,
             }
         })
         .collect()
 }
 
-/// Compiles the enabled rules, or names every rule civic-local cannot run as AWS would.
+/// Compiles the enabled rules, or names every rule civic-local cannot run as AWS would. A rule
+/// without an S3 error action (SAM's `IoTRule` events have none) keeps its unstored messages
+/// under `iot-errors/{function}/`.
 pub fn compile(defs: &[RuleDef]) -> Result<Vec<Compiled>> {
     let mut problems = Vec::new();
     let mut out = Vec::new();
@@ -159,6 +209,18 @@ pub fn compile(defs: &[RuleDef]) -> Result<Vec<Compiled>> {
                 None
             }
         };
+        let error_key = def.error_key.clone().unwrap_or_else(|| {
+            let function = def.binary.as_deref().unwrap_or("unknown");
+            format!("iot-errors/{function}/${{timestamp()}}-${{newuuid()}}.json")
+        });
+        let sample = Context {
+            topic: "a/b",
+            client_id: None,
+            timestamp_ms: 0,
+        };
+        if let Err(e) = substitute(&error_key, &sample) {
+            problems.push(format!("{}: error action key: {e}", def.id));
+        }
         match Rule::parse(&def.sql) {
             Ok(rule) => {
                 if let Some(function) = function {
@@ -166,6 +228,7 @@ pub fn compile(defs: &[RuleDef]) -> Result<Vec<Compiled>> {
                         id: def.id.clone(),
                         rule,
                         function,
+                        error_key,
                     });
                 }
             }
@@ -214,6 +277,41 @@ mod tests {
             .find(|r| r.function.name == "ozone-iot")
             .unwrap();
         assert_eq!(ozone.rule.from, "ozone/devices/+/events");
+        let ctx = Context {
+            topic: "ozone/devices/dev-a/events",
+            client_id: Some("dev-a"),
+            timestamp_ms: 1_700_000_000_000,
+        };
+        let key = ozone.error_key(&ctx);
+        let name = key.strip_prefix("iot-errors/ozone/1700000000000-").unwrap();
+        assert!(
+            name.ends_with(".json") && name.len() == 36 + 5,
+            "a uuid per message: {key}"
+        );
+        assert_ne!(key, ozone.error_key(&ctx));
+    }
+
+    #[test]
+    fn error_keys_fill_in_substitution_templates_or_name_the_unsupported_one() {
+        let ctx = Context {
+            topic: "occupancy/cameras/7/crossings",
+            client_id: Some("cam-7"),
+            timestamp_ms: 5,
+        };
+        assert_eq!(
+            substitute("e/${topic(3)}/${clientid()}/${ timestamp() }-${topic()}", &ctx).unwrap(),
+            "e/7/cam-7/5-occupancy/cameras/7/crossings"
+        );
+        assert!(
+            substitute("e/${md5(topic())}", &ctx)
+                .unwrap_err()
+                .contains("${md5(topic())} is not supported")
+        );
+        assert!(substitute("e/${topic()", &ctx).is_err());
+        let mut defs = parse(&template()).unwrap();
+        defs[0].error_key = Some("e/${principal()}".into());
+        let err = compile(&defs).err().unwrap().to_string();
+        assert!(err.contains(&format!("{}: error action key", defs[0].id)), "{err}");
     }
 
     #[test]

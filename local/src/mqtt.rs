@@ -1,10 +1,15 @@
 //! Devices over MQTT, locally: an embedded broker (rumqttd) or an external one, the template's
 //! topic rules evaluated on every message, and commands from the apps published to it.
 //!
-//! The rule engine subscribes at QoS 1 with a persistent session and acknowledges each message
-//! only after its consumers returned, in the order the broker sent them (rumqttd takes no other
-//! order): what the broker counts as delivered to the rules is stored. Messages on one topic
-//! (one device) are handled one after another, different topics concurrently.
+//! With the embedded broker, devices connect to [`front`], which passes a message on to the
+//! broker (and so to its PUBACK) only once the rules stored it: acknowledged means durable.
+//! With an external broker the engine subscribes at QoS 1 with a persistent session and
+//! acknowledges each message only after storing it; the device's PUBACK is then the broker's,
+//! and durable only as far as the broker persists. Either way, what a consumer cannot store
+//! (malformed, unknown device, a failing store) is kept at the rule's error action.
+
+mod front;
+mod lanes;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -14,16 +19,21 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use axum::Router;
+use base64::Engine as _;
+use bytes::Bytes;
 use civic_core::Platform;
 use civic_core::iot::IotHandler;
+use civic_store::Blob;
 use futures::FutureExt;
-use futures::future::{BoxFuture, Shared};
-use futures::stream::{FuturesOrdered, StreamExt};
 use rumqttc::{AsyncClient, Event, Packet, Publish, QoS};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::iot_rules::{self, Compiled};
+use lanes::{Lanes, Work};
+
+/// IoT Core's limit on a message, and the embedded broker's.
+const MAX_PAYLOAD: usize = 128 * 1024;
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct MqttOpts {
@@ -46,13 +56,15 @@ pub struct Counters {
     pub stored: AtomicU64,
     /// Refused by the consumer: malformed, wrong types, unknown device (logged).
     pub rejected: AtomicU64,
-    /// Failed in the consumer for another reason (logged).
+    /// Failed in the consumer for another reason, after retries (logged).
     pub failed: AtomicU64,
+    /// Written to the rule's error action: the rejected, the failed and the malformed.
+    pub kept: AtomicU64,
 }
 
 #[derive(Default, Serialize)]
 pub struct Stats {
-    /// Messages whose payload was not JSON (logged, acknowledged, dropped).
+    /// Messages on a rule's topic whose payload was not JSON (logged, kept).
     pub malformed: AtomicU64,
     pub rules: HashMap<String, Counters>,
 }
@@ -60,6 +72,14 @@ pub struct Stats {
 struct Consumer {
     compiled: Compiled,
     handler: IotHandler,
+}
+
+/// The rule engine: every template rule with its consumer, and where unstored messages go.
+struct Engine {
+    consumers: Vec<Consumer>,
+    stats: Arc<Stats>,
+    /// The error actions' bucket (the platform's blob store, as `!Ref Uploads` is on AWS).
+    errors: Arc<dyn Blob>,
 }
 
 /// The running device side: the broker's URL and the counters.
@@ -70,25 +90,31 @@ pub struct Devices {
 
 impl Devices {
     /// Compiles the template's rules (refusing unsupported ones), starts the embedded broker
-    /// unless `--mqtt-url` names one, points the platform's publisher at the broker and starts
-    /// the rule engine with handlers built on that platform.
+    /// behind its device port unless `--mqtt-url` names one, points the platform's publisher
+    /// at the broker and starts the rule engine with handlers built on that platform.
     pub async fn start(
         opts: &MqttOpts,
         yaml: &str,
         platform: Platform,
     ) -> Result<(Platform, Self)> {
         let rules = iot_rules::compile(&iot_rules::parse(yaml)?)?;
-        let url = match &opts.mqtt_url {
-            Some(url) => url.clone(),
-            None => {
-                let addr = embedded_broker(SocketAddr::new(opts.mqtt_host, opts.mqtt_port))?;
-                format!("mqtt://{addr}")
-            }
-        };
         // Unique per process: two programs on one external broker must not evict each other.
         let id = format!("civic-local-commands-{}", std::process::id());
+        let (url, broker, devices) = match &opts.mqtt_url {
+            Some(url) => (url.clone(), url.clone(), None),
+            None => {
+                let addr = SocketAddr::new(opts.mqtt_host, opts.mqtt_port);
+                let devices = std::net::TcpListener::bind(addr)
+                    .with_context(|| format!("MQTT port {addr} is not free"))?;
+                devices.set_nonblocking(true)?;
+                // Only the device port is public; the apps' commands go straight in.
+                let broker = embedded_broker(SocketAddr::new([127, 0, 0, 1].into(), 0))?;
+                let url = format!("mqtt://{}", devices.local_addr()?);
+                (url, format!("mqtt://{broker}"), Some((devices, broker)))
+            }
+        };
         let publisher =
-            civic_iot::mqtt::MqttPublisher::connect(&url, &id).map_err(anyhow::Error::msg)?;
+            civic_iot::mqtt::MqttPublisher::connect(&broker, &id).map_err(anyhow::Error::msg)?;
         let platform = platform.with_publisher(Arc::new(publisher));
         let stats = Arc::new(Stats {
             malformed: AtomicU64::new(0),
@@ -97,14 +123,25 @@ impl Devices {
                 .map(|r| (r.id.clone(), Counters::default()))
                 .collect(),
         });
-        let consumers = rules
-            .into_iter()
-            .map(|compiled| Consumer {
-                handler: (compiled.function.handler)(&platform),
-                compiled,
-            })
-            .collect();
-        run_rules(&url, consumers, stats.clone()).map_err(anyhow::Error::msg)?;
+        let engine = Arc::new(Engine {
+            consumers: rules
+                .into_iter()
+                .map(|compiled| Consumer {
+                    handler: (compiled.function.handler)(&platform),
+                    compiled,
+                })
+                .collect(),
+            stats: stats.clone(),
+            errors: platform.blob(),
+        });
+        match devices {
+            Some((listener, broker)) => {
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                tokio::spawn(front::serve(listener, broker, engine));
+                tracing::info!("MQTT devices on {url}");
+            }
+            None => subscribe(&url, engine).map_err(anyhow::Error::msg)?,
+        }
         Ok((platform, Self { url, stats }))
     }
 
@@ -121,15 +158,12 @@ impl Devices {
 }
 
 /// rumqttd on `addr`, in threads of its own. Port 0 is resolved first, so the broker's address
-/// is known (and a port in use is an error here rather than a log line of the broker's).
+/// is known.
 fn embedded_broker(addr: SocketAddr) -> Result<SocketAddr> {
-    let addr = std::net::TcpListener::bind(addr)
-        .with_context(|| format!("MQTT port {addr} is not free"))?
-        .local_addr()?;
+    let addr = std::net::TcpListener::bind(addr)?.local_addr()?;
     let connections = rumqttd::ConnectionSettings {
         connection_timeout_ms: 60_000,
-        // IoT Core's own limit on a message.
-        max_payload_size: 128 * 1024,
+        max_payload_size: MAX_PAYLOAD,
         max_inflight_count: 256,
         auth: None,
         external_auth: None,
@@ -164,7 +198,6 @@ fn embedded_broker(addr: SocketAddr) -> Result<SocketAddr> {
     // Clients connect from the start: wait until it listens.
     for _ in 0..100 {
         if std::net::TcpStream::connect(addr).is_ok() {
-            tracing::info!("MQTT broker on mqtt://{addr}");
             return Ok(addr);
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -172,25 +205,41 @@ fn embedded_broker(addr: SocketAddr) -> Result<SocketAddr> {
     anyhow::bail!("the MQTT broker did not start listening on {addr}")
 }
 
-/// Subscribes to every rule's `FROM` and feeds messages through the consumers.
-fn run_rules(url: &str, consumers: Vec<Consumer>, stats: Arc<Stats>) -> Result<(), String> {
+/// An external broker: subscribes to every rule's `FROM` and acknowledges each message once
+/// the engine is done with it.
+fn subscribe(url: &str, engine: Arc<Engine>) -> Result<(), String> {
     let mut opts = civic_iot::mqtt::options(url, "civic-local-rules")?;
     opts.set_manual_acks(true)
         .set_clean_session(false)
-        .set_max_packet_size(256 * 1024, 256 * 1024);
+        .set_max_packet_size(2 * MAX_PAYLOAD, 2 * MAX_PAYLOAD);
     let (client, mut events) = AsyncClient::new(opts, 1024);
-    let consumers = Arc::new(consumers);
-    let filters: Vec<String> = {
-        let mut f: Vec<String> = consumers
-            .iter()
-            .map(|c| c.compiled.rule.from.clone())
-            .collect();
-        f.sort();
-        f.dedup();
-        f
-    };
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Publish>();
-    tokio::spawn(pipeline(client.clone(), rx, consumers, stats));
+    let mut filters: Vec<String> = engine
+        .consumers
+        .iter()
+        .map(|c| c.compiled.rule.from.clone())
+        .collect();
+    filters.sort();
+    filters.dedup();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Publish>();
+    let acks = client.clone();
+    tokio::spawn(async move {
+        let mut lanes = Lanes::default();
+        loop {
+            tokio::select! {
+                msg = rx.recv() => {
+                    let Some(msg) = msg else { break };
+                    let work = engine.clone().handle(msg.topic.clone(), msg.payload.clone(), None);
+                    lanes.push(Some(msg.topic.clone()), work, msg);
+                }
+                Some((msg, ok)) = lanes.next(), if !lanes.is_empty() => {
+                    // Not acknowledged, the broker delivers it again when we reconnect.
+                    if ok && let Err(e) = acks.ack(&msg).await {
+                        tracing::warn!(error = %e, "acknowledging a message");
+                    }
+                }
+            }
+        }
+    });
     tokio::spawn(async move {
         loop {
             match events.poll().await {
@@ -216,101 +265,108 @@ fn run_rules(url: &str, consumers: Vec<Consumer>, stats: Arc<Stats>) -> Result<(
     Ok(())
 }
 
-/// Handles messages concurrently across topics, in order within a topic, and acknowledges
-/// them in arrival order once handled.
-async fn pipeline(
-    client: AsyncClient,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<Publish>,
-    consumers: Arc<Vec<Consumer>>,
-    stats: Arc<Stats>,
-) {
-    type Done = Shared<BoxFuture<'static, ()>>;
-    let mut lanes: HashMap<String, Done> = HashMap::new();
-    let mut pending: FuturesOrdered<BoxFuture<'static, Publish>> = FuturesOrdered::new();
-    loop {
-        tokio::select! {
-            msg = rx.recv() => {
-                let Some(msg) = msg else { break };
-                let topic = msg.topic.clone();
-                let before = lanes.remove(&topic);
-                let (consumers, stats, m) = (consumers.clone(), stats.clone(), msg.clone());
-                let done: Done = async move {
-                    if let Some(before) = before {
-                        before.await;
+impl Engine {
+    /// Whether a rule's `FROM` takes messages on `topic`.
+    fn routes(&self, topic: &str) -> bool {
+        self.consumers
+            .iter()
+            .any(|c| civic_iot::topic::matches(&c.compiled.rule.from, topic))
+    }
+
+    /// Every rule the message matches, as IoT Core would: evaluate, invoke, count. What a
+    /// consumer did not store is kept at the rule's error action. `false` when something could
+    /// be neither stored nor kept: the message must not be acknowledged.
+    fn handle(self: Arc<Self>, topic: String, payload: Bytes, client_id: Option<String>) -> Work {
+        async move {
+            let ctx = civic_iot::Context {
+                topic: &topic,
+                client_id: client_id.as_deref(),
+                timestamp_ms: chrono::Utc::now().timestamp_millis(),
+            };
+            let json = serde_json::from_slice::<Value>(&payload);
+            let mut ok = true;
+            for c in &self.consumers {
+                let counters = &self.stats.rules[&c.compiled.id];
+                let failure = match &json {
+                    Err(_) if civic_iot::topic::matches(&c.compiled.rule.from, &topic) => {
+                        self.stats.malformed.fetch_add(1, Ordering::Relaxed);
+                        "the payload is not JSON".to_owned()
                     }
-                    handle(&consumers, &stats, &m).await;
+                    Err(_) => continue,
+                    Ok(json) => {
+                        let Some(output) = c.compiled.rule.apply(json, &ctx) else {
+                            continue;
+                        };
+                        counters.matched.fetch_add(1, Ordering::Relaxed);
+                        match invoke(c, output).await {
+                            Ok(()) => {
+                                counters.stored.fetch_add(1, Ordering::Relaxed);
+                                continue;
+                            }
+                            Err(Unstored::Rejected(why)) => {
+                                counters.rejected.fetch_add(1, Ordering::Relaxed);
+                                format!("rejected: {why}")
+                            }
+                            Err(Unstored::Failed(why)) => {
+                                counters.failed.fetch_add(1, Ordering::Relaxed);
+                                format!("failed: {why}")
+                            }
+                        }
+                    }
+                };
+                let (rule, function) = (&c.compiled.id, c.compiled.function.name);
+                tracing::warn!(rule, function, topic, failure, "message not stored; keeping it");
+                let record = json!({
+                    "ruleName": rule,
+                    "topic": topic,
+                    "clientId": client_id,
+                    "base64OriginalPayload": base64::engine::general_purpose::STANDARD.encode(&payload),
+                    "failures": [{"failedAction": "LambdaAction", "failedResource": function,
+                                  "errorMessage": failure}],
+                });
+                let key = c.compiled.error_key(&ctx);
+                let body = Bytes::from(record.to_string());
+                match self.errors.put(&key, body, "application/json").await {
+                    Ok(()) => {
+                        counters.kept.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        tracing::error!(rule, key, error = %e, "the error action failed");
+                        ok = false;
+                    }
                 }
-                .boxed()
-                .shared();
-                lanes.insert(topic, done.clone());
-                pending.push_back(done.map(move |()| msg).boxed());
             }
-            Some(msg) = pending.next(), if !pending.is_empty() => {
-                if lanes.get(&msg.topic).is_some_and(|d| d.peek().is_some()) {
-                    lanes.remove(&msg.topic);
-                }
-                if let Err(e) = client.ack(&msg).await {
-                    tracing::warn!(error = %e, "acknowledging a message");
-                }
-            }
+            ok
         }
+        .boxed()
     }
 }
 
-/// Every rule the message matches, as IoT Core would: evaluate, invoke, count.
-async fn handle(consumers: &[Consumer], stats: &Stats, msg: &Publish) {
-    let Ok(payload) = serde_json::from_slice::<Value>(&msg.payload) else {
-        stats.malformed.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(
-            topic = msg.topic,
-            bytes = msg.payload.len(),
-            "message is not JSON; dropped"
-        );
-        return;
-    };
-    let ctx = civic_iot::Context {
-        topic: &msg.topic,
-        // MQTT 3.1.1 does not tell subscribers who published.
-        client_id: None,
-        timestamp_ms: chrono::Utc::now().timestamp_millis(),
-    };
-    for c in consumers {
-        let Some(output) = c.compiled.rule.apply(&payload, &ctx) else {
-            continue;
-        };
-        let n = &stats.rules[&c.compiled.id];
-        n.matched.fetch_add(1, Ordering::Relaxed);
-        let (rule, function) = (&c.compiled.id, c.compiled.function.name);
-        // Retried twice like Lambda's asynchronous invocations, for failures other than the
-        // message's own; a panic in a consumer must not take the engine down with it.
-        let mut attempt = 0;
-        let outcome = loop {
-            let run = std::panic::AssertUnwindSafe((c.handler)(output.clone()));
-            match run.catch_unwind().await {
-                Ok(Err(e)) if !e.status().is_client_error() && attempt < 2 => {
-                    attempt += 1;
-                    tracing::warn!(rule, function, error = %e, attempt, "consumer failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
-                }
-                outcome => break outcome,
-            }
-        };
-        match outcome {
-            Ok(Ok(_)) => {
-                n.stored.fetch_add(1, Ordering::Relaxed);
-            }
+enum Unstored {
+    /// The message's own fault (a 4xx): malformed, wrong types, unknown device.
+    Rejected(String),
+    Failed(String),
+}
+
+/// Runs the consumer as Lambda would: failures other than the message's own are retried twice,
+/// and a panic is a failure, not the end of the engine.
+async fn invoke(c: &Consumer, output: Value) -> Result<(), Unstored> {
+    let (rule, function) = (&c.compiled.id, c.compiled.function.name);
+    let mut attempt = 0;
+    loop {
+        let run = std::panic::AssertUnwindSafe((c.handler)(output.clone()));
+        match run.catch_unwind().await {
+            Ok(Ok(_)) => return Ok(()),
             Ok(Err(e)) if e.status().is_client_error() => {
-                n.rejected.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(rule, function, topic = msg.topic, error = %e, "message rejected");
+                return Err(Unstored::Rejected(e.to_string()));
             }
-            Ok(Err(e)) => {
-                n.failed.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(rule, function, topic = msg.topic, error = %e, "consumer failed");
+            Ok(Err(e)) if attempt < 2 => {
+                attempt += 1;
+                tracing::warn!(rule, function, error = %e, attempt, "consumer failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
             }
-            Err(_) => {
-                n.failed.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(rule, function, topic = msg.topic, "consumer panicked");
-            }
+            Ok(Err(e)) => return Err(Unstored::Failed(e.to_string())),
+            Err(_) => return Err(Unstored::Failed("the consumer panicked".to_owned())),
         }
     }
 }
