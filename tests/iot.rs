@@ -9,6 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use base64::Engine as _;
 use civic_testkit::http::{Resp, send};
 use civic_testkit::local::LocalServer;
+use civic_testkit::mosquitto::Mosquitto;
 use reqwest::Method;
 use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
 use serde_json::{Value, json};
@@ -23,8 +24,12 @@ struct Platform {
 
 impl Platform {
     async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    async fn start_with(args: &[&str]) -> Self {
         Self {
-            server: LocalServer::start(BIN, &[]).await,
+            server: LocalServer::start(BIN, args).await,
             http: reqwest::Client::new(),
         }
     }
@@ -124,7 +129,9 @@ impl Platform {
     async fn ozone(&self) -> String {
         let user =
             json!({"username": "admin", "password": "password123", "email": "a@example.com"});
-        self.post("/ozone/api/auth/register/", None, user).await.ok();
+        self.post("/ozone/api/auth/register/", None, user)
+            .await
+            .ok();
         let cookie = self.ozone_session().await;
         let mac = json!({"mac": "EC:E3:34:46:2B:C0", "firmware": "1.0.0"});
         self.post("/ozone/api/handshake/", None, mac).await.ok();
@@ -577,7 +584,9 @@ async fn acknowledged_messages_are_stored_and_survive_a_crash() {
                     sent += 1;
                 }
                 Event::Incoming(Packet::PubAck(ack)) => {
-                    let n = pending.remove(&ack.pkid).expect("a PUBACK for a sent packet");
+                    let n = pending
+                        .remove(&ack.pkid)
+                        .expect("a PUBACK for a sent packet");
                     let _ = tx.send(n);
                 }
                 _ => {}
@@ -598,7 +607,10 @@ async fn acknowledged_messages_are_stored_and_survive_a_crash() {
             .unwrap();
         assert_eq!(acked, n);
         let stored = event_ids(&api.ozone_events(&cookie, "dev-a").await);
-        assert!(stored.contains(&format!("crash-{n:05}")), "acked but not stored: {n}");
+        assert!(
+            stored.contains(&format!("crash-{n:05}")),
+            "acked but not stored: {n}"
+        );
         assert_eq!(stored.len(), n + 1);
     }
 
@@ -631,8 +643,16 @@ async fn acknowledged_messages_are_stored_and_survive_a_crash() {
     let cookie = api.ozone_session().await;
     let stored = event_ids(&api.ozone_events(&cookie, "dev-a").await);
     let lost: Vec<_> = acked.difference(&stored).collect();
-    assert!(lost.is_empty(), "{} acknowledged events lost: {lost:?}", lost.len());
-    assert!(stored.len() < BURST, "the crash came mid-burst ({} stored)", stored.len());
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged events lost: {lost:?}",
+        lost.len()
+    );
+    assert!(
+        stored.len() < BURST,
+        "the crash came mid-burst ({} stored)",
+        stored.len()
+    );
 }
 
 /// What a rule's consumer cannot store is kept at the rule's error action (as IoT Core's error
@@ -648,7 +668,9 @@ async fn unstored_messages_are_kept_at_the_error_action() {
     device
         .send("ozone/devices/dev-x/events", ozone_event(1))
         .await;
-    device.send("ozone/devices/dev-a/events", ozone_event(2)).await;
+    device
+        .send("ozone/devices/dev-a/events", ozone_event(2))
+        .await;
     eventually("three messages handled", || async {
         let iot = api.iot().await;
         (iot["stats"]["malformed"] == 1 && api.count("OzoneEventsRule", "stored").await == 1)
@@ -673,18 +695,74 @@ async fn unstored_messages_are_kept_at_the_error_action() {
     assert_eq!(records.len(), 2, "{records:?}");
     let payload = |r: &Value| {
         let b64 = r["base64OriginalPayload"].as_str().unwrap();
-        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap()
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap(),
+        )
+        .unwrap()
     };
     let (garbled, unknown) = (&records[0], &records[1]);
     assert_eq!(garbled["ruleName"], "OzoneEventsRule");
     assert_eq!(garbled["topic"], "ozone/devices/dev-a/events");
-    assert_eq!(garbled["clientId"], "dev-a", "the device port knows who published");
+    assert_eq!(
+        garbled["clientId"], "dev-a",
+        "the device port knows who published"
+    );
     assert_eq!(payload(garbled), "not json");
     let failure = &garbled["failures"][0];
     assert_eq!(failure["failedResource"], "ozone-iot");
     assert_eq!(failure["errorMessage"], "the payload is not JSON");
     assert_eq!(unknown["topic"], "ozone/devices/dev-x/events");
-    assert_eq!(serde_json::from_str::<Value>(&payload(unknown)).unwrap(), ozone_event(1));
+    assert_eq!(
+        serde_json::from_str::<Value>(&payload(unknown)).unwrap(),
+        ozone_event(1)
+    );
     let why = unknown["failures"][0]["errorMessage"].as_str().unwrap();
     assert!(why.starts_with("rejected: "), "{why}");
+}
+
+/// With an external broker (Debian's mosquitto, `--mqtt-url`) the rule engine subscribes to it:
+/// telemetry in, commands out, and what is not stored kept, as with the embedded broker.
+#[tokio::test]
+async fn an_external_mosquitto_broker_works_the_same() {
+    let broker = Mosquitto::start().await;
+    let api = Platform::start_with(&["--mqtt-url", &broker.url]).await;
+    assert_eq!(api.iot().await["broker"], broker.url.as_str());
+    let admin = api.streetlight().await;
+
+    let mut lamp = api.device("lamp-SL001").await;
+    lamp.subscribe("streetlight/lights/SL001/command").await;
+    lamp.send(
+        "streetlight/lights/SL001/status",
+        json!({"status": "error", "errorDetails": "lamp failure"}),
+    )
+    .await;
+    lamp.publish("streetlight/lights/SL001/status", "not json")
+        .await;
+    eventually("the status report", || async {
+        let d = api
+            .get("/streetlight/api/lights/detail?lightId=SL001", Some(&admin))
+            .await;
+        (d.ok()["data"]["light"]["status"] == "error").then_some(())
+    })
+    .await;
+    eventually("the malformed message kept", || async {
+        (api.count("StreetlightStatusRule", "kept").await == 1).then_some(())
+    })
+    .await;
+    api.post(
+        "/streetlight/api/lights/control",
+        Some(&admin),
+        json!({"lightId": "SL001", "action": "off"}),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        lamp.receive().await,
+        (
+            "streetlight/lights/SL001/command".to_owned(),
+            json!({"action": "off"})
+        )
+    );
 }

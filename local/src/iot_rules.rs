@@ -299,7 +299,11 @@ mod tests {
             timestamp_ms: 5,
         };
         assert_eq!(
-            substitute("e/${topic(3)}/${clientid()}/${ timestamp() }-${topic()}", &ctx).unwrap(),
+            substitute(
+                "e/${topic(3)}/${clientid()}/${ timestamp() }-${topic()}",
+                &ctx
+            )
+            .unwrap(),
             "e/7/cam-7/5-occupancy/cameras/7/crossings"
         );
         assert!(
@@ -311,7 +315,10 @@ mod tests {
         let mut defs = parse(&template()).unwrap();
         defs[0].error_key = Some("e/${principal()}".into());
         let err = compile(&defs).err().unwrap().to_string();
-        assert!(err.contains(&format!("{}: error action key", defs[0].id)), "{err}");
+        assert!(
+            err.contains(&format!("{}: error action key", defs[0].id)),
+            "{err}"
+        );
     }
 
     #[test]

@@ -140,7 +140,7 @@ impl Devices {
                 tokio::spawn(front::serve(listener, broker, engine));
                 tracing::info!("MQTT devices on {url}");
             }
-            None => subscribe(&url, engine).map_err(anyhow::Error::msg)?,
+            None => subscribe(&url, engine).await?,
         }
         Ok((platform, Self { url, stats }))
     }
@@ -206,9 +206,11 @@ fn embedded_broker(addr: SocketAddr) -> Result<SocketAddr> {
 }
 
 /// An external broker: subscribes to every rule's `FROM` and acknowledges each message once
-/// the engine is done with it.
-fn subscribe(url: &str, engine: Arc<Engine>) -> Result<(), String> {
-    let mut opts = civic_iot::mqtt::options(url, "civic-local-rules")?;
+/// the engine is done with it. Returns once subscribed, so nothing published after start-up
+/// goes past the rules.
+async fn subscribe(url: &str, engine: Arc<Engine>) -> Result<()> {
+    let mut opts =
+        civic_iot::mqtt::options(url, "civic-local-rules").map_err(anyhow::Error::msg)?;
     opts.set_manual_acks(true)
         .set_clean_session(false)
         .set_max_packet_size(2 * MAX_PAYLOAD, 2 * MAX_PAYLOAD);
@@ -221,6 +223,8 @@ fn subscribe(url: &str, engine: Arc<Engine>) -> Result<(), String> {
     filters.sort();
     filters.dedup();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Publish>();
+    let (subscribed, ready) = tokio::sync::oneshot::channel();
+    let mut subscribed = Some(subscribed);
     let acks = client.clone();
     tokio::spawn(async move {
         let mut lanes = Lanes::default();
@@ -246,6 +250,18 @@ fn subscribe(url: &str, engine: Arc<Engine>) -> Result<(), String> {
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     let _ = tx.send(p);
                 }
+                // Or the session the broker kept from the last run.
+                Ok(Event::Incoming(
+                    Packet::SubAck(_)
+                    | Packet::ConnAck(rumqttc::ConnAck {
+                        session_present: true,
+                        ..
+                    }),
+                )) => {
+                    if let Some(s) = subscribed.take() {
+                        let _ = s.send(());
+                    }
+                }
                 // A new session (first connection, or the broker forgot us): subscribe again.
                 Ok(Event::Incoming(Packet::ConnAck(ack))) if !ack.session_present => {
                     for f in &filters {
@@ -262,7 +278,13 @@ fn subscribe(url: &str, engine: Arc<Engine>) -> Result<(), String> {
             }
         }
     });
-    Ok(())
+    tokio::time::timeout(Duration::from_secs(10), ready)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .with_context(|| {
+            format!("the MQTT broker at {url} did not take the rules' subscriptions within 10 s")
+        })
 }
 
 impl Engine {

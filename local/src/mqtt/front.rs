@@ -117,7 +117,11 @@ fn queue(
 ) {
     match header.packet_type() {
         // `clientid()` in the rules' SQL.
-        Ok(PacketType::Connect) => *client_id = Connect::read(header, frame.clone()).ok().map(|c| c.client_id),
+        Ok(PacketType::Connect) => {
+            *client_id = Connect::read(header, frame.clone())
+                .ok()
+                .map(|c| c.client_id)
+        }
         Ok(PacketType::Publish) => {
             if let Ok(p) = Publish::read(header, frame.clone())
                 && engine.routes(&p.topic)

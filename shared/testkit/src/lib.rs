@@ -2,4 +2,5 @@
 
 pub mod http;
 pub mod local;
+pub mod mosquitto;
 pub mod moto;
