@@ -1,11 +1,10 @@
-//! Ozone device events over MQTT, end to end: QoS 1 publishes to civic-local's embedded broker,
-//! the template's topic rule, the same idempotent ingest as HTTP, counted as stored once the
-//! rule engine's consumer returned (it acknowledges the broker only then, and an event is
-//! committed with fsync before that). Beside it, in the same run and on the same broker, the
-//! raw broker: QoS 1 publish → subscribe of the same payloads with nothing behind it.
-//! Everything listens on 127.0.0.1 and every loop is bounded.
+//! Ozone device events over MQTT, end to end: QoS 1 publishes to civic-local's device port,
+//! the template's topic rule, the same idempotent ingest as HTTP, each counted when the device
+//! gets its PUBACK. The port passes a message on to the broker, and so to its PUBACK, only once
+//! the event is committed with fsync: acknowledged means durable. Beside it, in the same run
+//! and through the same port: the raw broker, QoS 1 publish → subscribe of the same payloads on
+//! a topic no rule takes. Everything listens on 127.0.0.1 and every loop is bounded.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -37,7 +36,8 @@ fn event(n: usize, devices: usize) -> (String, Value) {
     (format!("ozone/devices/bench-{d}/events"), body)
 }
 
-/// A connected client whose event loop runs in the background; `seen` counts what it receives.
+/// A connected client whose event loop runs in the background, counting what comes back:
+/// messages (a subscriber) or PUBACKs (a publisher).
 fn client(url: &str, id: &str) -> Result<(AsyncClient, tokio::sync::watch::Receiver<usize>)> {
     let mut opts = civic_iot::mqtt::options(url, id).map_err(anyhow::Error::msg)?;
     opts.set_inflight(256);
@@ -45,7 +45,7 @@ fn client(url: &str, id: &str) -> Result<(AsyncClient, tokio::sync::watch::Recei
     let (tx, rx) = tokio::sync::watch::channel(0);
     tokio::spawn(async move {
         while let Ok(ev) = events.poll().await {
-            if let Event::Incoming(Packet::Publish(_)) = ev {
+            if let Event::Incoming(Packet::Publish(_) | Packet::PubAck(_)) = ev {
                 tx.send_modify(|n| *n += 1);
             }
         }
@@ -122,14 +122,10 @@ async fn main() -> Result<()> {
     }
 
     let stats = devices.stats.clone();
-    let counters = Arc::clone(&stats);
-    let stored = move || {
-        let c = &counters.rules["OzoneEventsRule"];
-        (c.stored.load(Ordering::Relaxed)
-            + c.rejected.load(Ordering::Relaxed)
-            + c.failed.load(Ordering::Relaxed)) as usize
-    };
-    let (publisher, _) = client(&devices.url, "bench-publisher")?;
+    // A publisher per path, so that one path's PUBACKs never count for the other.
+    let (publisher, pubacks) = client(&devices.url, "bench-publisher")?;
+    let (raw_publisher, _) = client(&devices.url, "bench-raw-publisher")?;
+    let acked = || *pubacks.borrow();
     let (subscriber, received) = client(&devices.url, "bench-subscriber")?;
     subscriber
         .subscribe("bench/raw/+", QoS::AtLeastOnce)
@@ -137,31 +133,43 @@ async fn main() -> Result<()> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let raw_topic = |n: usize| format!("bench/raw/{}", n % args.devices);
     let seen = || *received.borrow();
+    let stored = || {
+        stats.rules["OzoneEventsRule"]
+            .stored
+            .load(Ordering::Relaxed) as usize
+    };
 
     // Warm-up of both paths, then the measured runs.
     let warm = 200.min(args.messages);
-    run(&publisher, raw_topic, 0..warm, args.devices, seen).await?;
+    run(&raw_publisher, raw_topic, 0..warm, args.devices, seen).await?;
     run(
         &publisher,
         |n| event(n, args.devices).0,
         0..warm,
         args.devices,
-        &stored,
+        acked,
     )
     .await?;
     let n = args.messages;
-    let raw = run(&publisher, raw_topic, warm..warm + n, args.devices, seen).await?;
+    let raw = run(
+        &raw_publisher,
+        raw_topic,
+        warm..warm + n,
+        args.devices,
+        seen,
+    )
+    .await?;
     let ingest = run(
         &publisher,
         |n| event(n, args.devices).0,
         warm..warm + n,
         args.devices,
-        &stored,
+        acked,
     )
     .await?;
-    let rules = &stats.rules["OzoneEventsRule"];
+    // Read the moment the last PUBACK arrived: every acknowledged event is already stored.
     ensure!(
-        rules.stored.load(Ordering::Relaxed) as usize == warm + n,
+        stored() == warm + n,
         "every event should be stored: {}",
         serde_json::to_string(&*stats)?
     );
@@ -184,7 +192,7 @@ async fn main() -> Result<()> {
     );
 
     println!(
-        "{n} QoS 1 messages over {} topics, embedded broker on 127.0.0.1",
+        "{n} QoS 1 messages over {} topics, civic-local's device port on 127.0.0.1",
         args.devices
     );
     println!("{:<52} {:>10}", "path", "msgs/s");
@@ -194,7 +202,7 @@ async fn main() -> Result<()> {
     );
     println!(
         "{:<52} {ingest:>10.0}  ({:.3}x)",
-        "ozone events: publish -> rule -> stored (fsync'd)",
+        "ozone events: publish -> rule -> stored -> PUBACK",
         ingest / raw
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -78,12 +78,23 @@ async fn relay(device: TcpStream, broker: SocketAddr, engine: Arc<Engine>) -> st
             }
             Some((frame, ok)) = lanes.next(), if !lanes.is_empty() => {
                 if !ok {
-                    break Err(std::io::Error::other(
-                        "a message could be neither stored nor kept; dropping the connection unacknowledged",
-                    ));
+                    break Err(unstored());
                 }
-                if let Err(e) = to_broker.write_all(&frame).await {
+                // With everything else already done, in one write.
+                let mut batch = frame.to_vec();
+                let mut refused = false;
+                while let Some(Some((frame, ok))) = lanes.next().now_or_never() {
+                    if !ok {
+                        refused = true;
+                        break;
+                    }
+                    batch.extend_from_slice(&frame);
+                }
+                if let Err(e) = to_broker.write_all(&batch).await {
                     break Err(e);
+                }
+                if refused {
+                    break Err(unstored());
                 }
             }
             // The broker closed the connection (a refused CONNECT, a keep-alive timeout).
@@ -94,6 +105,12 @@ async fn relay(device: TcpStream, broker: SocketAddr, engine: Arc<Engine>) -> st
     let _ = to_broker.shutdown().await;
     down.abort();
     result
+}
+
+fn unstored() -> std::io::Error {
+    std::io::Error::other(
+        "a message could be neither stored nor kept; dropping the connection unacknowledged",
+    )
 }
 
 /// The next whole packet in `buf`, if it has arrived.

@@ -29,12 +29,14 @@ pub async fn run_iot(function: &'static IotFunction) -> Result<(), Error> {
     let handler = (function.handler)(&platform);
     let service = lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            // Kept for the log: a rejected message is not retried, so the log is its record.
+            let message = event.payload.to_string();
             let run = handler(event.payload);
             async move {
                 match run.await {
                     Ok(report) => Ok(report),
                     Err(e) if e.status().is_client_error() => {
-                        tracing::warn!(function = function.name, error = %e, "message rejected");
+                        tracing::warn!(function = function.name, error = %e, message, "message rejected");
                         Ok(json!({"rejected": e.to_string()}))
                     }
                     Err(e) => Err(Error::from(e)),
