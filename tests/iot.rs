@@ -83,6 +83,31 @@ impl Platform {
         admin
     }
 
+    /// SL001's detail once the light reports `status`.
+    async fn light_reports(&self, admin: &str, status: &str) -> Value {
+        eventually(&format!("the report {status:?}"), || async {
+            let d = self
+                .get("/streetlight/api/lights/detail?lightId=SL001", Some(admin))
+                .await;
+            (d.ok()["data"]["light"]["status"] == status).then(|| d.body.clone())
+        })
+        .await
+    }
+
+    /// `/lights/control` on SL001 publishes the command to the light's topic, where `lamp`
+    /// (subscribed) receives it.
+    async fn command_reaches(&self, admin: &str, lamp: &mut Device, action: &str) {
+        let control = json!({"lightId": "SL001", "action": action});
+        self.post("/streetlight/api/lights/control", Some(admin), control)
+            .await
+            .ok();
+        let command = (
+            "streetlight/lights/SL001/command".to_owned(),
+            json!({"action": action}),
+        );
+        assert_eq!(lamp.receive().await, command);
+    }
+
     /// HomeForge's owner token and a device of the seed's fan type (`relay_1`, `pwm_1`).
     async fn homeforge(&self) -> (String, i64) {
         let user = json!({"username": "olivia", "email": "o@example.com", "password": "Password123", "first_name": "O", "last_name": "L"});
@@ -266,13 +291,7 @@ async fn streetlight_status_in_and_commands_out() {
         json!({"status": "error", "errorDetails": "lamp failure", "lightId": "SL999"}),
     )
     .await;
-    let detail = eventually("the status report", || async {
-        let d = api
-            .get("/streetlight/api/lights/detail?lightId=SL001", Some(&admin))
-            .await;
-        (d.ok()["data"]["light"]["status"] == "error").then(|| d.body.clone())
-    })
-    .await;
+    let detail = api.light_reports(&admin, "error").await;
     assert_eq!(detail["data"]["light"]["error_details"], "lamp failure");
     let log = &detail["data"]["recentLogs"][0];
     assert_eq!(
@@ -286,20 +305,7 @@ async fn streetlight_status_in_and_commands_out() {
 
     // Control publishes the command to the light's topic.
     lamp.subscribe("streetlight/lights/SL001/command").await;
-    api.post(
-        "/streetlight/api/lights/control",
-        Some(&admin),
-        json!({"lightId": "SL001", "action": "on"}),
-    )
-    .await
-    .ok();
-    assert_eq!(
-        lamp.receive().await,
-        (
-            "streetlight/lights/SL001/command".to_owned(),
-            json!({"action": "on"})
-        )
-    );
+    api.command_reaches(&admin, &mut lamp, "on").await;
 
     // Malformed messages are counted and the broker and the program carry on.
     lamp.publish("streetlight/lights/SL001/status", "not json")
@@ -310,13 +316,7 @@ async fn streetlight_status_in_and_commands_out() {
         .await;
     lamp.send("streetlight/lights/SL001/status", json!({"status": "off"}))
         .await;
-    eventually("the last good report", || async {
-        let d = api
-            .get("/streetlight/api/lights/detail?lightId=SL001", Some(&admin))
-            .await;
-        (d.ok()["data"]["light"]["status"] == "off").then_some(())
-    })
-    .await;
+    api.light_reports(&admin, "off").await;
     let iot = api.iot().await;
     assert_eq!(iot["stats"]["malformed"], 1, "{iot}");
     assert_eq!(
@@ -740,29 +740,10 @@ async fn an_external_mosquitto_broker_works_the_same() {
     .await;
     lamp.publish("streetlight/lights/SL001/status", "not json")
         .await;
-    eventually("the status report", || async {
-        let d = api
-            .get("/streetlight/api/lights/detail?lightId=SL001", Some(&admin))
-            .await;
-        (d.ok()["data"]["light"]["status"] == "error").then_some(())
-    })
-    .await;
+    api.light_reports(&admin, "error").await;
     eventually("the malformed message kept", || async {
         (api.count("StreetlightStatusRule", "kept").await == 1).then_some(())
     })
     .await;
-    api.post(
-        "/streetlight/api/lights/control",
-        Some(&admin),
-        json!({"lightId": "SL001", "action": "off"}),
-    )
-    .await
-    .ok();
-    assert_eq!(
-        lamp.receive().await,
-        (
-            "streetlight/lights/SL001/command".to_owned(),
-            json!({"action": "off"})
-        )
-    );
+    api.command_reaches(&admin, &mut lamp, "off").await;
 }
