@@ -1,6 +1,8 @@
 //! Test helpers shared by the workspace's test suites.
 
+pub mod api;
 pub mod http;
+pub mod lambda;
 pub mod local;
 pub mod mosquitto;
 pub mod moto;

@@ -1,0 +1,1 @@
+//! One HTTP client for the black-box tests of all five apps (`tests/*.rs`).

@@ -1,0 +1,1 @@
+//! Helpers for the sample-event tests of each function crate (`functions/*/tests/events.rs`).
