@@ -15,6 +15,9 @@
 //! - **Unique persons** of a bucket: a `SEEN` marker per track id and bucket, written with
 //!   `NotExists`; when the transaction is cancelled on markers only, they are known duplicates
 //!   and the plan is rebuilt without them.
+//! - **A tracked crossing counts once**: a `CROSSED` marker per camera, line, time, direction
+//!   and track, written the same way, makes a repeated crossing (a redelivered message, a
+//!   retried request) a no-op. Crossings without a track id have no identity and always count.
 //! - **Anomaly rule** (`anomaly_detected`): per camera and local hour of week (168 slots), the
 //!   baseline keeps n, Σx and Σx² of closed hours' flow (entries + exits) and peak occupancy.
 //!   With n ≥ 3 earlier weeks, an hour whose flow so far, or whose occupancy, exceeds
@@ -135,7 +138,7 @@ pub const ALERT_TYPES: [&str; 5] = [
 ];
 
 const MIN_WEEKS: f64 = 3.0;
-/// Writes one op may add to a plan at most (4 own buckets, 4 timeline buckets, 4 markers, a
+/// Writes one op may add to a plan at most (4 own buckets, 4 timeline buckets, 5 markers, a
 /// baseline, a calibration entry, alerts); a plan stops taking ops before 100.
 const MAX_WRITES_PER_OP: usize = 20;
 const MAX_WRITES: usize = 100;
@@ -491,6 +494,13 @@ impl<'c, 'a> Plan<'c, 'a> {
             Op::Cross {
                 kind, track, line, ..
             } => {
+                if let Some(track) = track {
+                    let marker = crossed_marker(self.camera.id, *line, at, *kind, track);
+                    let expires = epoch(self.ctx.now.max(at)) + CROSSED_TTL_SECS;
+                    if self.ctx.seen.contains(&marker) || !self.markers.insert((marker, expires)) {
+                        return;
+                    }
+                }
                 self.advance(at);
                 self.count(at, *kind, track.as_deref());
                 self.accepted += 1;
@@ -712,6 +722,24 @@ enum Built {
 }
 
 pub const OPEN_ALERTS: &str = "OPENALERTS";
+
+/// How long a crossing is remembered: longer than IoT Core keeps a device's persistent session
+/// (up to 7 days) and than any client's retries.
+const CROSSED_TTL_SECS: i64 = 8 * 86_400;
+
+/// A tracked crossing, once: a camera's line, time, direction and track. The same crossing
+/// again (an MQTT redelivery of a message whose PUBACK was lost, an HTTP retry, a frame batch
+/// counted again after a crash) finds its marker and counts nothing.
+fn crossed_marker(camera: i64, line: i64, at: DateTime<Utc>, kind: Crossing, track: &str) -> Key {
+    let dir = match kind {
+        Crossing::Entry => "entry",
+        Crossing::Exit => "exit",
+    };
+    Key::new(
+        format!("CROSSED#{camera}"),
+        format!("{}#{line}#{dir}#{track}", at.timestamp_millis()),
+    )
+}
 
 pub fn alert_key(id: i64) -> Key {
     Key::new(format!("ALERT#{id}"), "ALERT")
@@ -942,6 +970,48 @@ mod tests {
         let mut plan = Plan::new(&ctx, rec);
         ops.iter().for_each(|op| plan.apply(op));
         check(&plan);
+    }
+
+    #[test]
+    fn a_tracked_crossing_counts_once_an_untracked_one_every_time() {
+        let tracked = |track: &str| Op::Cross {
+            at: utc("2026-11-02T10:00:00Z"),
+            kind: Crossing::Entry,
+            track: Some(track.into()),
+            line: 1,
+        };
+        let untracked = cross("2026-11-02T10:00:00Z", Crossing::Entry);
+        let ops = [
+            tracked("7"),
+            tracked("7"),
+            tracked("8"),
+            untracked.clone(),
+            untracked,
+        ];
+        run(&record(None), &Item::new(), &ops, |p| {
+            assert_eq!((p.accepted, p.live.occupancy), (4, 4));
+        });
+        // Stored by an earlier delivery: the transaction was cancelled on its marker.
+        let seen = BTreeSet::from([crossed_marker(
+            1,
+            1,
+            utc("2026-11-02T10:00:00Z"),
+            Crossing::Entry,
+            "7",
+        )]);
+        let ids = BTreeMap::new();
+        let ctx = Ctx {
+            tz: chrono_tz::UTC,
+            now: Utc::now(),
+            silence_secs: 900,
+            baseline: None,
+            seen: &seen,
+            ids: &ids,
+        };
+        let mut plan = Plan::new(&ctx, &record(None));
+        plan.apply(&tracked("7"));
+        assert_eq!((plan.accepted, plan.live.occupancy), (0, 0));
+        assert!(plan.markers.is_empty());
     }
 
     #[test]
