@@ -1,7 +1,9 @@
 //! Black-box tests of Streetlight: the real `civic-local` binary over HTTP on 127.0.0.1.
 
 use std::collections::HashMap;
+use std::ops::Deref;
 
+use civic_testkit::api::{self, App};
 use civic_testkit::http::{self, Resp};
 use civic_testkit::local::LocalServer;
 use reqwest::{Client, Method};
@@ -9,9 +11,21 @@ use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_civic-local");
 
-struct Api {
-    server: LocalServer,
-    http: Client,
+/// Streetlight's mount point and its error envelope.
+const APP: App = App {
+    root: "/streetlight",
+    api: "/streetlight/api",
+    is_error: |b| b["status"].is_u64() && b["message"].is_string() && b["data"].is_null(),
+};
+
+/// The shared client with Streetlight's fixtures.
+struct Api(api::Api);
+
+impl Deref for Api {
+    type Target = api::Api;
+    fn deref(&self) -> &api::Api {
+        &self.0
+    }
 }
 
 /// Streetlight's envelope: `{status, message, data}`.
@@ -39,40 +53,11 @@ impl Api {
         Self::with(&[]).await
     }
     async fn with(args: &[&str]) -> Self {
-        Self {
-            server: LocalServer::start(BIN, args).await,
-            http: Client::new(),
-        }
+        Self::on(LocalServer::start(BIN, args).await)
     }
-
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Resp {
-        let mut req = self
-            .http
-            .request(method, self.server.url(&format!("/streetlight/api{path}")));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        self.send(req).await
-    }
-
-    async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
-        http::send(req).await
-    }
-
-    async fn get(&self, path: &str, token: &str) -> Resp {
-        self.call(Method::GET, path, Some(token), None).await
-    }
-    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
-        self.call(Method::POST, path, token, Some(body)).await
+    /// The client for Streetlight on `server`.
+    fn on(server: LocalServer) -> Self {
+        Self(api::Api::new(server, APP))
     }
 
     async fn register(&self, name: &str, role: Option<&str>, token: Option<&str>) -> Resp {
@@ -188,18 +173,11 @@ async fn registration_and_login_reject_bad_input_with_the_envelope() {
         .await
         .assert_error(400);
 
-    let malformed = api
-        .http
-        .post(api.server.url("/streetlight/api/auth/login"))
-        .header("content-type", "application/json")
-        .body("{\"email\": ");
-    api.send(malformed).await.assert_error(400);
-    let not_json = api
-        .http
-        .post(api.server.url("/streetlight/api/auth/login"))
-        .header("content-type", "text/plain")
-        .body("hello");
-    api.send(not_json).await.assert_error(415);
+    let login = |kind, body| api.raw(Method::POST, "/auth/login", None, kind, body);
+    login("application/json", "{\"email\": ")
+        .await
+        .assert_error(400);
+    login("text/plain", "hello").await.assert_error(415);
     // An oversize body is refused from its Content-Length, before it is read.
     let raw = http::raw(&api.server.base, "POST /streetlight/api/auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n{").await;
     assert!(raw.starts_with("HTTP/1.1 413"), "{raw}");
@@ -211,7 +189,7 @@ async fn registration_and_login_reject_bad_input_with_the_envelope() {
     // client: the server closes the connection, which a pooled one would race against.
     let huge = "x".repeat(70_000);
     let chunked = Client::new()
-        .post(api.server.url("/streetlight/api/auth/register"))
+        .post(api.url("/auth/register"))
         .header("content-type", "application/json")
         .body(reqwest::Body::wrap_stream(futures::stream::iter([Ok::<
             _,
@@ -376,28 +354,28 @@ async fn control_is_for_operators_and_keeps_counters_and_logs() {
     let denied = api
         .post(
             "/lights/control",
-            Some(&viewer),
+            &viewer,
             json!({"lightId": "SL001", "action": "on"}),
         )
         .await;
     denied.assert_error(403);
     // The role is checked before the body is read.
-    api.post("/lights/control", Some(&viewer), json!({"nonsense": true}))
+    api.post("/lights/control", &viewer, json!({"nonsense": true}))
         .await
         .assert_error(403);
-    api.post("/lights/control", Some(&op), json!({"lightId": "SL001"}))
+    api.post("/lights/control", &op, json!({"lightId": "SL001"}))
         .await
         .assert_error(400);
     api.post(
         "/lights/control",
-        Some(&op),
+        &op,
         json!({"lightId": "SL001", "action": "dim"}),
     )
     .await
     .assert_error(400);
     api.post(
         "/lights/control",
-        Some(&op),
+        &op,
         json!({"lightId": "NOPE", "action": "on"}),
     )
     .await
@@ -406,7 +384,7 @@ async fn control_is_for_operators_and_keeps_counters_and_logs() {
     let on = api
         .post(
             "/lights/control",
-            Some(&op),
+            &op,
             json!({"lightId": "SL001", "action": "on"}),
         )
         .await;
@@ -419,14 +397,14 @@ async fn control_is_for_operators_and_keeps_counters_and_logs() {
     let off = api
         .post(
             "/lights/control",
-            Some(&admin),
+            &admin,
             json!({"lightId": "SL001", "action": "off"}),
         )
         .await;
     assert_eq!(off.body["message"], "Light turned off");
     api.post(
         "/lights/control",
-        Some(&admin),
+        &admin,
         json!({"lightId": "SL001", "action": "on"}),
     )
     .await;
@@ -434,7 +412,7 @@ async fn control_is_for_operators_and_keeps_counters_and_logs() {
     let err = api
         .post(
             "/lights/update-status",
-            Some(&op),
+            &op,
             json!({"lightId": "SL002", "status": "error", "errorDetails": "Bulb failed"}),
         )
         .await;
@@ -442,30 +420,26 @@ async fn control_is_for_operators_and_keeps_counters_and_logs() {
     assert_eq!(err.body["message"], "Light status updated");
     assert_eq!(err.data()["error_details"], "Bulb failed");
     assert_eq!(err.data()["status"], "error");
+    api.post("/lights/update-status", &op, json!({"lightId": "SL002"}))
+        .await
+        .assert_error(400);
     api.post(
         "/lights/update-status",
-        Some(&op),
-        json!({"lightId": "SL002"}),
-    )
-    .await
-    .assert_error(400);
-    api.post(
-        "/lights/update-status",
-        Some(&op),
+        &op,
         json!({"lightId": "SL002", "status": "broken"}),
     )
     .await
     .assert_error(400);
     api.post(
         "/lights/update-status",
-        Some(&viewer),
+        &viewer,
         json!({"lightId": "SL002", "status": "on"}),
     )
     .await
     .assert_error(403);
     api.post(
         "/lights/update-status",
-        Some(&op),
+        &op,
         json!({"lightId": "NOPE", "status": "on"}),
     )
     .await
@@ -532,7 +506,7 @@ async fn concurrent_controls_keep_the_summary_exact() {
         let light = if i % 2 == 0 { "SL001" } else { "SL002" };
         api.post(
             "/lights/control",
-            Some(&op),
+            &op,
             json!({"lightId": light, "action": action}),
         )
     });
@@ -559,23 +533,23 @@ async fn admin_manages_lights_and_users() {
     let api = Api::start().await;
     let (admin, op, viewer) = api.users().await;
     api.create(&op, "SL009", "Delhi").await.assert_error(403);
-    api.post("/lights/create", Some(&admin), json!({"lightId": "SL009", "name": "x", "city": "Delhi", "latitude": 91.0, "longitude": 0.0})).await.assert_error(400);
-    api.post("/lights/create", Some(&admin), json!({"lightId": "bad id!", "name": "x", "city": "Delhi", "latitude": 1.0, "longitude": 0.0})).await.assert_error(400);
+    api.post("/lights/create", &admin, json!({"lightId": "SL009", "name": "x", "city": "Delhi", "latitude": 91.0, "longitude": 0.0})).await.assert_error(400);
+    api.post("/lights/create", &admin, json!({"lightId": "bad id!", "name": "x", "city": "Delhi", "latitude": 1.0, "longitude": 0.0})).await.assert_error(400);
     api.post(
         "/lights/create",
-        Some(&admin),
+        &admin,
         json!({"lightId": "SL009", "name": "x", "city": "Delhi"}),
     )
     .await
     .assert_error(400);
-    api.post("/lights/create", Some(&admin), json!({"lightId": "SL009", "name": "x", "city": "Delhi", "latitude": "north", "longitude": 0.0})).await.assert_error(400);
+    api.post("/lights/create", &admin, json!({"lightId": "SL009", "name": "x", "city": "Delhi", "latitude": "north", "longitude": 0.0})).await.assert_error(400);
     api.create(&admin, "SL001", "Delhi").await;
 
     let upd = api
         .call(
             Method::PUT,
             "/lights/update",
-            Some(&admin),
+            &admin,
             Some(json!({"lightId": "SL001", "name": "Renamed", "brightness": 40})),
         )
         .await;
@@ -585,7 +559,7 @@ async fn admin_manages_lights_and_users() {
     api.call(
         Method::PUT,
         "/lights/update",
-        Some(&admin),
+        &admin,
         Some(json!({"lightId": "SL001", "brightness": 400})),
     )
     .await
@@ -593,7 +567,7 @@ async fn admin_manages_lights_and_users() {
     api.call(
         Method::PUT,
         "/lights/update",
-        Some(&admin),
+        &admin,
         Some(json!({"lightId": "SL001", "city": "Mumbai"})),
     )
     .await
@@ -601,7 +575,7 @@ async fn admin_manages_lights_and_users() {
     api.call(
         Method::PUT,
         "/lights/update",
-        Some(&op),
+        &op,
         Some(json!({"lightId": "SL001", "name": "x"})),
     )
     .await
@@ -609,7 +583,7 @@ async fn admin_manages_lights_and_users() {
     api.call(
         Method::PUT,
         "/lights/update",
-        Some(&admin),
+        &admin,
         Some(json!({"lightId": "NOPE", "name": "x"})),
     )
     .await
@@ -617,13 +591,8 @@ async fn admin_manages_lights_and_users() {
 
     // Bulk import, CSV and JSON; bad rows are reported, good rows land.
     let csv = "lightId,name,city,latitude,longitude,address,status\nSL010,Ten,Delhi,28.1,77.1,Ring Road,on\nSL011,Eleven,Delhi,28.2,77.2,,off\nSL001,Dup,Delhi,28.0,77.0,,off\nSL012,Bad,Delhi,north,77.0,,off\n";
-    let req = api
-        .http
-        .post(api.server.url("/streetlight/api/lights/import"))
-        .bearer_auth(&admin)
-        .header("content-type", "text/csv")
-        .body(csv);
-    let imported = api.send(req).await;
+    let import = |kind, body| api.raw(Method::POST, "/lights/import", &admin, kind, body);
+    let imported = import("text/csv", csv).await;
     assert_eq!(imported.status, 200, "{}", imported.body);
     assert_eq!(imported.data()["created"], 2);
     let failed = imported.data()["failed"].as_array().unwrap();
@@ -634,16 +603,10 @@ async fn admin_manages_lights_and_users() {
             .collect::<Vec<_>>(),
         [3, 4]
     );
-    let json_import = api.post("/lights/import", Some(&admin), json!({"lights": [{"lightId": "SL020", "name": "Twenty", "city": "Delhi", "latitude": 1.0, "longitude": 2.0}]})).await;
+    let json_import = api.post("/lights/import", &admin, json!({"lights": [{"lightId": "SL020", "name": "Twenty", "city": "Delhi", "latitude": 1.0, "longitude": 2.0}]})).await;
     assert_eq!(json_import.data()["created"], 1);
-    let req = api
-        .http
-        .post(api.server.url("/streetlight/api/lights/import"))
-        .bearer_auth(&admin)
-        .header("content-type", "application/xml")
-        .body("<x/>");
-    api.send(req).await.assert_error(415);
-    api.post("/lights/import", Some(&viewer), json!({"lights": []}))
+    import("application/xml", "<x/>").await.assert_error(415);
+    api.post("/lights/import", &viewer, json!({"lights": []}))
         .await
         .assert_error(403);
 
@@ -658,30 +621,15 @@ async fn admin_manages_lights_and_users() {
     );
 
     let del = api
-        .call(
-            Method::DELETE,
-            "/lights/delete?lightId=SL010",
-            Some(&admin),
-            None,
-        )
+        .call(Method::DELETE, "/lights/delete?lightId=SL010", &admin, None)
         .await;
     assert_eq!(del.status, 200);
-    api.call(
-        Method::DELETE,
-        "/lights/delete?lightId=SL010",
-        Some(&admin),
-        None,
-    )
-    .await
-    .assert_error(404);
-    api.call(
-        Method::DELETE,
-        "/lights/delete?lightId=SL011",
-        Some(&op),
-        None,
-    )
-    .await
-    .assert_error(403);
+    api.call(Method::DELETE, "/lights/delete?lightId=SL010", &admin, None)
+        .await
+        .assert_error(404);
+    api.call(Method::DELETE, "/lights/delete?lightId=SL011", &op, None)
+        .await
+        .assert_error(403);
     let s = api.get("/lights/summary", &viewer).await;
     assert_eq!(
         (
@@ -697,28 +645,28 @@ async fn admin_manages_lights_and_users() {
     api.get("/users", &op).await.assert_error(403);
     api.post(
         "/users/role",
-        Some(&op),
+        &op,
         json!({"email": "viewer@example.com", "role": "admin"}),
     )
     .await
     .assert_error(403);
     api.post(
         "/users/role",
-        Some(&admin),
+        &admin,
         json!({"email": "ghost@example.com", "role": "operator"}),
     )
     .await
     .assert_error(404);
     api.post(
         "/users/role",
-        Some(&admin),
+        &admin,
         json!({"email": "viewer@example.com", "role": "owner"}),
     )
     .await
     .assert_error(400);
     api.post(
         "/users/role",
-        Some(&admin),
+        &admin,
         json!({"email": "admin@example.com", "role": "viewer"}),
     )
     .await
@@ -726,7 +674,7 @@ async fn admin_manages_lights_and_users() {
     let promoted = api
         .post(
             "/users/role",
-            Some(&admin),
+            &admin,
             json!({"email": "viewer@example.com", "role": "operator"}),
         )
         .await;
@@ -742,7 +690,7 @@ async fn admin_manages_lights_and_users() {
     let ctl = api
         .post(
             "/lights/control",
-            Some(&new_token),
+            &new_token,
             json!({"lightId": "SL001", "action": "on"}),
         )
         .await;
@@ -758,7 +706,7 @@ async fn paths_work_with_and_without_a_trailing_slash_and_unknown_ones_get_the_e
     assert_eq!(api.get("/lights/list/", &t).await.status, 200);
     assert_eq!(api.get("/lights/list", &t).await.status, 200);
     api.get("/lights/nothing", &t).await.assert_error(404);
-    api.call(Method::DELETE, "/lights/list", Some(&t), None)
+    api.call(Method::DELETE, "/lights/list", &t, None)
         .await
         .assert_error(405);
 }
@@ -774,7 +722,7 @@ async fn reads_cost_one_store_round_trip_whatever_the_data_size() {
         }
         api.post(
             "/lights/control",
-            Some(&admin),
+            &admin,
             json!({"lightId": "SL000", "action": "on"}),
         )
         .await;
@@ -830,7 +778,7 @@ async fn acknowledged_writes_survive_a_crash() {
     assert_eq!(
         api.post(
             "/lights/control",
-            Some(&admin),
+            &admin,
             json!({"lightId": "SL001", "action": "on"})
         )
         .await
@@ -838,12 +786,8 @@ async fn acknowledged_writes_survive_a_crash() {
         200
     );
     let dir = api.server.data_dir.clone();
-    let tmp = api.server.crash().await;
-    let server = LocalServer::start_in(BIN, &dir, &[], &[]).await;
-    let api = Api {
-        server,
-        http: Client::new(),
-    };
+    let tmp = api.0.server.crash().await;
+    let api = Api::on(LocalServer::start_in(BIN, &dir, &[], &[]).await);
     // The signing secret persisted too, so the old token still works.
     let d = api.get("/lights/detail?lightId=SL001", &admin).await;
     assert_eq!(d.status, 200);
@@ -1012,17 +956,7 @@ mod jwt {
 #[tokio::test]
 async fn docs_and_openapi_are_served() {
     let api = Api::start().await;
-    let spec: Value = api
-        .http
-        .get(api.server.url("/streetlight/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let paths = spec["paths"].as_object().unwrap();
-    for p in [
+    api.assert_documented(&[
         "/api/auth/register",
         "/api/auth/login",
         "/api/lights/list",
@@ -1034,40 +968,13 @@ async fn docs_and_openapi_are_served() {
         "/api/lights/create",
         "/api/lights/logs",
         "/api/users/role",
-    ] {
-        assert!(paths.contains_key(p), "{p} missing from the spec");
-    }
-    let docs = api
-        .http
-        .get(api.server.url("/streetlight/docs/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(docs.status(), 200);
-    assert!(docs.text().await.unwrap().contains("swagger"));
+    ])
+    .await;
 }
 
 #[tokio::test]
 async fn the_aws_backend_serves_the_same_api_on_moto() {
-    let moto = civic_testkit::moto::moto_url();
-    let dir = tempfile::tempdir().unwrap();
-    let bucket = civic_testkit::moto::unique("civic");
-    let server = LocalServer::start_in(
-        BIN,
-        dir.path(),
-        &["--backend", "aws", "--bucket", &bucket],
-        &[
-            ("AWS_ENDPOINT_URL", &moto),
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_REGION", "us-east-1"),
-        ],
-    )
-    .await;
-    let api = Api {
-        server,
-        http: Client::new(),
-    };
+    let api = Api::on(LocalServer::start_on_moto(BIN, &[]).await);
     // moto keeps tables between tests: use a unique email so this run is the table's first user or not.
     let reg = api
         .register(&civic_testkit::moto::unique("u"), None, None)

@@ -29,6 +29,26 @@ impl Resp {
         assert!(self.status.is_success(), "{}: {}", self.status, self.text);
         &self.body
     }
+
+    /// The body of a response with this `status`.
+    #[track_caller]
+    pub fn is(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
+        &self.body
+    }
+
+    /// The message of a `{"detail": "..."}` error (FastAPI's and DRF's) with this `status`.
+    #[track_caller]
+    pub fn detail(&self, status: u16) -> &str {
+        let body = self.is(status);
+        assert_eq!(
+            body.as_object().map(|o| o.len()),
+            Some(1),
+            "only detail: {}",
+            self.text
+        );
+        body["detail"].as_str().expect("detail string")
+    }
 }
 
 /// Sends `req`; panics on a transport error, a 5xx, a 4xx that is not JSON, or bad JSON.

@@ -19,11 +19,30 @@ impl LocalServer {
     /// `bin` is `env!("CARGO_BIN_EXE_civic-local")`; `args` are extra `serve` flags. Rate
     /// limits are off unless `args` set them.
     pub async fn start(bin: &str, args: &[&str]) -> Self {
+        Self::start_env(bin, args, &[]).await
+    }
+
+    /// [`start`](Self::start) with extra env vars.
+    pub async fn start_env(bin: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().expect("temp dir");
-        let dir = tmp.path().to_path_buf();
-        let mut s = Self::start_in(bin, &dir, args, &[]).await;
+        let mut s = Self::start_in(bin, tmp.path(), args, env).await;
         s._tmp = Some(tmp);
         s
+    }
+
+    /// [`start`](Self::start) on the AWS backend, with moto (`CIVIC_MOTO_URL`) as DynamoDB and
+    /// S3 and a fresh bucket. moto keeps tables between runs: tests must pick unique keys.
+    pub async fn start_on_moto(bin: &str, args: &[&str]) -> Self {
+        let moto = crate::moto::moto_url();
+        let bucket = crate::moto::unique("civic");
+        let args = [&["--backend", "aws", "--bucket", &bucket], args].concat();
+        let env = [
+            ("AWS_ENDPOINT_URL", moto.as_str()),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+        ];
+        Self::start_env(bin, &args, &env).await
     }
 
     /// Starts on an existing data dir (to test what survives a restart) with extra env vars.
