@@ -2,69 +2,20 @@
 //! function's own router, exactly as in Lambda.
 
 use axum::body::Body;
-use civic_core::{Function, Limits, Platform};
-use civic_store::Backend;
-use http::StatusCode;
-use serde_json::{Value, json};
-use tower::ServiceExt;
-
-fn event(name: &str) -> http::Request<Body> {
-    let path = format!("{}/../../events/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).expect("sample event");
-    lambda_http::request::from_str(&text)
-        .expect("valid API Gateway v2 event")
-        .map(Body::new)
-}
-
-/// The event with a real bearer token in place of its placeholder.
-fn with_token(mut req: http::Request<Body>, token: &str) -> http::Request<Body> {
-    req.headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    req
-}
-
-async fn call(f: &Function, p: &Platform, req: http::Request<Body>) -> (StatusCode, Value) {
-    let (router, _) = f.build(p);
-    let res = civic_core::layers::into_service(router)
-        .oneshot(req)
-        .await
-        .unwrap();
-    let status = res.status();
-    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap())
-}
-
-fn json_request(method: &str, path: &str, token: &str, body: Value) -> http::Request<Body> {
-    http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {token}"))
-        .body(Body::from(body.to_string()))
-        .unwrap()
-}
+use civic_testkit::lambda::{bearer, call, event, json_request, platform, text};
+use http::{Method, StatusCode};
+use serde_json::json;
 
 #[tokio::test]
 async fn sample_events_reach_their_handlers() {
     let dir = tempfile::tempdir().unwrap();
-    let p = Platform::local(
-        dir.path(),
-        Backend::embedded(dir.path()).unwrap(),
-        Limits::default(),
-    )
-    .unwrap();
+    let p = platform(dir.path());
 
     let (status, body) = call(&ecoflow::AUTH, &p, event("ecoflow-auth")).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["user"]["role"], "ADMIN");
-    let login = http::Request::post("/api/auth/login")
-        .header("content-type", "application/json")
-        .body(Body::from(
-            json!({"email": "jane@example.com", "password": "securepassword123"}).to_string(),
-        ))
-        .unwrap();
+    let login = json!({"email": "jane@example.com", "password": "securepassword123"});
+    let login = json_request(Method::POST, "/api/auth/login", login);
     let (status, body) = call(&ecoflow::AUTH, &p, login).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let token = body["access"].as_str().unwrap().to_owned();
@@ -73,28 +24,18 @@ async fn sample_events_reach_their_handlers() {
     let (status, body) = call(&ecoflow::SITES, &p, event("ecoflow-sites")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(body["detail"].is_string());
-    let org = json_request(
-        "POST",
-        "/api/organizations",
+    let org = json!({"name": "HQ", "org_type": "Corporate"});
+    let org = bearer(
+        json_request(Method::POST, "/api/organizations", org),
         &token,
-        json!({"name": "HQ", "org_type": "Corporate"}),
     );
     assert_eq!(call(&ecoflow::SITES, &p, org).await.0, StatusCode::CREATED);
-    let (status, body) = call(
-        &ecoflow::SITES,
-        &p,
-        with_token(event("ecoflow-sites"), &token),
-    )
-    .await;
+    let (status, body) = call(&ecoflow::SITES, &p, bearer(event("ecoflow-sites"), &token)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body[0]["name"], "HQ");
 
-    let alert = json_request(
-        "POST",
-        "/api/alerts",
-        &token,
-        json!({"heading": "Fire Drill"}),
-    );
+    let alert = json!({"heading": "Fire Drill"});
+    let alert = bearer(json_request(Method::POST, "/api/alerts", alert), &token);
     assert_eq!(
         call(&ecoflow::ALERTS, &p, alert).await.0,
         StatusCode::CREATED
@@ -102,7 +43,7 @@ async fn sample_events_reach_their_handlers() {
     let (status, body) = call(
         &ecoflow::ALERTS,
         &p,
-        with_token(event("ecoflow-alerts"), &token),
+        bearer(event("ecoflow-alerts"), &token),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -123,20 +64,11 @@ async fn sample_events_reach_their_handlers() {
 #[tokio::test]
 async fn sensor_and_counter_samples_count_an_upload_once() {
     let dir = tempfile::tempdir().unwrap();
-    let p = Platform::local(
-        dir.path(),
-        Backend::embedded(dir.path()).unwrap(),
-        Limits::default(),
-    )
-    .unwrap();
+    let p = platform(dir.path());
     let (status, _) = call(&ecoflow::AUTH, &p, event("ecoflow-auth")).await;
     assert_eq!(status, StatusCode::CREATED);
-    let login = http::Request::post("/api/auth/login")
-        .header("content-type", "application/json")
-        .body(Body::from(
-            json!({"email": "jane@example.com", "password": "securepassword123"}).to_string(),
-        ))
-        .unwrap();
+    let login = json!({"email": "jane@example.com", "password": "securepassword123"});
+    let login = json_request(Method::POST, "/api/auth/login", login);
     let token = call(&ecoflow::AUTH, &p, login).await.1["access"]
         .as_str()
         .unwrap()
@@ -158,7 +90,7 @@ async fn sensor_and_counter_samples_count_an_upload_once() {
         let (status, body) = call(
             &ecoflow::SITES,
             &p,
-            json_request("POST", path, &token, body),
+            bearer(json_request(Method::POST, path, body), &token),
         )
         .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -167,7 +99,7 @@ async fn sensor_and_counter_samples_count_an_upload_once() {
     let (status, upload) = call(
         &ecoflow::SENSOR,
         &p,
-        with_token(event("ecoflow-sensor"), &token),
+        bearer(event("ecoflow-sensor"), &token),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{upload}");
@@ -179,14 +111,8 @@ async fn sensor_and_counter_samples_count_an_upload_once() {
     );
 
     // The camera's PUT, as S3 stores it under the sample event's key.
-    let sample: aws_lambda_events::s3::S3Event = serde_json::from_str(
-        &std::fs::read_to_string(format!(
-            "{}/../../events/ecoflow-counter.json",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    let sample: aws_lambda_events::s3::S3Event =
+        serde_json::from_str(&text("ecoflow-counter")).unwrap();
     let key = sample.records[0].s3.object.key.clone().unwrap();
     let (photo, people) = civic_vision::fixtures::labelled()
         .into_iter()

@@ -1,46 +1,14 @@
 //! Each sample event in `events/` goes through lambda_http's API Gateway v2 conversion into the
 //! function's own router, exactly as in Lambda; the schedule event drives the rollup pass.
 
-use axum::body::Body;
-use civic_core::{Function, Limits, Platform};
-use civic_store::Backend;
-use http::StatusCode;
+use civic_testkit::lambda::{call, event, json_request, platform, text};
+use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use tower::ServiceExt;
-
-fn text(name: &str) -> String {
-    let path = format!("{}/../../events/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).expect("sample event")
-}
-
-fn event(name: &str) -> http::Request<Body> {
-    lambda_http::request::from_str(&text(name))
-        .expect("valid API Gateway v2 event")
-        .map(Body::new)
-}
-
-async fn call(f: &Function, p: &Platform, req: http::Request<Body>) -> (StatusCode, Value) {
-    let (router, _) = f.build(p);
-    let res = civic_core::layers::into_service(router)
-        .oneshot(req)
-        .await
-        .unwrap();
-    let status = res.status();
-    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap())
-}
 
 #[tokio::test]
 async fn sample_events_reach_their_handlers() {
     let dir = tempfile::tempdir().unwrap();
-    let p = Platform::local(
-        dir.path(),
-        Backend::embedded(dir.path()).unwrap(),
-        Limits::default(),
-    )
-    .unwrap();
+    let p = platform(dir.path());
 
     let (status, body) = call(&occupancy::CAMERAS, &p, event("occupancy-cameras")).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -49,12 +17,8 @@ async fn sample_events_reach_their_handlers() {
         (json!(1), json!("GATE_A"))
     );
 
-    let line = http::Request::post("/api/occupancy/lines")
-        .header("content-type", "application/json")
-        .body(Body::from(
-            json!({"camera_id": 1, "line_name": "Entrance A", "x1": 0, "y1": 300, "x2": 1920, "y2": 300, "direction": "entry", "confidence_threshold": 0.5}).to_string(),
-        ))
-        .unwrap();
+    let line = json!({"camera_id": 1, "line_name": "Entrance A", "x1": 0, "y1": 300, "x2": 1920, "y2": 300, "direction": "entry", "confidence_threshold": 0.5});
+    let line = json_request(Method::POST, "/api/occupancy/lines", line);
     assert_eq!(
         call(&occupancy::CAMERAS, &p, line).await.0,
         StatusCode::CREATED
@@ -108,12 +72,7 @@ async fn sample_events_reach_their_handlers() {
 #[tokio::test]
 async fn the_frame_batch_sample_is_counted_once() {
     let dir = tempfile::tempdir().unwrap();
-    let p = Platform::local(
-        dir.path(),
-        Backend::embedded(dir.path()).unwrap(),
-        Limits::default(),
-    )
-    .unwrap();
+    let p = platform(dir.path());
     let (status, _) = call(&occupancy::CAMERAS, &p, event("occupancy-cameras")).await;
     assert_eq!(status, StatusCode::CREATED);
 

@@ -1,113 +1,37 @@
 //! Each sample event in `events/` goes through lambda_http's API Gateway v2 conversion into the
 //! function's own router, exactly as in Lambda.
 
-use axum::body::Body;
-use civic_core::{Function, Limits, Platform};
-use civic_store::{Backend, Key, Query};
+use civic_core::Platform;
+use civic_store::{Key, Query};
+use civic_testkit::lambda::{bearer, call, event, json_request, platform, respond, text, with};
 use http::{Method, StatusCode, header};
 use serde_json::{Value, json};
-use tower::ServiceExt;
-
-fn event(name: &str) -> http::Request<Body> {
-    let path = format!("{}/../../events/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).expect("sample event");
-    lambda_http::request::from_str(&text)
-        .expect("valid API Gateway v2 event")
-        .map(Body::new)
-}
-
-/// The same event with one header replaced (a real session or token for the placeholder).
-fn with(
-    mut req: http::Request<Body>,
-    name: header::HeaderName,
-    value: &str,
-) -> http::Request<Body> {
-    req.headers_mut().insert(name, value.parse().unwrap());
-    req
-}
-
-fn json_request(
-    method: Method,
-    path: &str,
-    cookie: Option<&str>,
-    body: Value,
-) -> http::Request<Body> {
-    let mut req = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::CONTENT_TYPE, "application/json");
-    if let Some(c) = cookie {
-        req = req.header(header::COOKIE, c);
-    }
-    req.body(Body::from(body.to_string())).unwrap()
-}
-
-struct Called {
-    status: StatusCode,
-    headers: http::HeaderMap,
-    body: Value,
-}
-
-async fn call(f: &Function, p: &Platform, req: http::Request<Body>) -> Called {
-    let (router, _) = f.build(p);
-    let res = civic_core::layers::into_service(router)
-        .oneshot(req)
-        .await
-        .unwrap();
-    let (status, headers) = (res.status(), res.headers().clone());
-    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    Called {
-        status,
-        headers,
-        body: serde_json::from_slice(&bytes).unwrap(),
-    }
-}
-
-fn platform(dir: &std::path::Path) -> Platform {
-    Platform::local(dir, Backend::embedded(dir).unwrap(), Limits::default()).unwrap()
-}
 
 /// Registers the sample admin (the auth event), logs in and returns the session cookie.
 async fn admin_session(p: &Platform) -> String {
-    let reg = call(&ozone::AUTH, p, event("ozone-auth")).await;
-    assert_eq!(reg.status, StatusCode::CREATED, "{}", reg.body);
-    assert_eq!(reg.body["user"]["is_superuser"], true);
-    let login = json_request(
-        Method::POST,
-        "/api/auth/login/",
-        None,
-        json!({"username": "admin", "password": "password123"}),
-    );
-    let res = call(&ozone::AUTH, p, login).await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
-    let set = res.headers[header::SET_COOKIE].to_str().unwrap();
+    let (status, body) = call(&ozone::AUTH, p, event("ozone-auth")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["user"]["is_superuser"], true);
+    let login = json!({"username": "admin", "password": "password123"});
+    let login = json_request(Method::POST, "/api/auth/login/", login);
+    let res = respond(ozone::AUTH.build(p).0, login).await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.body());
+    let set = res.headers()[header::SET_COOKIE].to_str().unwrap();
     set.split(';').next().unwrap().to_owned()
 }
 
 /// Hand-shakes, assigns and hand-shakes again: the sample device's token.
 async fn device_token(p: &Platform, cookie: &str) -> String {
     let hs = || {
-        json_request(
-            Method::POST,
-            "/api/handshake/",
-            None,
-            json!({"mac": "EC:E3:34:46:2B:C0"}),
-        )
+        let mac = json!({"mac": "EC:E3:34:46:2B:C0"});
+        json_request(Method::POST, "/api/handshake/", mac)
     };
-    assert_eq!(call(&ozone::GATEWAY, p, hs()).await.body["assigned"], false);
-    let assign = json_request(
-        Method::POST,
-        "/api/devices/assign/",
-        Some(cookie),
-        json!({"mac": "EC:E3:34:46:2B:C0", "device_id": "esp32-001"}),
-    );
-    assert_eq!(
-        call(&ozone::GATEWAY, p, assign).await.status,
-        StatusCode::OK
-    );
-    call(&ozone::GATEWAY, p, hs()).await.body["token"]
+    assert_eq!(call(&ozone::GATEWAY, p, hs()).await.1["assigned"], false);
+    let assign = json!({"mac": "EC:E3:34:46:2B:C0", "device_id": "esp32-001"});
+    let assign = json_request(Method::POST, "/api/devices/assign/", assign);
+    let assign = with(assign, header::COOKIE, cookie);
+    assert_eq!(call(&ozone::GATEWAY, p, assign).await.0, StatusCode::OK);
+    call(&ozone::GATEWAY, p, hs()).await.1["token"]
         .as_str()
         .unwrap()
         .to_owned()
@@ -126,52 +50,32 @@ async fn sample_events_reach_their_handlers() {
         (&ozone::CATALOG, "ozone-catalog"),
         (&ozone::ANALYTICS, "ozone-analytics"),
     ] {
-        let res = call(f, &p, event(name)).await;
-        assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{name}");
-        assert_eq!(res.body["success"], false, "{name}");
+        let (status, body) = call(f, &p, event(name)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}");
+        assert_eq!(body["success"], false, "{name}");
     }
 
     // ...and with real credentials each reaches its handler.
     let token = device_token(&p, &cookie).await;
-    let ack = call(
-        &ozone::GATEWAY,
-        &p,
-        with(
-            event("ozone-gateway"),
-            header::AUTHORIZATION,
-            &format!("Bearer {token}"),
-        ),
-    )
-    .await;
+    let gateway = bearer(event("ozone-gateway"), &token);
+    let (_, ack) = call(&ozone::GATEWAY, &p, gateway).await;
     assert_eq!(
-        ack.body,
+        ack,
         json!({"ack": true, "event_id": "esp32-001-0000000123"})
     );
-    let online = call(
-        &ozone::DATA,
-        &p,
-        with(event("ozone-data"), header::COOKIE, &cookie),
-    )
-    .await;
-    assert_eq!(online.body[0]["device_id"], "esp32-001");
-    let outlet = call(
-        &ozone::CATALOG,
-        &p,
-        with(event("ozone-catalog"), header::COOKIE, &cookie),
-    )
-    .await;
+    let data = with(event("ozone-data"), header::COOKIE, &cookie);
+    let (_, online) = call(&ozone::DATA, &p, data).await;
+    assert_eq!(online[0]["device_id"], "esp32-001");
+    let catalog = with(event("ozone-catalog"), header::COOKIE, &cookie);
+    let (status, outlet) = call(&ozone::CATALOG, &p, catalog).await;
     assert_eq!(
-        (outlet.status, &outlet.body["name"]),
+        (status, &outlet["name"]),
         (StatusCode::CREATED, &json!("Outlet Name"))
     );
-    let stats = call(
-        &ozone::ANALYTICS,
-        &p,
-        with(event("ozone-analytics"), header::COOKIE, &cookie),
-    )
-    .await;
-    assert_eq!(stats.status, StatusCode::OK, "{}", stats.body);
-    assert_eq!(stats.body["labels"].as_array().unwrap().len(), 7);
+    let analytics = with(event("ozone-analytics"), header::COOKIE, &cookie);
+    let (status, stats) = call(&ozone::ANALYTICS, &p, analytics).await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    assert_eq!(stats["labels"].as_array().unwrap().len(), 7);
 }
 
 #[tokio::test]
@@ -180,17 +84,8 @@ async fn raw_events_expire_and_rollups_stay() {
     let p = platform(dir.path());
     let cookie = admin_session(&p).await;
     let token = device_token(&p, &cookie).await;
-    let ack = call(
-        &ozone::GATEWAY,
-        &p,
-        with(
-            event("ozone-gateway"),
-            header::AUTHORIZATION,
-            &format!("Bearer {token}"),
-        ),
-    )
-    .await;
-    assert_eq!(ack.status, StatusCode::OK);
+    let gateway = bearer(event("ozone-gateway"), &token);
+    assert_eq!(call(&ozone::GATEWAY, &p, gateway).await.0, StatusCode::OK);
 
     let table = p.table("ozone");
     let now = civic_store::now_epoch();
@@ -238,8 +133,7 @@ async fn raw_events_expire_and_rollups_stay() {
 async fn the_sample_iot_event_is_ingested_once_for_an_assigned_device() {
     let dir = tempfile::tempdir().unwrap();
     let p = platform(dir.path());
-    let path = format!("{}/../../events/ozone-iot.json", env!("CARGO_MANIFEST_DIR"));
-    let sample: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let sample: Value = serde_json::from_str(&text("ozone-iot")).unwrap();
     let consume = (ozone::EVENTS_IN.handler)(&p);
 
     // Before staff assign the device, IoT Core may route it, but it is refused.
@@ -283,23 +177,21 @@ async fn handshakes_provision_the_device_on_aws() {
     let device_id = civic_testkit::moto::unique("esp32");
     let hs = || {
         let mac = json!({"mac": "EC:E3:34:46:2B:C1"});
-        json_request(Method::POST, "/api/handshake/", None, mac)
+        json_request(Method::POST, "/api/handshake/", mac)
     };
-    let pending = call(&ozone::GATEWAY, &p, hs()).await;
+    let (_, pending) = call(&ozone::GATEWAY, &p, hs()).await;
     assert_eq!(
-        pending.body,
+        pending,
         json!({"device_id": null, "token": null, "assigned": false})
     );
     let assign = json!({"mac": "EC:E3:34:46:2B:C1", "device_id": device_id});
-    let assign = json_request(Method::POST, "/api/devices/assign/", Some(&cookie), assign);
-    assert_eq!(
-        call(&ozone::GATEWAY, &p, assign).await.status,
-        StatusCode::OK
-    );
+    let assign = json_request(Method::POST, "/api/devices/assign/", assign);
+    let assign = with(assign, header::COOKIE, &cookie);
+    assert_eq!(call(&ozone::GATEWAY, &p, assign).await.0, StatusCode::OK);
 
-    let reply = call(&ozone::GATEWAY, &p, hs()).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    let iot = &reply.body["iot"];
+    let (status, reply) = call(&ozone::GATEWAY, &p, hs()).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let iot = &reply["iot"];
     assert_eq!(iot["thing_name"], format!("ozone-{device_id}"));
     assert!(
         iot["certificate_pem"]
@@ -308,7 +200,7 @@ async fn handshakes_provision_the_device_on_aws() {
             .contains("BEGIN CERTIFICATE")
     );
     assert!(iot["private_key"].as_str().unwrap().contains("PRIVATE KEY"));
-    assert!(reply.body["token"].is_string(), "the token still works too");
+    assert!(reply["token"].is_string(), "the token still works too");
     let thing = aws_sdk_iot::Client::new(&config)
         .describe_thing()
         .thing_name(format!("ozone-{device_id}"))
