@@ -1,5 +1,8 @@
 //! Black-box tests of Ozone: the real `civic-local` binary over HTTP on 127.0.0.1.
 
+use std::ops::Deref;
+
+use civic_testkit::api::{self, App, Auth};
 use civic_testkit::http::{self, Resp};
 use civic_testkit::local::LocalServer;
 use reqwest::{Client, Method, StatusCode, header};
@@ -7,26 +10,33 @@ use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_civic-local");
 
-struct Api {
-    server: LocalServer,
-    http: Client,
-    _dir: Option<tempfile::TempDir>,
+/// Ozone's mount point and its error shape.
+const APP: App = App {
+    root: "/ozone",
+    api: "/ozone/api",
+    is_error: |b| b["success"] == false && b["error"].is_string(),
+};
+
+/// The content type of the firmware's `/iot/` posts.
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// The shared client with Ozone's fixtures.
+struct Api(api::Api);
+
+impl Deref for Api {
+    type Target = api::Api;
+    fn deref(&self) -> &api::Api {
+        &self.0
+    }
 }
 
-#[derive(Clone, Copy)]
-enum Auth<'a> {
-    None,
-    /// The `Cookie` header of a session, e.g. `ozone_sessionid=...`.
-    Session(&'a str),
-    /// A device token as a bearer.
-    Device(&'a str),
-}
+/// A signed-in user: the `Cookie` header of the session, e.g. `ozone_sessionid=...`.
+struct Session(String);
 
-enum Body<'a> {
-    None,
-    Json(Value),
-    Form(&'a str),
-    Raw(&'a str, &'a str),
+impl<'a> From<&'a Session> for Auth<'a> {
+    fn from(session: &'a Session) -> Self {
+        Auth::Cookie(&session.0)
+    }
 }
 
 /// Ozone's error shape and CSV bodies.
@@ -68,56 +78,14 @@ impl Api {
         Self::with(&[], &[]).await
     }
     async fn with(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let server = LocalServer::start_in(BIN, dir.path(), args, env).await;
-        Self {
-            server,
-            http: Client::new(),
-            _dir: Some(dir),
-        }
+        Self::on(LocalServer::start_env(BIN, args, env).await)
+    }
+    /// The client for Ozone on `server`.
+    fn on(server: LocalServer) -> Self {
+        Self(api::Api::new(server, APP))
     }
 
-    fn request(
-        &self,
-        method: Method,
-        path: &str,
-        auth: Auth<'_>,
-        body: Body<'_>,
-    ) -> reqwest::RequestBuilder {
-        let mut req = self
-            .http
-            .request(method, self.server.url(&format!("/ozone/api{path}")));
-        req = match auth {
-            Auth::None => req,
-            Auth::Session(c) => req.header(header::COOKIE, c),
-            Auth::Device(t) => req.bearer_auth(t),
-        };
-        match body {
-            Body::None => req,
-            Body::Json(v) => req.json(&v),
-            Body::Form(f) => req
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(f.to_owned()),
-            Body::Raw(ct, b) => req.header(header::CONTENT_TYPE, ct).body(b.to_owned()),
-        }
-    }
-
-    async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
-        http::send(req).await
-    }
-
-    async fn call(&self, method: Method, path: &str, auth: Auth<'_>, body: Body<'_>) -> Resp {
-        self.send(self.request(method, path, auth, body)).await
-    }
-    async fn get(&self, path: &str, session: &str) -> Resp {
-        self.call(Method::GET, path, Auth::Session(session), Body::None)
-            .await
-    }
-    async fn post(&self, path: &str, auth: Auth<'_>, body: Value) -> Resp {
-        self.call(Method::POST, path, auth, Body::Json(body)).await
-    }
-
-    async fn register(&self, username: &str, extra: Value, auth: Auth<'_>) -> Resp {
+    async fn register(&self, username: &str, extra: Value, auth: impl Into<Auth<'_>>) -> Resp {
         let mut body = json!({"username": username, "password": "password123", "email": format!("{username}@example.com"), "first_name": "F", "last_name": "L"});
         body.as_object_mut()
             .unwrap()
@@ -125,8 +93,8 @@ impl Api {
         self.post("/auth/register/", auth, body).await
     }
 
-    /// Logs in and returns the `Cookie` header value of the session.
-    async fn login(&self, username: &str) -> String {
+    /// Logs in and returns the session.
+    async fn login(&self, username: &str) -> Session {
         let res = self
             .post(
                 "/auth/login/",
@@ -136,11 +104,11 @@ impl Api {
             .await;
         res.ok();
         let set = res.headers[header::SET_COOKIE].to_str().unwrap();
-        set.split(';').next().unwrap().to_owned()
+        Session(set.split(';').next().unwrap().to_owned())
     }
 
     /// The first user (staff + superuser) and an ordinary user, signed in.
-    async fn users(&self) -> (String, String) {
+    async fn users(&self) -> (Session, Session) {
         assert_eq!(
             self.register("admin", json!({}), Auth::None).await.status,
             201
@@ -153,7 +121,7 @@ impl Api {
     }
 
     /// Hand-shakes `mac`, has staff assign it `device_id`, hand-shakes again; returns the token.
-    async fn device(&self, admin: &str, mac: &str, device_id: &str) -> String {
+    async fn device(&self, admin: &Session, mac: &str, device_id: &str) -> String {
         self.post(
             "/handshake/",
             Auth::None,
@@ -163,7 +131,7 @@ impl Api {
         .ok();
         self.post(
             "/devices/assign/",
-            Auth::Session(admin),
+            admin,
             json!({"mac": mac, "device_id": device_id}),
         )
         .await
@@ -191,7 +159,7 @@ impl Api {
         if let Some(ts) = ts {
             body["ts"] = ts.into();
         }
-        self.post("/device/events/", Auth::Device(token), body)
+        self.post("/device/events/", Auth::Bearer(token), body)
             .await
     }
 }
@@ -247,12 +215,12 @@ async fn first_user_is_staff_and_sessions_are_cookies() {
         .await
         .assert_error(403);
     let bob = api.login("bob").await;
-    api.register("carol", json!({"is_superuser": true}), Auth::Session(&bob))
+    api.register("carol", json!({"is_superuser": true}), &bob)
         .await
         .assert_error(403);
     let admin = api.login("admin").await;
     let carol = api
-        .register("carol", json!({"is_staff": true}), Auth::Session(&admin))
+        .register("carol", json!({"is_staff": true}), &admin)
         .await;
     assert_eq!(carol.body["user"]["is_staff"], true);
     // Usernames are unique regardless of case.
@@ -282,7 +250,7 @@ async fn first_user_is_staff_and_sessions_are_cookies() {
         "{set}"
     );
     assert!(!set.contains("Secure"), "{set}");
-    let session = set.split(';').next().unwrap().to_owned();
+    let session = Session(set.split(';').next().unwrap().to_owned());
 
     let check = api.get("/auth/check/", &session).await;
     assert_eq!(check.body["authenticated"], true);
@@ -294,12 +262,7 @@ async fn first_user_is_staff_and_sessions_are_cookies() {
     );
 
     let out = api
-        .call(
-            Method::POST,
-            "/auth/logout/",
-            Auth::Session(&session),
-            Body::None,
-        )
+        .call(Method::POST, "/auth/logout/", &session, None)
         .await;
     assert_eq!(
         out.ok(),
@@ -317,12 +280,8 @@ async fn first_user_is_staff_and_sessions_are_cookies() {
         json!({"authenticated": false, "user": null})
     );
     api.get("/auth/user/", &session).await.assert_error(401);
-    api.call(Method::GET, "/auth/user", Auth::None, Body::None)
-        .await
-        .assert_error(401);
-    api.call(Method::GET, "/auth/check", Auth::None, Body::None)
-        .await
-        .ok();
+    api.get("/auth/user", Auth::None).await.assert_error(401);
+    api.get("/auth/check", Auth::None).await.ok();
 }
 
 #[tokio::test]
@@ -380,30 +339,24 @@ async fn auth_rejects_bad_input_and_bad_credentials() {
     .await
     .assert_error(400);
     let malformed = api
-        .call(
+        .raw(
             Method::POST,
             "/auth/login/",
             Auth::None,
-            Body::Raw("application/json", "{\"username\":"),
+            "application/json",
+            "{\"username\":",
         )
         .await;
     malformed.assert_error(400);
-    api.call(
-        Method::POST,
-        "/auth/login/",
-        Auth::None,
-        Body::Raw("text/plain", "hi"),
-    )
-    .await
-    .assert_error(415);
+    api.raw(Method::POST, "/auth/login/", Auth::None, "text/plain", "hi")
+        .await
+        .assert_error(415);
     // Unknown paths and methods come out in the same format.
     assert_eq!(
-        api.call(Method::GET, "/auth/nothing", Auth::None, Body::None)
-            .await
-            .assert_error(404)["detail"],
+        api.get("/auth/nothing", Auth::None).await.assert_error(404)["detail"],
         "Not found"
     );
-    api.call(Method::DELETE, "/auth/login/", Auth::None, Body::None)
+    api.delete("/auth/login/", Auth::None)
         .await
         .assert_error(405);
 }
@@ -413,12 +366,8 @@ async fn state_changing_requests_from_foreign_origins_are_refused() {
     let api = Api::start().await;
     let (admin, _) = api.users().await;
     let req = api
-        .request(
-            Method::POST,
-            "/outlets/",
-            Auth::Session(&admin),
-            Body::Json(json!({"name": "O"})),
-        )
+        .request(Method::POST, "/outlets/", &admin)
+        .json(&json!({"name": "O"}))
         .header(header::ORIGIN, "https://evil.example");
     assert!(
         api.send(req).await.assert_error(403)["error"]
@@ -428,27 +377,19 @@ async fn state_changing_requests_from_foreign_origins_are_refused() {
     );
     let own = api.server.base.clone();
     let req = api
-        .request(
-            Method::POST,
-            "/outlets/",
-            Auth::Session(&admin),
-            Body::Json(json!({"name": "O"})),
-        )
+        .request(Method::POST, "/outlets/", &admin)
+        .json(&json!({"name": "O"}))
         .header(header::ORIGIN, own);
     assert_eq!(api.send(req).await.status, 201);
     // Granting privilege with the session is state-changing too.
     let req = api
-        .request(
-            Method::POST,
-            "/auth/register/",
-            Auth::Session(&admin),
-            Body::Json(json!({"username": "mallory", "password": "password123", "is_staff": true})),
-        )
+        .request(Method::POST, "/auth/register/", &admin)
+        .json(&json!({"username": "mallory", "password": "password123", "is_staff": true}))
         .header(header::ORIGIN, "https://evil.example");
     api.send(req).await.assert_error(403);
     // Reads are not state-changing.
     let req = api
-        .request(Method::GET, "/outlets/", Auth::Session(&admin), Body::None)
+        .request(Method::GET, "/outlets/", &admin)
         .header(header::ORIGIN, "https://evil.example");
     api.send(req).await.ok();
 }
@@ -460,7 +401,7 @@ async fn trusted_frontend_origins_get_cors_with_credentials() {
     let (admin, _) = api.users().await;
     let preflight = api
         .http
-        .request(Method::OPTIONS, api.server.url("/ozone/api/outlets/"))
+        .request(Method::OPTIONS, api.url("/outlets/"))
         .header(header::ORIGIN, app)
         .header("access-control-request-method", "POST")
         .header("access-control-request-headers", "content-type")
@@ -474,18 +415,14 @@ async fn trusted_frontend_origins_get_cors_with_credentials() {
         "true"
     );
     let req = api
-        .request(
-            Method::POST,
-            "/outlets/",
-            Auth::Session(&admin),
-            Body::Json(json!({"name": "O"})),
-        )
+        .request(Method::POST, "/outlets/", &admin)
+        .json(&json!({"name": "O"}))
         .header(header::ORIGIN, app);
     let created = api.send(req).await;
     assert_eq!(created.status, 201);
     assert_eq!(created.headers["access-control-allow-origin"], app);
     let req = api
-        .request(Method::GET, "/outlets/", Auth::Session(&admin), Body::None)
+        .request(Method::GET, "/outlets/", &admin)
         .header(header::ORIGIN, "https://evil.example");
     assert!(
         api.send(req)
@@ -531,36 +468,32 @@ async fn handshake_assign_and_token_lifecycle() {
     api.post("/devices/assign/", Auth::None, assign.clone())
         .await
         .assert_error(401);
-    api.post("/devices/assign/", Auth::Session(&viewer), assign.clone())
+    api.post("/devices/assign/", &viewer, assign.clone())
         .await
         .assert_error(403);
     api.post(
         "/devices/assign/",
-        Auth::Session(&admin),
+        &admin,
         json!({"mac": MAC, "device_id": "bad id!"}),
     )
     .await
     .assert_error(400);
-    let ok = api
-        .post("/devices/assign/", Auth::Session(&admin), assign.clone())
-        .await;
+    let ok = api.post("/devices/assign/", &admin, assign.clone()).await;
     assert_eq!(
         ok.ok(),
         &json!({"success": true, "mac": MAC, "device_id": "esp32-001", "assigned": true})
     );
-    api.post("/devices/assign/", Auth::Session(&admin), assign)
-        .await
-        .ok();
+    api.post("/devices/assign/", &admin, assign).await.ok();
     api.post(
         "/devices/assign/",
-        Auth::Session(&admin),
+        &admin,
         json!({"mac": MAC, "device_id": "esp32-002"}),
     )
     .await
     .assert_error(409);
     api.post(
         "/devices/assign/",
-        Auth::Session(&admin),
+        &admin,
         json!({"mac": "AA:BB:CC:DD:EE:FF", "device_id": "esp32-001"}),
     )
     .await
@@ -598,29 +531,14 @@ async fn handshake_assign_and_token_lifecycle() {
         .ok();
 
     // Staff rotation: the old token stops working at once.
-    api.call(
-        Method::POST,
-        "/devices/esp32-001/token/",
-        Auth::Session(&viewer),
-        Body::None,
-    )
-    .await
-    .assert_error(403);
-    api.call(
-        Method::POST,
-        "/devices/nope/token/",
-        Auth::Session(&admin),
-        Body::None,
-    )
-    .await
-    .assert_error(404);
+    api.call(Method::POST, "/devices/esp32-001/token/", &viewer, None)
+        .await
+        .assert_error(403);
+    api.call(Method::POST, "/devices/nope/token/", &admin, None)
+        .await
+        .assert_error(404);
     let rotated = api
-        .call(
-            Method::POST,
-            "/devices/esp32-001/token/",
-            Auth::Session(&admin),
-            Body::None,
-        )
+        .call(Method::POST, "/devices/esp32-001/token/", &admin, None)
         .await;
     let token3 = rotated.ok()["token"].as_str().unwrap().to_owned();
     api.event(&token2, "esp32-001", "e-3", "BASIC", None)
@@ -632,31 +550,20 @@ async fn handshake_assign_and_token_lifecycle() {
 
     // Notes.
     let notes = api
-        .call(
-            Method::PUT,
+        .put(
             "/devices/esp32-001/notes/",
-            Auth::Session(&admin),
-            Body::Json(json!({"notes": "by the door"})),
+            &admin,
+            json!({"notes": "by the door"}),
         )
         .await;
     assert_eq!(notes.ok()["notes"], "by the door");
     assert!(notes.body.get("token_digest").is_none());
-    api.call(
-        Method::PUT,
-        "/devices/esp32-001/notes/",
-        Auth::Session(&viewer),
-        Body::Json(json!({"notes": "x"})),
-    )
-    .await
-    .assert_error(403);
-    api.call(
-        Method::PUT,
-        "/devices/ghost/notes/",
-        Auth::Session(&admin),
-        Body::Json(json!({"notes": "x"})),
-    )
-    .await
-    .assert_error(404);
+    api.put("/devices/esp32-001/notes/", &viewer, json!({"notes": "x"}))
+        .await
+        .assert_error(403);
+    api.put("/devices/ghost/notes/", &admin, json!({"notes": "x"}))
+        .await
+        .assert_error(404);
     let all = api.get("/devices/all/", &viewer).await;
     assert_eq!(all.ok()[0]["notes"], "by the door");
     assert_eq!(
@@ -691,40 +598,29 @@ async fn device_tokens_speak_only_for_their_device_and_never_as_users() {
         .await;
     none.assert_error(401);
     // As a user credential a device token is nothing: not as a bearer, not as a cookie.
-    api.call(Method::GET, "/auth/user/", Auth::Device(&a), Body::None)
+    api.get("/auth/user/", Auth::Bearer(&a))
         .await
         .assert_error(401);
-    api.call(Method::GET, "/events/", Auth::Device(&a), Body::None)
+    api.get("/events/", Auth::Bearer(&a))
         .await
         .assert_error(401);
-    let cookie = format!("ozone_sessionid={a}");
+    let cookie = Session(format!("ozone_sessionid={a}"));
     api.get("/auth/user/", &cookie).await.assert_error(401);
     api.get("/devices/all/", &cookie).await.assert_error(401);
     // Another app's credentials are refused: a Streetlight token here, an Ozone session there.
-    let sl = api
-        .send(api.http.post(api.server.url("/streetlight/api/auth/register")).json(
+    let sl = http::send(api.http.post(api.server.url("/streetlight/api/auth/register")).json(
             &json!({"name": "n", "email": "n@example.com", "password": "password123", "city": "Delhi"}),
         ))
-        .await;
+    .await;
     let sl_token = sl.body["data"]["token"].as_str().unwrap().to_owned();
-    api.call(
-        Method::GET,
-        "/auth/user/",
-        Auth::Device(&sl_token),
-        Body::None,
-    )
-    .await
-    .assert_error(401);
+    api.get("/auth/user/", Auth::Bearer(&sl_token))
+        .await
+        .assert_error(401);
     api.event(&sl_token, "dev-a", "x-6", "BASIC", None)
         .await
         .assert_error(401);
-    let res = api
-        .send(
-            api.http
-                .get(api.server.url("/streetlight/api/lights/summary"))
-                .header(header::COOKIE, &admin),
-        )
-        .await;
+    let summary = api.server.url("/streetlight/api/lights/summary");
+    let res = http::send(api.http.get(summary).header(header::COOKIE, &admin.0)).await;
     assert_eq!(res.status, 401);
     // Only one event was stored.
     assert_eq!(
@@ -745,7 +641,7 @@ async fn events_are_acknowledged_once_and_bad_input_is_a_4xx() {
     let token = api.device(&admin, MAC, "esp32-001").await;
     let body = json!({"device_id": "esp32-001", "firmware": "1.0.0", "event_id": "esp32-001-0000000123", "event": "treatment", "treatment": "BASIC", "counter": 124, "ts": "2025-09-16T12:34:56Z"});
     let first = api
-        .post("/device/events/", Auth::Device(&token), body.clone())
+        .post("/device/events/", Auth::Bearer(&token), body.clone())
         .await;
     assert_eq!(
         first.ok(),
@@ -755,7 +651,7 @@ async fn events_are_acknowledged_once_and_bad_input_is_a_4xx() {
     let mut changed = body.clone();
     changed["treatment"] = "PREMIUM".into();
     let dup = api
-        .post("/device/events/", Auth::Device(&token), changed)
+        .post("/device/events/", Auth::Bearer(&token), changed)
         .await;
     assert_eq!(dup.body, first.body);
     let stats = api
@@ -784,7 +680,7 @@ async fn events_are_acknowledged_once_and_bad_input_is_a_4xx() {
         (json!({"event": "Bad Event"}), "event"),
     ] {
         let res = api
-            .post("/device/events/", Auth::Device(&token), bad(patch.clone()))
+            .post("/device/events/", Auth::Bearer(&token), bad(patch.clone()))
             .await;
         assert!(
             res.assert_error(400)[field].is_array(),
@@ -798,42 +694,40 @@ async fn events_are_acknowledged_once_and_bad_input_is_a_4xx() {
         json!({"device_id": 7}),
         json!({"payload": 1, "counter": [1]}),
     ] {
-        api.post("/device/events/", Auth::Device(&token), bad(patch))
+        api.post("/device/events/", Auth::Bearer(&token), bad(patch))
             .await
             .assert_error(400);
     }
-    api.call(
+    api.raw(
         Method::POST,
         "/device/events/",
-        Auth::Device(&token),
-        Body::Raw("application/json", "{\"device_id\": "),
+        Auth::Bearer(&token),
+        "application/json",
+        "{\"device_id\": ",
     )
     .await
     .assert_error(400);
-    api.call(
+    api.raw(
         Method::POST,
         "/device/events/",
-        Auth::Device(&token),
-        Body::Raw("application/json", "[1,2]"),
+        Auth::Bearer(&token),
+        "application/json",
+        "[1,2]",
     )
     .await
     .assert_error(400);
-    api.call(
+    api.raw(
         Method::POST,
         "/device/events/",
-        Auth::Device(&token),
-        Body::Form("device_id=esp32-001"),
+        Auth::Bearer(&token),
+        FORM,
+        "device_id=esp32-001",
     )
     .await
     .assert_error(415);
-    api.call(
-        Method::GET,
-        "/device/events/",
-        Auth::Device(&token),
-        Body::None,
-    )
-    .await
-    .assert_error(405);
+    api.get("/device/events/", Auth::Bearer(&token))
+        .await
+        .assert_error(405);
     // Nothing bad was stored.
     let stats = api
         .get("/test/stats/?start=2025-09-16&end=2025-09-16", &viewer)
@@ -841,7 +735,7 @@ async fn events_are_acknowledged_once_and_bad_input_is_a_4xx() {
     assert_eq!(series(&stats.body, "total"), vec![1.0]);
     // A status event is stored but bills nothing.
     let hb = json!({"device_id": "esp32-001", "event_id": "hb-1", "event": "heartbeat", "wifi_status": "connected"});
-    api.post("/device/events/", Auth::Device(&token), hb)
+    api.post("/device/events/", Auth::Bearer(&token), hb)
         .await
         .ok();
     let events = api.get("/events/?device_id=esp32-001", &viewer).await;
@@ -863,7 +757,7 @@ async fn a_thousand_concurrent_copies_of_an_event_store_one() {
     let (admin, viewer) = api.users().await;
     let token = api.device(&admin, MAC, "esp32-001").await;
     let body = json!({"device_id": "esp32-001", "event_id": "esp32-001-0000000777", "event": "treatment", "treatment": "PREMIUM", "counter": 9, "ts": "2025-09-16T12:00:00Z"});
-    let sends = (0..1000).map(|_| api.post("/device/events/", Auth::Device(&token), body.clone()));
+    let sends = (0..1000).map(|_| api.post("/device/events/", Auth::Bearer(&token), body.clone()));
     let replies = futures::future::join_all(sends).await;
     for r in &replies {
         assert_eq!(r.status, 200, "{}", r.text);
@@ -901,12 +795,7 @@ async fn legacy_form_ingest() {
     };
     // Unknown (unassigned) MAC: refused until an admin assigns it.
     let res = api
-        .call(
-            Method::POST,
-            "/iot/",
-            Auth::None,
-            Body::Form(&form("BASIC", MAC)),
-        )
+        .raw(Method::POST, "/iot/", Auth::None, FORM, form("BASIC", MAC))
         .await;
     res.assert_error(403);
     // ...and listed for staff to assign.
@@ -916,45 +805,32 @@ async fn legacy_form_ingest() {
     );
     let token = api.device(&admin, MAC, "esp32-001").await;
     let ok = api
-        .call(
-            Method::POST,
-            "/iot/",
-            Auth::None,
-            Body::Form(&form("BASIC", MAC)),
-        )
+        .raw(Method::POST, "/iot/", Auth::None, FORM, form("BASIC", MAC))
         .await;
     assert_eq!(ok.ok(), &json!({"status": "ok"}));
     // A retry of the same report is stored once.
-    api.call(
-        Method::POST,
-        "/iot/",
-        Auth::None,
-        Body::Form(&form("BASIC", MAC)),
-    )
-    .await
-    .ok();
-    api.call(
-        Method::POST,
-        "/iot/",
-        Auth::None,
-        Body::Form(&form("status", MAC)),
-    )
-    .await
-    .ok();
+    api.raw(Method::POST, "/iot/", Auth::None, FORM, form("BASIC", MAC))
+        .await
+        .ok();
+    api.raw(Method::POST, "/iot/", Auth::None, FORM, form("status", MAC))
+        .await
+        .ok();
     // A bearer, when sent, must be the device's.
-    api.call(
+    api.raw(
         Method::POST,
         "/iot/",
-        Auth::Device("wrong"),
-        Body::Form(&form("PREMIUM", MAC)),
+        Auth::Bearer("wrong"),
+        FORM,
+        form("PREMIUM", MAC),
     )
     .await
     .assert_error(401);
-    api.call(
+    api.raw(
         Method::POST,
         "/iot/",
-        Auth::Device(&token),
-        Body::Form(&form("PREMIUM", MAC)),
+        Auth::Bearer(&token),
+        FORM,
+        form("PREMIUM", MAC),
     )
     .await
     .ok();
@@ -1010,19 +886,14 @@ async fn legacy_form_ingest() {
         "mode=BASIC&mode=STANDARD&macaddr=EC:E3:34:46:2B:C0",
     ] {
         let res = api
-            .call(Method::POST, "/iot/", Auth::None, Body::Form(bad))
+            .raw(Method::POST, "/iot/", Auth::None, FORM, bad.to_owned())
             .await;
         assert_eq!(res.status, 400, "{bad}: {}", res.text);
         res.assert_error(400);
     }
-    api.call(
-        Method::POST,
-        "/iot/",
-        Auth::None,
-        Body::Json(json!({"mode": "BASIC"})),
-    )
-    .await
-    .assert_error(415);
+    api.post("/iot/", Auth::None, json!({"mode": "BASIC"}))
+        .await
+        .assert_error(415);
 }
 
 #[tokio::test]
@@ -1044,9 +915,7 @@ async fn data_queries_devices_and_telemetry() {
         "/telemetry/summary/?device_id=dev-a",
         "/telemetry/latest/",
     ] {
-        api.call(Method::GET, path, Auth::None, Body::None)
-            .await
-            .assert_error(401);
+        api.get(path, Auth::None).await.assert_error(401);
     }
     let events = api.get("/events/", &viewer).await;
     let list = events.ok().as_array().unwrap();
@@ -1131,27 +1000,25 @@ async fn outlets_and_machines() {
     let api = Api::start().await;
     let (admin, viewer) = api.users().await;
     let token = api.device(&admin, MAC, "esp32-001").await;
-    api.post("/outlets/", Auth::Session(&viewer), json!({"name": "Nope"}))
+    api.post("/outlets/", &viewer, json!({"name": "Nope"}))
         .await
         .assert_error(403);
     api.post("/outlets/", Auth::None, json!({"name": "Nope"}))
         .await
         .assert_error(401);
-    let missing = api
-        .post("/outlets/", Auth::Session(&admin), json!({"address": "x"}))
-        .await;
+    let missing = api.post("/outlets/", &admin, json!({"address": "x"})).await;
     assert_eq!(
         missing.assert_error(400)["name"],
         json!(["This field is required."])
     );
     api.post(
         "/outlets/",
-        Auth::Session(&admin),
+        &admin,
         json!({"name": "X", "is_active": "yes please"}),
     )
     .await
     .assert_error(400);
-    let created = api.post("/outlets/", Auth::Session(&admin), json!({"name": "Outlet Name", "address": "Address", "contact_person": "Contact Name", "is_active": true})).await;
+    let created = api.post("/outlets/", &admin, json!({"name": "Outlet Name", "address": "Address", "contact_person": "Contact Name", "is_active": true})).await;
     assert_eq!(created.status, 201);
     let outlet = created.body["id"].as_i64().unwrap();
     assert_eq!(
@@ -1161,7 +1028,7 @@ async fn outlets_and_machines() {
     let other = api
         .post(
             "/outlets/",
-            Auth::Session(&admin),
+            &admin,
             json!({"name": "Closed", "is_active": false}),
         )
         .await
@@ -1195,11 +1062,10 @@ async fn outlets_and_machines() {
     api.get("/outlets/999/", &viewer).await.assert_error(404);
     api.get("/outlets/abc/", &viewer).await.assert_error(404);
     let put = api
-        .call(
-            Method::PUT,
+        .put(
             &format!("/outlets/{outlet}/"),
-            Auth::Session(&admin),
-            Body::Json(json!({"name": "Renamed", "total_sva": 4})),
+            &admin,
+            json!({"name": "Renamed", "total_sva": 4}),
         )
         .await;
     assert_eq!(
@@ -1210,30 +1076,20 @@ async fn outlets_and_machines() {
         ),
         (&json!("Renamed"), &json!(4), &json!("Address"))
     );
-    api.call(
-        Method::PUT,
+    api.put(&format!("/outlets/{outlet}/"), &admin, json!({"name": ""}))
+        .await
+        .assert_error(400);
+    api.put(
         &format!("/outlets/{outlet}/"),
-        Auth::Session(&admin),
-        Body::Json(json!({"name": ""})),
-    )
-    .await
-    .assert_error(400);
-    api.call(
-        Method::PUT,
-        &format!("/outlets/{outlet}/"),
-        Auth::Session(&viewer),
-        Body::Json(json!({"name": "v"})),
+        &viewer,
+        json!({"name": "v"}),
     )
     .await
     .assert_error(403);
 
     // Machines.
     let bad_outlet = api
-        .post(
-            "/machines/",
-            Auth::Session(&admin),
-            json!({"outlet": 999, "name": "M"}),
-        )
+        .post("/machines/", &admin, json!({"outlet": 999, "name": "M"}))
         .await;
     assert!(
         bad_outlet.assert_error(400)["outlet"][0]
@@ -1244,7 +1100,7 @@ async fn outlets_and_machines() {
     let m1 = api
         .post(
             "/machines/",
-            Auth::Session(&admin),
+            &admin,
             json!({"outlet": outlet, "name": "Machine Name", "is_active": true}),
         )
         .await;
@@ -1256,7 +1112,7 @@ async fn outlets_and_machines() {
     let reg = api
         .post(
             "/machines/register/",
-            Auth::Session(&admin),
+            &admin,
             json!({"device_id": "esp32-001", "outlet_id": outlet, "name": "Machine A"}),
         )
         .await;
@@ -1272,28 +1128,28 @@ async fn outlets_and_machines() {
     let m2 = reg.body["id"].as_i64().unwrap();
     api.post(
         "/machines/register/",
-        Auth::Session(&admin),
+        &admin,
         json!({"device_id": "esp32-001", "outlet_id": outlet, "name": "Again"}),
     )
     .await
     .assert_error(409);
     api.post(
         "/machines/register/",
-        Auth::Session(&admin),
+        &admin,
         json!({"device_id": "ghost", "outlet_id": outlet, "name": "G"}),
     )
     .await
     .assert_error(400);
     api.post(
         "/machines/register/",
-        Auth::Session(&viewer),
+        &viewer,
         json!({"device_id": "esp32-001", "outlet_id": outlet, "name": "G"}),
     )
     .await
     .assert_error(403);
     api.post(
         "/machines/",
-        Auth::Session(&admin),
+        &admin,
         json!({"outlet": other, "name": "Elsewhere"}),
     )
     .await
@@ -1384,11 +1240,10 @@ async fn outlets_and_machines() {
 
     // Moving a machine moves its device's future usage; deleting it unbinds the device.
     let moved = api
-        .call(
-            Method::PUT,
+        .put(
             &format!("/machines/{m2}/"),
-            Auth::Session(&admin),
-            Body::Json(json!({"outlet": other})),
+            &admin,
+            json!({"outlet": other}),
         )
         .await;
     assert_eq!(moved.ok()["outlet"], other);
@@ -1408,22 +1263,10 @@ async fn outlets_and_machines() {
         )
         .await;
     assert_eq!(series(&st.body, "BASIC"), vec![1.0]);
-    api.call(
-        Method::DELETE,
-        &format!("/outlets/{other}/"),
-        Auth::Session(&admin),
-        Body::None,
-    )
-    .await
-    .assert_error(409);
-    let del = api
-        .call(
-            Method::DELETE,
-            &format!("/machines/{m2}/"),
-            Auth::Session(&admin),
-            Body::None,
-        )
-        .await;
+    api.delete(&format!("/outlets/{other}/"), &admin)
+        .await
+        .assert_error(409);
+    let del = api.delete(&format!("/machines/{m2}/"), &admin).await;
     assert_eq!(del.status, 204);
     api.get(&format!("/machines/{m2}/"), &viewer)
         .await
@@ -1436,38 +1279,15 @@ async fn outlets_and_machines() {
     );
     let un = api.get("/machines/unregistered/", &viewer).await;
     assert_eq!(un.body.as_array().unwrap().len(), 2);
-    api.call(
-        Method::DELETE,
-        &format!("/outlets/{outlet}/"),
-        Auth::Session(&admin),
-        Body::None,
-    )
-    .await
-    .assert_error(409);
-    api.call(
-        Method::DELETE,
-        &format!("/machines/{m1}/"),
-        Auth::Session(&admin),
-        Body::None,
-    )
-    .await;
-    let del = api
-        .call(
-            Method::DELETE,
-            &format!("/outlets/{outlet}/"),
-            Auth::Session(&admin),
-            Body::None,
-        )
-        .await;
+    api.delete(&format!("/outlets/{outlet}/"), &admin)
+        .await
+        .assert_error(409);
+    api.delete(&format!("/machines/{m1}/"), &admin).await;
+    let del = api.delete(&format!("/outlets/{outlet}/"), &admin).await;
     assert_eq!(del.status, 204);
-    api.call(
-        Method::DELETE,
-        &format!("/outlets/{outlet}/"),
-        Auth::Session(&admin),
-        Body::None,
-    )
-    .await
-    .assert_error(404);
+    api.delete(&format!("/outlets/{outlet}/"), &admin)
+        .await
+        .assert_error(404);
 }
 
 #[tokio::test]
@@ -1569,9 +1389,7 @@ async fn stats_from_rollups_with_every_parameter() {
         let res = get(bad).await;
         res.assert_error(400);
     }
-    api.call(Method::GET, "/test/stats/", Auth::None, Body::None)
-        .await
-        .assert_error(401);
+    api.get("/test/stats/", Auth::None).await.assert_error(401);
 
     // CSV export of the same stats, parsed back.
     let csv = api
@@ -1660,13 +1478,13 @@ async fn stats_options_export_and_flush() {
     let token = api.device(&admin, MAC, "esp32-001").await;
     api.device(&admin, "AA:BB:CC:DD:EE:01", "esp32-002").await;
     let outlet = api
-        .post("/outlets/", Auth::Session(&admin), json!({"name": "O1"}))
+        .post("/outlets/", &admin, json!({"name": "O1"}))
         .await
         .body["id"]
         .as_i64()
         .unwrap();
     let o2 = api
-        .post("/outlets/", Auth::Session(&admin), json!({"name": "O2"}))
+        .post("/outlets/", &admin, json!({"name": "O2"}))
         .await
         .body["id"]
         .as_i64()
@@ -1674,20 +1492,16 @@ async fn stats_options_export_and_flush() {
     let machine = api
         .post(
             "/machines/register/",
-            Auth::Session(&admin),
+            &admin,
             json!({"device_id": "esp32-001", "outlet_id": outlet, "name": "M1"}),
         )
         .await
         .body["id"]
         .as_i64()
         .unwrap();
-    api.post(
-        "/machines/",
-        Auth::Session(&admin),
-        json!({"outlet": o2, "name": "M2"}),
-    )
-    .await
-    .ok();
+    api.post("/machines/", &admin, json!({"outlet": o2, "name": "M2"}))
+        .await
+        .ok();
 
     let opts = api.get("/test/stats-options/", &viewer).await;
     assert_eq!(opts.ok()["outlets"].as_array().unwrap().len(), 2);
@@ -1721,7 +1535,7 @@ async fn stats_options_export_and_flush() {
             .ok();
     }
     let hb = json!({"device_id": "esp32-001", "event_id": "hb", "event": "status", "payload": {"uptime": 5}});
-    api.post("/device/events/", Auth::Device(&token), hb)
+    api.post("/device/events/", Auth::Bearer(&token), hb)
         .await
         .ok();
 
@@ -1756,15 +1570,13 @@ async fn stats_options_export_and_flush() {
         .assert_error(400);
 
     // Flush: staff only; events and rollups go, devices and catalog stay.
-    api.call(Method::POST, "/flush/", Auth::Session(&viewer), Body::None)
+    api.call(Method::POST, "/flush/", &viewer, None)
         .await
         .assert_error(403);
-    api.call(Method::POST, "/flush/", Auth::None, Body::None)
+    api.call(Method::POST, "/flush/", Auth::None, None)
         .await
         .assert_error(401);
-    let flushed = api
-        .call(Method::POST, "/flush/", Auth::Session(&admin), Body::None)
-        .await;
+    let flushed = api.call(Method::POST, "/flush/", &admin, None).await;
     assert_eq!(
         (&flushed.ok()["success"], &flushed.body["complete"]),
         (&json!(true), &json!(true))
@@ -1851,23 +1663,11 @@ async fn calendar_buckets_follow_the_configured_time_zone() {
 async fn platform_errors_use_the_ozone_format() {
     let api = Api::with(&["--body-limit", "65536"], &[]).await;
     let (admin, _) = api.users().await;
-    let nf = api
-        .call(
-            Method::GET,
-            "/outlets/1/nope/",
-            Auth::Session(&admin),
-            Body::None,
-        )
-        .await;
+    let nf = api.get("/outlets/1/nope/", &admin).await;
     nf.assert_error(404);
-    api.call(
-        Method::PATCH,
-        "/outlets/",
-        Auth::Session(&admin),
-        Body::Json(json!({})),
-    )
-    .await
-    .assert_error(405);
+    api.patch("/outlets/", &admin, json!({}))
+        .await
+        .assert_error(405);
     // An oversize body is refused from its Content-Length, before it is read (a raw request,
     // so the client is not still writing when the answer comes).
     let raw = {
@@ -1889,14 +1689,7 @@ async fn platform_errors_use_the_ozone_format() {
     // Paths work with and without the trailing slash.
     api.get("/outlets", &admin).await.ok();
     api.get("/outlets/", &admin).await.ok();
-    let docs = api
-        .http
-        .get(api.server.url("/ozone/openapi.json"))
-        .send()
-        .await
-        .unwrap();
-    let spec: Value = docs.json().await.unwrap();
-    for path in [
+    api.assert_documented(&[
         "/api/handshake",
         "/api/device/events",
         "/api/iot",
@@ -1904,24 +1697,15 @@ async fn platform_errors_use_the_ozone_format() {
         "/api/test/stats-export.csv",
         "/api/flush",
         "/api/outlets/{id}",
-    ] {
-        assert!(spec["paths"].get(path).is_some(), "{path} is documented");
-    }
-    let ui = api
-        .http
-        .get(api.server.url("/ozone/docs/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ui.status(), 200);
-    assert!(ui.text().await.unwrap().contains("swagger"));
+    ])
+    .await;
 }
 
 /// Drops the Ozone table on moto so this run starts from an empty table (moto keeps tables
 /// between runs; only this test uses `civic-ozone` there).
-async fn drop_moto_table(http: &Client, moto: &str) {
-    let res = http
-        .post(moto)
+async fn drop_moto_table() {
+    let res = Client::new()
+        .post(civic_testkit::moto::moto_url())
         .header("x-amz-target", "DynamoDB_20120810.DeleteTable")
         .header(header::CONTENT_TYPE, "application/x-amz-json-1.0")
         .header(header::AUTHORIZATION, "AWS4-HMAC-SHA256 Credential=test/20250101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0")
@@ -1938,29 +1722,8 @@ async fn drop_moto_table(http: &Client, moto: &str) {
 
 #[tokio::test]
 async fn the_aws_backend_serves_ozone_on_moto() {
-    let moto = civic_testkit::moto::moto_url();
-    let http = Client::new();
-    drop_moto_table(&http, &moto).await;
-    let dir = tempfile::tempdir().unwrap();
-    let bucket = civic_testkit::moto::unique("civic");
-    let env = [
-        ("AWS_ENDPOINT_URL", moto.as_str()),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_REGION", "us-east-1"),
-    ];
-    let server = LocalServer::start_in(
-        BIN,
-        dir.path(),
-        &["--backend", "aws", "--bucket", &bucket],
-        &env,
-    )
-    .await;
-    let api = Api {
-        server,
-        http,
-        _dir: Some(dir),
-    };
+    drop_moto_table().await;
+    let api = Api::on(LocalServer::start_on_moto(BIN, &[]).await);
     let (admin, viewer) = api.users().await;
     let token = api.device(&admin, MAC, "esp32-001").await;
     // Idempotency rests on DynamoDB's conditional transaction, and so do the rollups.
@@ -2015,7 +1778,7 @@ async fn the_aws_backend_serves_ozone_on_moto() {
         2
     );
     let outlet = api
-        .post("/outlets/", Auth::Session(&admin), json!({"name": "O"}))
+        .post("/outlets/", &admin, json!({"name": "O"}))
         .await
         .body["id"]
         .as_i64()
@@ -2023,7 +1786,7 @@ async fn the_aws_backend_serves_ozone_on_moto() {
     let reg = api
         .post(
             "/machines/register/",
-            Auth::Session(&admin),
+            &admin,
             json!({"device_id": "esp32-001", "outlet_id": outlet, "name": "M"}),
         )
         .await;
@@ -2044,9 +1807,7 @@ async fn the_aws_backend_serves_ozone_on_moto() {
         )
         .await;
     assert_eq!(series(&st.body, "STANDARD"), vec![1.0]);
-    let flushed = api
-        .call(Method::POST, "/flush/", Auth::Session(&admin), Body::None)
-        .await;
+    let flushed = api.call(Method::POST, "/flush/", &admin, None).await;
     assert_eq!(flushed.ok()["complete"], true);
     assert_eq!(
         api.get("/test/stats/?start=2025-09-16&end=2025-09-16", &viewer)
@@ -2067,18 +1828,12 @@ async fn every_endpoint_by_role() {
     api.event(&token, "dev-a", "seed-1", "BASIC", None)
         .await
         .ok();
-    let outlet = |name: &str| api.post("/outlets/", Auth::Session(&admin), json!({"name": name}));
+    let outlet = |name: &str| api.post("/outlets/", &admin, json!({"name": name}));
     let (o1, o2) = (
         outlet("O1").await.body["id"].clone(),
         outlet("O2").await.body["id"].clone(),
     );
-    let machine = |name: &str| {
-        api.post(
-            "/machines/",
-            Auth::Session(&admin),
-            json!({"outlet": o1, "name": name}),
-        )
-    };
+    let machine = |name: &str| api.post("/machines/", &admin, json!({"outlet": o1, "name": name}));
     let (m1, m2) = (
         machine("M1").await.body["id"].clone(),
         machine("M2").await.body["id"].clone(),
@@ -2191,18 +1946,16 @@ async fn every_endpoint_by_role() {
     for (method, path, body, expect) in cases {
         let callers = [
             Auth::None,
-            Auth::Device(&token),
-            Auth::Session(&viewer),
-            Auth::Session(&admin),
+            Auth::Bearer(&token),
+            Auth::from(&viewer),
+            Auth::from(&admin),
         ];
         let names = ["nobody", "a device", "a user", "staff"];
         for ((caller, want), who) in callers.into_iter().zip(expect).zip(names) {
-            let body = match (&body, path.as_str()) {
-                (_, "/iot/") => Body::Form(form),
-                (Some(b), _) => Body::Json(b.clone()),
-                (None, _) => Body::None,
+            let res = match path.as_str() {
+                "/iot/" => api.raw(method.clone(), &path, caller, FORM, form).await,
+                _ => api.call(method.clone(), &path, caller, body.clone()).await,
             };
-            let res = api.call(method.clone(), &path, caller, body).await;
             assert_eq!(
                 res.status.as_u16(),
                 want,
@@ -2220,14 +1973,7 @@ async fn every_endpoint_by_role() {
 async fn handshakes_can_hand_out_only_unclaimed_tokens() {
     let api = Api::with(&[], &[("OZONE_HANDSHAKE_REISSUE", "false")]).await;
     let (admin, _) = api.users().await;
-    let hs = |auth| {
-        api.call(
-            Method::POST,
-            "/handshake/",
-            auth,
-            Body::Json(json!({"mac": MAC})),
-        )
-    };
+    let hs = |auth| api.post("/handshake/", auth, json!({"mac": MAC}));
     let token = api.device(&admin, MAC, "esp32-001").await;
     // Knowing the MAC is no longer enough for a token...
     let again = hs(Auth::None).await;
@@ -2239,7 +1985,7 @@ async fn handshakes_can_hand_out_only_unclaimed_tokens() {
         .await
         .ok();
     // ...but the device itself may renew its own.
-    let renewed = hs(Auth::Device(&token)).await.body["token"]
+    let renewed = hs(Auth::Bearer(&token)).await.body["token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -2250,14 +1996,7 @@ async fn handshakes_can_hand_out_only_unclaimed_tokens() {
         .await
         .ok();
     // Staff revoke a lost token; the next handshake claims a new one.
-    let revoked = api
-        .call(
-            Method::DELETE,
-            "/devices/esp32-001/token/",
-            Auth::Session(&admin),
-            Body::None,
-        )
-        .await;
+    let revoked = api.delete("/devices/esp32-001/token/", &admin).await;
     assert_eq!(
         revoked.ok(),
         &json!({"success": true, "device_id": "esp32-001"})
@@ -2273,12 +2012,7 @@ async fn handshakes_can_hand_out_only_unclaimed_tokens() {
         .await
         .ok();
     assert_eq!(hs(Auth::None).await.body["token"], Value::Null);
-    api.call(
-        Method::DELETE,
-        "/devices/ghost/token/",
-        Auth::Session(&admin),
-        Body::None,
-    )
-    .await
-    .assert_error(404);
+    api.delete("/devices/ghost/token/", &admin)
+        .await
+        .assert_error(404);
 }

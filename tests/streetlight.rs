@@ -546,45 +546,40 @@ async fn admin_manages_lights_and_users() {
     api.create(&admin, "SL001", "Delhi").await;
 
     let upd = api
-        .call(
-            Method::PUT,
+        .put(
             "/lights/update",
             &admin,
-            Some(json!({"lightId": "SL001", "name": "Renamed", "brightness": 40})),
+            json!({"lightId": "SL001", "name": "Renamed", "brightness": 40}),
         )
         .await;
     assert_eq!(upd.status, 200, "{}", upd.body);
     assert_eq!(upd.data()["name"], "Renamed");
     assert_eq!(upd.data()["brightness"], 40);
-    api.call(
-        Method::PUT,
+    api.put(
         "/lights/update",
         &admin,
-        Some(json!({"lightId": "SL001", "brightness": 400})),
+        json!({"lightId": "SL001", "brightness": 400}),
     )
     .await
     .assert_error(400);
-    api.call(
-        Method::PUT,
+    api.put(
         "/lights/update",
         &admin,
-        Some(json!({"lightId": "SL001", "city": "Mumbai"})),
+        json!({"lightId": "SL001", "city": "Mumbai"}),
     )
     .await
     .assert_error(400);
-    api.call(
-        Method::PUT,
+    api.put(
         "/lights/update",
         &op,
-        Some(json!({"lightId": "SL001", "name": "x"})),
+        json!({"lightId": "SL001", "name": "x"}),
     )
     .await
     .assert_error(403);
-    api.call(
-        Method::PUT,
+    api.put(
         "/lights/update",
         &admin,
-        Some(json!({"lightId": "NOPE", "name": "x"})),
+        json!({"lightId": "NOPE", "name": "x"}),
     )
     .await
     .assert_error(404);
@@ -620,14 +615,12 @@ async fn admin_manages_lights_and_users() {
         (Some(4), Some(1), Some(3))
     );
 
-    let del = api
-        .call(Method::DELETE, "/lights/delete?lightId=SL010", &admin, None)
-        .await;
+    let del = api.delete("/lights/delete?lightId=SL010", &admin).await;
     assert_eq!(del.status, 200);
-    api.call(Method::DELETE, "/lights/delete?lightId=SL010", &admin, None)
+    api.delete("/lights/delete?lightId=SL010", &admin)
         .await
         .assert_error(404);
-    api.call(Method::DELETE, "/lights/delete?lightId=SL011", &op, None)
+    api.delete("/lights/delete?lightId=SL011", &op)
         .await
         .assert_error(403);
     let s = api.get("/lights/summary", &viewer).await;
@@ -706,9 +699,7 @@ async fn paths_work_with_and_without_a_trailing_slash_and_unknown_ones_get_the_e
     assert_eq!(api.get("/lights/list/", &t).await.status, 200);
     assert_eq!(api.get("/lights/list", &t).await.status, 200);
     api.get("/lights/nothing", &t).await.assert_error(404);
-    api.call(Method::DELETE, "/lights/list", &t, None)
-        .await
-        .assert_error(405);
+    api.delete("/lights/list", &t).await.assert_error(405);
 }
 
 #[tokio::test]
