@@ -1,76 +1,40 @@
 //! Black-box tests of Occupancy: the real `civic-local` binary over HTTP on 127.0.0.1, base URL
 //! `/occupancy/api/occupancy`, with the seed's own request examples.
 
+use std::ops::Deref;
+
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use civic_testkit::http::{Resp, send};
+use civic_testkit::api::{self, App};
 use civic_testkit::local::LocalServer;
-use reqwest::{Client, Method};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_civic-local");
 
-struct Api {
-    server: LocalServer,
-    http: Client,
-    token: Option<String>,
-    _dir: tempfile::TempDir,
-}
+/// Occupancy's mount point and its error shape: `{"detail": "..."}` and nothing else.
+const APP: App = App {
+    root: "/occupancy",
+    api: "/occupancy/api/occupancy",
+    is_error: |b| b.as_object().is_some_and(|o| o.len() == 1) && b["detail"].is_string(),
+};
 
-/// The checks these tests make on a response.
-trait Expect {
-    fn detail(&self, status: u16) -> &str;
-    fn is(&self, status: u16) -> &Value;
-}
+/// The shared client with Occupancy's fixtures.
+struct Api(api::Api);
 
-impl Expect for Resp {
-    /// Every error is `{"detail": "..."}` and nothing else.
-    #[track_caller]
-    fn detail(&self, status: u16) -> &str {
-        assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
-        let obj = self.body.as_object().expect("object body");
-        assert_eq!(obj.len(), 1, "only detail: {}", self.text);
-        self.body["detail"].as_str().expect("detail string")
-    }
-    #[track_caller]
-    fn is(&self, status: u16) -> &Value {
-        assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
-        &self.body
+impl Deref for Api {
+    type Target = api::Api;
+    fn deref(&self) -> &api::Api {
+        &self.0
     }
 }
 
 impl Api {
     async fn start(env: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        Self {
-            server: LocalServer::start_in(BIN, dir.path(), &[], env).await,
-            http: Client::new(),
-            token: None,
-            _dir: dir,
-        }
+        Self::on(LocalServer::start_env(BIN, &[], env).await)
     }
-
-    fn url(&self, path: &str) -> String {
-        self.server.url(&format!("/occupancy/api/occupancy{path}"))
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Resp {
-        let mut req = self.http.request(method, self.url(path));
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        send(req).await
-    }
-    async fn get(&self, path: &str) -> Resp {
-        self.call(Method::GET, path, None).await
-    }
-    async fn post(&self, path: &str, body: Value) -> Resp {
-        self.call(Method::POST, path, Some(body)).await
-    }
-    async fn put(&self, path: &str, body: Value) -> Resp {
-        self.call(Method::PUT, path, Some(body)).await
+    /// The client for Occupancy on `server`.
+    fn on(server: LocalServer) -> Self {
+        Self(api::Api::new(server, APP))
     }
 
     /// A camera and one line per direction: (camera id, entry line, exit line, bidirectional).
@@ -79,13 +43,13 @@ impl Api {
         if let Some(m) = max {
             body["max_occupancy"] = m.into();
         }
-        let cam = self.post("/cameras", body).await.is(201)["id"]
+        let cam = self.post("/cameras", None, body).await.is(201)["id"]
             .as_i64()
             .unwrap();
         let mut lines = Vec::new();
         for dir in ["entry", "exit", "bidirectional"] {
             let line = self
-                .post("/lines", json!({"camera_id": cam, "line_name": dir, "x1": 0, "y1": 300, "x2": 1920, "y2": 300, "direction": dir, "confidence_threshold": 0.5}))
+                .post("/lines", None, json!({"camera_id": cam, "line_name": dir, "x1": 0, "y1": 300, "x2": 1920, "y2": 300, "direction": dir, "confidence_threshold": 0.5}))
                 .await;
             lines.push(line.is(201)["id"].as_i64().unwrap());
         }
@@ -94,7 +58,11 @@ impl Api {
 
     async fn events(&self, cam: i64, events: Vec<Value>) -> i64 {
         let res = self
-            .post(&format!("/cameras/{cam}/events"), json!({"events": events}))
+            .post(
+                &format!("/cameras/{cam}/events"),
+                None,
+                json!({"events": events}),
+            )
             .await;
         res.is(202)["accepted"].as_i64().unwrap()
     }
@@ -121,7 +89,7 @@ fn days_since(t: DateTime<Utc>) -> i64 {
 async fn cameras_and_lines_follow_the_seed() {
     let api = Api::start(&[]).await;
     let seed = json!({"camera_id": "GATE_A", "camera_name": "Gate A Entrance", "location": "Main Gate", "camera_type": "entry_only", "max_occupancy": 100, "resolution_width": 1920, "resolution_height": 1080});
-    let created = api.post("/cameras", seed.clone()).await;
+    let created = api.post("/cameras", None, seed.clone()).await;
     let cam = created.is(201).clone();
     for (k, v) in [
         ("id", json!(1)),
@@ -135,21 +103,22 @@ async fn cameras_and_lines_follow_the_seed() {
         assert_eq!(cam[k], v, "{k} in {cam}");
     }
     assert_eq!(
-        api.post("/cameras", seed).await.detail(409),
+        api.post("/cameras", None, seed).await.detail(409),
         "Camera with ID 'GATE_A' already exists"
     );
     // The seed's cURL and Python examples.
     let curl = api
         .post(
             "/cameras",
+            None,
             json!({"camera_id": "GATE_C", "camera_name": "Gate A", "camera_type": "entry_only"}),
         )
         .await;
     assert_eq!(curl.is(201)["max_occupancy"], Value::Null);
-    let python = api.post("/cameras", json!({"camera_id": "GATE_B", "camera_name": "Gate B", "camera_type": "exit_only", "max_occupancy": 150})).await;
+    let python = api.post("/cameras", None, json!({"camera_id": "GATE_B", "camera_name": "Gate B", "camera_type": "exit_only", "max_occupancy": 150})).await;
     assert_eq!(python.is(201)["id"], 3);
 
-    let list = api.get("/cameras").await;
+    let list = api.get("/cameras", None).await;
     let ids: Vec<&str> = list
         .is(200)
         .as_array()
@@ -159,21 +128,22 @@ async fn cameras_and_lines_follow_the_seed() {
         .collect();
     assert_eq!(ids, ["GATE_A", "GATE_C", "GATE_B"]);
     assert_eq!(
-        api.get("/cameras/1").await.is(200)["camera_name"],
+        api.get("/cameras/1", None).await.is(200)["camera_name"],
         "Gate A Entrance"
     );
     assert_eq!(
-        api.get("/cameras/999").await.detail(404),
+        api.get("/cameras/999", None).await.detail(404),
         "Camera 999 not found"
     );
     assert_eq!(
-        api.get("/cameras/999/").await.detail(404),
+        api.get("/cameras/999/", None).await.detail(404),
         "Camera 999 not found"
     );
 
     let updated = api
         .put(
             "/cameras/1",
+            None,
             json!({"camera_name": "Gate A Main Entrance", "max_occupancy": 120}),
         )
         .await;
@@ -188,18 +158,26 @@ async fn cameras_and_lines_follow_the_seed() {
     );
     assert_eq!(updated["camera_type"], "entry_only");
     assert_eq!(
-        api.put("/cameras/999", json!({"camera_name": "x"}))
+        api.put("/cameras/999", None, json!({"camera_name": "x"}))
             .await
             .detail(404),
         "Camera 999 not found"
     );
     // Deactivated cameras leave the list of active cameras.
-    api.put("/cameras/2", json!({"is_active": false}))
+    api.put("/cameras/2", None, json!({"is_active": false}))
         .await
         .is(200);
-    assert_eq!(api.get("/cameras").await.body.as_array().unwrap().len(), 2);
+    assert_eq!(
+        api.get("/cameras", None)
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 
-    let line = api.post("/lines", json!({"camera_id": 1, "line_name": "Entrance A", "x1": 0, "y1": 300, "x2": 1920, "y2": 300, "direction": "entry", "confidence_threshold": 0.5})).await;
+    let line = api.post("/lines", None, json!({"camera_id": 1, "line_name": "Entrance A", "x1": 0, "y1": 300, "x2": 1920, "y2": 300, "direction": "entry", "confidence_threshold": 0.5})).await;
     let line = line.is(201).clone();
     for (k, v) in [
         ("id", json!(1)),
@@ -215,16 +193,19 @@ async fn cameras_and_lines_follow_the_seed() {
         assert_eq!(line[k], v, "{k} in {line}");
     }
     assert!(line["created_at"].as_str().unwrap().ends_with('Z'));
-    let lines = api.get("/cameras/1/lines").await;
+    let lines = api.get("/cameras/1/lines", None).await;
     assert_eq!(lines.is(200).as_array().unwrap().len(), 1);
-    assert_eq!(api.get("/cameras/3/lines").await.is(200), &json!([]));
+    assert_eq!(api.get("/cameras/3/lines", None).await.is(200), &json!([]));
     assert_eq!(
-        api.get("/cameras/999/lines").await.detail(404),
+        api.get("/cameras/999/lines", None).await.detail(404),
         "Camera 999 not found"
     );
-    assert_eq!(api.get("/lines/1").await.is(200)["line_name"], "Entrance A");
+    assert_eq!(
+        api.get("/lines/1", None).await.is(200)["line_name"],
+        "Entrance A"
+    );
     let changed = api
-        .put("/lines/1", json!({"confidence_threshold": 0.6}))
+        .put("/lines/1", None, json!({"confidence_threshold": 0.6}))
         .await;
     assert_eq!(
         (
@@ -234,12 +215,13 @@ async fn cameras_and_lines_follow_the_seed() {
         (json!(1), json!(0.6))
     );
     assert_eq!(
-        api.get("/lines/999").await.detail(404),
+        api.get("/lines/999", None).await.detail(404),
         "Line 999 not found"
     );
     assert_eq!(
         api.post(
             "/lines",
+            None,
             json!({"camera_id": 999, "line_name": "x", "x1": 0, "y1": 0, "x2": 1, "y2": 1})
         )
         .await
@@ -248,22 +230,12 @@ async fn cameras_and_lines_follow_the_seed() {
     );
 
     // Swagger UI and the OpenAPI document, which names the ingest extension.
-    let docs = api
-        .http
-        .get(api.server.url("/occupancy/docs/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(docs.status(), 200);
-    let spec: Value = api
-        .http
-        .get(api.server.url("/occupancy/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec = api
+        .assert_documented(&[
+            "/api/occupancy/cameras/{camera_id}/events",
+            "/api/occupancy/facility/stats",
+        ])
+        .await;
     assert!(spec["paths"]["/api/occupancy/cameras/{camera_id}/events"]["post"].is_object());
     assert!(spec["paths"]["/api/occupancy/facility/stats"]["get"].is_object());
 }
@@ -272,42 +244,40 @@ async fn cameras_and_lines_follow_the_seed() {
 async fn bad_input_is_a_4xx_detail() {
     let api = Api::start(&[]).await;
     let (cam, entry, ..) = api.camera("BAD", Some(10)).await;
-    let raw = |body: &'static str| {
-        api.http
-            .post(api.url("/cameras"))
-            .header("content-type", "application/json")
-            .body(body)
-    };
-    assert_eq!(send(raw("{nope")).await.detail(400), "Malformed JSON body");
+    let raw = |body| api.raw(Method::POST, "/cameras", None, "application/json", body);
+    assert_eq!(raw("{nope").await.detail(400), "Malformed JSON body");
     assert!(
-        send(raw(r#"{"camera_id": 5, "camera_name": "x"}"#))
+        raw(r#"{"camera_id": 5, "camera_name": "x"}"#)
             .await
             .detail(400)
             .contains("camera_id")
     );
     assert!(
-        send(raw(
-            r#"{"camera_id": "X", "camera_name": "x", "camera_type": "sideways"}"#
-        ))
-        .await
-        .detail(400)
-        .contains("sideways")
+        raw(r#"{"camera_id": "X", "camera_name": "x", "camera_type": "sideways"}"#)
+            .await
+            .detail(400)
+            .contains("sideways")
     );
     assert_eq!(
-        api.post("/cameras", json!({"camera_id": "X"}))
+        api.post("/cameras", None, json!({"camera_id": "X"}))
             .await
             .detail(400),
         "camera_name is required"
     );
     assert_eq!(
-        api.post("/cameras", json!({"camera_id": " ", "camera_name": "x"}))
-            .await
-            .detail(400),
+        api.post(
+            "/cameras",
+            None,
+            json!({"camera_id": " ", "camera_name": "x"})
+        )
+        .await
+        .detail(400),
         "camera_id is required"
     );
     assert!(
         api.post(
             "/cameras",
+            None,
             json!({"camera_id": "X", "camera_name": "x", "max_occupancy": 0})
         )
         .await
@@ -322,14 +292,20 @@ async fn bad_input_is_a_4xx_detail() {
         .await
         .unwrap();
     assert_eq!(no_type.status(), 415);
-    assert!(api.get("/cameras/abc").await.detail(400).contains("abc"));
-    assert_eq!(
-        api.call(Method::DELETE, "/cameras/1", None)
+    assert!(
+        api.get("/cameras/abc", None)
             .await
-            .detail(405),
+            .detail(400)
+            .contains("abc")
+    );
+    assert_eq!(
+        api.delete("/cameras/1", None).await.detail(405),
         "Method not allowed"
     );
-    assert_eq!(api.get("/nothing/here").await.detail(404), "Not found");
+    assert_eq!(
+        api.get("/nothing/here", None).await.detail(404),
+        "Not found"
+    );
     // Refused from its Content-Length before it is read, on a connection of its own: the
     // server closes it after the 413, which a pooled client connection would race against.
     let path = api.url("/cameras");
@@ -348,34 +324,35 @@ async fn bad_input_is_a_4xx_detail() {
     assert!(
         api.post(
             "/lines",
+            None,
             json!({"camera_id": cam, "line_name": "x", "x1": 0, "y1": 0, "x2": 5000, "y2": 0})
         )
         .await
         .detail(400)
         .contains("frame")
     );
-    assert!(api.post("/lines", json!({"camera_id": cam, "line_name": "x", "x1": 0, "y1": 0, "x2": 10, "y2": 0, "confidence_threshold": 1.5})).await.detail(400).contains("confidence_threshold"));
-    assert!(api.post("/lines", json!({"camera_id": cam, "line_name": "x", "x1": 0, "y1": 0, "x2": 10, "y2": 0, "direction": "up"})).await.detail(400).contains("up"));
+    assert!(api.post("/lines", None, json!({"camera_id": cam, "line_name": "x", "x1": 0, "y1": 0, "x2": 10, "y2": 0, "confidence_threshold": 1.5})).await.detail(400).contains("confidence_threshold"));
+    assert!(api.post("/lines", None, json!({"camera_id": cam, "line_name": "x", "x1": 0, "y1": 0, "x2": 10, "y2": 0, "direction": "up"})).await.detail(400).contains("up"));
 
     for q in ["days=0", "days=abc", "days=-3", "days=100000"] {
-        api.get(&format!("/cameras/{cam}/daily?{q}"))
+        api.get(&format!("/cameras/{cam}/daily?{q}"), None)
             .await
             .detail(400);
     }
-    api.get(&format!("/cameras/{cam}/logs?hours=0"))
+    api.get(&format!("/cameras/{cam}/logs?hours=0"), None)
         .await
         .detail(400);
-    api.get(&format!("/cameras/{cam}/monthly?months=0"))
+    api.get(&format!("/cameras/{cam}/monthly?months=0"), None)
         .await
         .detail(400);
     assert_eq!(
-        api.get("/cameras/999/hourly").await.detail(404),
+        api.get("/cameras/999/hourly", None).await.detail(404),
         "Camera 999 not found"
     );
 
     let now = Utc::now();
     let path = format!("/cameras/{cam}/events");
-    let events = |e: Value| api.post(&path, e);
+    let events = |e: Value| api.post(&path, None, e);
     events(json!({"events": []})).await.detail(400);
     events(json!({"nope": 1})).await.detail(400);
     events(json!({"events": [cross(9999, "entry", now, None)]}))
@@ -396,6 +373,7 @@ async fn bad_input_is_a_4xx_detail() {
     assert_eq!(
         api.post(
             "/cameras/999/events",
+            None,
             json!({"events": [cross(entry, "entry", now, None)]})
         )
         .await
@@ -404,28 +382,34 @@ async fn bad_input_is_a_4xx_detail() {
     );
     // A rejected batch counted nothing.
     assert_eq!(
-        api.get(&format!("/cameras/{cam}/live")).await.is(200)["total_entries"],
+        api.get(&format!("/cameras/{cam}/live"), None).await.is(200)["total_entries"],
         0
     );
 
-    api.post(&format!("/cameras/{cam}/calibrate"), json!({}))
+    api.post(&format!("/cameras/{cam}/calibrate"), None, json!({}))
         .await
         .detail(400);
     api.post(
         &format!("/cameras/{cam}/calibrate"),
+        None,
         json!({"occupancy_value": -1}),
     )
     .await
     .detail(400);
-    api.post("/cameras/999/calibrate", json!({"occupancy_value": 1}))
-        .await
-        .detail(404);
-    api.post("/aggregate", json!({"aggregation_level": "weekly"}))
+    api.post(
+        "/cameras/999/calibrate",
+        None,
+        json!({"occupancy_value": 1}),
+    )
+    .await
+    .detail(404);
+    api.post("/aggregate", None, json!({"aggregation_level": "weekly"}))
         .await
         .detail(400);
     assert_eq!(
         api.post(
             "/aggregate",
+            None,
             json!({"camera_id": 999, "aggregation_level": "daily"})
         )
         .await
@@ -433,12 +417,12 @@ async fn bad_input_is_a_4xx_detail() {
         "Camera 999 not found"
     );
     assert_eq!(
-        api.call(Method::PUT, "/alerts/999/resolve", None)
+        api.call(Method::PUT, "/alerts/999/resolve", None, None)
             .await
             .detail(404),
         "Alert 999 not found"
     );
-    api.get("/alerts?camera_id=x").await.detail(400);
+    api.get("/alerts?camera_id=x", None).await.detail(400);
 }
 
 #[tokio::test]
@@ -458,7 +442,7 @@ async fn crossings_drive_live_occupancy_calibration_and_the_facility() {
         low,                                // below the line's threshold
     ];
     assert_eq!(api.events(cam, batch).await, 5);
-    let live = api.get(&format!("/cameras/{cam}/live")).await;
+    let live = api.get(&format!("/cameras/{cam}/live"), None).await;
     let live = live.is(200);
     assert_eq!(live["camera_id"], cam);
     assert_eq!(
@@ -476,13 +460,14 @@ async fn crossings_drive_live_occupancy_calibration_and_the_facility() {
     let gate = api
         .post(
             "/cameras",
+            None,
             json!({"camera_id": "IN", "camera_name": "In", "camera_type": "entry_only"}),
         )
         .await
         .is(201)["id"]
         .as_i64()
         .unwrap();
-    let gline = api.post("/lines", json!({"camera_id": gate, "line_name": "l", "x1": 0, "y1": 1, "x2": 9, "y2": 1, "direction": "bidirectional"})).await.is(201)["id"].as_i64().unwrap();
+    let gline = api.post("/lines", None, json!({"camera_id": gate, "line_name": "l", "x1": 0, "y1": 1, "x2": 9, "y2": 1, "direction": "bidirectional"})).await.is(201)["id"].as_i64().unwrap();
     assert_eq!(
         api.events(
             gate,
@@ -498,6 +483,7 @@ async fn crossings_drive_live_occupancy_calibration_and_the_facility() {
     assert_eq!(
         api.post(
             &format!("/cameras/{gate}/calibrate"),
+            None,
             json!({"occupancy_value": 50})
         )
         .await
@@ -508,6 +494,7 @@ async fn crossings_drive_live_occupancy_calibration_and_the_facility() {
     let cal = api
         .post(
             &format!("/cameras/{cam}/calibrate"),
+            None,
             json!({"occupancy_value": 50, "notes": "Manual headcount performed at 10:30"}),
         )
         .await;
@@ -526,7 +513,7 @@ async fn crossings_drive_live_occupancy_calibration_and_the_facility() {
             .await,
         1
     );
-    let live = api.get(&format!("/cameras/{cam}/live")).await.body;
+    let live = api.get(&format!("/cameras/{cam}/live"), None).await.body;
     assert_eq!(
         (
             live["current_occupancy"].clone(),
@@ -535,7 +522,9 @@ async fn crossings_drive_live_occupancy_calibration_and_the_facility() {
         (json!(51), json!(4))
     );
 
-    let logs = api.get(&format!("/cameras/{cam}/logs?hours=24")).await;
+    let logs = api
+        .get(&format!("/cameras/{cam}/logs?hours=24"), None)
+        .await;
     let logs = logs.is(200).as_array().unwrap().clone();
     let manual: Vec<&Value> = logs
         .iter()
@@ -571,13 +560,13 @@ async fn crossings_drive_live_occupancy_calibration_and_the_facility() {
     assert_eq!(last_period["net_occupancy"], 51);
 
     // The facility is the sum of its cameras, kept at write time.
-    let f = api.get("/facility/live").await;
+    let f = api.get("/facility/live", None).await;
     let f = f.is(200);
     assert_eq!(f["facility_occupancy"], 51 + 50);
     assert_eq!(f["total_entries_all_cameras"], 4 + 1);
     assert_eq!(f["total_exits_all_cameras"], 2);
     assert_eq!(f["cameras_active"], 2);
-    let stats = api.get("/facility/stats").await;
+    let stats = api.get("/facility/stats", None).await;
     let stats = stats.is(200);
     assert_eq!(
         (
@@ -588,22 +577,32 @@ async fn crossings_drive_live_occupancy_calibration_and_the_facility() {
         (json!(2), json!(2), json!(101))
     );
     assert_eq!(stats["capacity_utilization"], 0.0);
-    api.put(&format!("/cameras/{cam}"), json!({"max_occupancy": 200}))
-        .await
-        .is(200);
-    api.put(&format!("/cameras/{gate}"), json!({"max_occupancy": 200}))
-        .await
-        .is(200);
+    api.put(
+        &format!("/cameras/{cam}"),
+        None,
+        json!({"max_occupancy": 200}),
+    )
+    .await
+    .is(200);
+    api.put(
+        &format!("/cameras/{gate}"),
+        None,
+        json!({"max_occupancy": 200}),
+    )
+    .await
+    .is(200);
     assert_eq!(
-        api.get("/facility/stats").await.body["capacity_utilization"],
+        api.get("/facility/stats", None).await.body["capacity_utilization"],
         25.3
     );
     // Reads are one store round trip whatever the history.
     assert_eq!(
-        api.get(&format!("/cameras/{cam}/live")).await.round_trips(),
+        api.get(&format!("/cameras/{cam}/live"), None)
+            .await
+            .round_trips(),
         1
     );
-    assert_eq!(api.get("/facility/stats").await.round_trips(), 1);
+    assert_eq!(api.get("/facility/stats", None).await.round_trips(), 1);
 }
 
 #[tokio::test]
@@ -626,7 +625,7 @@ async fn concurrent_batches_lose_nothing() {
     });
     let accepted: i64 = futures::future::join_all(batches).await.into_iter().sum();
     assert_eq!(accepted, 400);
-    let live = api.get(&format!("/cameras/{cam}/live")).await.body;
+    let live = api.get(&format!("/cameras/{cam}/live"), None).await.body;
     assert_eq!(
         (
             live["current_occupancy"].clone(),
@@ -635,10 +634,13 @@ async fn concurrent_batches_lose_nothing() {
         (json!(200), json!(200))
     );
     assert_eq!(
-        api.get("/facility/live").await.body["facility_occupancy"],
+        api.get("/facility/live", None).await.body["facility_occupancy"],
         400
     );
-    let hourly = api.get(&format!("/cameras/{cam}/hourly?days=1")).await.body;
+    let hourly = api
+        .get(&format!("/cameras/{cam}/hourly?days=1"), None)
+        .await
+        .body;
     let entries: i64 = hourly
         .as_array()
         .unwrap()
@@ -665,7 +667,9 @@ async fn rollups_are_time_weighted_and_count_persons_once() {
     ];
     assert_eq!(api.events(cam, events).await, 6);
     let days = days_since(t("00:00"));
-    let hourly = api.get(&format!("/cameras/{cam}/hourly?days={days}")).await;
+    let hourly = api
+        .get(&format!("/cameras/{cam}/hourly?days={days}"), None)
+        .await;
     let hourly = hourly.is(200).as_array().unwrap().clone();
     let hours: Vec<&str> = hourly.iter().map(|h| h["hour"].as_str().unwrap()).collect();
     assert_eq!(
@@ -700,7 +704,9 @@ async fn rollups_are_time_weighted_and_count_persons_once() {
     assert_eq!(h11["avg_occupancy"], 1.3);
     assert_eq!(h11["peak_occupancy"], 2);
 
-    let daily = api.get(&format!("/cameras/{cam}/daily?days={days}")).await;
+    let daily = api
+        .get(&format!("/cameras/{cam}/daily?days={days}"), None)
+        .await;
     let d = &daily.is(200).as_array().unwrap().clone()[0];
     assert_eq!(
         (
@@ -713,7 +719,9 @@ async fn rollups_are_time_weighted_and_count_persons_once() {
         (json!(day), json!(4), json!(2), json!(2), json!(10))
     );
     assert_eq!(d["unique_persons"], 3);
-    let monthly = api.get(&format!("/cameras/{cam}/monthly?months=24")).await;
+    let monthly = api
+        .get(&format!("/cameras/{cam}/monthly?months=24"), None)
+        .await;
     let m = &monthly.is(200).as_array().unwrap().clone()[0];
     assert_eq!(
         (
@@ -743,7 +751,7 @@ async fn rollups_follow_month_and_dst_boundaries() {
     assert_eq!(api.events(cam, events).await, 6);
     let days = days_since(at("2026-10-24T00:00:00Z"));
     let hourly = api
-        .get(&format!("/cameras/{cam}/hourly?days={days}"))
+        .get(&format!("/cameras/{cam}/hourly?days={days}"), None)
         .await
         .body;
     let twice: Vec<&Value> = hourly
@@ -756,7 +764,7 @@ async fn rollups_follow_month_and_dst_boundaries() {
     assert!(twice.iter().all(|h| h["entries"] == 1));
 
     let daily = api
-        .get(&format!("/cameras/{cam}/daily?days={days}"))
+        .get(&format!("/cameras/{cam}/daily?days={days}"), None)
         .await
         .body;
     let by_date = |d: &str| {
@@ -786,7 +794,7 @@ async fn rollups_follow_month_and_dst_boundaries() {
     assert_eq!(by_date("2026-11-01")["entries"], 1);
 
     let monthly = api
-        .get(&format!("/cameras/{cam}/monthly?months=24"))
+        .get(&format!("/cameras/{cam}/monthly?months=24"), None)
         .await
         .body;
     let periods: Vec<(&str, i64)> = monthly
@@ -820,13 +828,13 @@ async fn alerts_are_detected_deduplicated_and_resolved() {
         1
     );
     assert_eq!(
-        api.get(&format!("/cameras/{cam}/live")).await.body["current_occupancy"],
+        api.get(&format!("/cameras/{cam}/live"), None).await.body["current_occupancy"],
         0
     );
     api.events(cam, entries(9)).await; // 9 > 80% of 10
     api.events(cam, entries(2)).await; // 11 > 10
     api.events(cam, entries(1)).await; // 12: the same alert, updated
-    let alerts = api.get(&format!("/alerts?camera_id={cam}")).await;
+    let alerts = api.get(&format!("/alerts?camera_id={cam}"), None).await;
     let alerts = alerts.is(200).as_array().unwrap().clone();
     let types: Vec<&str> = alerts
         .iter()
@@ -844,11 +852,14 @@ async fn alerts_are_detected_deduplicated_and_resolved() {
     for k in ["id", "camera_id", "timestamp"] {
         assert!(!exceeded[k].is_null());
     }
-    assert_eq!(api.get("/facility/stats").await.body["active_alerts"], 3);
+    assert_eq!(
+        api.get("/facility/stats", None).await.body["active_alerts"],
+        3
+    );
 
     let id = exceeded["id"].as_i64().unwrap();
     let resolved = api
-        .call(Method::PUT, &format!("/alerts/{id}/resolve"), None)
+        .call(Method::PUT, &format!("/alerts/{id}/resolve"), None, None)
         .await;
     let resolved = resolved.is(200).clone();
     assert_eq!(
@@ -856,14 +867,25 @@ async fn alerts_are_detected_deduplicated_and_resolved() {
         (json!("success"), json!(id))
     );
     let again = api
-        .call(Method::PUT, &format!("/alerts/{id}/resolve"), None)
+        .call(Method::PUT, &format!("/alerts/{id}/resolve"), None, None)
         .await;
     assert_eq!(again.is(200)["resolved_at"], resolved["resolved_at"]);
-    assert_eq!(api.get("/alerts").await.body.as_array().unwrap().len(), 2);
-    assert_eq!(api.get("/facility/stats").await.body["active_alerts"], 2);
+    assert_eq!(
+        api.get("/alerts", None)
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        api.get("/facility/stats", None).await.body["active_alerts"],
+        2
+    );
     // Still over capacity: a new alert opens.
     api.events(cam, entries(1)).await;
-    let open = api.get("/alerts").await.body;
+    let open = api.get("/alerts", None).await.body;
     let exceeded: Vec<&Value> = open
         .as_array()
         .unwrap()
@@ -872,7 +894,10 @@ async fn alerts_are_detected_deduplicated_and_resolved() {
         .collect();
     assert_eq!(exceeded.len(), 1);
     assert_ne!(exceeded[0]["id"], id);
-    assert_eq!(api.get("/alerts?camera_id=999").await.is(200), &json!([]));
+    assert_eq!(
+        api.get("/alerts?camera_id=999", None).await.is(200),
+        &json!([])
+    );
 }
 
 #[tokio::test]
@@ -893,7 +918,14 @@ async fn anomalies_are_judged_against_the_hour_of_week() {
             cross(exit, "exit", t + Duration::hours(2), None),
         ];
         api.events(cam, batch).await;
-        assert!(api.get("/alerts").await.body.as_array().unwrap().is_empty());
+        assert!(
+            api.get("/alerts", None)
+                .await
+                .body
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
     }
     let t = monday + Duration::weeks(3);
     let normal: Vec<Value> = (0..4)
@@ -901,7 +933,12 @@ async fn anomalies_are_judged_against_the_hour_of_week() {
         .collect();
     api.events(cam, normal).await;
     assert!(
-        api.get("/alerts").await.body.as_array().unwrap().is_empty(),
+        api.get("/alerts", None)
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .is_empty(),
         "a usual hour is not an anomaly"
     );
     let burst: Vec<Value> = (0..40)
@@ -915,7 +952,7 @@ async fn anomalies_are_judged_against_the_hour_of_week() {
         })
         .collect();
     api.events(cam, burst).await;
-    let alerts = api.get("/alerts").await.body;
+    let alerts = api.get("/alerts", None).await.body;
     assert_eq!(alerts[0]["alert_type"], "anomaly_detected", "{alerts}");
     assert!(
         alerts[0]["message"]
@@ -935,6 +972,7 @@ async fn silent_cameras_are_equipment_failures_and_aggregate_is_accepted() {
     let res = api
         .post(
             "/aggregate",
+            None,
             json!({"camera_id": null, "aggregation_level": "hourly"}),
         )
         .await;
@@ -944,7 +982,7 @@ async fn silent_cameras_are_equipment_failures_and_aggregate_is_accepted() {
         (json!("aggregation_triggered"), json!("hourly"))
     );
     assert!(res["timestamp"].as_str().unwrap().ends_with('Z'));
-    let alerts = api.get("/alerts").await.body;
+    let alerts = api.get("/alerts", None).await.body;
     let failures: Vec<&Value> = alerts
         .as_array()
         .unwrap()
@@ -956,12 +994,13 @@ async fn silent_cameras_are_equipment_failures_and_aggregate_is_accepted() {
     // Deduplicated: another pass updates rather than repeats.
     api.post(
         "/aggregate",
+        None,
         json!({"camera_id": cam, "aggregation_level": "daily"}),
     )
     .await
     .is(202);
     assert_eq!(
-        api.get(&format!("/alerts?camera_id={cam}"))
+        api.get(&format!("/alerts?camera_id={cam}"), None)
             .await
             .body
             .as_array()
@@ -972,21 +1011,23 @@ async fn silent_cameras_are_equipment_failures_and_aggregate_is_accepted() {
     // A camera that reports again is not silent (until it is).
     api.events(cam, vec![cross(entry, "entry", Utc::now(), None)])
         .await;
-    assert_eq!(api.get("/facility/stats").await.body["active_alerts"], 2);
+    assert_eq!(
+        api.get("/facility/stats", None).await.body["active_alerts"],
+        2
+    );
 }
 
 #[tokio::test]
 async fn bearer_tokens_can_be_required() {
-    let mut api = Api::start(&[("OCCUPANCY_REQUIRE_AUTH", "true")]).await;
+    let api = Api::start(&[("OCCUPANCY_REQUIRE_AUTH", "true")]).await;
     assert_eq!(
-        api.get("/cameras").await.detail(401),
+        api.get("/cameras", None).await.detail(401),
         "Authentication token is required"
     );
-    api.token = Some("not-a-token".into());
-    api.get("/cameras").await.detail(401);
+    api.get("/cameras", "not-a-token").await.detail(401);
 
     // An occupancy access token signed with the platform's key for this app.
-    let mut key = std::fs::read(api._dir.path().join("jwt-secret")).unwrap();
+    let mut key = std::fs::read(api.server.data_dir.join("jwt-secret")).unwrap();
     key.extend_from_slice(b":civic:occupancy");
     let now = Utc::now().timestamp();
     let claims = json!({"sub": "ops", "role": "viewer", "typ": "access", "aud": "occupancy", "iss": "civic", "iat": now, "exp": now + 600, "jti": "t1"});
@@ -998,13 +1039,14 @@ async fn bearer_tokens_can_be_required() {
         )
         .unwrap()
     };
-    api.token = Some(sign(&claims));
-    assert_eq!(api.get("/cameras").await.is(200), &json!([]));
+    assert_eq!(
+        api.get("/cameras", &sign(&claims)).await.is(200),
+        &json!([])
+    );
     // A token of another app is refused.
     let mut other = claims.clone();
     other["aud"] = "streetlight".into();
-    api.token = Some(sign(&other));
-    api.get("/cameras").await.detail(401);
+    api.get("/cameras", &sign(&other)).await.detail(401);
 }
 
 /// The issue's benchmark, scaled for a test run: ingest rate on the embedded store, and the
@@ -1035,7 +1077,9 @@ async fn history_reads_do_not_grow_with_crossings() {
             assert_eq!(api.events(cam, events).await, 500);
         }
         sent += n;
-        let res = api.get(&format!("/cameras/{cam}/monthly?months=12")).await;
+        let res = api
+            .get(&format!("/cameras/{cam}/monthly?months=12"), None)
+            .await;
         assert_eq!(
             res.is(200)
                 .as_array()
@@ -1059,27 +1103,7 @@ async fn history_reads_do_not_grow_with_crossings() {
 /// `ADD` with `if_not_exists`, and open alerts leaving the index on resolve.
 #[tokio::test]
 async fn the_aws_backend_serves_occupancy_on_moto() {
-    let moto = civic_testkit::moto::moto_url();
-    let dir = tempfile::tempdir().unwrap();
-    let bucket = civic_testkit::moto::unique("civic");
-    let server = LocalServer::start_in(
-        BIN,
-        dir.path(),
-        &["--backend", "aws", "--bucket", &bucket],
-        &[
-            ("AWS_ENDPOINT_URL", &moto),
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_REGION", "us-east-1"),
-        ],
-    )
-    .await;
-    let api = Api {
-        server,
-        http: Client::new(),
-        token: None,
-        _dir: dir,
-    };
+    let api = Api::on(LocalServer::start_on_moto(BIN, &[]).await);
     // moto keeps its tables between tests: a unique camera, and no facility-wide totals.
     let (cam, entry, exit, _) = api
         .camera(&civic_testkit::moto::unique("cam"), Some(2))
@@ -1092,7 +1116,7 @@ async fn the_aws_backend_serves_occupancy_on_moto() {
         cross(exit, "exit", now, Some(1)),
     ];
     assert_eq!(api.events(cam, batch).await, 4);
-    let live = api.get(&format!("/cameras/{cam}/live")).await;
+    let live = api.get(&format!("/cameras/{cam}/live"), None).await;
     assert_eq!(
         (
             live.body["current_occupancy"].clone(),
@@ -1101,10 +1125,15 @@ async fn the_aws_backend_serves_occupancy_on_moto() {
         (json!(2), json!(2))
     );
     assert_eq!(live.round_trips(), 1);
-    let hourly = api.get(&format!("/cameras/{cam}/hourly?days=1")).await;
+    let hourly = api
+        .get(&format!("/cameras/{cam}/hourly?days=1"), None)
+        .await;
     assert_eq!(hourly.is(200)[0]["entries"], 3);
     assert_eq!(hourly.body[0]["peak_occupancy"], 3);
-    let alerts = api.get(&format!("/alerts?camera_id={cam}")).await.body;
+    let alerts = api
+        .get(&format!("/alerts?camera_id={cam}"), None)
+        .await
+        .body;
     let exceeded = alerts
         .as_array()
         .unwrap()
@@ -1113,31 +1142,36 @@ async fn the_aws_backend_serves_occupancy_on_moto() {
         .unwrap()
         .clone();
     let id = exceeded["id"].as_i64().unwrap();
-    api.call(Method::PUT, &format!("/alerts/{id}/resolve"), None)
+    api.call(Method::PUT, &format!("/alerts/{id}/resolve"), None, None)
         .await
         .is(200);
-    let open = api.get(&format!("/alerts?camera_id={cam}")).await.body;
+    let open = api
+        .get(&format!("/alerts?camera_id={cam}"), None)
+        .await
+        .body;
     assert!(
         open.as_array().unwrap().iter().all(|a| a["id"] != id),
         "{open}"
     );
     api.post(
         &format!("/cameras/{cam}/calibrate"),
+        None,
         json!({"occupancy_value": 0}),
     )
     .await
     .is(200);
     assert_eq!(
-        api.get(&format!("/cameras/{cam}/live")).await.body["current_occupancy"],
+        api.get(&format!("/cameras/{cam}/live"), None).await.body["current_occupancy"],
         0
     );
     api.post(
         "/aggregate",
+        None,
         json!({"camera_id": cam, "aggregation_level": "monthly"}),
     )
     .await
     .is(202);
-    let monthly = api.get(&format!("/cameras/{cam}/monthly")).await;
+    let monthly = api.get(&format!("/cameras/{cam}/monthly"), None).await;
     assert_eq!(
         (
             monthly.is(200)[0]["entries"].clone(),
@@ -1211,7 +1245,7 @@ impl Api {
     /// Uploads a frame batch through a presigned URL; returns the URL.
     async fn upload_frames(&self, cam: i64, body: Vec<u8>) -> String {
         let put = self
-            .post(&format!("/cameras/{cam}/frames"), json!({}))
+            .post(&format!("/cameras/{cam}/frames"), None, json!({}))
             .await;
         let url = put.is(201)["url"].as_str().unwrap().to_owned();
         self.put_frames(&url, body).await;
@@ -1238,7 +1272,7 @@ impl Api {
     /// Waits until `n` batches of the camera are counted; returns their reports.
     async fn counted_batches(&self, cam: i64, n: usize) -> Vec<Value> {
         for _ in 0..1200 {
-            let list = self.get(&format!("/cameras/{cam}/frames")).await;
+            let list = self.get(&format!("/cameras/{cam}/frames"), None).await;
             let list = list.is(200).as_array().unwrap().clone();
             if list.len() >= n {
                 return list;
@@ -1253,11 +1287,11 @@ impl Api {
 async fn frame_batches_uploaded_to_the_bucket_are_counted_across_batches_once_each() {
     let api = Api::start(&[]).await;
     let cam = api
-        .post("/cameras", json!({"camera_id": "VTEST", "camera_name": "vtest.avi", "camera_type": "bidirectional"}))
+        .post("/cameras", None, json!({"camera_id": "VTEST", "camera_name": "vtest.avi", "camera_type": "bidirectional"}))
         .await;
     let cam = cam.is(201)["id"].as_i64().unwrap();
     for (x, y1) in [(250, 150), (550, 130)] {
-        api.post("/lines", json!({"camera_id": cam, "line_name": format!("x={x}"), "x1": x, "y1": y1, "x2": x, "y2": 330, "direction": "bidirectional", "confidence_threshold": 0.5}))
+        api.post("/lines", None, json!({"camera_id": cam, "line_name": format!("x={x}"), "x1": x, "y1": y1, "x2": x, "y2": 330, "direction": "bidirectional", "confidence_threshold": 0.5}))
             .await
             .is(201);
     }
@@ -1280,7 +1314,7 @@ async fn frame_batches_uploaded_to_the_bucket_are_counted_across_batches_once_ea
         116
     );
 
-    let live = api.get(&format!("/cameras/{cam}/live")).await;
+    let live = api.get(&format!("/cameras/{cam}/live"), None).await;
     let live = live.is(200).clone();
     let counted = (
         live["total_entries"].as_i64().unwrap(),
@@ -1314,7 +1348,7 @@ async fn frame_batches_uploaded_to_the_bucket_are_counted_across_batches_once_ea
     api.put_frames(&first, frame_batch(150..=200, start)).await;
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     assert_eq!(api.counted_batches(cam, 3).await.len(), 3);
-    let again = api.get(&format!("/cameras/{cam}/live")).await;
+    let again = api.get(&format!("/cameras/{cam}/live"), None).await;
     let again = again.is(200).clone();
     assert_eq!(
         (
@@ -1341,10 +1375,12 @@ async fn frame_batches_uploaded_to_the_bucket_are_counted_across_batches_once_ea
         refused.iter().all(|e| e.starts_with("frame")),
         "{refused:?}"
     );
-    let after = api.get(&format!("/cameras/{cam}/live")).await;
+    let after = api.get(&format!("/cameras/{cam}/live"), None).await;
     assert_eq!(after.is(200)["total_entries"].as_i64().unwrap(), counted.0);
 
     // An unknown camera: 404 in the app's format.
-    api.post("/cameras/999/frames", json!({})).await.detail(404);
-    api.get("/cameras/999/frames").await.detail(404);
+    api.post("/cameras/999/frames", None, json!({}))
+        .await
+        .detail(404);
+    api.get("/cameras/999/frames", None).await.detail(404);
 }
