@@ -2,40 +2,40 @@
 //! `/homeforge/api`, with the seed's own payloads. Roles: owner (the first user), admin, user,
 //! viewer, and anonymous callers.
 
+use std::ops::Deref;
+
+use civic_testkit::api::{self, App};
 use civic_testkit::http::{Resp, send};
 use civic_testkit::local::LocalServer;
 use image::{ImageEncoder, RgbImage};
-use reqwest::{Client, Method};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_civic-local");
 
-struct Api {
-    server: LocalServer,
-    http: Client,
+/// HomeForge's mount point; its errors are DRF's.
+const APP: App = App {
+    root: "/homeforge",
+    api: "/homeforge/api",
+    is_error: api::drf_error,
+};
+
+/// The shared client with HomeForge's fixtures.
+struct Api(api::Api);
+
+impl Deref for Api {
+    type Target = api::Api;
+    fn deref(&self) -> &api::Api {
+        &self.0
+    }
 }
 
 /// The checks these tests make on a response.
 trait Expect {
-    fn is(&self, status: u16) -> &Value;
-    fn detail(&self, status: u16) -> &str;
     fn field(&self, status: u16, field: &str) -> Vec<String>;
 }
 
 impl Expect for Resp {
-    #[track_caller]
-    fn is(&self, status: u16) -> &Value {
-        assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
-        &self.body
-    }
-    /// A DRF general error: `{"detail": "..."}` and nothing else.
-    #[track_caller]
-    fn detail(&self, status: u16) -> &str {
-        self.is(status);
-        let obj = self.body.as_object().expect("object body");
-        assert_eq!(obj.len(), 1, "only detail: {}", self.text);
-        self.body["detail"].as_str().expect("detail string")
-    }
     /// A DRF field error: `{"field": ["msg", ...]}` among the body's keys.
     #[track_caller]
     fn field(&self, status: u16, field: &str) -> Vec<String> {
@@ -66,71 +66,12 @@ impl Api {
         Self::with(&[]).await
     }
     async fn with(args: &[&str]) -> Self {
-        Self {
-            server: LocalServer::start(BIN, args).await,
-            http: Client::new(),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        self.server.url(&format!("/homeforge/api{path}"))
-    }
-
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Resp {
-        let mut req = self.http.request(method, self.url(path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        send(req).await
-    }
-    async fn get(&self, path: &str, token: &str) -> Resp {
-        self.call(Method::GET, path, Some(token), None).await
-    }
-    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
-        self.call(Method::POST, path, token, Some(body)).await
-    }
-    async fn put(&self, path: &str, token: &str, body: Value) -> Resp {
-        self.call(Method::PUT, path, Some(token), Some(body)).await
-    }
-    async fn patch(&self, path: &str, token: &str, body: Value) -> Resp {
-        self.call(Method::PATCH, path, Some(token), Some(body))
-            .await
-    }
-    async fn delete(&self, path: &str, token: &str) -> Resp {
-        self.call(Method::DELETE, path, Some(token), None).await
-    }
-    /// A request with a raw body and content type.
-    async fn raw(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        kind: &str,
-        body: Vec<u8>,
-    ) -> Resp {
-        let mut req = self
-            .http
-            .request(method, self.url(path))
-            .header("content-type", kind)
-            .body(body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        send(req).await
+        Self(api::Api::new(LocalServer::start(BIN, args).await, APP))
     }
     /// `PUT /me/` (or another path) as `multipart/form-data`.
     async fn multipart(&self, path: &str, token: &str, form: &Multipart) -> Resp {
         let (kind, body) = form.encode();
-        self.raw(Method::PUT, path, Some(token), &kind, body).await
+        self.raw(Method::PUT, path, token, &kind, body).await
     }
 
     async fn register(&self, username: &str, role: Option<&str>, token: Option<&str>) -> Resp {
@@ -197,14 +138,11 @@ impl Api {
     async fn propose(&self, token: &str, name: &str) -> Resp {
         let mut body = fan();
         body["name"] = name.into();
-        self.post("/device-types/propose/", Some(token), body).await
+        self.post("/device-types/propose/", token, body).await
     }
     async fn device(&self, token: &str, type_id: i64, name: &str) -> Value {
         let body = json!({"name": name, "ip_address": "192.168.1.50", "device_type": type_id});
-        self.post("/devices/", Some(token), body)
-            .await
-            .is(201)
-            .clone()
+        self.post("/devices/", token, body).await.is(201).clone()
     }
 }
 
@@ -289,44 +227,6 @@ fn jpeg(w: u32, h: u32) -> Vec<u8> {
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85)
         .write_image(&picture(w, h), w, h, image::ExtendedColorType::Rgb8)
         .unwrap();
-    out
-}
-
-/// A valid, tiny PNG whose header claims `w`×`h` pixels: a decompression bomb.
-fn png_bomb(w: u32, h: u32) -> Vec<u8> {
-    fn crc32(bytes: &[u8]) -> u32 {
-        let mut crc = !0u32;
-        for &b in bytes {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
-    }
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&w.to_be_bytes());
-    ihdr.extend_from_slice(&h.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
-    let idat = [
-        0x78, 0x01, 0x01, 0x01, 0x00, 0xFE, 0xFF, 0x00, 0x00, 0x01, 0x00, 0x01,
-    ];
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    for (kind, data) in [
-        (b"IHDR", &ihdr[..]),
-        (b"IDAT", &idat[..]),
-        (b"IEND", &[][..]),
-    ] {
-        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        let mut chunk = kind.to_vec();
-        chunk.extend_from_slice(data);
-        out.extend_from_slice(&chunk);
-        out.extend_from_slice(&crc32(&chunk).to_be_bytes());
-    }
     out
 }
 
@@ -495,7 +395,7 @@ async fn login_refresh_and_token_scope() {
         .field(400, "refresh");
 
     // Without, with a bad, or with another app's token: 401 in DRF's words.
-    let anon = api.call(Method::GET, "/me/", None, None).await;
+    let anon = api.get("/me/", None).await;
     assert_eq!(
         anon.detail(401),
         "Authentication credentials were not provided."
@@ -576,36 +476,30 @@ async fn profile_updates_with_multipart_json_and_forms() {
         .raw(
             Method::PUT,
             "/me/",
-            Some(&u.user),
+            &u.user,
             "application/x-www-form-urlencoded",
-            b"first_name=Ursa".to_vec(),
+            "first_name=Ursa",
         )
         .await;
     assert_eq!(form.is(200)["first_name"], "Ursa");
+    api.raw(Method::PUT, "/me/", &u.user, "text/plain", "hi")
+        .await
+        .detail(415);
     api.raw(
         Method::PUT,
         "/me/",
-        Some(&u.user),
-        "text/plain",
-        b"hi".to_vec(),
-    )
-    .await
-    .detail(415);
-    api.raw(
-        Method::PUT,
-        "/me/",
-        Some(&u.user),
+        &u.user,
         "application/json",
-        b"{not json".to_vec(),
+        "{not json",
     )
     .await
     .detail(400);
     api.raw(
         Method::PUT,
         "/me/",
-        Some(&u.user),
+        &u.user,
         "multipart/form-data; boundary=x",
-        b"garbage".to_vec(),
+        "garbage",
     )
     .await
     .detail(400);
@@ -626,9 +520,7 @@ async fn profile_updates_with_multipart_json_and_forms() {
     api.put("/me/", &u.viewer, json!({"first_name": "Vic"}))
         .await
         .is(200);
-    api.call(Method::PUT, "/me/", None, Some(json!({})))
-        .await
-        .detail(401);
+    api.put("/me/", None, json!({})).await.detail(401);
 }
 
 #[tokio::test]
@@ -676,22 +568,18 @@ async fn avatars_are_validated_images_served_back() {
     let file = api.http.get(&url2).send().await.unwrap();
     assert_eq!(file.headers()["content-type"], "image/jpeg");
     assert_eq!(file.bytes().await.unwrap().as_ref(), jpg.as_slice());
-    let old = send(api.http.get(&url)).await;
+    let old = api.send(api.http.get(&url)).await;
     assert_eq!(old.detail(404), "Not found.");
-    send(
-        api.http.get(
-            api.server
-                .url("/homeforge/media/avatars/..%2f..%2fjwt-secret"),
-        ),
-    )
-    .await
-    .detail(404);
+    let escape = api
+        .server
+        .url("/homeforge/media/avatars/..%2f..%2fjwt-secret");
+    api.send(api.http.get(escape)).await.detail(404);
 
     // Not an image, a truncated one, a decompression bomb: 400 on the avatar field.
     let refused = [
         b"<html><script>alert(1)</script></html>".to_vec(),
         png_bytes[..png_bytes.len() / 2].to_vec(),
-        png_bomb(50_000, 50_000),
+        civic_vision::decode::png_bomb(50_000, 50_000),
     ];
     for bytes in refused {
         let res = api
@@ -780,9 +668,7 @@ async fn staff_manage_users() {
         .await
         .detail(403);
     }
-    api.call(Method::GET, "/users/", None, None)
-        .await
-        .detail(401);
+    api.get("/users/", None).await.detail(401);
     api.get("/users/999/", &u.admin).await.detail(404);
     api.get("/users/abc/", &u.admin).await.detail(404);
     // Pages continue through X-Next-Cursor.
@@ -794,7 +680,7 @@ async fn staff_manage_users() {
         .get(api.url("/users/"))
         .query(&[("limit", "3"), ("cursor", cursor.as_str())])
         .bearer_auth(&u.owner);
-    assert_eq!(ids(send(rest).await.is(200)).len(), 1);
+    assert_eq!(ids(api.send(rest).await.is(200)).len(), 1);
     api.get("/users/?limit=0", &u.owner).await.detail(400);
 
     // Admin override: promote a user, reset a password; never above one's own role or an owner.
@@ -841,7 +727,7 @@ async fn rooms_by_role() {
     let kitchen = api
         .post(
             "/rooms/",
-            Some(&u.owner),
+            &u.owner,
             json!({"name": "Kitchen", "description": "Ground floor", "owner": u.user_id}),
         )
         .await;
@@ -849,7 +735,7 @@ async fn rooms_by_role() {
     assert_eq!(kitchen["owner"], u.user_id);
     assert_eq!(kitchen["description"], "Ground floor");
     let office = api
-        .post("/rooms/", Some(&u.admin), json!({"name": "Office"}))
+        .post("/rooms/", &u.admin, json!({"name": "Office"}))
         .await;
     assert_eq!(office.is(201)["owner"], u.admin_id);
     let (k, o) = (
@@ -874,9 +760,7 @@ async fn rooms_by_role() {
 
     // Only owners and admins create, change and delete rooms.
     for token in [&u.user, &u.viewer] {
-        let res = api
-            .post("/rooms/", Some(token), json!({"name": "Mine"}))
-            .await;
+        let res = api.post("/rooms/", token, json!({"name": "Mine"})).await;
         assert_eq!(
             res.detail(403),
             "Only Admins/Owners can perform this action."
@@ -886,39 +770,29 @@ async fn rooms_by_role() {
             .detail(403);
         api.delete(&format!("/rooms/{k}/"), token).await.detail(403);
     }
-    api.call(Method::GET, "/rooms/", None, None)
-        .await
-        .detail(401);
+    api.get("/rooms/", None).await.detail(401);
     api.post("/rooms/", None, json!({"name": "x"}))
         .await
         .detail(401);
 
     // Validation.
-    api.post("/rooms/", Some(&u.owner), json!({"name": "  "}))
+    api.post("/rooms/", &u.owner, json!({"name": "  "}))
         .await
         .field(400, "name");
-    api.post("/rooms/", Some(&u.owner), json!({}))
+    api.post("/rooms/", &u.owner, json!({}))
         .await
         .field(400, "name");
     let nobody = api
-        .post(
-            "/rooms/",
-            Some(&u.owner),
-            json!({"name": "x", "owner": 999}),
-        )
+        .post("/rooms/", &u.owner, json!({"name": "x", "owner": 999}))
         .await;
     assert_eq!(
         nobody.field(400, "owner"),
         ["Invalid pk \"999\" - object does not exist."]
     );
-    api.post(
-        "/rooms/",
-        Some(&u.owner),
-        json!({"name": "x", "owner": true}),
-    )
-    .await
-    .field(400, "owner");
-    api.post("/rooms/", Some(&u.owner), json!({"name": 5}))
+    api.post("/rooms/", &u.owner, json!({"name": "x", "owner": true}))
+        .await
+        .field(400, "owner");
+    api.post("/rooms/", &u.owner, json!({"name": 5}))
         .await
         .detail(400);
 
@@ -949,9 +823,7 @@ async fn rooms_by_role() {
 async fn device_types_are_proposed_reviewed_and_then_visible() {
     let api = Api::start().await;
     let u = api.users().await;
-    let proposed = api
-        .post("/device-types/propose/", Some(&u.user), fan())
-        .await;
+    let proposed = api.post("/device-types/propose/", &u.user, fan()).await;
     let t = proposed.is(201).clone();
     assert_eq!(t["approved"], false);
     assert_eq!(t["status"], "pending");
@@ -968,28 +840,24 @@ async fn device_types_are_proposed_reviewed_and_then_visible() {
     let mut bad = fan();
     bad["name"] = "Broken".into();
     bad["card_template"]["controls"][0]["variable_mapping"] = "relay_9".into();
-    let res = api.post("/device-types/propose/", Some(&u.user), bad).await;
+    let res = api.post("/device-types/propose/", &u.user, bad).await;
     assert!(res.field(400, "card_template")[0].contains("relay_9"));
     let mut bad = fan();
     bad["name"] = "Broken".into();
     bad["card_template"]["controls"][0]["widget_type"] = "LASER".into();
-    api.post("/device-types/propose/", Some(&u.user), bad)
+    api.post("/device-types/propose/", &u.user, bad)
         .await
         .field(400, "card_template");
     let res = api
-        .post(
-            "/device-types/propose/",
-            Some(&u.user),
-            json!({"name": "Bare"}),
-        )
+        .post("/device-types/propose/", &u.user, json!({"name": "Bare"}))
         .await;
     assert_eq!(res.field(400, "definition"), ["This field is required."]);
     assert_eq!(res.field(400, "card_template"), ["This field is required."]);
     let res = api
-        .post("/device-types/propose/", Some(&u.user), json!({"name": "Odd", "definition": {"name": "x", "structure": "no"}, "card_template": {}}))
+        .post("/device-types/propose/", &u.user, json!({"name": "Odd", "definition": {"name": "x", "structure": "no"}, "card_template": {}}))
         .await;
     res.field(400, "definition");
-    api.post("/device-types/propose/", Some(&u.viewer), fan())
+    api.post("/device-types/propose/", &u.viewer, fan())
         .await
         .detail(403);
     api.post("/device-types/propose/", None, fan())
@@ -1011,14 +879,14 @@ async fn device_types_are_proposed_reviewed_and_then_visible() {
             .detail(403);
         api.post(
             &format!("/admin/device-types/{id}/approve/"),
-            Some(token),
+            token,
             json!({}),
         )
         .await
         .detail(403);
         api.post(
             &format!("/admin/device-types/{id}/deny/"),
-            Some(token),
+            token,
             json!({"reason": "x"}),
         )
         .await
@@ -1028,7 +896,7 @@ async fn device_types_are_proposed_reviewed_and_then_visible() {
     let approved = api
         .post(
             &format!("/admin/device-types/{id}/approve/"),
-            Some(&u.admin),
+            &u.admin,
             json!({}),
         )
         .await;
@@ -1037,18 +905,14 @@ async fn device_types_are_proposed_reviewed_and_then_visible() {
     assert_eq!(approved.body["reviewed_by"], u.admin_id);
     api.post(
         &format!("/admin/device-types/{id}/approve/"),
-        Some(&u.admin),
+        &u.admin,
         json!({}),
     )
     .await
     .detail(400);
-    api.post(
-        "/admin/device-types/999/approve/",
-        Some(&u.admin),
-        json!({}),
-    )
-    .await
-    .detail(404);
+    api.post("/admin/device-types/999/approve/", &u.admin, json!({}))
+        .await
+        .detail(404);
     assert_eq!(
         ids(api.get("/device-types/", &u.viewer).await.is(200)),
         [id]
@@ -1066,16 +930,16 @@ async fn device_types_are_proposed_reviewed_and_then_visible() {
         .as_i64()
         .unwrap();
     let deny = format!("/admin/device-types/{other}/deny/");
-    api.post(&deny, Some(&u.owner), json!({}))
+    api.post(&deny, &u.owner, json!({}))
         .await
         .field(400, "reason");
-    api.post(&deny, Some(&u.owner), json!({"reason": "  "}))
+    api.post(&deny, &u.owner, json!({"reason": "  "}))
         .await
         .field(400, "reason");
     let denied = api
         .post(
             &deny,
-            Some(&u.owner),
+            &u.owner,
             json!({"reason": "Invalid specificaton text."}),
         )
         .await;
@@ -1083,7 +947,7 @@ async fn device_types_are_proposed_reviewed_and_then_visible() {
     assert_eq!(denied.body["denial_reason"], "Invalid specificaton text.");
     api.post(
         &format!("/admin/device-types/{other}/approve/"),
-        Some(&u.owner),
+        &u.owner,
         json!({}),
     )
     .await
@@ -1116,23 +980,19 @@ async fn devices_need_an_approved_type_and_belong_to_their_owner() {
     let room = api
         .post(
             "/rooms/",
-            Some(&u.owner),
+            &u.owner,
             json!({"name": "Living Room", "owner": u.user_id}),
         )
         .await;
     let room = room.is(201)["id"].as_i64().unwrap();
     let office = api
-        .post("/rooms/", Some(&u.owner), json!({"name": "Office"}))
+        .post("/rooms/", &u.owner, json!({"name": "Office"}))
         .await;
     let office = office.is(201)["id"].as_i64().unwrap();
 
     // The seed's payload.
     let body = json!({"name": "Kitchen Light", "ip_address": "192.168.1.50", "device_type": fan_type, "room": room, "icon": "fa-lightbulb"});
-    let d = api
-        .post("/devices/", Some(&u.user), body)
-        .await
-        .is(201)
-        .clone();
+    let d = api.post("/devices/", &u.user, body).await.is(201).clone();
     assert_eq!(d["name"], "Kitchen Light");
     assert_eq!(d["room"], room);
     assert_eq!(d["icon"], "fa-lightbulb");
@@ -1147,7 +1007,7 @@ async fn devices_need_an_approved_type_and_belong_to_their_owner() {
     let v6 = api
         .post(
             "/devices/",
-            Some(&u.user),
+            &u.user,
             json!({"name": "v6", "ip_address": "fe80::1", "device_type": fan_type.to_string()}),
         )
         .await;
@@ -1157,7 +1017,7 @@ async fn devices_need_an_approved_type_and_belong_to_their_owner() {
     let res = api
         .post(
             "/devices/",
-            Some(&u.user),
+            &u.user,
             json!({"name": "x", "ip_address": "192.168.1.5", "device_type": pending}),
         )
         .await;
@@ -1168,7 +1028,7 @@ async fn devices_need_an_approved_type_and_belong_to_their_owner() {
     let res = api
         .post(
             "/devices/",
-            Some(&u.user),
+            &u.user,
             json!({"name": "x", "ip_address": "192.168.1.5", "device_type": 999}),
         )
         .await;
@@ -1179,7 +1039,7 @@ async fn devices_need_an_approved_type_and_belong_to_their_owner() {
     let res = api
         .post(
             "/devices/",
-            Some(&u.user),
+            &u.user,
             json!({"name": "x", "ip_address": "192.168.1.300", "device_type": fan_type}),
         )
         .await;
@@ -1187,33 +1047,33 @@ async fn devices_need_an_approved_type_and_belong_to_their_owner() {
         res.field(400, "ip_address"),
         ["Enter a valid IPv4 or IPv6 address."]
     );
-    let res = api.post("/devices/", Some(&u.user), json!({})).await;
+    let res = api.post("/devices/", &u.user, json!({})).await;
     for f in ["name", "ip_address", "device_type"] {
         res.field(400, f);
     }
     let res = api
         .post(
             "/devices/",
-            Some(&u.user),
+            &u.user,
             json!({"name": "x", "ip_address": "10.0.0.1", "device_type": fan_type, "room": office}),
         )
         .await;
     res.field(400, "room");
     api.post(
         "/devices/",
-        Some(&u.user),
+        &u.user,
         json!({"name": "x", "ip_address": "10.0.0.1", "device_type": [1]}),
     )
     .await
     .field(400, "device_type");
     api.post(
         "/devices/",
-        Some(&u.user),
+        &u.user,
         json!({"name": ["x"], "ip_address": "10.0.0.1", "device_type": 1}),
     )
     .await
     .detail(400);
-    api.post("/devices/", Some(&u.viewer), json!({"name": "x"}))
+    api.post("/devices/", &u.viewer, json!({"name": "x"}))
         .await
         .detail(403);
     api.post("/devices/", None, json!({"name": "x"}))
@@ -1347,9 +1207,9 @@ async fn state_patches_merge_mark_online_and_validate_keys() {
     api.raw(
         Method::PATCH,
         &path,
-        Some(&u.user),
+        &u.user,
         "application/json",
-        b"{\"relay_1\": tru".to_vec(),
+        "{\"relay_1\": tru",
     )
     .await
     .detail(400);
@@ -1370,7 +1230,7 @@ async fn state_patches_merge_mark_online_and_validate_keys() {
     api.patch(&path, &other, json!({"relay_1": true}))
         .await
         .detail(404);
-    api.call(Method::PATCH, &path, None, Some(json!({"relay_1": true})))
+    api.patch(&path, None, json!({"relay_1": true}))
         .await
         .detail(401);
     api.patch("/devices/999/state/", &u.user, json!({"relay_1": true}))
@@ -1389,14 +1249,14 @@ async fn concurrent_patches_of_different_keys_all_survive() {
         .collect();
     let body = json!({"name": "Panel", "definition": {"name": "p", "structure": structure}, "card_template": {"controls": []}});
     let t = api
-        .post("/device-types/propose/", Some(&u.user), body)
+        .post("/device-types/propose/", &u.user, body)
         .await
         .is(201)["id"]
         .as_i64()
         .unwrap();
     api.post(
         &format!("/admin/device-types/{t}/approve/"),
-        Some(&u.owner),
+        &u.owner,
         json!({}),
     )
     .await
@@ -1428,13 +1288,13 @@ async fn topology_is_a_react_flow_graph() {
     let room = api
         .post(
             "/rooms/",
-            Some(&u.owner),
+            &u.owner,
             json!({"name": "Living Room", "owner": u.user_id}),
         )
         .await;
     let room = room.is(201)["id"].as_i64().unwrap();
     let cam = api
-        .post("/devices/", Some(&u.user), json!({"name": "Living Room Cam", "ip_address": "192.168.1.105", "device_type": t, "room": room, "icon": "fa-video"}))
+        .post("/devices/", &u.user, json!({"name": "Living Room Cam", "ip_address": "192.168.1.105", "device_type": t, "room": room, "icon": "fa-video"}))
         .await;
     let cam = cam.is(201)["id"].as_i64().unwrap();
     api.patch(
@@ -1496,9 +1356,7 @@ async fn topology_is_a_react_flow_graph() {
     let viewer = api.get("/topology/", &u.viewer).await;
     assert_eq!(viewer.is(200)["nodes"].as_array().unwrap().len(), 1);
     assert!(viewer.body["edges"].as_array().unwrap().is_empty());
-    api.call(Method::GET, "/topology/", None, None)
-        .await
-        .detail(401);
+    api.get("/topology/", None).await.detail(401);
 }
 
 #[tokio::test]
@@ -1509,7 +1367,7 @@ async fn listings_cost_the_same_round_trips_however_much_data() {
     let room = api
         .post(
             "/rooms/",
-            Some(&u.owner),
+            &u.owner,
             json!({"name": "Hall", "owner": u.user_id}),
         )
         .await;
@@ -1517,8 +1375,8 @@ async fn listings_cost_the_same_round_trips_however_much_data() {
     async fn add(api: &Api, u: &Users, t: i64, room: i64, n: usize) {
         for i in 0..n {
             let body = json!({"name": format!("p{i}"), "ip_address": "10.0.0.1", "device_type": t, "room": room});
-            api.post("/devices/", Some(&u.user), body).await.is(201);
-            api.post("/rooms/", Some(&u.owner), json!({"name": format!("r{i}")}))
+            api.post("/devices/", &u.user, body).await.is(201);
+            api.post("/rooms/", &u.owner, json!({"name": format!("r{i}")}))
                 .await
                 .is(201);
         }
@@ -1620,12 +1478,7 @@ async fn every_endpoint_wants_a_token_and_bad_input_is_4xx_in_drf_format() {
         (Method::PATCH, "/devices/1/state/"),
     ];
     for (method, path) in &viewer_writes {
-        let req = api
-            .http
-            .request(method.clone(), api.url(path))
-            .bearer_auth(&u.viewer)
-            .body("{oops");
-        send(req.header("content-type", "application/json"))
+        api.raw(method.clone(), path, &u.viewer, "application/json", "{oops")
             .await
             .detail(403);
     }
@@ -1639,46 +1492,26 @@ async fn every_endpoint_wants_a_token_and_bad_input_is_4xx_in_drf_format() {
     ];
     for (path, body) in bodies {
         let res = api
-            .raw(
-                Method::POST,
-                path,
-                Some(&u.owner),
-                "application/json",
-                body.as_bytes().to_vec(),
-            )
+            .raw(Method::POST, path, &u.owner, "application/json", body)
             .await;
         res.detail(400);
     }
-    api.raw(
-        Method::POST,
-        "/rooms/",
-        Some(&u.owner),
-        "text/plain",
-        b"name=x".to_vec(),
-    )
-    .await
-    .detail(415);
+    api.raw(Method::POST, "/rooms/", &u.owner, "text/plain", "name=x")
+        .await
+        .detail(415);
     api.raw(
         Method::POST,
         "/login/",
         None,
         "application/json",
-        b"{\"username\": 1}".to_vec(),
+        "{\"username\": 1}",
     )
     .await
     .detail(400);
-    api.call(Method::GET, "/nowhere/", None, None)
-        .await
-        .detail(404);
-    send(
-        api.http
-            .get(api.server.url("/homeforge/media/avatars/nothing.png")),
-    )
-    .await
-    .detail(404);
-    api.call(Method::DELETE, "/topology/", Some(&u.owner), None)
-        .await
-        .detail(405);
+    api.get("/nowhere/", None).await.detail(404);
+    let nothing = api.server.url("/homeforge/media/avatars/nothing.png");
+    api.send(api.http.get(nothing)).await.detail(404);
+    api.delete("/topology/", &u.owner).await.detail(405);
     api.get("/devices/?limit=abc", &u.owner).await.detail(400);
     let bad_cursor = api.get("/devices/?cursor=notacursor", &u.owner).await;
     bad_cursor.detail(400);
@@ -1687,9 +1520,7 @@ async fn every_endpoint_wants_a_token_and_bad_input_is_4xx_in_drf_format() {
 #[tokio::test]
 async fn openapi_documents_every_route() {
     let api = Api::start().await;
-    let spec = send(api.http.get(api.server.url("/homeforge/openapi.json"))).await;
-    let paths = spec.is(200)["paths"].as_object().unwrap().clone();
-    for p in [
+    api.assert_documented(&[
         "/api/register",
         "/api/login",
         "/api/token/refresh",
@@ -1710,14 +1541,6 @@ async fn openapi_documents_every_route() {
         "/api/devices/{id}/state",
         "/api/topology",
         "/media/avatars/{file}",
-    ] {
-        assert!(paths.contains_key(p), "{p} missing");
-    }
-    let docs = api
-        .http
-        .get(api.server.url("/homeforge/docs/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(docs.status(), 200);
+    ])
+    .await;
 }

@@ -137,6 +137,48 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<(Info, DynamicImage)
     ))
 }
 
+/// Test data: a valid greyscale PNG of under 100 bytes whose header claims `width`×`height`
+/// pixels, i.e. a decompression bomb (signature, IHDR, one tiny IDAT, IEND).
+pub fn png_bomb(width: u32, height: u32) -> Vec<u8> {
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+    // zlib: one final stored block holding a single zero byte.
+    let idat = [
+        0x78, 0x01, 0x01, 0x01, 0x00, 0xFE, 0xFF, 0x00, 0x00, 0x01, 0x00, 0x01,
+    ];
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    for (kind, data) in [
+        (b"IHDR", &ihdr[..]),
+        (b"IDAT", &idat[..]),
+        (b"IEND", &[][..]),
+    ] {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut chunk = kind.to_vec();
+        chunk.extend_from_slice(data);
+        out.extend_from_slice(&chunk);
+        out.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    }
+    out
+}
+
+/// The CRC-32 (ISO-HDLC) of PNG chunks.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,52 +247,12 @@ mod tests {
     #[test]
     fn a_decompression_bomb_is_refused_from_its_header() {
         // A valid 100-byte PNG that claims 20000×20000 pixels.
-        let bomb = png_claiming(20_000, 20_000);
+        let bomb = png_bomb(20_000, 20_000);
         assert!(bomb.len() < 100);
         let err = decode(&bomb, &ImageLimits::AVATAR).unwrap_err();
         assert!(
             matches!(err, ImageError::TooManyPixels { width: 20_000, .. }),
             "{err:?}"
         );
-    }
-
-    /// A greyscale PNG's signature, IHDR, one small IDAT and IEND.
-    fn png_claiming(width: u32, height: u32) -> Vec<u8> {
-        let mut ihdr = Vec::new();
-        ihdr.extend_from_slice(&width.to_be_bytes());
-        ihdr.extend_from_slice(&height.to_be_bytes());
-        ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
-        // zlib: one final stored block holding a single zero byte.
-        let idat = [
-            0x78, 0x01, 0x01, 0x01, 0x00, 0xFE, 0xFF, 0x00, 0x00, 0x01, 0x00, 0x01,
-        ];
-        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-        for (kind, data) in [
-            (b"IHDR", &ihdr[..]),
-            (b"IDAT", &idat[..]),
-            (b"IEND", &[][..]),
-        ] {
-            out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-            let mut chunk = kind.to_vec();
-            chunk.extend_from_slice(data);
-            out.extend_from_slice(&chunk);
-            out.extend_from_slice(&crc32(&chunk).to_be_bytes());
-        }
-        out
-    }
-
-    fn crc32(bytes: &[u8]) -> u32 {
-        let mut crc = !0u32;
-        for &b in bytes {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
     }
 }
