@@ -1670,20 +1670,8 @@ async fn platform_errors_use_the_ozone_format() {
         .assert_error(405);
     // An oversize body is refused from its Content-Length, before it is read (a raw request,
     // so the client is not still writing when the answer comes).
-    let raw = {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let addr = api.server.base.trim_start_matches("http://").to_owned();
-        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let head = "POST /ozone/api/handshake/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\nConnection: close\r\n\r\n{";
-        stream.write_all(head.as_bytes()).await.unwrap();
-        let mut out = Vec::new();
-        let _ = tokio::time::timeout(
-            std::time::Duration::from_secs(5),
-            stream.read_to_end(&mut out),
-        )
-        .await;
-        String::from_utf8_lossy(&out).into_owned()
-    };
+    let head = "POST /ozone/api/handshake/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\nConnection: close\r\n\r\n{";
+    let raw = http::raw(&api.server.base, head).await;
     assert!(raw.starts_with("HTTP/1.1 413"), "{raw}");
     assert!(raw.contains(r#""success":false"#), "{raw}");
     // Paths work with and without the trailing slash.
