@@ -384,11 +384,16 @@ async fn occupancy_crossings_move_live_occupancy() {
     let gate = api.device("GATE_A").await;
     let ts = (chrono::Utc::now() - chrono::Duration::seconds(5)).to_rfc3339();
     let crossing = |dir: &str, track: i64| json!({"line_id": line, "direction": dir, "timestamp": ts, "confidence": 0.9, "track_id": track});
-    gate.send(
-        &format!("occupancy/cameras/{cam}/crossings"),
-        json!({"events": [crossing("entry", 1), crossing("entry", 2), crossing("exit", 1)]}),
-    )
-    .await;
+    let message =
+        json!({"events": [crossing("entry", 1), crossing("entry", 2), crossing("exit", 1)]});
+    // Sent twice, as a device does when it never saw the PUBACK: the crossings count once.
+    for _ in 0..2 {
+        gate.send(
+            &format!("occupancy/cameras/{cam}/crossings"),
+            message.clone(),
+        )
+        .await;
+    }
     gate.send(
         "occupancy/cameras/abc/crossings",
         json!({"events": [crossing("entry", 3)]}),
@@ -415,6 +420,14 @@ async fn occupancy_crossings_move_live_occupancy() {
         (api.count("OccupancyCrossingsRule", "rejected").await == 1).then_some(())
     })
     .await;
+    assert_eq!(api.count("OccupancyCrossingsRule", "stored").await, 2);
+    let live = api
+        .get(
+            &format!("/occupancy/api/occupancy/cameras/{cam}/live"),
+            None,
+        )
+        .await;
+    assert_eq!(live.ok()["total_entries"], 2, "{}", live.body);
 }
 
 #[tokio::test]
