@@ -1,8 +1,6 @@
 //! Black-box tests of EcoFlow: the real `civic-local` binary over HTTP on 127.0.0.1, base URL
 //! `/ecoflow/api`, with the seed's own request examples. Every role is tried on every group.
 
-use std::ops::Deref;
-
 use civic_testkit::api::{self, App, Auth};
 use civic_testkit::http::{Resp, send};
 use civic_testkit::local::LocalServer;
@@ -18,15 +16,8 @@ const APP: App = App {
     is_error: api::drf_error,
 };
 
-/// The shared client with EcoFlow's fixtures.
-struct Api(api::Api);
-
-impl Deref for Api {
-    type Target = api::Api;
-    fn deref(&self) -> &api::Api {
-        &self.0
-    }
-}
+// The shared client with EcoFlow's fixtures.
+civic_testkit::client!();
 
 trait Expect {
     fn field(&self, field: &str) -> &str;

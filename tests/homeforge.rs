@@ -2,8 +2,6 @@
 //! `/homeforge/api`, with the seed's own payloads. Roles: owner (the first user), admin, user,
 //! viewer, and anonymous callers.
 
-use std::ops::Deref;
-
 use civic_testkit::api::{self, App};
 use civic_testkit::http::{Resp, send};
 use civic_testkit::local::LocalServer;
@@ -20,15 +18,8 @@ const APP: App = App {
     is_error: api::drf_error,
 };
 
-/// The shared client with HomeForge's fixtures.
-struct Api(api::Api);
-
-impl Deref for Api {
-    type Target = api::Api;
-    fn deref(&self) -> &api::Api {
-        &self.0
-    }
-}
+// The shared client with HomeForge's fixtures.
+civic_testkit::client!();
 
 /// The checks these tests make on a response.
 trait Expect {

@@ -1,8 +1,6 @@
 //! Black-box tests of Occupancy: the real `civic-local` binary over HTTP on 127.0.0.1, base URL
 //! `/occupancy/api/occupancy`, with the seed's own request examples.
 
-use std::ops::Deref;
-
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use civic_testkit::api::{self, App};
 use civic_testkit::local::LocalServer;
@@ -18,15 +16,8 @@ const APP: App = App {
     is_error: |b| b.as_object().is_some_and(|o| o.len() == 1) && b["detail"].is_string(),
 };
 
-/// The shared client with Occupancy's fixtures.
-struct Api(api::Api);
-
-impl Deref for Api {
-    type Target = api::Api;
-    fn deref(&self) -> &api::Api {
-        &self.0
-    }
-}
+// The shared client with Occupancy's fixtures.
+civic_testkit::client!();
 
 impl Api {
     async fn start(env: &[(&str, &str)]) -> Self {
@@ -577,20 +568,12 @@ async fn crossings_drive_live_occupancy_calibration_and_the_facility() {
         (json!(2), json!(2), json!(101))
     );
     assert_eq!(stats["capacity_utilization"], 0.0);
-    api.put(
-        &format!("/cameras/{cam}"),
-        None,
-        json!({"max_occupancy": 200}),
-    )
-    .await
-    .is(200);
-    api.put(
-        &format!("/cameras/{gate}"),
-        None,
-        json!({"max_occupancy": 200}),
-    )
-    .await
-    .is(200);
+    for id in [cam, gate] {
+        let bigger = json!({"max_occupancy": 200});
+        api.put(&format!("/cameras/{id}"), None, bigger)
+            .await
+            .is(200);
+    }
     assert_eq!(
         api.get("/facility/stats", None).await.body["capacity_utilization"],
         25.3

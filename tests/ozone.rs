@@ -1,7 +1,5 @@
 //! Black-box tests of Ozone: the real `civic-local` binary over HTTP on 127.0.0.1.
 
-use std::ops::Deref;
-
 use civic_testkit::api::{self, App, Auth};
 use civic_testkit::http::{self, Resp};
 use civic_testkit::local::LocalServer;
@@ -20,15 +18,8 @@ const APP: App = App {
 /// The content type of the firmware's `/iot/` posts.
 const FORM: &str = "application/x-www-form-urlencoded";
 
-/// The shared client with Ozone's fixtures.
-struct Api(api::Api);
-
-impl Deref for Api {
-    type Target = api::Api;
-    fn deref(&self) -> &api::Api {
-        &self.0
-    }
-}
+// The shared client with Ozone's fixtures.
+civic_testkit::client!();
 
 /// A signed-in user: the `Cookie` header of the session, e.g. `ozone_sessionid=...`.
 struct Session(String);

@@ -1,7 +1,6 @@
 //! Black-box tests of Streetlight: the real `civic-local` binary over HTTP on 127.0.0.1.
 
 use std::collections::HashMap;
-use std::ops::Deref;
 
 use civic_testkit::api::{self, App};
 use civic_testkit::http::{self, Resp};
@@ -18,15 +17,8 @@ const APP: App = App {
     is_error: |b| b["status"].is_u64() && b["message"].is_string() && b["data"].is_null(),
 };
 
-/// The shared client with Streetlight's fixtures.
-struct Api(api::Api);
-
-impl Deref for Api {
-    type Target = api::Api;
-    fn deref(&self) -> &api::Api {
-        &self.0
-    }
-}
+// The shared client with Streetlight's fixtures.
+civic_testkit::client!();
 
 /// Streetlight's envelope: `{status, message, data}`.
 trait Envelope {

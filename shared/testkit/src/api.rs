@@ -60,6 +60,22 @@ pub fn drf_error(body: &Value) -> bool {
     })
 }
 
+/// Declares a test file's `struct Api`: the shared client, for the file's own fixture methods
+/// (`impl Api { async fn login(..) }`), dereferencing to [`Api`] for everything else.
+#[macro_export]
+macro_rules! client {
+    () => {
+        struct Api($crate::api::Api);
+
+        impl ::std::ops::Deref for Api {
+            type Target = $crate::api::Api;
+            fn deref(&self) -> &$crate::api::Api {
+                &self.0
+            }
+        }
+    };
+}
+
 /// A running `civic-local` and a client for one of its apps.
 pub struct Api {
     pub server: LocalServer,
