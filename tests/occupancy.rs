@@ -20,6 +20,11 @@ const APP: App = App {
 civic_testkit::client!();
 
 impl Api {
+    /// How many items the list at `path` holds.
+    async fn count(&self, path: &str) -> usize {
+        self.get(path, None).await.is(200).as_array().unwrap().len()
+    }
+
     async fn start(env: &[(&str, &str)]) -> Self {
         Self::on(LocalServer::start_env(BIN, &[], env).await)
     }
@@ -158,15 +163,7 @@ async fn cameras_and_lines_follow_the_seed() {
     api.put("/cameras/2", None, json!({"is_active": false}))
         .await
         .is(200);
-    assert_eq!(
-        api.get("/cameras", None)
-            .await
-            .body
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(api.count("/cameras").await, 2);
 
     let line = api.post("/lines", None, json!({"camera_id": 1, "line_name": "Entrance A", "x1": 0, "y1": 300, "x2": 1920, "y2": 300, "direction": "entry", "confidence_threshold": 0.5})).await;
     let line = line.is(201).clone();
@@ -853,15 +850,7 @@ async fn alerts_are_detected_deduplicated_and_resolved() {
         .call(Method::PUT, &format!("/alerts/{id}/resolve"), None, None)
         .await;
     assert_eq!(again.is(200)["resolved_at"], resolved["resolved_at"]);
-    assert_eq!(
-        api.get("/alerts", None)
-            .await
-            .body
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(api.count("/alerts").await, 2);
     assert_eq!(
         api.get("/facility/stats", None).await.body["active_alerts"],
         2
@@ -901,27 +890,16 @@ async fn anomalies_are_judged_against_the_hour_of_week() {
             cross(exit, "exit", t + Duration::hours(2), None),
         ];
         api.events(cam, batch).await;
-        assert!(
-            api.get("/alerts", None)
-                .await
-                .body
-                .as_array()
-                .unwrap()
-                .is_empty()
-        );
+        assert_eq!(api.count("/alerts").await, 0);
     }
     let t = monday + Duration::weeks(3);
     let normal: Vec<Value> = (0..4)
         .map(|i| cross(entry, if i % 2 == 0 { "entry" } else { "exit" }, t, None))
         .collect();
     api.events(cam, normal).await;
-    assert!(
-        api.get("/alerts", None)
-            .await
-            .body
-            .as_array()
-            .unwrap()
-            .is_empty(),
+    assert_eq!(
+        api.count("/alerts").await,
+        0,
         "a usual hour is not an anomaly"
     );
     let burst: Vec<Value> = (0..40)
@@ -982,15 +960,7 @@ async fn silent_cameras_are_equipment_failures_and_aggregate_is_accepted() {
     )
     .await
     .is(202);
-    assert_eq!(
-        api.get(&format!("/alerts?camera_id={cam}"), None)
-            .await
-            .body
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(api.count(&format!("/alerts?camera_id={cam}")).await, 1);
     // A camera that reports again is not silent (until it is).
     api.events(cam, vec![cross(entry, "entry", Utc::now(), None)])
         .await;
