@@ -223,6 +223,18 @@ pub(crate) fn decode_cursor(cursor: &str, q: &Query) -> Result<Vec<(String, Stri
     Ok(keys)
 }
 
+/// A blob listing's opaque cursor back to the string it wraps.
+pub(crate) fn blob_cursor(cursor: Option<String>) -> Result<Option<String>> {
+    cursor
+        .map(|c| {
+            let bytes = URL_SAFE_NO_PAD
+                .decode(c)
+                .map_err(|_| StoreError::BadCursor)?;
+            String::from_utf8(bytes).map_err(|_| StoreError::BadCursor)
+        })
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,16 +265,4 @@ mod tests {
             Some(2.5)
         );
     }
-}
-
-/// A blob listing's opaque cursor back to the string it wraps.
-pub(crate) fn blob_cursor(cursor: Option<String>) -> Result<Option<String>> {
-    cursor
-        .map(|c| {
-            let bytes = URL_SAFE_NO_PAD
-                .decode(c)
-                .map_err(|_| StoreError::BadCursor)?;
-            String::from_utf8(bytes).map_err(|_| StoreError::BadCursor)
-        })
-        .transpose()
 }
