@@ -760,3 +760,34 @@ async fn an_external_mosquitto_broker_works_the_same() {
     .await;
     api.command_reaches(&admin, &mut lamp, "off").await;
 }
+
+/// The device port closes a connection that sends what is not MQTT (a reserved packet type),
+/// announces a packet over the limit or publishes before it connects, and the broker and other
+/// devices carry on.
+#[tokio::test]
+async fn the_device_port_closes_connections_that_send_garbage() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let api = Platform::start().await;
+    let admin = api.streetlight().await;
+    let url = api.iot().await["broker"].as_str().unwrap().to_owned();
+    let addr = url.trim_start_matches("mqtt://").to_owned();
+    let reserved_type = vec![0x00, 0x00];
+    // A PUBLISH whose remaining length says 256 MiB.
+    let oversize = vec![0x30, 0xFF, 0xFF, 0xFF, 0x7F];
+    // A well-formed PUBLISH (QoS 0, topic `a`) before any CONNECT.
+    let unconnected = vec![0x30, 0x03, 0x00, 0x01, b'a'];
+    for garbage in [reserved_type, oversize, unconnected] {
+        let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        conn.write_all(&garbage).await.unwrap();
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf))
+            .await
+            .expect("the connection is closed within 10 s");
+        assert!(matches!(read, Ok(0) | Err(_)), "{garbage:?}: {read:?}");
+    }
+    let lamp = api.device("lamp-SL001").await;
+    lamp.send("streetlight/lights/SL001/status", json!({"status": "on"}))
+        .await;
+    api.light_reports(&admin, "on").await;
+}

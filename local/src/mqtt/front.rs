@@ -54,21 +54,29 @@ async fn relay(device: TcpStream, broker: SocketAddr, engine: Arc<Engine>) -> st
     let mut client_id = None;
     let mut reading = true;
     let result = loop {
+        if !reading && lanes.is_empty() {
+            break Ok(());
+        }
         tokio::select! {
             read = from_device.read_buf(&mut buf), if reading && lanes.len() < MAX_QUEUED => {
                 match read {
                     // The device is gone: what it sent is still handled and passed on.
                     Ok(0) => reading = false,
                     Ok(_) => loop {
-                        match next_frame(&mut buf) {
-                            Ok(Some((header, frame))) => {
-                                queue(&engine, &mut lanes, &mut client_id, header, frame)
+                        let queued = next_frame(&mut buf).and_then(|frame| match frame {
+                            Some((header, frame)) => {
+                                queue(&engine, &mut lanes, &mut client_id, header, frame).map(Some)
                             }
+                            None => Ok(None),
+                        });
+                        match queued {
+                            Ok(Some(())) => {}
                             Ok(None) => break,
-                            // As rumqttd would: a broken or oversized packet ends the connection.
-                            Err(e) => {
+                            // As a broker must: what came before is passed on, then the
+                            // connection ends.
+                            Err(why) => {
                                 reading = false;
-                                tracing::warn!(error = ?e, "bad MQTT packet from a device");
+                                tracing::warn!(why, "bad MQTT packet from a device; closing");
                                 break;
                             }
                         }
@@ -99,7 +107,6 @@ async fn relay(device: TcpStream, broker: SocketAddr, engine: Arc<Engine>) -> st
             }
             // The broker closed the connection (a refused CONNECT, a keep-alive timeout).
             _ = &mut down => break Ok(()),
-            else => break Ok(()),
         }
     };
     let _ = to_broker.shutdown().await;
@@ -114,43 +121,49 @@ fn unstored() -> std::io::Error {
 }
 
 /// The next whole packet in `buf`, if it has arrived.
-fn next_frame(buf: &mut BytesMut) -> Result<Option<(FixedHeader, Bytes)>, mqttbytes::Error> {
+fn next_frame(buf: &mut BytesMut) -> Result<Option<(FixedHeader, Bytes)>, String> {
     // The limit counts the variable header too: a full-size payload plus its topic fits.
     match mqttbytes::check(buf.iter(), MAX_PAYLOAD + 1024) {
         Ok(header) => Ok(Some((header, buf.split_to(header.frame_length()).freeze()))),
         Err(mqttbytes::Error::InsufficientBytes(_)) => Ok(None),
-        Err(e) => Err(e),
+        Err(e) => Err(format!("{e:?}")),
     }
 }
 
 /// Queues a packet for the broker: a PUBLISH that a rule takes behind the engine's work on its
-/// topic, anything else just behind what came before it.
+/// topic, anything else just behind what came before it. `client_id` is the CONNECT's, which
+/// must come first.
 fn queue(
     engine: &Arc<Engine>,
     lanes: &mut Lanes<Bytes>,
     client_id: &mut Option<String>,
     header: FixedHeader,
     frame: Bytes,
-) {
+) -> Result<(), String> {
     match header.packet_type() {
-        // `clientid()` in the rules' SQL.
+        Err(e) => return Err(format!("{e:?}")),
+        // A CONNECT that does not parse is passed on for the broker to refuse.
         Ok(PacketType::Connect) => {
-            *client_id = Connect::read(header, frame.clone())
-                .ok()
-                .map(|c| c.client_id)
+            *client_id = Some(
+                Connect::read(header, frame.clone())
+                    .map(|c| c.client_id)
+                    .unwrap_or_default(),
+            )
         }
+        Ok(_) if client_id.is_none() => return Err("the first packet is not a CONNECT".into()),
         Ok(PacketType::Publish) => {
             if let Ok(p) = Publish::read(header, frame.clone())
                 && engine.routes(&p.topic)
             {
-                let work = engine
-                    .clone()
-                    .handle(p.topic.clone(), p.payload, client_id.clone());
+                // `clientid()` in the rules' SQL; an empty one is the broker's to assign.
+                let id = client_id.clone().filter(|id| !id.is_empty());
+                let work = engine.clone().handle(p.topic.clone(), p.payload, id);
                 lanes.push(Some(p.topic), work, frame);
-                return;
+                return Ok(());
             }
         }
-        _ => {}
+        Ok(_) => {}
     }
     lanes.push(None, async { true }.boxed(), frame);
+    Ok(())
 }
