@@ -336,31 +336,50 @@ impl Engine {
                         }
                     }
                 };
-                let (rule, function) = (&c.compiled.id, c.compiled.function.name);
-                tracing::warn!(rule, function, topic, failure, "message not stored; keeping it");
-                let record = json!({
-                    "ruleName": rule,
-                    "topic": topic,
-                    "clientId": client_id,
-                    "base64OriginalPayload": base64::engine::general_purpose::STANDARD.encode(&payload),
-                    "failures": [{"failedAction": "LambdaAction", "failedResource": function,
-                                  "errorMessage": failure}],
-                });
-                let key = c.compiled.error_key(&ctx);
-                let body = Bytes::from(record.to_string());
-                match self.errors.put(&key, body, "application/json").await {
-                    Ok(()) => {
-                        counters.kept.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(e) => {
-                        tracing::error!(rule, key, error = %e, "the error action failed");
-                        ok = false;
-                    }
-                }
+                ok &= self.keep(c, &ctx, &payload, failure).await;
             }
             ok
         }
         .boxed()
+    }
+
+    /// Writes what `c`'s consumer did not store to the rule's error action, in IoT Core's
+    /// error-record shape; `false` if that failed too.
+    async fn keep(
+        &self,
+        c: &Consumer,
+        ctx: &civic_iot::Context<'_>,
+        payload: &[u8],
+        failure: String,
+    ) -> bool {
+        let (rule, function, topic) = (&c.compiled.id, c.compiled.function.name, ctx.topic);
+        tracing::warn!(
+            rule,
+            function,
+            topic,
+            failure,
+            "message not stored; keeping it"
+        );
+        let record = json!({
+            "ruleName": rule,
+            "topic": topic,
+            "clientId": ctx.client_id,
+            "base64OriginalPayload": base64::engine::general_purpose::STANDARD.encode(payload),
+            "failures": [{"failedAction": "LambdaAction", "failedResource": function,
+                          "errorMessage": failure}],
+        });
+        let key = c.compiled.error_key(ctx);
+        let body = Bytes::from(record.to_string());
+        match self.errors.put(&key, body, "application/json").await {
+            Ok(()) => {
+                self.stats.rules[rule].kept.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(e) => {
+                tracing::error!(rule, key, error = %e, "the error action failed");
+                false
+            }
+        }
     }
 }
 
