@@ -340,21 +340,11 @@ async fn list(S(s): S<State>, _: User, Query(q): Query<AlertParams>) -> Result<R
     };
     let org = int_param("org_id", q.org_id.as_deref())?;
     let limit = page::limit(q.limit, 100, 1000)?;
-    let res = s
-        .table
-        .query(
-            civic_store::Query::partition(list_partition(org, status))
-                .reverse()
-                .limit(limit)
-                .cursor(q.cursor),
-        )
-        .await?;
-    let alerts = res
-        .items
-        .into_iter()
-        .map(from_item)
-        .collect::<Result<Vec<Alert>>>()?;
-    Ok(page::with_cursor(Json(alerts), res.cursor))
+    let newest = civic_store::Query::partition(list_partition(org, status))
+        .reverse()
+        .limit(limit)
+        .cursor(q.cursor);
+    page::items::<Alert>(s.table.as_ref(), newest).await
 }
 
 /// Request schema (for the docs: the body is checked field by field). On `PUT` every field

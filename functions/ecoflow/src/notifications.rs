@@ -47,21 +47,11 @@ pub struct PageParams {
     security(("bearer" = [])), responses((status = 200, body = Vec<Notification>), (status = 400), (status = 401)))]
 async fn list(S(s): S<State>, _: User, Query(q): Query<PageParams>) -> Result<Response> {
     let limit = page::limit(q.limit, 100, 1000)?;
-    let res = s
-        .table
-        .query(
-            civic_store::Query::partition(PARTITION)
-                .reverse()
-                .limit(limit)
-                .cursor(q.cursor),
-        )
-        .await?;
-    let out = res
-        .items
-        .into_iter()
-        .map(from_item)
-        .collect::<Result<Vec<Notification>>>()?;
-    Ok(page::with_cursor(Json(out), res.cursor))
+    let newest = civic_store::Query::partition(PARTITION)
+        .reverse()
+        .limit(limit)
+        .cursor(q.cursor);
+    page::items::<Notification>(s.table.as_ref(), newest).await
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -3,8 +3,12 @@
 
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
+use civic_store::Table;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-use crate::{Error, Result};
+use crate::item::from_item;
+use crate::{Error, Json, Result};
 
 pub const NEXT_CURSOR_HEADER: &str = "x-next-cursor";
 
@@ -26,4 +30,18 @@ pub fn with_cursor(res: impl IntoResponse, cursor: Option<String>) -> Response {
         res.headers_mut().insert(NEXT_CURSOR_HEADER, v);
     }
     res
+}
+
+/// One page of `query`'s items as a JSON array of `T`, the next page's cursor in the header.
+pub async fn items<T: DeserializeOwned + Serialize>(
+    table: &dyn Table,
+    query: civic_store::Query,
+) -> Result<Response> {
+    let res = table.query(query).await?;
+    let out = res
+        .items
+        .into_iter()
+        .map(from_item)
+        .collect::<Result<Vec<T>>>()?;
+    Ok(with_cursor(Json(out), res.cursor))
 }

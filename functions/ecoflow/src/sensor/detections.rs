@@ -3,8 +3,7 @@
 
 use axum::extract::State as S;
 use axum::response::Response;
-use civic_core::item::from_item;
-use civic_core::{Json, Query, Result, page};
+use civic_core::{Query, Result, page};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -34,19 +33,9 @@ pub struct DetectionParams {
 async fn list(S(s): S<State>, _: User, Query(q): Query<DetectionParams>) -> Result<Response> {
     let zone = int_param("zone_id", q.zone_id.as_deref())?;
     let limit = page::limit(q.limit, 100, 1000)?;
-    let res = s
-        .table
-        .query(
-            civic_store::Query::partition(partition(zone))
-                .reverse()
-                .limit(limit)
-                .cursor(q.cursor),
-        )
-        .await?;
-    let out = res
-        .items
-        .into_iter()
-        .map(from_item)
-        .collect::<Result<Vec<Detection>>>()?;
-    Ok(page::with_cursor(Json(out), res.cursor))
+    let newest = civic_store::Query::partition(partition(zone))
+        .reverse()
+        .limit(limit)
+        .cursor(q.cursor);
+    page::items::<Detection>(s.table.as_ref(), newest).await
 }
