@@ -1165,22 +1165,7 @@ async fn listed_browser_origins_get_cors() {
 
 /// A tar of vtest.avi frames `range` (10 frames/s), named by capture time from `start_ms`.
 fn frame_batch(range: std::ops::RangeInclusive<usize>, start_ms: i64) -> Vec<u8> {
-    let dir = civic_vision::fixtures::dir().join("vtest");
-    let mut tar = tar::Builder::new(Vec::new());
-    for n in range {
-        let data = std::fs::read(dir.join(format!("{n:04}.jpg"))).unwrap();
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        tar.append_data(
-            &mut h,
-            format!("{}.jpg", start_ms + 100 * n as i64),
-            &data[..],
-        )
-        .unwrap();
-    }
-    tar.into_inner().unwrap()
+    occupancy::frames::tar(civic_vision::fixtures::vtest_frames(range, start_ms)).unwrap()
 }
 
 /// Hand-counted crossings of vtest.avi (shared/vision/tests/vtest-crossings.csv) in `frames`:
@@ -1322,14 +1307,8 @@ async fn frame_batches_uploaded_to_the_bucket_are_counted_across_batches_once_ea
 
     // Not a tar, and a frame that is not an image: refused with the reason, nothing counted.
     api.upload_frames(cam, b"GIF89a, not a tar".to_vec()).await;
-    let mut bad = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_gnu();
-    h.set_size(5);
-    h.set_mode(0o644);
-    h.set_cksum();
-    bad.append_data(&mut h, format!("{}.jpg", start + 300_000), &b"hello"[..])
-        .unwrap();
-    api.upload_frames(cam, bad.into_inner().unwrap()).await;
+    let bad = occupancy::frames::tar([(format!("{}.jpg", start + 300_000), b"hello")]).unwrap();
+    api.upload_frames(cam, bad).await;
     let all = api.counted_batches(cam, 5).await;
     let refused: Vec<&str> = all.iter().filter_map(|r| r["error"].as_str()).collect();
     assert_eq!(refused.len(), 2, "{all:?}");

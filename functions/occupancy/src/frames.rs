@@ -273,6 +273,23 @@ pub async fn count_batch(s: &State, blob: &dyn Blob, key: &str) -> Result<Report
     Ok(report)
 }
 
+/// A frame batch as a camera uploads it: a tar of `<unix millis>.jpg|.png` files. The inverse
+/// of [`untar`], for cameras written in Rust and for tests.
+pub fn tar<N: AsRef<str>, D: AsRef<[u8]>>(
+    frames: impl IntoIterator<Item = (N, D)>,
+) -> std::io::Result<Vec<u8>> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in frames {
+        let data = data.as_ref();
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name.as_ref(), data)?;
+    }
+    b.into_inner()
+}
+
 /// The frames of a tar, in capture order: `(Unix milliseconds, bytes)`.
 fn untar(bytes: &[u8]) -> Result<Vec<(i64, Vec<u8>)>> {
     let bad = |why: String| Error::bad_request(format!("frame batch: {why}"));
@@ -374,15 +391,7 @@ mod tests {
     }
 
     fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut b = tar::Builder::new(Vec::new());
-        for (name, data) in entries {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            h.set_cksum();
-            b.append_data(&mut h, name, *data).unwrap();
-        }
-        b.into_inner().unwrap()
+        tar(entries.iter().copied()).unwrap()
     }
 
     #[test]

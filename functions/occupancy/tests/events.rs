@@ -79,23 +79,11 @@ async fn the_frame_batch_sample_is_counted_once() {
     let sample: aws_lambda_events::s3::S3Event =
         serde_json::from_str(&text("occupancy-frames")).expect("an S3 event");
     let key = sample.records[0].s3.object.key.clone().unwrap();
-    let frames = civic_vision::fixtures::dir().join("vtest");
-    let mut tar = tar::Builder::new(Vec::new());
-    for n in 1..=3 {
-        let data = std::fs::read(frames.join(format!("{n:04}.jpg"))).unwrap();
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        tar.append_data(
-            &mut h,
-            format!("{}.jpg", 1_736_936_000_000i64 + 100 * n),
-            &data[..],
-        )
-        .unwrap();
-    }
+    // Frames 1–3, named as the sample's batch was captured.
+    let frames = civic_vision::fixtures::vtest_frames(1..=3, 1_736_936_000_000);
+    let tar = occupancy::frames::tar(frames).unwrap();
     p.blob()
-        .put(&key, tar.into_inner().unwrap().into(), "application/x-tar")
+        .put(&key, tar.into(), "application/x-tar")
         .await
         .unwrap();
 

@@ -5,22 +5,9 @@
 
 use std::time::Instant;
 
-use civic_vision::line::{Line, Sense};
+use civic_vision::line::Sense;
 use civic_vision::video::{CameraState, VideoConfig};
 use civic_vision::{BBox, Counter, Detection, fixtures, runtime};
-
-pub const LINES: [Line; 2] = [
-    Line {
-        id: 1,
-        a: (250.0, 150.0),
-        b: (250.0, 330.0),
-    },
-    Line {
-        id: 2,
-        a: (550.0, 130.0),
-        b: (550.0, 330.0),
-    },
-];
 
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -80,7 +67,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .into_iter()
             .filter(|d| d.score >= cfg.tracker.low)
             .collect();
-        for c in state.frame(n as f64 / 10.0, &people, &LINES, &cfg) {
+        for c in state.frame(n as f64 / 10.0, &people, &fixtures::VTEST_LINES, &cfg) {
             if verbose {
                 println!(
                     "frame {n}: line {} {:?} track {}",

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use image::{RgbImage, imageops};
 
+use crate::line::Line;
+
 /// `CIVIC_FIXTURES`, else the repo's `target/fixtures`.
 pub fn dir() -> PathBuf {
     let dir = std::env::var_os("CIVIC_FIXTURES").map_or_else(
@@ -17,6 +19,36 @@ pub fn dir() -> PathBuf {
         dir.display()
     );
     dir
+}
+
+/// The two lines drawn on vtest.avi for the hand count (`tests/vtest-crossings.csv`), both
+/// downwards: an entry is a walk to the left, the hand count's `left`.
+pub const VTEST_LINES: [Line; 2] = [
+    Line {
+        id: 1,
+        a: (250.0, 150.0),
+        b: (250.0, 330.0),
+    },
+    Line {
+        id: 2,
+        a: (550.0, 130.0),
+        b: (550.0, 330.0),
+    },
+];
+
+/// vtest.avi's frames `range` (numbered from 1, 10 frames/s) as `(<capture millis>.jpg, bytes)`,
+/// the first frame at `start_ms`: the frame-batch format cameras upload.
+pub fn vtest_frames(
+    range: std::ops::RangeInclusive<usize>,
+    start_ms: i64,
+) -> Vec<(String, Vec<u8>)> {
+    let dir = dir().join("vtest");
+    range
+        .map(|n| {
+            let data = std::fs::read(dir.join(format!("{n:04}.jpg"))).expect("a vtest frame");
+            (format!("{}.jpg", start_ms + 100 * n as i64), data)
+        })
+        .collect()
 }
 
 /// Every hand-counted image: its path and how many people it shows.

@@ -2,23 +2,9 @@
 //! 10 frames/s), against a hand count of two lines (`vtest-crossings.csv`: frame, line and
 //! direction of every crossing, counted by eye on the frames).
 
-use civic_vision::line::{Line, Sense};
+use civic_vision::line::Sense;
 use civic_vision::video::{CameraState, VideoConfig};
 use civic_vision::{Counter, fixtures};
-
-/// Both drawn downwards: an entry is a walk to the left, the hand count's `left`.
-const LINES: [Line; 2] = [
-    Line {
-        id: 1,
-        a: (250.0, 150.0),
-        b: (250.0, 330.0),
-    },
-    Line {
-        id: 2,
-        a: (550.0, 130.0),
-        b: (550.0, 330.0),
-    },
-];
 
 #[test]
 fn entries_and_exits_of_two_lines_are_within_ten_percent_of_the_hand_count() {
@@ -30,7 +16,7 @@ fn entries_and_exits_of_two_lines_are_within_ten_percent_of_the_hand_count() {
     for n in 1..=795 {
         let img = fixtures::open(&dir.join(format!("{n:04}.jpg")));
         let people = counter.primary.detect_min(&img, cfg.tracker.low).unwrap();
-        for c in state.frame(n as f64 / 10.0, &people, &LINES, &cfg) {
+        for c in state.frame(n as f64 / 10.0, &people, &fixtures::VTEST_LINES, &cfg) {
             counted[(c.line_id - 1) as usize][usize::from(c.sense == Sense::Exit)] += 1;
         }
     }
