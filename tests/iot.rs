@@ -436,14 +436,15 @@ async fn homeforge_reported_state_in_and_desired_state_out() {
     let (owner, id) = api.homeforge().await;
 
     let mut fan = api.device("fan").await;
+    // Keys the type does not declare merge as in a PATCH; a declared key's nested value does not.
     fan.send(
         &format!("homeforge/devices/{id}/state"),
-        json!({"relay_1": true, "pwm_1": 40}),
+        json!({"relay_1": true, "pwm_1": 40, "rssi": -61}),
     )
     .await;
     fan.send(
         &format!("homeforge/devices/{id}/state"),
-        json!({"bogus": 1}),
+        json!({"relay_1": {"on": false}}),
     )
     .await;
     let shown = eventually("the reported state", || async {
@@ -455,7 +456,7 @@ async fn homeforge_reported_state_in_and_desired_state_out() {
     .await;
     assert_eq!(
         shown["current_state"],
-        json!({"relay_1": true, "pwm_1": 40})
+        json!({"relay_1": true, "pwm_1": 40, "rssi": -61})
     );
     assert_eq!(shown["status"], "online");
 

@@ -930,6 +930,62 @@ async fn anomalies_are_judged_against_the_hour_of_week() {
 }
 
 #[tokio::test]
+async fn aggregate_requires_an_aggregation_level() {
+    let api = Api::start(&[]).await;
+    let (cam, ..) = api.camera("LEVELS", None).await;
+    // Only camera_id is optional in the seed: no level (absent or null) is a 400, not a default.
+    for body in [
+        json!({}),
+        json!({"camera_id": null}),
+        json!({"camera_id": cam}),
+        json!({"camera_id": cam, "aggregation_level": null}),
+    ] {
+        let res = api.post("/aggregate", None, body.clone()).await;
+        assert_eq!(
+            res.detail(400),
+            "aggregation_level is required: hourly, daily or monthly",
+            "{body}"
+        );
+    }
+    for body in [
+        json!({"aggregation_level": "weekly"}),
+        json!({"aggregation_level": ""}),
+        json!({"aggregation_level": 1}),
+        json!({"aggregation_level": ["hourly"]}),
+        json!({"camera_id": "x", "aggregation_level": "hourly"}),
+        json!(["hourly"]),
+    ] {
+        api.post("/aggregate", None, body).await.detail(400);
+    }
+    api.raw(
+        Method::POST,
+        "/aggregate",
+        None,
+        "application/json",
+        "{\"aggregation_level\": \"hou",
+    )
+    .await
+    .detail(400);
+    // Each level, with and without a camera, is accepted and echoed.
+    for level in ["hourly", "daily", "monthly"] {
+        for camera in [json!(null), json!(cam)] {
+            let res = api
+                .post(
+                    "/aggregate",
+                    None,
+                    json!({"camera_id": camera, "aggregation_level": level}),
+                )
+                .await;
+            assert_eq!(res.is(202)["level"], level);
+        }
+    }
+    let res = api
+        .post("/aggregate", None, json!({"aggregation_level": "daily"}))
+        .await;
+    assert_eq!(res.is(202)["status"], "aggregation_triggered");
+}
+
+#[tokio::test]
 async fn silent_cameras_are_equipment_failures_and_aggregate_is_accepted() {
     let api = Api::start(&[("OCCUPANCY_SILENCE_SECS", "1")]).await;
     let (cam, entry, ..) = api.camera("QUIET", None).await;

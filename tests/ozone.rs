@@ -1794,6 +1794,67 @@ async fn the_aws_backend_serves_ozone_on_moto() {
             .body["totals"]["total"],
         0
     );
+    // The same-second tie-break on DynamoDB's sort keys.
+    latest_is_the_event_received_last(&api, &admin, &viewer).await;
+}
+
+#[tokio::test]
+async fn latest_is_the_event_received_last_in_the_same_second() {
+    let api = Api::start().await;
+    let (admin, viewer) = api.users().await;
+    latest_is_the_event_received_last(&api, &admin, &viewer).await;
+}
+
+/// Two events in the same second whose event ids sort opposite to their receipt order: the
+/// one received last is the latest (of its device and of all), and heads the event list.
+async fn latest_is_the_event_received_last(api: &Api, admin: &Session, viewer: &Session) {
+    let a = api.device(admin, "AA:BB:CC:00:00:01", "tie-a").await;
+    let b = api.device(admin, "AA:BB:CC:00:00:02", "tie-b").await;
+    api.get("/telemetry/latest/?device_id=tie-a", viewer)
+        .await
+        .assert_error(404);
+    // The device's own time: both in one second (the latest second of all events here).
+    let ts = Some("2099-01-01T00:00:00Z");
+    for (id, t) in [("zz-first", "BASIC"), ("aa-second", "PREMIUM")] {
+        api.event(&a, "tie-a", id, t, ts).await.ok();
+    }
+    let latest = api.get("/telemetry/latest/?device_id=tie-a", viewer).await;
+    assert_eq!(latest.ok()["event_id"], "aa-second", "{}", latest.text);
+    let fleet = api.get("/telemetry/latest/", viewer).await;
+    assert_eq!(fleet.ok()["event_id"], "aa-second", "{}", fleet.text);
+    let listed = api.get("/events/?device_id=tie-a&days=1", viewer).await;
+    let ids: Vec<&Value> = listed
+        .ok()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["event_id"])
+        .collect();
+    assert_eq!(ids, ["aa-second", "zz-first"], "newest first");
+    // A repeat of the first is acknowledged, stores nothing and does not become the latest.
+    api.event(&a, "tie-a", "zz-first", "BASIC", ts).await.ok();
+    assert_eq!(
+        api.get("/telemetry/latest/?device_id=tie-a", viewer)
+            .await
+            .ok()["event_id"],
+        "aa-second"
+    );
+    // Without `ts` (stamped at receipt): back to back, most likely in one second.
+    for id in ["zz-now", "mm-now", "aa-now"] {
+        api.event(&b, "tie-b", id, "STANDARD", None).await.ok();
+    }
+    let latest = api.get("/telemetry/latest/?device_id=tie-b", viewer).await;
+    assert_eq!(latest.ok()["event_id"], "aa-now", "{}", latest.text);
+    // Bad input is a 4xx in Ozone's format.
+    api.get("/telemetry/latest/?device_id=bad%20id", viewer)
+        .await
+        .assert_error(400);
+    api.get("/telemetry/latest/?device_id=tie-c", viewer)
+        .await
+        .assert_error(404);
+    api.get("/telemetry/latest/?device_id=tie-a", Auth::None)
+        .await
+        .assert_error(401);
 }
 
 /// Every endpoint for every kind of caller: nobody, a device token, a signed-in user, staff.

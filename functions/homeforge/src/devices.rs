@@ -4,6 +4,12 @@
 //! Each state key is an attribute of its own (`state.{key}`) on the device item, and a patch is
 //! one `UpdateItem` that sets only its keys, the status and `last_seen`. Two patches of
 //! different keys therefore both survive, however they interleave, with no read-modify-write.
+//!
+//! Keys the device's type declares (its component ids) take scalars. Other keys are merged as
+//! given, within bounds ([`MAX_UNDECLARED_KEYS`], [`MAX_UNDECLARED_BYTES`],
+//! [`MAX_UNDECLARED_DEPTH`]). Keys are never removed, so only a patch that adds an undeclared
+//! key can raise their number: that patch alone is conditional on the device's `version` (and
+//! bumps it), so two racing patches cannot both take the last free slot.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -12,7 +18,7 @@ use axum::extract::State as S;
 use axum::http::StatusCode;
 use axum::response::Response;
 use civic_core::item::{from_item, to_item};
-use civic_core::{Error, Json, Query, Result, ids, page};
+use civic_core::{Error, Json, Query, Result, ids, page, retry};
 use civic_store::{Cond, Item, Key, StoreError, Table, Update};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -35,6 +41,16 @@ pub fn routes() -> OpenApiRouter<State> {
 
 const STATE: &str = "state.";
 pub const DEFAULT_ICON: &str = "fa-cube";
+/// The device item's attribute that guards adding undeclared state keys.
+const VERSION: &str = "version";
+
+/// At most this many state keys that the device's type does not declare, per device (declared
+/// keys are bounded by the type: at most 100 components).
+pub const MAX_UNDECLARED_KEYS: usize = 64;
+/// An undeclared key's value, serialized as JSON, is at most this many bytes.
+pub const MAX_UNDECLARED_BYTES: usize = 1024;
+/// An undeclared key's value nests at most this many arrays/objects deep (DynamoDB allows 32).
+pub const MAX_UNDECLARED_DEPTH: usize = 16;
 
 /// The stored device, without its state (which lives in `state.*` attributes).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -62,6 +78,9 @@ pub struct Device {
     pub id: i64,
     pub record: Record,
     pub current_state: Map<String, Value>,
+    /// Bumped by each patch that adds an undeclared state key; `None` for devices registered
+    /// before it existed (set to 0 by their first such patch).
+    pub version: Option<i64>,
 }
 
 /// A device as the API shows it.
@@ -103,12 +122,21 @@ impl Device {
                 current_state.insert(k[STATE.len()..].to_owned(), v);
             }
         }
+        let version = item.remove(VERSION).and_then(|v| v.as_i64());
         let record: Record = from_item(item)?;
         Ok(Self {
             id: record.id,
             record,
             current_state,
+            version,
         })
+    }
+
+    /// The state keys its type does not declare.
+    fn undeclared(&self) -> impl Iterator<Item = &String> {
+        self.current_state
+            .keys()
+            .filter(|k| !self.record.variables.contains(k))
     }
 
     pub async fn load(table: &dyn Table, id: i64) -> Result<Option<Self>> {
@@ -316,11 +344,14 @@ async fn create_device(
             ("GSI1SK", format!("DEVICE#{}", sk(record.id))),
         ],
     )?;
+    let mut item = item;
+    item.insert(VERSION.into(), 0.into());
     table.put_if_absent(item).await?;
     let device = Device {
         id: record.id,
         record,
         current_state: Map::new(),
+        version: Some(0),
     };
     let rooms = room.into_iter().collect();
     let device = device.out(&rooms);
@@ -404,38 +435,125 @@ async fn delete_device(S(s): S<State>, AtLeast(caller): Writer, Id(id): Id) -> R
     }
 }
 
-/// Merges `changed` into a device's state and marks it online: one `UpdateItem` that sets
-/// only these keys. Keys must be component ids of its type; values scalars or null.
-pub async fn merge_state(
-    table: &dyn Table,
-    device: &Device,
-    changed: &Map<String, Value>,
-) -> Result<Device> {
+/// How deep `v` nests arrays and objects (a scalar is 0).
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        Value::Object(o) => 1 + o.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Why a state key and its value cannot be merged: declared keys take scalars; undeclared keys
+/// are plain names (like component ids) with values of bounded size, and not `device_id`.
+fn state_errors(device: &Device, changed: &Map<String, Value>) -> Result<()> {
     let mut invalid = Invalid::default();
     if changed.is_empty() {
         invalid.add("non_field_errors", "Give at least one state key.");
     }
     for (k, v) in changed {
-        if !device.record.variables.contains(k) {
-            invalid.add(k, "Unknown state key for this device type.");
-        } else if v.is_array() || v.is_object() {
+        if device.record.variables.contains(k) {
+            if v.is_array() || v.is_object() {
+                invalid.add(
+                    k,
+                    "State values must be booleans, numbers, strings or null.",
+                );
+            }
+            continue;
+        }
+        let plain = (1..=64).contains(&k.len())
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !plain {
+            let shown: String = k.chars().take(64).collect();
+            invalid.add(
+                "non_field_errors",
+                format!("State keys are 1 to 64 letters, digits, '_' or '-' (not \"{shown}\")."),
+            );
+        } else if k == TOPIC_ID {
+            invalid.add(k, "This state key is reserved for the device's id.");
+        } else if serde_json::to_vec(v).map_or(usize::MAX, |b| b.len()) > MAX_UNDECLARED_BYTES {
             invalid.add(
                 k,
-                "State values must be booleans, numbers, strings or null.",
+                format!("Ensure this value has no more than {MAX_UNDECLARED_BYTES} bytes as JSON."),
+            );
+        } else if depth(v) > MAX_UNDECLARED_DEPTH {
+            invalid.add(
+                k,
+                format!("Ensure this value nests no more than {MAX_UNDECLARED_DEPTH} levels."),
             );
         }
     }
-    invalid.check()?;
-    let mut update = Update::new(device_key(device.id))
+    invalid.check()
+}
+
+/// Merges `changed` into a device's state and marks it online: one `UpdateItem` that sets
+/// only these keys. Declared keys (component ids of its type) take scalars or null; other keys
+/// are merged as given, within bounds (see the module's docs). The HTTP patch and the devices'
+/// reports over MQTT both come here.
+pub async fn merge_state(
+    table: &dyn Table,
+    device: &Device,
+    changed: &Map<String, Value>,
+) -> Result<Device> {
+    state_errors(device, changed)?;
+    let mut known = Some(device.clone());
+    retry::optimistic(|| merge_once(table, device.id, known.take(), changed)).await
+}
+
+/// One try of [`merge_state`]; `None` when a concurrent patch added undeclared keys first.
+async fn merge_once(
+    table: &dyn Table,
+    id: i64,
+    known: Option<Device>,
+    changed: &Map<String, Value>,
+) -> Result<Option<Device>> {
+    let mut device = match known {
+        Some(d) => d,
+        None => Device::load(table, id).await?.ok_or_else(not_found)?,
+    };
+    let adds = |d: &Device| {
+        changed
+            .keys()
+            .filter(|k| !d.record.variables.contains(k) && !d.current_state.contains_key(*k))
+            .count()
+    };
+    if adds(&device) > 0 && device.version.is_none() {
+        // Registered before the guard existed: give it a version first (once per device).
+        let init = Update::new(device_key(id))
+            .set_if_absent(VERSION, 0)
+            .cond(Cond::Exists);
+        device = match table.update(init).await {
+            Err(StoreError::ConditionFailed) => return Err(not_found()),
+            other => Device::from_item(other?)?,
+        };
+    }
+    let added = adds(&device);
+    if added > 0 && device.undeclared().count() + added > MAX_UNDECLARED_KEYS {
+        return Err(Error::field(
+            "non_field_errors",
+            format!(
+                "A device holds at most {MAX_UNDECLARED_KEYS} state keys that its type does not declare."
+            ),
+        ));
+    }
+    let mut update = Update::new(device_key(id))
         .set("status", "online")
         .set("last_seen", civic_core::time::now_rfc3339())
         .cond(Cond::Exists);
     for (k, v) in changed {
         update = update.set(&format!("{STATE}{k}"), v.clone());
     }
+    let guarded = added > 0;
+    if guarded {
+        let version = device.version.unwrap_or_default();
+        update = update.add(VERSION, 1).cond(Cond::Version(version));
+    }
     match table.update(update).await {
+        // Deleted, or (guarded) another patch added keys first: the next try reloads and sees.
+        Err(StoreError::ConditionFailed) if guarded => Ok(None),
         Err(StoreError::ConditionFailed) => Err(not_found()),
-        other => Device::from_item(other?),
+        other => Device::from_item(other?).map(Some),
     }
 }
 
@@ -474,11 +592,12 @@ pub struct StateReply {
     current_state: Map<String, Value>,
 }
 
-/// `PATCH /devices/<id>/state/`: merges the body's keys into `current_state` (keys must be
-/// component ids of the device's type; values booleans, numbers, strings or null), marks the
-/// device online and hands the changed keys to the device-sync hook.
+/// `PATCH /devices/<id>/state/`: merges the body's keys into `current_state`: the type's
+/// component ids take booleans, numbers, strings or null; other keys (1–64 letters, digits,
+/// `_`, `-`; not `device_id`) take any JSON value of at most 1 KiB, at most 64 of them per
+/// device. Marks the device online and hands the changed keys to the device-sync hook.
 #[utoipa::path(patch, path = "/api/devices/{id}/state", tag = "devices", params(("id" = i64, Path)),
-    request_body(content = Object, example = json!({"relay_1": true, "pwm_1": 75})), security(("bearer" = [])),
+    request_body(content = Object, example = json!({"relay_1": true, "pwm_1": 75, "other_key": "stays_same"})), security(("bearer" = [])),
     responses((status = 200, body = StateReply), (status = 400), (status = 401), (status = 403), (status = 404)))]
 async fn patch_state(
     S(s): S<State>,

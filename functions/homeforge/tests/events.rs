@@ -121,7 +121,7 @@ async fn the_device_sync_hook_gets_the_changed_keys_after_the_state_is_stored() 
         json!({"relay_1": true, "pwm_1": 40})
     );
     // A refused patch reaches no device.
-    let res = send(Method::PATCH, &state, json!({"nope": 1})).await;
+    let res = send(Method::PATCH, &state, json!({"relay_1": {"on": true}})).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 
     // The IoT rule's output for `homeforge/devices/1/state`: reported state is stored and

@@ -40,8 +40,9 @@ pub async fn sweep(table: &dyn Table, config: &Config) -> Result<usize> {
 pub struct AggregateRequest {
     /// One camera, or null for all.
     camera_id: Option<i64>,
-    /// `hourly` (default), `daily` or `monthly`. Every level is closed by the same pass; the
+    /// Required: `hourly`, `daily` or `monthly`. Every level is closed by the same pass; the
     /// level is echoed.
+    #[schema(required = true, value_type = String)]
     aggregation_level: Option<String>,
 }
 
@@ -59,7 +60,11 @@ async fn aggregate(
     S(s): S<State>,
     Json(req): Json<AggregateRequest>,
 ) -> Result<(StatusCode, Json<AggregateAccepted>)> {
-    let level = req.aggregation_level.unwrap_or_else(|| "hourly".into());
+    let Some(level) = req.aggregation_level else {
+        return Err(Error::bad_request(
+            "aggregation_level is required: hourly, daily or monthly",
+        ));
+    };
     if !["hourly", "daily", "monthly"].contains(&level.as_str()) {
         return Err(Error::bad_request(
             "aggregation_level must be one of hourly, daily, monthly",

@@ -6,6 +6,8 @@
 //! recovers by hand-shaking again). Staff can rotate it too. A token speaks only for the
 //! device whose record holds its digest.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use axum::extract::{Path, State as S};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -73,12 +75,16 @@ fn mac_key(mac: &str) -> Key {
 }
 
 pub const TOKEN_DIGEST: &str = "token_digest";
+/// The device item's attribute holding its last event's receipt stamp.
+const LAST_RECEIPT: &str = "last_receipt";
 
 /// A stored device with what the API never shows.
 pub struct DeviceRecord {
     pub device: Device,
     pub token_digest: Option<String>,
     pub version: i64,
+    /// The receipt stamp of its last stored event (see [`receipt_stamp`]); 0 before any.
+    pub last_receipt: i64,
 }
 
 impl DeviceRecord {
@@ -88,10 +94,12 @@ impl DeviceRecord {
             .and_then(Value::as_str)
             .map(str::to_owned);
         let version = item.get("version").and_then(Value::as_i64).unwrap_or(0);
+        let last_receipt = item.get(LAST_RECEIPT).and_then(Value::as_i64).unwrap_or(0);
         Ok(Self {
             device: from_item(item)?,
             token_digest,
             version,
+            last_receipt,
         })
     }
 
@@ -281,10 +289,29 @@ impl Event {
     }
 }
 
-fn event_key(device_id: &str, occurred_at: &str, event_id: &str) -> Key {
+/// The last receipt stamp this process handed out.
+static LAST_STAMP: AtomicI64 = AtomicI64::new(0);
+
+/// Receipt order, for events that occurred in the same second: the time of receipt in
+/// microseconds since the epoch, made strictly greater than every stamp this process handed
+/// out before and than `floor`, the device's last stored stamp (which another Lambda instance
+/// may have written). Kept in the events' sort keys, so no extra write and no shared counter:
+/// a device's next event sorts after its previous one whatever the clocks of the processes
+/// that took them; events of different devices taken by different processes follow the clock.
+pub fn receipt_stamp(floor: i64) -> i64 {
+    let now = now().timestamp_micros();
+    let next = |last: i64| now.max(last + 1).max(floor + 1);
+    let last = LAST_STAMP
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(next(last)))
+        .unwrap_or_else(|last| last);
+    next(last)
+}
+
+/// Sorts by the second the event occurred, then by receipt (16 digits: µs until year 2286).
+fn event_key(device_id: &str, occurred_at: &str, receipt: i64, event_id: &str) -> Key {
     Key::new(
         format!("EVENTS#{device_id}"),
-        format!("{occurred_at}#{event_id}"),
+        format!("{occurred_at}#{receipt:016}#{event_id}"),
     )
 }
 
@@ -297,8 +324,12 @@ pub enum Stored {
 /// Stores an event exactly once. One transaction writes the event-id marker (only if absent:
 /// that is the idempotency), the event, the device's status and every rollup the event counts
 /// in; a repeated event id fails the marker's condition and changes nothing. Raw events and
-/// markers expire after the retention period; rollups stay.
-pub async fn ingest(s: &State, device: &Device, e: &Event, status: Update) -> Result<Stored> {
+/// markers expire after the retention period; rollups stay. Events of the same second sort by
+/// their [`receipt_stamp`], which the device's status keeps for the next one.
+pub async fn ingest(s: &State, record: &DeviceRecord, e: &Event, status: Update) -> Result<Stored> {
+    let device = &record.device;
+    let receipt = receipt_stamp(record.last_receipt);
+    let status = status.set(LAST_RECEIPT, receipt);
     let expires_at = now().timestamp() + s.config.retention_secs;
     let marker = Item::from_iter([
         (
@@ -309,7 +340,7 @@ pub async fn ingest(s: &State, device: &Device, e: &Event, status: Update) -> Re
         ("occurred_at".to_owned(), e.occurred_at.clone().into()),
         ("expires_at".to_owned(), expires_at.into()),
     ]);
-    let key = event_key(&e.device_id, &e.occurred_at, &e.event_id);
+    let key = event_key(&e.device_id, &e.occurred_at, receipt, &e.event_id);
     let mut event = to_item(
         e,
         &[
@@ -318,7 +349,10 @@ pub async fn ingest(s: &State, device: &Device, e: &Event, status: Update) -> Re
             ("GSI1PK", "EVENTS".into()),
             (
                 "GSI1SK",
-                format!("{}#{}#{}", e.occurred_at, e.device_id, e.event_id),
+                format!(
+                    "{}#{receipt:016}#{}#{}",
+                    e.occurred_at, e.device_id, e.event_id
+                ),
             ),
         ],
     )?;
@@ -552,7 +586,7 @@ pub async fn accept_event(s: &State, req: DeviceEvent, sender: Sender<'_>) -> Re
         received_at: iso(received),
     };
     let status = status_update(device_id, &e, &iso_ms(received));
-    ingest(s, &record.device, &e, status).await?;
+    ingest(s, &record, &e, status).await?;
     Ok(Ack {
         ack: true,
         event_id: e.event_id,
@@ -701,7 +735,7 @@ async fn legacy_ingest(
     if let Some(sd) = sd {
         status = status.set("sd_card_available", sd);
     }
-    ingest(&s, &record.device, &e, status).await?;
+    ingest(&s, &record, &e, status).await?;
     Ok(Json(json!({"status": "ok"})))
 }
 

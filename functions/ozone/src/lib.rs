@@ -10,14 +10,16 @@
 //! | handshake (by MAC) | `MAC#{mac}` | `MAC` | `MACS` / `{mac}` |
 //! | device (status, token digest, binding) | `DEVICE#{device_id}` | `DEVICE` | `DEVICES` / `{last_seen}#{device_id}` |
 //! | event id (idempotency) | `EVENTID#{device_id}#{event_id}` | `EVENTID` (TTL) | |
-//! | event | `EVENTS#{device_id}` | `{occurred_at}#{event_id}` (TTL) | `EVENTS` / `{occurred_at}#{device_id}#{event_id}` |
+//! | event | `EVENTS#{device_id}` | `{occurred_at}#{receipt:016}#{event_id}` (TTL) | `EVENTS` / `{occurred_at}#{receipt:016}#{device_id}#{event_id}` |
 //! | rollup | `ROLLUP#{scope}#{granularity}` | bucket key | |
 //! | outlet | `OUTLET#{id:010}` | `OUTLET` | `OUTLETS` / `{id:010}` |
 //! | machine | `MACHINE#{id:010}` | `MACHINE` | `MACHINES` / `{outlet:010}#{id:010}` |
 //! | machine–device binding | `MACHINE#{id:010}` | `BIND#{device_id}` | |
 //! | device count | `COUNT` | `DEVICES` | |
 //!
-//! Devices sort by last contact in GSI1, so "online" is one range query.
+//! Devices sort by last contact in GSI1, so "online" is one range query. Events sort by the
+//! second they occurred, then by `receipt` (`gateway::receipt_stamp`: µs at receipt, strictly
+//! increasing per process and per device), so the latest is the one received last.
 
 pub mod analytics;
 pub mod auth;
