@@ -130,7 +130,11 @@ pub fn check(defs: &[FunctionDef], platform: &Platform) -> Vec<String> {
             continue;
         };
         let (_, spec) = f.build(platform);
-        let ops = openapi::operations(&spec);
+        let mut ops = openapi::operations(&spec);
+        // On Lambda the app's first function also serves the app's document (civic_runtime).
+        if serves_document(f) {
+            ops.push(("GET".into(), openapi::DOCUMENT_PATH.into()));
+        }
         for (method, path) in &ops {
             if !def.routes.iter().any(|r| r.covers(method, path)) {
                 problems.push(format!(
@@ -156,7 +160,19 @@ pub fn check(defs: &[FunctionDef], platform: &Platform) -> Vec<String> {
     for name in names.filter(|n| !defs.iter().any(|d| d.binary == *n)) {
         problems.push(format!("function {name} is not declared in the template"));
     }
+    for functions in registry::APPS {
+        if let Err(e) = openapi::document(functions, platform) {
+            problems.push(format!("{}'s OpenAPI document: {e}", functions[0].app.name));
+        }
+    }
     problems
+}
+
+/// Whether `f` is its app's first function, the one that serves `GET /openapi.json` on Lambda.
+fn serves_document(f: &civic_core::Function) -> bool {
+    (f.app.functions)()
+        .first()
+        .is_some_and(|first| first.name == f.name)
 }
 
 /// The platform's router: every template route at `/{app}{path}`, plus `/{app}/docs`.
@@ -168,21 +184,28 @@ pub fn router(defs: &[FunctionDef], platform: &Platform) -> Result<Router> {
             problems.join("\n  ")
         );
     }
-    let mut apps: BTreeMap<&str, (Router, utoipa::openapi::OpenApi)> = BTreeMap::new();
+    let mut apps: BTreeMap<&str, (Router, &[civic_core::Function])> = BTreeMap::new();
     for def in defs {
         let Some(f) = registry::find(&def.binary) else {
             continue; // a scheduled function: no routes
         };
-        let (svc, spec) = f.build(platform);
+        let (svc, _) = f.build(platform);
         let svc = tower::ServiceBuilder::new()
             .map_request(move |req| as_lambda_sees_it(req, f.app.name))
             .service(svc);
         // Unknown paths under the app get its own 404 body, from its first function.
-        let (router, doc) = apps
-            .entry(f.app.name)
-            .or_insert_with(|| (Router::new().fallback_service(svc.clone()), spec.clone()));
-        doc.paths.paths.extend(spec.paths.paths);
-        for r in &def.routes {
+        let (router, _) = apps.entry(f.app.name).or_insert_with(|| {
+            (
+                Router::new().fallback_service(svc.clone()),
+                (f.app.functions)(),
+            )
+        });
+        // `/openapi.json` is the app's document, served with its docs below.
+        for r in def
+            .routes
+            .iter()
+            .filter(|r| r.path != openapi::DOCUMENT_PATH)
+        {
             let method = match r.method.as_str() {
                 "ANY" => None,
                 m => Some(
@@ -197,8 +220,10 @@ pub fn router(defs: &[FunctionDef], platform: &Platform) -> Result<Router> {
         }
     }
     let (mut docs, mut api) = (Router::new(), Router::new());
-    for (app, (router, spec)) in apps {
+    for (app, (router, functions)) in apps {
         api = api.nest_service(&format!("/{app}"), router);
+        // The same document Lambda serves (civic_runtime::http_router); check() vouched for it.
+        let spec = openapi::document(functions, platform).map_err(anyhow::Error::msg)?;
         docs = docs.merge(openapi::docs(app, spec));
     }
     let api = api.fallback(|| async {
@@ -344,6 +369,27 @@ mod tests {
             &template::parse(&template()).unwrap(),
             &platform(dir.path()),
         );
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+
+    /// Each app's one document (what civic-local and Lambda serve): no schema name given to
+    /// two different schemas, no operation served twice, and every `$ref` found.
+    #[test]
+    fn every_apps_document_is_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = platform(dir.path());
+        let mut problems = Vec::new();
+        for functions in registry::APPS {
+            let app = functions[0].app.name;
+            match openapi::document(functions, &p) {
+                Err(e) => problems.push(format!("{app}: {e}")),
+                Ok(doc) => problems.extend(
+                    openapi::dangling_refs(&doc)
+                        .into_iter()
+                        .map(|r| format!("{app}: {r} is not in the document")),
+                ),
+            }
+        }
         assert!(problems.is_empty(), "{problems:#?}");
     }
 

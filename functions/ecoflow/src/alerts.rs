@@ -326,7 +326,7 @@ pub struct AlertParams {
 }
 
 /// Alerts, newest first; filters combine. One query.
-#[utoipa::path(get, path = "/api/alerts", tag = "alerts", params(AlertParams), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/alerts", operation_id = "list_alerts", tag = "alerts", params(AlertParams), security(("bearer" = [])),
     responses((status = 200, body = Vec<Alert>), (status = 400), (status = 401)))]
 async fn list(S(s): S<State>, _: User, Query(q): Query<AlertParams>) -> Result<Response> {
     let status = match q.status.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
@@ -363,7 +363,7 @@ pub struct AlertInput {
 }
 
 /// Create an alert manually (`alert_type` `MANUAL`).
-#[utoipa::path(post, path = "/api/alerts", tag = "alerts", request_body = AlertInput, security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/alerts", operation_id = "create_alert", tag = "alerts", request_body = AlertInput, security(("bearer" = [])),
     responses((status = 201, body = Alert), (status = 400), (status = 401), (status = 403)))]
 async fn create(
     S(s): S<State>,
@@ -428,7 +428,7 @@ async fn create(
     Ok((StatusCode::CREATED, Json(record.alert)))
 }
 
-#[utoipa::path(get, path = "/api/alerts/{id}", tag = "alerts", params(("id" = i64, Path)),
+#[utoipa::path(get, path = "/api/alerts/{id}", operation_id = "get_alert", tag = "alerts", params(("id" = i64, Path)),
     security(("bearer" = [])), responses((status = 200, body = Alert), (status = 401), (status = 404)))]
 async fn detail(S(s): S<State>, _: User, Id(id): Id) -> Result<Json<Alert>> {
     Ok(Json(load(s.table.as_ref(), id).await?.0.alert))
@@ -444,7 +444,7 @@ pub struct AlertUpdate {
 }
 
 /// Update an alert (e.g. `{"status": "CLOSED"}`); every field is optional.
-#[utoipa::path(put, path = "/api/alerts/{id}", tag = "alerts", params(("id" = i64, Path)),
+#[utoipa::path(put, path = "/api/alerts/{id}", operation_id = "update_alert", tag = "alerts", params(("id" = i64, Path)),
     request_body = AlertUpdate, security(("bearer" = [])),
     responses((status = 200, body = Alert), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409)))]
 async fn update(S(s): S<State>, Admin(user): Admin, Id(id): Id, body: Body) -> Result<Json<Alert>> {
@@ -498,7 +498,7 @@ async fn close(S(s): S<State>, Admin(user): Admin, Id(id): Id) -> Result<Json<Al
     Ok(Json(alert))
 }
 
-#[utoipa::path(delete, path = "/api/alerts/{id}", tag = "alerts", params(("id" = i64, Path)),
+#[utoipa::path(delete, path = "/api/alerts/{id}", operation_id = "delete_alert", tag = "alerts", params(("id" = i64, Path)),
     security(("bearer" = [])), responses((status = 204), (status = 401), (status = 403), (status = 404)))]
 async fn delete(S(s): S<State>, _: Admin, Id(id): Id) -> Result<StatusCode> {
     let table = s.table.as_ref();

@@ -46,6 +46,7 @@ use utoipa_axum::router::OpenApiRouter;
 pub const APP: App = App {
     name: "ecoflow",
     format: civic_core::error::drf,
+    functions: || FUNCTIONS,
 };
 
 pub const AUTH: Function = Function {

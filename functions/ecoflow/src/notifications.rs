@@ -43,7 +43,7 @@ pub struct PageParams {
 }
 
 /// Broadcasts, newest first.
-#[utoipa::path(get, path = "/api/notifications", tag = "notifications", params(PageParams),
+#[utoipa::path(get, path = "/api/notifications", operation_id = "list_notifications", tag = "notifications", params(PageParams),
     security(("bearer" = [])), responses((status = 200, body = Vec<Notification>), (status = 400), (status = 401)))]
 async fn list(S(s): S<State>, _: User, Query(q): Query<PageParams>) -> Result<Response> {
     let limit = page::limit(q.limit, 100, 1000)?;
@@ -86,7 +86,7 @@ async fn broadcast(
     Ok((StatusCode::CREATED, Json(n)))
 }
 
-#[utoipa::path(get, path = "/api/notifications/{id}", tag = "notifications", params(("id" = i64, Path)),
+#[utoipa::path(get, path = "/api/notifications/{id}", operation_id = "get_notification", tag = "notifications", params(("id" = i64, Path)),
     security(("bearer" = [])), responses((status = 200, body = Notification), (status = 401), (status = 404)))]
 async fn detail(S(s): S<State>, _: User, Id(id): Id) -> Result<Json<Notification>> {
     let item = s
@@ -97,7 +97,7 @@ async fn detail(S(s): S<State>, _: User, Id(id): Id) -> Result<Json<Notification
     Ok(Json(from_item(item)?))
 }
 
-#[utoipa::path(delete, path = "/api/notifications/{id}", tag = "notifications", params(("id" = i64, Path)),
+#[utoipa::path(delete, path = "/api/notifications/{id}", operation_id = "delete_notification", tag = "notifications", params(("id" = i64, Path)),
     security(("bearer" = [])), responses((status = 204), (status = 401), (status = 403), (status = 404)))]
 async fn delete(S(s): S<State>, _: Admin, Id(id): Id) -> Result<StatusCode> {
     match s.table.delete(&key(id), Cond::Always).await? {

@@ -47,6 +47,7 @@ use crate::users::UserRecord;
 pub const APP: App = App {
     name: "homeforge",
     format: civic_core::error::drf,
+    functions: || FUNCTIONS,
 };
 
 pub const AUTH: Function = Function {

@@ -52,7 +52,7 @@ pub struct AlertParams {
 }
 
 /// Unresolved alerts, by camera then id.
-#[utoipa::path(get, path = "/api/occupancy/alerts", tag = "alerts", params(AlertParams),
+#[utoipa::path(get, path = "/api/occupancy/alerts", operation_id = "list_alerts", tag = "alerts", params(AlertParams),
     responses((status = 200, body = Vec<Alert>), (status = 400)))]
 async fn list(S(s): S<State>, Query(q): Query<AlertParams>) -> Result<axum::response::Response> {
     let limit = page::limit(q.limit, 1000, 1000)?;

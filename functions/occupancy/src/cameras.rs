@@ -231,7 +231,7 @@ async fn create(S(s): S<State>, Json(new): Json<NewCamera>) -> Result<(StatusCod
 }
 
 /// All active cameras, by id. Paged internally: one query per 1000 cameras.
-#[utoipa::path(get, path = "/api/occupancy/cameras", tag = "cameras",
+#[utoipa::path(get, path = "/api/occupancy/cameras", operation_id = "list_cameras", tag = "cameras",
     responses((status = 200, body = Vec<Camera>)))]
 async fn list(S(s): S<State>) -> Result<Json<Vec<Camera>>> {
     Ok(Json(active_cameras(s.table.as_ref()).await?))

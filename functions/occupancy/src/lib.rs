@@ -47,6 +47,7 @@ use utoipa_axum::router::OpenApiRouter;
 pub const APP: App = App {
     name: "occupancy",
     format: error_body,
+    functions: || FUNCTIONS,
 };
 
 /// FastAPI's error body: `{"detail": "..."}`.

@@ -583,7 +583,9 @@ async fn delete_machine(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Named apart from the user registration's `RegisterRequest`: one document holds both.
 #[derive(Deserialize, ToSchema)]
+#[schema(as = MachineRegisterRequest)]
 pub struct RegisterRequest {
     device_id: Option<String>,
     outlet_id: Option<i64>,
@@ -599,7 +601,7 @@ pub struct Registered {
 
 /// Register a device as a new machine at an outlet (staff). From then on its events also
 /// count in the machine's and the outlet's usage.
-#[utoipa::path(post, path = "/api/machines/register", tag = "machines", request_body = RegisterRequest, security(("session" = [])),
+#[utoipa::path(post, path = "/api/machines/register", operation_id = "register_machine", tag = "machines", request_body = RegisterRequest, security(("session" = [])),
     responses((status = 201, body = Registered), (status = 400), (status = 401), (status = 403), (status = 409)))]
 async fn register(
     S(s): S<State>,

@@ -48,6 +48,7 @@ use crate::auth::UserRecord;
 pub const APP: App = App {
     name: "ozone",
     format: error_body,
+    functions: || FUNCTIONS,
 };
 
 /// `{"success": false, "error": msg}` plus DRF's keys: `detail` for a general error, or one

@@ -34,6 +34,7 @@ use utoipa_axum::router::OpenApiRouter;
 pub const APP: App = App {
     name: "streetlight",
     format: error_body,
+    functions: || FUNCTIONS,
 };
 
 /// Errors use the same envelope as successes, with `data: null`.

@@ -20,6 +20,11 @@ impl Function {
         let (router, spec) = (self.routes)(platform).split_for_parts();
         (self.app.finish(router, &platform.limits), spec)
     }
+
+    /// Its OpenAPI part alone (paths and the components they name).
+    pub fn openapi(&self, platform: &Platform) -> OpenApi {
+        (self.routes)(platform).into_openapi()
+    }
 }
 
 /// What a scheduled job or an event consumer returns: a short JSON report (logged by the

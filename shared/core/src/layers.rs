@@ -28,6 +28,10 @@ pub const ROUND_TRIPS_HEADER: &str = "x-store-round-trips";
 pub struct App {
     pub name: &'static str,
     pub format: ErrorFormat,
+    /// The app's HTTP functions (its `FUNCTIONS`), for the one document of the whole app
+    /// ([`crate::openapi::document`]) that its first function serves on Lambda. A fn pointer,
+    /// because `FUNCTIONS` holds this `App` and a const cannot contain itself.
+    pub functions: fn() -> &'static [crate::Function],
 }
 
 #[derive(Clone, Debug)]

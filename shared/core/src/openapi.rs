@@ -1,15 +1,228 @@
 //! Each app's OpenAPI document comes from its handlers' `#[utoipa::path]` annotations, collected
-//! while its routers are built; this serves it with Swagger UI (bundled, no CDN).
+//! while its routers are built; [`document`] merges an app's functions into its one document,
+//! which civic-local serves with Swagger UI (bundled, no CDN) and Lambda at `/openapi.json`.
 
 use axum::Router;
-use utoipa::openapi::OpenApi;
+use serde_json::Value;
+use utoipa::openapi::path::ParameterIn;
+use utoipa::openapi::security::SecurityRequirement;
+use utoipa::openapi::{OpenApi, RefOr, Response, Schema};
 use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{Function, Limits, Platform};
 
 /// `/{app}/docs` (Swagger UI) and `/{app}/openapi.json`.
 pub fn docs(app: &str, spec: OpenApi) -> Router {
     SwaggerUi::new(format!("/{app}/docs"))
         .url(format!("/{app}/openapi.json"), spec)
         .into()
+}
+
+/// `GET /openapi.json` on Lambda: the app's first function serves the whole app's document
+/// (civic-local serves the same document at `/{app}/openapi.json`).
+pub const DOCUMENT_PATH: &str = "/openapi.json";
+
+/// An app's whole OpenAPI document, in one place for civic-local (`/{app}/openapi.json`,
+/// `/{app}/docs`) and Lambda (`GET /openapi.json` on the app's first function): every
+/// function's paths AND components merged with [`OpenApi::merge`], then the statuses the
+/// standard stack returns added to every operation ([`stack_statuses`]).
+///
+/// Refused (an error naming them) when two functions give one schema name to different
+/// schemas, or both serve one operation: `merge` keeps the first and the document would lie.
+pub fn document(functions: &[Function], platform: &Platform) -> Result<OpenApi, String> {
+    let mut parts = functions.iter().map(|f| (f.name, f.openapi(platform)));
+    let (_, mut doc) = parts.next().ok_or("an app without HTTP functions")?;
+    let mut clashes = Vec::new();
+    for (name, spec) in parts {
+        clashes.extend(collisions(&doc, &spec, name));
+        doc.merge(spec);
+    }
+    clashes.extend(duplicate_operation_ids(&doc));
+    if !clashes.is_empty() {
+        return Err(clashes.join("; "));
+    }
+    stack_statuses(&mut doc, &platform.limits);
+    Ok(doc)
+}
+
+/// What `merge` would silently drop from `other` (function `name`) because `doc` has it.
+fn collisions(doc: &OpenApi, other: &OpenApi, name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let schemas = |d: &OpenApi| d.components.as_ref().map(|c| c.schemas.clone());
+    let (mine, theirs) = (
+        schemas(doc).unwrap_or_default(),
+        schemas(other).unwrap_or_default(),
+    );
+    for (schema, s) in &theirs {
+        if let Some(m) = mine.get(schema)
+            && serde_json::to_value(m).ok() != serde_json::to_value(s).ok()
+        {
+            out.push(format!(
+                "{name}: schema {schema} differs from another function's schema of that name"
+            ));
+        }
+    }
+    let ours = operations(doc);
+    for op in operations(other).into_iter().filter(|op| ours.contains(op)) {
+        out.push(format!(
+            "{name}: {} {} is served by another function too",
+            op.0, op.1
+        ));
+    }
+    out
+}
+
+/// Operation ids must be unique in a document (client generators name functions by them);
+/// utoipa's default is the handler's name, which other modules may share (`list`, `create`).
+fn duplicate_operation_ids(doc: &OpenApi) -> Vec<String> {
+    let mut seen = std::collections::BTreeMap::<&str, Vec<String>>::new();
+    for (path, item) in &doc.paths.paths {
+        let ops = [
+            ("GET", &item.get),
+            ("PUT", &item.put),
+            ("POST", &item.post),
+            ("DELETE", &item.delete),
+            ("PATCH", &item.patch),
+        ];
+        for (method, op) in ops {
+            if let Some(id) = op.as_ref().and_then(|op| op.operation_id.as_deref()) {
+                seen.entry(id).or_default().push(format!("{method} {path}"));
+            }
+        }
+    }
+    seen.into_iter()
+        .filter(|(_, ops)| ops.len() > 1)
+        .map(|(id, ops)| {
+            format!(
+                "operation id {id} is used by {} (set operation_id)",
+                ops.join(", ")
+            )
+        })
+        .collect()
+}
+
+/// Local `$ref`s that point at nothing in the document, e.g. `#/components/schemas/Light`.
+pub fn dangling_refs(doc: &OpenApi) -> Vec<String> {
+    fn walk(v: &Value, root: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    let found = r
+                        .strip_prefix('#')
+                        .is_some_and(|pointer| root.pointer(pointer).is_some());
+                    if !found && !out.contains(r) {
+                        out.push(r.clone());
+                    }
+                }
+                map.values().for_each(|v| walk(v, root, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, root, out)),
+            _ => {}
+        }
+    }
+    let root = serde_json::to_value(doc).unwrap_or_default();
+    let mut out = Vec::new();
+    walk(&root, &root, &mut out);
+    out
+}
+
+/// The statuses every handler can get from the standard stack ([`crate::layers`] and the
+/// extractors in [`crate::extract`]), added to each operation unless its annotation lists
+/// them already; the handlers' own statuses (404, 409, a role's 403...) stay in their
+/// `#[utoipa::path]`:
+/// - a request body: 400 (malformed, or a field of the wrong type), 413 (over the body
+///   limit), and 415 for JSON and form bodies (another `Content-Type`);
+/// - a query parameter that is not free text: 400 (it does not parse);
+/// - security (its own, or the document's): 401 (no or a bad credential);
+/// - rate limits, when configured: 429 with `Retry-After`.
+pub fn stack_statuses(doc: &mut OpenApi, limits: &Limits) {
+    let default_security = doc.security.clone().unwrap_or_default();
+    let rate_limited = limits.per_hour > 0 || limits.per_minute > 0;
+    for item in doc.paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+            &mut item.head,
+            &mut item.options,
+            &mut item.trace,
+        ];
+        for op in ops.into_iter().flatten() {
+            let body = op.request_body.as_ref().map(|b| {
+                b.content
+                    .keys()
+                    .any(|t| t.starts_with("application/json") || t == FORM)
+            });
+            let typed_query = op.parameters.iter().flatten().any(|p| {
+                p.parameter_in == ParameterIn::Query && !p.schema.as_ref().is_some_and(free_text)
+            });
+            let security = op.security.as_ref().unwrap_or(&default_security);
+            let secured = security
+                .iter()
+                .any(|r| *r != SecurityRequirement::default());
+            let mut add = |status: &str, why: &str| {
+                op.responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| RefOr::T(Response::new(why)));
+            };
+            if body.is_some() || typed_query {
+                add(
+                    "400",
+                    "Malformed request: a body or parameter that does not parse, or an invalid field",
+                );
+            }
+            if body.is_some() {
+                add("413", "Request body is too large");
+            }
+            if body == Some(true) {
+                add("415", "Wrong Content-Type for the body");
+            }
+            if secured {
+                add("401", "Missing, invalid or expired credentials");
+            }
+            if rate_limited {
+                add(
+                    "429",
+                    "Rate limit exceeded; `Retry-After` gives the seconds to wait",
+                );
+            }
+        }
+    }
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// A plain (optionally null) string: any query value parses as one.
+fn free_text(schema: &RefOr<Schema>) -> bool {
+    let Ok(Value::Object(s)) = serde_json::to_value(schema) else {
+        return false;
+    };
+    let string = match s.get("type") {
+        Some(Value::String(t)) => t == "string",
+        Some(Value::Array(ts)) => ts.iter().all(|t| t == "string" || t == "null"),
+        _ => false,
+    };
+    string
+        && !["enum", "format", "pattern", "minLength", "maxLength"]
+            .iter()
+            .any(|k| s.contains_key(*k))
+}
+
+/// `GET /openapi.json` serving `doc` (serialised once).
+pub fn document_route(doc: &OpenApi) -> Router {
+    let json = doc.to_json().unwrap_or_default();
+    Router::new().route(
+        DOCUMENT_PATH,
+        axum::routing::get(move || async move {
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                json,
+            )
+        }),
+    )
 }
 
 /// Paths and methods of a spec, e.g. `("GET", "/api/lights/list")`: the routes a router serves.
@@ -45,5 +258,132 @@ impl utoipa::Modify for BearerAuth {
         spec.components
             .get_or_insert_with(Default::default)
             .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
+
+    use super::*;
+    use crate::App;
+
+    mod one {
+        #[allow(dead_code)] // only its schema matters
+        #[derive(serde::Deserialize, utoipa::ToSchema)]
+        pub struct Thing {
+            pub x: i64,
+        }
+        #[utoipa::path(post, path = "/one", request_body = Thing, security(("bearer" = [])),
+            responses((status = 200), (status = 404)))]
+        pub async fn one(_body: crate::Json<Thing>) {}
+    }
+
+    /// Another `Thing`, with other fields.
+    mod two {
+        #[derive(serde::Serialize, utoipa::ToSchema)]
+        pub struct Thing {
+            pub y: String,
+        }
+        #[utoipa::path(get, path = "/two", params(("n" = i64, Query), ("q" = String, Query)),
+            responses((status = 200, body = Thing)))]
+        pub async fn two() {}
+    }
+
+    /// The same `Thing` as `one`'s.
+    mod three {
+        #[utoipa::path(get, path = "/three", responses((status = 200, body = super::one::Thing)))]
+        pub async fn three() {}
+    }
+
+    const APP: App = App {
+        name: "test",
+        format: crate::error::drf,
+        functions: || &[ONE, TWO, THREE],
+    };
+    const ONE: Function = Function {
+        name: "one",
+        app: APP,
+        routes: |_| OpenApiRouter::new().routes(routes!(one::one)),
+    };
+    const TWO: Function = Function {
+        name: "two",
+        app: APP,
+        routes: |_| OpenApiRouter::new().routes(routes!(two::two)),
+    };
+    const THREE: Function = Function {
+        name: "three",
+        app: APP,
+        routes: |_| OpenApiRouter::new().routes(routes!(three::three)),
+    };
+
+    fn platform(dir: &std::path::Path, limits: Limits) -> Platform {
+        let backend = civic_store::Backend::embedded(dir).unwrap();
+        Platform::local(dir, backend, limits).unwrap()
+    }
+
+    fn statuses(doc: &OpenApi, path: &str) -> Vec<String> {
+        let item = &doc.paths.paths[path];
+        let op = item.get.as_ref().or(item.post.as_ref()).unwrap();
+        op.responses.responses.keys().cloned().collect()
+    }
+
+    #[test]
+    fn functions_merge_into_one_document_with_their_schemas() {
+        let dir = tempfile::tempdir().unwrap();
+        let doc = document(&[ONE, THREE], &platform(dir.path(), Limits::default())).unwrap();
+        assert_eq!(operations(&doc).len(), 2);
+        assert!(
+            doc.components
+                .as_ref()
+                .unwrap()
+                .schemas
+                .contains_key("Thing")
+        );
+        assert_eq!(dangling_refs(&doc), Vec::<String>::new());
+    }
+
+    #[test]
+    fn one_name_for_two_schemas_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = platform(dir.path(), Limits::default());
+        let err = document(&[ONE, TWO], &p).err().unwrap();
+        assert!(err.contains("two: schema Thing differs"), "{err}");
+        let err = document(&[ONE, ONE], &p).err().unwrap();
+        assert!(
+            err.contains("POST /one is served by another function too"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_stacks_statuses_are_added() {
+        let dir = tempfile::tempdir().unwrap();
+        let doc = document(&[ONE], &platform(dir.path(), Limits::default())).unwrap();
+        assert_eq!(
+            statuses(&doc, "/one"),
+            ["200", "400", "401", "404", "413", "415"]
+        );
+        let doc = document(&[TWO], &platform(dir.path(), Limits::default())).unwrap();
+        assert_eq!(
+            statuses(&doc, "/two"),
+            ["200", "400"],
+            "an integer query parameter"
+        );
+        let limited = Limits {
+            per_minute: 10,
+            ..Limits::default()
+        };
+        let doc = document(&[THREE], &platform(dir.path(), limited)).unwrap();
+        assert_eq!(statuses(&doc, "/three"), ["200", "429"]);
+    }
+
+    #[test]
+    fn dangling_refs_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut doc = document(&[ONE], &platform(dir.path(), Limits::default())).unwrap();
+        doc.components.as_mut().unwrap().schemas.clear();
+        assert_eq!(dangling_refs(&doc), ["#/components/schemas/Thing"]);
     }
 }

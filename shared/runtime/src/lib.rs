@@ -17,9 +17,22 @@ pub use iot::run_iot;
 pub async fn run_http(function: &Function) -> Result<(), Error> {
     init_tracing(true);
     let platform = iot::platform().await?;
-    let (router, _) = function.build(&platform);
-    let router = router.layer(middleware::from_fn(client_ip));
+    let router = http_router(function, &platform)?;
     lambda_http::run(civic_core::layers::into_service(router)).await
+}
+
+/// The router Lambda runs for `function`: its routes in the standard stack and, on the app's
+/// first function (`FUNCTIONS[0]`, which the template routes `GET /openapi.json` to), the whole
+/// app's OpenAPI document, the same [`civic_core::openapi::document`] civic-local serves at
+/// `/{app}/openapi.json`. Built at init: a document that does not merge fails the cold start.
+pub fn http_router(function: &Function, platform: &Platform) -> Result<axum::Router, Error> {
+    let (mut router, _) = function.build(platform);
+    let app = (function.app.functions)();
+    if app.first().is_some_and(|first| first.name == function.name) {
+        let doc = civic_core::openapi::document(app, platform)?;
+        router = router.merge(civic_core::openapi::document_route(&doc));
+    }
+    Ok(router.layer(middleware::from_fn(client_ip)))
 }
 
 /// Runs a scheduled job once per EventBridge event.

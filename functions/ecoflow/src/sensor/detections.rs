@@ -27,7 +27,7 @@ pub struct DetectionParams {
 }
 
 /// Counted frames, newest first.
-#[utoipa::path(get, path = "/api/sensor/detections", tag = "sensor", params(DetectionParams),
+#[utoipa::path(get, path = "/api/sensor/detections", operation_id = "list_detections", tag = "sensor", params(DetectionParams),
     security(("bearer" = [])),
     responses((status = 200, body = Vec<Detection>), (status = 400), (status = 401)))]
 async fn list(S(s): S<State>, _: User, Query(q): Query<DetectionParams>) -> Result<Response> {

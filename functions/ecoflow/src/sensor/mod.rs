@@ -61,8 +61,10 @@ pub enum Origin {
     },
 }
 
+/// Named apart from `GET /api/status`'s `Status`: one document holds both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
+#[schema(as = DetectionStatus)]
 pub enum Status {
     Normal,
     Danger,

@@ -86,7 +86,7 @@ pub struct CameraParams {
 
 /// Cameras with their zone and organization. With `zone_id`: two round trips; otherwise
 /// pages of whole organizations (`X-Next-Cursor`).
-#[utoipa::path(get, path = "/api/cameras", tag = "cameras", params(CameraParams), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/cameras", operation_id = "list_cameras", tag = "cameras", params(CameraParams), security(("bearer" = [])),
     responses((status = 200, body = Vec<CameraOut>), (status = 400), (status = 401)))]
 async fn list(S(s): S<State>, _: User, Query(q): Query<CameraParams>) -> Result<Response> {
     let table = s.table.as_ref();
@@ -111,7 +111,7 @@ async fn list(S(s): S<State>, _: User, Query(q): Query<CameraParams>) -> Result<
     ))
 }
 
-#[utoipa::path(post, path = "/api/cameras", tag = "cameras", request_body = CameraInput, security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/cameras", operation_id = "create_camera", tag = "cameras", request_body = CameraInput, security(("bearer" = [])),
     responses((status = 201, body = CameraOut), (status = 400), (status = 401), (status = 403)))]
 async fn create(S(s): S<State>, _: Admin, body: Body) -> Result<(StatusCode, Json<CameraOut>)> {
     let patch = Patch::read(body)?;
@@ -153,7 +153,7 @@ async fn create(S(s): S<State>, _: Admin, body: Body) -> Result<(StatusCode, Jso
 }
 
 /// A camera with its zone and organization: two round trips (pointer, tree).
-#[utoipa::path(get, path = "/api/cameras/{id}", tag = "cameras", params(("id" = i64, Path)),
+#[utoipa::path(get, path = "/api/cameras/{id}", operation_id = "get_camera", tag = "cameras", params(("id" = i64, Path)),
     security(("bearer" = [])), responses((status = 200, body = CameraOut), (status = 401), (status = 404)))]
 async fn detail(S(s): S<State>, _: User, Id(id): Id) -> Result<Json<CameraOut>> {
     let tree = camera_tree(s.table.as_ref(), id)
@@ -164,7 +164,7 @@ async fn detail(S(s): S<State>, _: User, Id(id): Id) -> Result<Json<CameraOut>> 
 }
 
 /// Update a camera; every field is optional. A new `zone_id` moves it.
-#[utoipa::path(put, path = "/api/cameras/{id}", tag = "cameras", params(("id" = i64, Path)),
+#[utoipa::path(put, path = "/api/cameras/{id}", operation_id = "update_camera", tag = "cameras", params(("id" = i64, Path)),
     request_body = CameraInput, security(("bearer" = [])),
     responses((status = 200, body = CameraOut), (status = 400), (status = 401), (status = 403), (status = 404)))]
 async fn update(S(s): S<State>, _: Admin, Id(id): Id, body: Body) -> Result<Json<CameraOut>> {
@@ -213,7 +213,7 @@ async fn update(S(s): S<State>, _: Admin, Id(id): Id, body: Body) -> Result<Json
     Ok(Json(out))
 }
 
-#[utoipa::path(delete, path = "/api/cameras/{id}", tag = "cameras", params(("id" = i64, Path)),
+#[utoipa::path(delete, path = "/api/cameras/{id}", operation_id = "delete_camera", tag = "cameras", params(("id" = i64, Path)),
     security(("bearer" = [])), responses((status = 204), (status = 401), (status = 403), (status = 404)))]
 async fn delete(S(s): S<State>, _: Admin, Id(id): Id) -> Result<StatusCode> {
     let table = s.table.as_ref();

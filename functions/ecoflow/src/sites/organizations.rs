@@ -71,7 +71,7 @@ impl Patch {
 
 /// Every organization with its zones and cameras, by id. Pages hold whole organizations;
 /// `X-Next-Cursor` names the next page.
-#[utoipa::path(get, path = "/api/organizations", tag = "organizations", params(PageParams),
+#[utoipa::path(get, path = "/api/organizations", operation_id = "list_organizations", tag = "organizations", params(PageParams),
     security(("bearer" = [])), responses((status = 200, body = Vec<OrgOut>), (status = 401)))]
 async fn list(S(s): S<State>, _: User, Query(q): Query<PageParams>) -> Result<Response> {
     let (trees, next) = page_of_trees(s.table.as_ref(), q.start()?).await?;
@@ -79,7 +79,7 @@ async fn list(S(s): S<State>, _: User, Query(q): Query<PageParams>) -> Result<Re
     Ok(page::with_cursor(Json(out), next.map(|n| n.to_string())))
 }
 
-#[utoipa::path(post, path = "/api/organizations", tag = "organizations", request_body = OrgInput,
+#[utoipa::path(post, path = "/api/organizations", operation_id = "create_organization", tag = "organizations", request_body = OrgInput,
     security(("bearer" = [])),
     responses((status = 201, body = OrgOut), (status = 400), (status = 401), (status = 403)))]
 async fn create(S(s): S<State>, _: Admin, body: Body) -> Result<(StatusCode, Json<OrgOut>)> {
@@ -107,7 +107,7 @@ async fn create(S(s): S<State>, _: Admin, body: Body) -> Result<(StatusCode, Jso
 }
 
 /// One organization with its zones and cameras: one query.
-#[utoipa::path(get, path = "/api/organizations/{id}", tag = "organizations", params(("id" = i64, Path)),
+#[utoipa::path(get, path = "/api/organizations/{id}", operation_id = "get_organization", tag = "organizations", params(("id" = i64, Path)),
     security(("bearer" = [])), responses((status = 200, body = OrgOut), (status = 401), (status = 404)))]
 async fn detail(S(s): S<State>, _: User, Id(id): Id) -> Result<Json<OrgOut>> {
     let tree = load_tree(s.table.as_ref(), id)
@@ -117,7 +117,7 @@ async fn detail(S(s): S<State>, _: User, Id(id): Id) -> Result<Json<OrgOut>> {
 }
 
 /// Update an organization; every field is optional.
-#[utoipa::path(put, path = "/api/organizations/{id}", tag = "organizations", params(("id" = i64, Path)),
+#[utoipa::path(put, path = "/api/organizations/{id}", operation_id = "update_organization", tag = "organizations", params(("id" = i64, Path)),
     request_body = OrgInput, security(("bearer" = [])),
     responses((status = 200, body = OrgOut), (status = 400), (status = 401), (status = 403), (status = 404)))]
 async fn update(S(s): S<State>, _: Admin, Id(id): Id, body: Body) -> Result<Json<OrgOut>> {
@@ -138,7 +138,7 @@ async fn update(S(s): S<State>, _: Admin, Id(id): Id, body: Body) -> Result<Json
 }
 
 /// Delete an organization with its zones and cameras (their alerts stay, as history).
-#[utoipa::path(delete, path = "/api/organizations/{id}", tag = "organizations", params(("id" = i64, Path)),
+#[utoipa::path(delete, path = "/api/organizations/{id}", operation_id = "delete_organization", tag = "organizations", params(("id" = i64, Path)),
     security(("bearer" = [])),
     responses((status = 204), (status = 401), (status = 403), (status = 404)))]
 async fn delete(S(s): S<State>, _: Admin, Id(id): Id) -> Result<StatusCode> {

@@ -89,7 +89,7 @@ pub struct ZoneParams {
 
 /// Zones with their organization and cameras. With `org_id`: one query; otherwise pages of
 /// whole organizations (`X-Next-Cursor`).
-#[utoipa::path(get, path = "/api/zones", tag = "zones", params(ZoneParams), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/zones", operation_id = "list_zones", tag = "zones", params(ZoneParams), security(("bearer" = [])),
     responses((status = 200, body = Vec<ZoneOut>), (status = 400), (status = 401)))]
 async fn list(S(s): S<State>, _: User, Query(q): Query<ZoneParams>) -> Result<Response> {
     let table = s.table.as_ref();
@@ -104,7 +104,7 @@ async fn list(S(s): S<State>, _: User, Query(q): Query<ZoneParams>) -> Result<Re
     Ok(page::with_cursor(Json(zones), next.map(|n| n.to_string())))
 }
 
-#[utoipa::path(post, path = "/api/zones", tag = "zones", request_body = ZoneInput, security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/zones", operation_id = "create_zone", tag = "zones", request_body = ZoneInput, security(("bearer" = [])),
     responses((status = 201, body = ZoneOut), (status = 400), (status = 401), (status = 403)))]
 async fn create(S(s): S<State>, _: Admin, body: Body) -> Result<(StatusCode, Json<ZoneOut>)> {
     let patch = Patch::read(body)?;
@@ -159,7 +159,7 @@ async fn create(S(s): S<State>, _: Admin, body: Body) -> Result<(StatusCode, Jso
 }
 
 /// A zone with its organization and cameras: two round trips (pointer, tree).
-#[utoipa::path(get, path = "/api/zones/{id}", tag = "zones", params(("id" = i64, Path)),
+#[utoipa::path(get, path = "/api/zones/{id}", operation_id = "get_zone", tag = "zones", params(("id" = i64, Path)),
     security(("bearer" = [])), responses((status = 200, body = ZoneOut), (status = 401), (status = 404)))]
 async fn detail(S(s): S<State>, _: User, Id(id): Id) -> Result<Json<ZoneOut>> {
     let tree = zone_tree(s.table.as_ref(), id)
@@ -170,7 +170,7 @@ async fn detail(S(s): S<State>, _: User, Id(id): Id) -> Result<Json<ZoneOut>> {
 }
 
 /// Update a zone; every field is optional. A new `organization_id` moves it with its cameras.
-#[utoipa::path(put, path = "/api/zones/{id}", tag = "zones", params(("id" = i64, Path)),
+#[utoipa::path(put, path = "/api/zones/{id}", operation_id = "update_zone", tag = "zones", params(("id" = i64, Path)),
     request_body = ZoneInput, security(("bearer" = [])),
     responses((status = 200, body = ZoneOut), (status = 400), (status = 401), (status = 403), (status = 404)))]
 async fn update(S(s): S<State>, _: Admin, Id(id): Id, body: Body) -> Result<Json<ZoneOut>> {
@@ -266,7 +266,7 @@ async fn move_zone(
 }
 
 /// Delete a zone with its cameras (their alerts stay, as history).
-#[utoipa::path(delete, path = "/api/zones/{id}", tag = "zones", params(("id" = i64, Path)),
+#[utoipa::path(delete, path = "/api/zones/{id}", operation_id = "delete_zone", tag = "zones", params(("id" = i64, Path)),
     security(("bearer" = [])), responses((status = 204), (status = 401), (status = 403), (status = 404)))]
 async fn delete(S(s): S<State>, _: Admin, Id(id): Id) -> Result<StatusCode> {
     let table = s.table.as_ref();
