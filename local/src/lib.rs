@@ -4,7 +4,9 @@
 
 pub mod bench;
 pub mod iot_rules;
+pub mod landing;
 pub mod mqtt;
+pub mod preflight;
 pub mod registry;
 pub mod s3events;
 pub mod sim;
@@ -13,13 +15,13 @@ pub mod template;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use axum::Router;
 use axum::routing::{MethodFilter, any_service, on_service};
-use civic_core::{Limits, Platform, openapi};
+use civic_core::{Limits, Platform, RatePlan, openapi};
 use civic_store::Backend;
-use tokio::net::TcpListener;
 
 pub use template::{FunctionDef, Route};
 
@@ -39,19 +41,24 @@ pub struct ServeOpts {
     pub host: std::net::IpAddr,
     #[arg(long, default_value = ".civic")]
     pub data_dir: PathBuf,
-    #[arg(long, default_value = "template.yaml")]
-    pub template: PathBuf,
+    /// A SAM template to serve instead of the one built into civic-local.
+    #[arg(long)]
+    pub template: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = BackendKind::Embedded)]
     pub backend: BackendKind,
     /// S3 bucket for the aws backend.
     #[arg(long, default_value = "civic-local")]
     pub bucket: String,
-    /// Requests per hour per client IP (0 = unlimited).
-    #[arg(long, env = "RATE_LIMIT_PER_HOUR", default_value_t = Limits::default().per_hour)]
-    pub rate_per_hour: u32,
-    /// Requests per minute per client IP (0 = unlimited).
-    #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = Limits::default().per_minute)]
-    pub rate_per_minute: u32,
+    /// `plan` switches on the seeds' planned rate limits (1000 requests an hour, 100 a minute,
+    /// per client IP); `off`, the seeds' "currently unlimited", is the default.
+    #[arg(long, env = "RATE_LIMIT", default_value = "off", value_parser = parse_plan)]
+    pub rate_limit: RatePlan,
+    /// Requests per hour per client IP, replacing the plan's figure (0 = unlimited).
+    #[arg(long, env = "RATE_LIMIT_PER_HOUR")]
+    pub rate_per_hour: Option<u32>,
+    /// Requests per minute per client IP, replacing the plan's figure (0 = unlimited).
+    #[arg(long, env = "RATE_LIMIT_PER_MINUTE")]
+    pub rate_per_minute: Option<u32>,
     #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = Limits::default().body_bytes)]
     pub body_limit: usize,
     #[command(flatten)]
@@ -60,18 +67,23 @@ pub struct ServeOpts {
 
 impl ServeOpts {
     fn limits(&self) -> Limits {
-        Limits {
+        let mut l = Limits {
             body_bytes: self.body_limit,
-            per_hour: self.rate_per_hour,
-            per_minute: self.rate_per_minute,
+            ..Limits::default()
+        };
+        if self.rate_limit == RatePlan::Plan {
+            l = l.plan();
         }
+        l.per_hour = self.rate_per_hour.unwrap_or(l.per_hour);
+        l.per_minute = self.rate_per_minute.unwrap_or(l.per_minute);
+        l
     }
 
     pub async fn platform(&self) -> Result<Platform> {
+        preflight::data_dir(&self.data_dir)?;
         let backend = match self.backend {
-            BackendKind::Embedded => {
-                Backend::embedded(&self.data_dir).context("opening the embedded store")?
-            }
+            BackendKind::Embedded => Backend::embedded(&self.data_dir)
+                .map_err(|e| preflight::store_error(&self.data_dir, e))?,
             BackendKind::Aws => {
                 let b = Backend::aws(self.bucket.clone()).await;
                 b.ensure_bucket().await.context("creating the bucket")?;
@@ -86,6 +98,10 @@ impl ServeOpts {
         }
         Platform::local(&self.data_dir, backend, self.limits()).map_err(anyhow::Error::msg)
     }
+}
+
+fn parse_plan(s: &str) -> Result<RatePlan, String> {
+    s.parse()
 }
 
 /// Disagreements between the template and the linked routers; empty when they agree.
@@ -179,10 +195,7 @@ fn serves_document(f: &civic_core::Function) -> bool {
 pub fn router(defs: &[FunctionDef], platform: &Platform) -> Result<Router> {
     let problems = check(defs, platform);
     if !problems.is_empty() {
-        bail!(
-            "template.yaml and the routers disagree:\n  {}",
-            problems.join("\n  ")
-        );
+        return Err(preflight::disagreement(&problems));
     }
     let mut apps: BTreeMap<&str, (Router, &[civic_core::Function])> = BTreeMap::new();
     for def in defs {
@@ -285,44 +298,69 @@ fn http_method(m: &str) -> Result<axum::http::Method> {
         .with_context(|| format!("unknown HTTP method {m}"))
 }
 
-/// Serves until ctrl-c; prints the bound address first (port 0 picks a free one).
+/// Serves until ctrl-c or SIGTERM; prints the bound address first (port 0 picks a free one).
 pub async fn serve(opts: ServeOpts) -> Result<()> {
-    let yaml = std::fs::read_to_string(&opts.template)
-        .with_context(|| format!("reading {}", opts.template.display()))?;
+    let yaml = preflight::template(opts.template.as_deref())?;
     let defs = template::parse(&yaml)?;
+    let listener = preflight::listen(opts.host, opts.port, "--port").await?;
+    let detector = Arc::new(preflight::detector()?);
     let platform = opts.platform().await?;
+    // Before anything starts: a stale binary or template is a one-line error, not a half-start.
+    let problems = check(&defs, &platform);
+    if !problems.is_empty() {
+        return Err(preflight::disagreement(&problems));
+    }
     // Before the routers: the apps' command publisher is the broker's.
     let (platform, devices) = mqtt::Devices::start(&opts.mqtt, &yaml, platform).await?;
     let uploads = s3events::Dispatcher::new(&defs, platform.clone(), opts.bucket.clone());
+    let landing = landing::Landing {
+        platform: platform.clone(),
+        detector,
+        mqtt: devices.url.clone(),
+    };
     let app = router(&defs, &platform)?
         .merge(s3events::router(uploads))
-        .merge(devices.router());
+        .merge(devices.router())
+        .merge(landing::router(landing));
     start_schedules(&defs, &platform);
-    if let Backend::Embedded { store, .. } = &platform.backend {
-        let store = store.clone();
-        // DynamoDB deletes expired items in the background; the embedded store does it here.
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-            loop {
-                tick.tick().await;
-                let s = store.clone();
-                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.sweep_expired()).await {
-                    tracing::warn!(error = %e, "TTL sweep failed");
-                }
-            }
-        });
-    }
-    let listener = TcpListener::bind((opts.host, opts.port))
-        .await
-        .context("binding the HTTP port")?;
+    start_ttl_sweeper(&platform);
     let addr = listener.local_addr()?;
+    // The first line on stdout, which scripts and tests wait for: the address is its last word.
     println!("civic-local listening on http://{addr}");
-    for def in &defs {
+    tracing::info!("open http://{addr}/ for the apps, their docs and health");
+    log_routes(&defs, addr);
+    let make = app.into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, make)
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    Ok(())
+}
+
+/// DynamoDB deletes expired items in the background; the embedded store does it here.
+fn start_ttl_sweeper(platform: &Platform) {
+    let Backend::Embedded { store, .. } = &platform.backend else {
+        return;
+    };
+    let store = store.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let s = store.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.sweep_expired()).await {
+                tracing::warn!(error = %e, "TTL sweep failed");
+            }
+        }
+    });
+}
+
+fn log_routes(defs: &[FunctionDef], addr: SocketAddr) {
+    for def in defs {
+        let app = registry::find(&def.binary)
+            .map(|f| f.app.name)
+            .unwrap_or_default();
         for r in &def.routes {
-            let app = registry::find(&def.binary)
-                .map(|f| f.app.name)
-                .unwrap_or_default();
-            tracing::info!(
+            tracing::debug!(
                 "{:<6} http://{addr}/{app}{} -> {}",
                 r.method,
                 r.path,
@@ -330,11 +368,6 @@ pub async fn serve(opts: ServeOpts) -> Result<()> {
             );
         }
     }
-    let make = app.into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, make)
-        .with_graceful_shutdown(shutdown())
-        .await?;
-    Ok(())
 }
 
 async fn shutdown() {

@@ -1,8 +1,11 @@
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
     name = "civic-local",
+    version,
     about = "Run the whole Civic platform on one machine"
 )]
 struct Cli {
@@ -12,27 +15,30 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve every HttpApi route of template.yaml at http://HOST:PORT/{app}/... (refuses to
-    /// start when the template and the linked routers disagree).
+    /// Serve every HttpApi route of the template at http://HOST:PORT/{app}/..., with a landing
+    /// page at / (refuses to start when the template and the linked routers disagree).
     Serve(civic_local::ServeOpts),
     /// Simulate devices on the four MQTT streams against `serve`'s broker; prints the commands
     /// they receive (and answer).
     Simulate(civic_local::sim::SimOpts),
 }
 
+/// Errors end the program with one line on stderr: what went wrong, then what to do.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     civic_runtime::init_tracing(false);
-    match Cli::parse().command {
+    let done = match Cli::parse().command {
         Command::Serve(opts) => civic_local::serve(opts).await,
-        Command::Simulate(opts) => {
-            let report = civic_local::sim::run(&opts).await?;
-            println!(
-                "sent {} messages, received {} commands",
-                report.sent,
-                report.commands.len()
-            );
-            Ok(())
+        Command::Simulate(opts) => civic_local::sim::run(&opts).await.map(|report| {
+            let commands = report.commands.len();
+            println!("sent {} messages, received {commands} commands", report.sent);
+        }),
+    };
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -104,8 +104,9 @@ impl Devices {
             Some(url) => (url.clone(), url.clone(), None),
             None => {
                 let addr = SocketAddr::new(opts.mqtt_host, opts.mqtt_port);
-                let devices = std::net::TcpListener::bind(addr)
-                    .with_context(|| format!("MQTT port {addr} is not free"))?;
+                let devices = std::net::TcpListener::bind(addr).map_err(|e| {
+                    crate::preflight::bind_error(&e, &addr.to_string(), "--mqtt-port")
+                })?;
                 devices.set_nonblocking(true)?;
                 // Only the device port is public; the apps' commands go straight in.
                 let broker = embedded_broker(SocketAddr::new([127, 0, 0, 1].into(), 0))?;

@@ -2,7 +2,7 @@
 //! own router (every batch committed with fsync before its 202), and the store round trips of
 //! `monthly?months=12` at 1k crossings and after many more, which must not grow.
 //!
-//! `cargo run --profile bench-fast -p occupancy --example occupancy-bench -- [MANY] [CAMERAS]`
+//! `cargo run --profile local -p occupancy --example occupancy-bench -- [MANY] [CAMERAS]`
 //! (defaults: 1,000,000 crossings over 4 cameras, in batches of 500, spread over 300 days).
 
 use std::time::Instant;

@@ -44,29 +44,62 @@ pub struct Limits {
 }
 
 impl Default for Limits {
-    /// The seeds' plan: 1000 requests an hour per IP with bursts of 100 a minute; 1 MiB bodies.
+    /// 1 MiB bodies and no rate limit: the seeds' APIs are "currently unlimited, ready for
+    /// configuration"; [`Limits::plan`] is that configuration.
     fn default() -> Self {
         Self {
             body_bytes: 1 << 20,
-            per_hour: 1000,
-            per_minute: 100,
+            per_hour: 0,
+            per_minute: 0,
         }
     }
 }
 
 impl Limits {
+    /// The seeds' planned limits, per client IP: 1000 requests an hour, bursts of 100 a minute.
+    pub fn plan(mut self) -> Self {
+        self.per_hour = 1000;
+        self.per_minute = 100;
+        self
+    }
+
+    /// `RATE_LIMIT=plan` switches the plan on (`off`, the default, leaves it off);
+    /// `RATE_LIMIT_PER_HOUR` and `RATE_LIMIT_PER_MINUTE`, when set, replace either figure.
     pub fn from_env() -> Self {
-        let d = Self::default();
+        let mut d = Self::default();
+        if env_or("RATE_LIMIT", RatePlan::Off) == RatePlan::Plan {
+            d = d.plan();
+        }
         Self {
             body_bytes: env_or("BODY_LIMIT_BYTES", d.body_bytes),
             per_hour: env_or("RATE_LIMIT_PER_HOUR", d.per_hour),
             per_minute: env_or("RATE_LIMIT_PER_MINUTE", d.per_minute),
         }
     }
+
     pub fn unlimited_rate(mut self) -> Self {
         self.per_hour = 0;
         self.per_minute = 0;
         self
+    }
+}
+
+/// Whether the seeds' rate-limit plan is on: `RATE_LIMIT` / `--rate-limit`, `off` or `plan`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RatePlan {
+    #[default]
+    Off,
+    Plan,
+}
+
+impl std::str::FromStr for RatePlan {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "off" | "" => Ok(Self::Off),
+            "plan" => Ok(Self::Plan),
+            _ => Err(format!("{s:?} is neither `off` nor `plan`")),
+        }
     }
 }
 

@@ -21,5 +21,5 @@ pub use error::{Error, ErrorFormat, Problem, Result};
 pub use extract::{Form, Json, Query};
 pub use function::{Function, S3Function, Scheduled};
 pub use iot::IotFunction;
-pub use layers::{App, ClientIp, Limits};
+pub use layers::{App, ClientIp, Limits, RatePlan};
 pub use platform::Platform;

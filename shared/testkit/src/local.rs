@@ -17,7 +17,7 @@ pub struct LocalServer {
 
 impl LocalServer {
     /// `bin` is `env!("CARGO_BIN_EXE_civic-local")`; `args` are extra `serve` flags. Rate
-    /// limits are off unless `args` set them.
+    /// limits are off, as by default, unless `args` set them.
     pub async fn start(bin: &str, args: &[&str]) -> Self {
         Self::start_env(bin, args, &[]).await
     }
@@ -47,7 +47,6 @@ impl LocalServer {
 
     /// Starts on an existing data dir (to test what survives a restart) with extra env vars.
     pub async fn start_in(bin: &str, data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
         let mut cmd = Command::new(bin);
         // An MQTT broker of its own on a free port, unless the test chose one.
         if !args.iter().any(|a| a.starts_with("--mqtt-")) {
@@ -57,21 +56,23 @@ impl LocalServer {
         }
         cmd.args(["--port", "0", "--data-dir"])
             .arg(data_dir)
-            .arg("--template")
-            .arg(&template)
-            .env("RATE_LIMIT_PER_HOUR", "0")
-            .env("RATE_LIMIT_PER_MINUTE", "0")
             .args(args)
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
+            .envs(env.iter().copied());
+        Self::spawn(cmd, data_dir, std::time::Duration::from_secs(60)).await
+    }
+
+    /// Runs `cmd` (civic-local `serve`, or a script that ends in it) and waits up to `wait`
+    /// for the line that says where it listens.
+    pub async fn spawn(mut cmd: Command, data_dir: &Path, wait: std::time::Duration) -> Self {
+        cmd.stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
         let mut child = cmd.spawn().expect("spawn civic-local");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
+        let line = tokio::time::timeout(wait, lines.next_line())
             .await
-            .expect("civic-local did not start within 60 s")
+            .unwrap_or_else(|_| panic!("civic-local did not start within {wait:?}"))
             .expect("read stdout")
             .expect("civic-local exited before listening");
         let base = line.rsplit(' ').next().expect("address").to_owned();
@@ -85,6 +86,17 @@ impl LocalServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// SIGTERM, as ctrl-c or a service manager stops it; the exit status once it has stopped.
+    pub async fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("running").to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status().await;
+        assert!(killed.expect("kill").success());
+        tokio::time::timeout(std::time::Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("civic-local did not stop within 30 s of SIGTERM")
+            .expect("wait")
     }
 
     /// SIGKILL, as in a crash: nothing gets to flush.

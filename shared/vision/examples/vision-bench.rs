@@ -1,6 +1,6 @@
 //! The person counter's benchmark: time per 1080p image, one pass against sliced, and the
 //! counting error on the labelled set, in one run.
-//! `cargo run --release -p civic-vision --example vision-bench [-- image…]`
+//! `cargo run --profile local -p civic-vision --example vision-bench [-- image…]`
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! Line crossings in Debian's vtest.avi (frames decoded by ./scripts/fixtures, 10 frames/s)
 //! against the hand count in `tests/vtest-crossings.csv`, with frames/s end to end (decode,
-//! detect, track, count): `cargo run --release -p civic-vision --example vtest-lines`.
+//! detect, track, count): `cargo run --profile local -p civic-vision --example vtest-lines`.
 //! Both lines are drawn downwards, so an entry is a walk to the left (the hand count's `left`).
 
 use std::time::Instant;
