@@ -106,7 +106,7 @@ pub struct RegisteredUser {
 }
 
 /// Register a user. The first user of the app becomes ADMIN.
-#[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest, security((), ("bearer" = [])),
     responses((status = 201, body = Registered), (status = 400), (status = 403)))]
 async fn register(
     S(s): S<State>,

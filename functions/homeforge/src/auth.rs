@@ -25,9 +25,11 @@ pub fn routes() -> OpenApiRouter<State> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct RegisterRequest {
+    #[schema(required, nullable = false)]
     username: Option<String>,
     email: Option<String>,
     /// At least 4 characters and one uppercase letter.
+    #[schema(required, nullable = false)]
     password: Option<String>,
     first_name: Option<String>,
     last_name: Option<String>,
@@ -37,7 +39,7 @@ pub struct RegisterRequest {
 }
 
 /// Register a user. The first user of the app becomes its owner, with superuser rights.
-#[utoipa::path(post, path = "/api/register", tag = "auth", request_body = RegisterRequest,
+#[utoipa::path(post, path = "/api/register", tag = "auth", request_body = RegisterRequest, security((), ("bearer" = [])),
     responses((status = 201, body = UserOut), (status = 400), (status = 401), (status = 403)))]
 async fn register(
     S(s): S<State>,
@@ -138,7 +140,9 @@ async fn register(
 
 #[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
+    #[schema(required, nullable = false)]
     username: Option<String>,
+    #[schema(required, nullable = false)]
     password: Option<String>,
 }
 
@@ -181,6 +185,7 @@ async fn login(S(s): S<State>, Json(req): Json<LoginRequest>) -> Result<Json<Tok
 
 #[derive(Deserialize, ToSchema)]
 pub struct RefreshRequest {
+    #[schema(required, nullable = false)]
     refresh: Option<String>,
 }
 

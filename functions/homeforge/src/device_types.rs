@@ -228,10 +228,11 @@ async fn type_detail(S(s): S<State>, caller: Caller, Id(id): Id) -> Result<Json<
 
 #[derive(Deserialize, ToSchema)]
 pub struct Proposal {
+    #[schema(required, nullable = false)]
     name: Option<String>,
-    #[schema(value_type = Option<Definition>)]
+    #[schema(value_type = Definition)]
     definition: Option<Value>,
-    #[schema(value_type = Option<CardTemplate>)]
+    #[schema(value_type = CardTemplate)]
     card_template: Option<Value>,
 }
 
@@ -403,6 +404,7 @@ async fn approve(S(s): S<State>, AtLeast(caller): Staff, Id(id): Id) -> Result<J
 
 #[derive(Deserialize, ToSchema)]
 pub struct DenyRequest {
+    #[schema(required, nullable = false)]
     reason: Option<String>,
 }
 

@@ -211,6 +211,12 @@ pub struct DeviceInput {
     icon: Option<String>,
 }
 
+civic_core::schema_variant!(
+    /// `POST /api/devices`' body: a [`DeviceInput`] with its `name`, `ip_address` and
+    /// `device_type`.
+    pub NewDevice = DeviceInput, ["name", "ip_address", "device_type"]
+);
+
 fn valid_ip(v: Option<&str>) -> std::result::Result<String, String> {
     let ip = required_text(v, 45)?;
     ip.parse::<IpAddr>()
@@ -278,7 +284,7 @@ pub struct Registered {
 }
 
 /// `POST /devices/`: register a device of an approved type; the caller owns it.
-#[utoipa::path(post, path = "/api/devices", tag = "devices", request_body = DeviceInput, security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/devices", tag = "devices", request_body = NewDevice, security(("bearer" = [])),
     responses((status = 201, body = Registered), (status = 400), (status = 401), (status = 403), (status = 503)))]
 async fn create_device(
     S(s): S<State>,

@@ -81,6 +81,11 @@ pub struct RoomInput {
     owner: Option<Value>,
 }
 
+civic_core::schema_variant!(
+    /// `POST /api/rooms`' body: a [`RoomInput`] with its `name`.
+    pub NewRoom = RoomInput, ["name"]
+);
+
 /// `GET /rooms/`: all rooms for owners and admins, one's own for others.
 #[utoipa::path(get, path = "/api/rooms", tag = "rooms", params(PageParams), security(("bearer" = [])),
     responses((status = 200, body = Vec<Room>, headers(("x-next-cursor" = String))), (status = 401)))]
@@ -97,7 +102,7 @@ async fn list_rooms(
 }
 
 /// `POST /rooms/` (owners and admins).
-#[utoipa::path(post, path = "/api/rooms", tag = "rooms", request_body = RoomInput, security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/rooms", tag = "rooms", request_body = NewRoom, security(("bearer" = [])),
     responses((status = 201, body = Room), (status = 400), (status = 401), (status = 403)))]
 async fn create_room(
     S(s): S<State>,

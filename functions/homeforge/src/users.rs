@@ -192,13 +192,31 @@ async fn me(Caller(user): Caller, Base(base): Base) -> Json<UserOut> {
 /// The fields of a profile update, from `multipart/form-data` (the seed's way, the only one
 /// that carries an avatar), `application/x-www-form-urlencoded` or JSON. Every field is
 /// optional: what is absent stays as it is.
-#[derive(Default, ToSchema)]
+/// Its schema is [`ProfileForm`].
+#[derive(Default)]
 pub struct ProfileInput {
     /// Text fields by name (`first_name`, `last_name`, `email`, `username`, `password`,
     /// `role`, `accent_color`); others are ignored.
-    #[schema(value_type = BTreeMap<String, String>)]
     fields: BTreeMap<String, String>,
     /// The `avatar` file's bytes.
+    avatar: Option<Bytes>,
+}
+
+/// A profile update's fields as the docs show them (`ProfileInput` reads them).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ProfileForm {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    email: Option<String>,
+    username: Option<String>,
+    /// A new password (a reset).
+    password: Option<String>,
+    /// `owner`, `admin`, `user` or `viewer`: not above your own.
+    role: Option<String>,
+    /// `#RRGGBB`.
+    accent_color: Option<String>,
+    /// PNG, JPEG, GIF or WebP; at most 2 MiB and 4096 px a side.
     #[schema(value_type = Option<String>, format = Binary)]
     avatar: Option<Bytes>,
 }
@@ -273,8 +291,8 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> Error {
 
 /// `PUT /me/`: the caller's own profile. A role above the caller's own is refused.
 #[utoipa::path(put, path = "/api/me", tag = "users", security(("bearer" = [])),
-    request_body(content = ProfileInput, content_type = "multipart/form-data",
-        description = "Any of first_name, last_name, email, username, password (reset), role (not above your own), accent_color (#RRGGBB), avatar (PNG, JPEG, GIF or WebP; at most 2 MiB and 4096 px a side)"),
+    request_body(content = ProfileForm, content_type = "multipart/form-data",
+        description = "Any of the fields; also as `application/x-www-form-urlencoded` or JSON (without the avatar)"),
     responses((status = 200, body = UserOut), (status = 400), (status = 401), (status = 403), (status = 413), (status = 415)))]
 async fn update_me(
     S(s): S<State>,
@@ -319,8 +337,9 @@ async fn user_detail(
 /// change an owner, nor grant a role above their own.
 #[utoipa::path(put, path = "/api/users/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = i64, Path)),
-    request_body(content = ProfileInput, content_type = "multipart/form-data"),
-    responses((status = 200, body = UserOut), (status = 400), (status = 401), (status = 403), (status = 404)))]
+    request_body(content = ProfileForm, content_type = "multipart/form-data",
+        description = "Any of the fields; also as `application/x-www-form-urlencoded` or JSON (without the avatar)"),
+    responses((status = 200, body = UserOut), (status = 400), (status = 401), (status = 403), (status = 404), (status = 415)))]
 async fn update_user(
     S(s): S<State>,
     AtLeast(caller): Staff,

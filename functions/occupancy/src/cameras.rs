@@ -115,7 +115,9 @@ pub fn lost_race(res: std::result::Result<(), StoreError>) -> Result<bool> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewCamera {
+    #[schema(required, nullable = false)]
     camera_id: Option<String>,
+    #[schema(required, nullable = false)]
     camera_name: Option<String>,
     location: Option<String>,
     /// `entry_only`, `exit_only` or `bidirectional` (default): which crossings it counts.
@@ -432,11 +434,17 @@ const MAX_LINES: usize = 100;
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewLine {
+    #[schema(required, nullable = false)]
     camera_id: Option<i64>,
+    #[schema(required, nullable = false)]
     line_name: Option<String>,
+    #[schema(required, nullable = false)]
     x1: Option<i64>,
+    #[schema(required, nullable = false)]
     y1: Option<i64>,
+    #[schema(required, nullable = false)]
     x2: Option<i64>,
+    #[schema(required, nullable = false)]
     y2: Option<i64>,
     /// `entry`, `exit` or `bidirectional` (default).
     direction: Option<Direction>,

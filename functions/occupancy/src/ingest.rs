@@ -156,6 +156,7 @@ pub async fn camera_message(s: State, msg: Value) -> Result<Value> {
 #[derive(Deserialize, ToSchema)]
 pub struct Calibration {
     /// The head count: the camera's occupancy from now on.
+    #[schema(required, nullable = false)]
     occupancy_value: Option<i64>,
     notes: Option<String>,
 }

@@ -106,6 +106,12 @@ fn router(p: &Platform, routes: OpenApiRouter<State>) -> OpenApiRouter {
     let mut router = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes);
     if state.config.require_auth {
         router = router.layer(middleware::from_fn_with_state(state.clone(), require_token));
+        // Then every operation says so (and lists the 401 it may get).
+        router.get_openapi_mut().security =
+            Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+                "bearer",
+                Vec::<String>::new(),
+            )]);
     }
     if let Some(cors) = civic_core::layers::cors(&state.config.cors_origins, false) {
         router = router.layer(cors);

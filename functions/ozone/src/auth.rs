@@ -106,7 +106,9 @@ pub struct UserReply {
 
 #[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
+    #[schema(required, nullable = false)]
     username: Option<String>,
+    #[schema(required, nullable = false)]
     password: Option<String>,
 }
 
@@ -140,7 +142,9 @@ async fn logout(S(s): S<State>, headers: HeaderMap) -> Result<Response> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct RegisterRequest {
+    #[schema(required, nullable = false)]
     username: Option<String>,
+    #[schema(required, nullable = false)]
     password: Option<String>,
     email: Option<String>,
     first_name: Option<String>,

@@ -146,6 +146,11 @@ pub struct OutletInput {
     number_of_machines: Option<i64>,
 }
 
+civic_core::schema_variant!(
+    /// `POST /api/outlets`' body: an [`OutletInput`] with its `name`.
+    pub NewOutlet = OutletInput, ["name"]
+);
+
 impl OutletInput {
     /// Applies the fields present (PUT replaces what it names; `name` may not be blanked).
     fn apply(&self, o: &mut Outlet) -> Result<()> {
@@ -209,7 +214,7 @@ async fn list_outlets(
 }
 
 /// Create an outlet (staff).
-#[utoipa::path(post, path = "/api/outlets", tag = "outlets", request_body = OutletInput, security(("session" = [])),
+#[utoipa::path(post, path = "/api/outlets", tag = "outlets", request_body = NewOutlet, security(("session" = [])),
     responses((status = 201, body = Outlet), (status = 400), (status = 401), (status = 403)))]
 async fn create_outlet(
     S(s): S<State>,
@@ -387,6 +392,11 @@ pub struct MachineInput {
     is_active: Option<bool>,
 }
 
+civic_core::schema_variant!(
+    /// `POST /api/machines`' body: a [`MachineInput`] with its `outlet` and `name`.
+    pub NewMachine = MachineInput, ["outlet", "name"]
+);
+
 /// Machines by outlet, optionally filtered by outlet, activity or current device.
 #[utoipa::path(get, path = "/api/machines", tag = "machines", params(ListParams), security(("session" = [])),
     responses((status = 200, body = Vec<Machine>), (status = 400), (status = 401)))]
@@ -438,7 +448,7 @@ async fn list_machines(
 }
 
 /// Create a machine without a device (staff); bind one with `register`.
-#[utoipa::path(post, path = "/api/machines", tag = "machines", request_body = MachineInput, security(("session" = [])),
+#[utoipa::path(post, path = "/api/machines", tag = "machines", request_body = NewMachine, security(("session" = [])),
     responses((status = 201, body = Machine), (status = 400), (status = 401), (status = 403)))]
 async fn create_machine(
     S(s): S<State>,
@@ -587,8 +597,11 @@ async fn delete_machine(
 #[derive(Deserialize, ToSchema)]
 #[schema(as = MachineRegisterRequest)]
 pub struct RegisterRequest {
+    #[schema(required, nullable = false)]
     device_id: Option<String>,
+    #[schema(required, nullable = false)]
     outlet_id: Option<i64>,
+    #[schema(required, nullable = false)]
     name: Option<String>,
 }
 

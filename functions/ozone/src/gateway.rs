@@ -175,6 +175,7 @@ async fn contact(table: &dyn Table, mac: &str, firmware: Option<&str>, at: &str)
 
 #[derive(Deserialize, ToSchema)]
 pub struct HandshakeRequest {
+    #[schema(required, nullable = false)]
     mac: Option<String>,
     firmware: Option<String>,
 }
@@ -194,7 +195,8 @@ pub struct HandshakeReply {
 
 /// Device registration and token acquisition. Unknown MACs are recorded for an admin to assign.
 #[utoipa::path(post, path = "/api/handshake", tag = "devices", request_body = HandshakeRequest,
-    responses((status = 200, body = HandshakeReply), (status = 400)))]
+    responses((status = 200, body = HandshakeReply), (status = 400),
+        (status = 409, description = "The MAC is assigned but its device record is missing")))]
 async fn handshake(
     S(s): S<State>,
     headers: HeaderMap,
@@ -443,9 +445,11 @@ async fn authenticate(s: &State, headers: &HeaderMap, device_id: &str) -> Result
 
 #[derive(Deserialize, ToSchema)]
 pub struct DeviceEvent {
+    #[schema(required, nullable = false)]
     device_id: Option<String>,
     firmware: Option<String>,
     /// Unique per device; a repeat is acknowledged without storing anything.
+    #[schema(required, nullable = false)]
     event_id: Option<String>,
     /// Default `treatment`; `status`/`heartbeat` are status reports.
     event: Option<String>,
@@ -597,7 +601,9 @@ pub async fn accept_event(s: &State, req: DeviceEvent, sender: Sender<'_>) -> Re
 #[derive(Deserialize, ToSchema)]
 pub struct LegacyForm {
     /// BASIC|STANDARD|PREMIUM|status
+    #[schema(required, nullable = false)]
     mode: Option<String>,
+    #[schema(required, nullable = false)]
     macaddr: Option<String>,
     type1: Option<String>,
     type2: Option<String>,
@@ -741,7 +747,9 @@ async fn legacy_ingest(
 
 #[derive(Deserialize, ToSchema)]
 pub struct AssignRequest {
+    #[schema(required, nullable = false)]
     mac: Option<String>,
+    #[schema(required, nullable = false)]
     device_id: Option<String>,
 }
 
@@ -910,6 +918,7 @@ async fn revoke_token(
 
 #[derive(Deserialize, ToSchema)]
 pub struct NotesRequest {
+    #[schema(required, nullable = false)]
     notes: Option<String>,
 }
 

@@ -26,9 +26,13 @@ const MIN_PASSWORD: usize = 8;
 
 #[derive(Deserialize, ToSchema)]
 pub struct RegisterRequest {
+    #[schema(required, nullable = false)]
     name: Option<String>,
+    #[schema(required, nullable = false)]
     email: Option<String>,
+    #[schema(required, nullable = false)]
     password: Option<String>,
+    #[schema(required, nullable = false)]
     city: Option<String>,
     /// Optional, default `viewer`. A higher role needs an admin's bearer token.
     role: Option<Role>,
@@ -44,7 +48,7 @@ pub struct AuthData {
 }
 
 /// Register a user. The first user of the app becomes its admin.
-#[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest, security((), ("bearer" = [])),
     responses((status = 201, body = inline(crate::Envelope<AuthData>)), (status = 400), (status = 403)))]
 async fn register(
     S(s): S<State>,
@@ -126,7 +130,9 @@ async fn register(
 
 #[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
+    #[schema(required, nullable = false)]
     email: Option<String>,
+    #[schema(required, nullable = false)]
     password: Option<String>,
 }
 
@@ -160,6 +166,7 @@ async fn login(S(s): S<State>, Json(req): Json<LoginRequest>) -> Result<Reply<Au
 #[derive(Deserialize, ToSchema)]
 pub struct RefreshRequest {
     #[serde(rename = "refreshToken")]
+    #[schema(required, nullable = false)]
     refresh_token: Option<String>,
 }
 

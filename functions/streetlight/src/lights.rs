@@ -315,8 +315,10 @@ async fn detail(
 #[derive(Deserialize, ToSchema)]
 pub struct ControlRequest {
     #[serde(rename = "lightId")]
+    #[schema(required, nullable = false)]
     light_id: Option<String>,
     /// `on` or `off`.
+    #[schema(required, nullable = false)]
     action: Option<String>,
 }
 
@@ -381,8 +383,10 @@ async fn command(s: &State, light_id: &str, status: Status) {
 #[derive(Deserialize, ToSchema)]
 pub struct StatusRequest {
     #[serde(rename = "lightId")]
+    #[schema(required, nullable = false)]
     light_id: Option<String>,
     /// `on`, `off` or `error`.
+    #[schema(required, nullable = false)]
     status: Option<Status>,
     #[serde(rename = "errorDetails")]
     error_details: Option<String>,
@@ -537,10 +541,15 @@ fn lost_race(res: std::result::Result<(), StoreError>) -> Result<bool> {
 #[derive(Clone, Deserialize, ToSchema)]
 pub struct NewLight {
     #[serde(rename = "lightId", alias = "light_id")]
+    #[schema(required, nullable = false)]
     light_id: Option<String>,
+    #[schema(required, nullable = false)]
     name: Option<String>,
+    #[schema(required, nullable = false)]
     city: Option<String>,
+    #[schema(required, nullable = false)]
     latitude: Option<f64>,
+    #[schema(required, nullable = false)]
     longitude: Option<f64>,
     address: Option<String>,
     /// Default `off`.
@@ -658,6 +667,7 @@ async fn create(S(s): S<State>, _: Admin, Json(new): Json<NewLight>) -> Result<R
 #[derive(Deserialize, ToSchema)]
 pub struct LightPatch {
     #[serde(rename = "lightId", alias = "light_id")]
+    #[schema(required, nullable = false)]
     light_id: Option<String>,
     name: Option<String>,
     address: Option<String>,
@@ -748,8 +758,8 @@ pub struct ImportResult {
     failed: Vec<ImportFailure>,
 }
 
-#[derive(Deserialize)]
-struct ImportBody {
+#[derive(Deserialize, ToSchema)]
+pub struct ImportBody {
     lights: Vec<NewLight>,
 }
 
@@ -759,7 +769,7 @@ const MAX_IMPORT: usize = 1000;
 /// (`lightId,name,city,latitude,longitude,address,status,is_automatic,brightness`) or JSON
 /// `{"lights": [NewLight, ...]}`. Each row is created on its own; failures are listed.
 #[utoipa::path(post, path = "/api/lights/import", tag = "lights", security(("bearer" = [])),
-    request_body(content = String, content_type = "text/csv"),
+    request_body(content((String = "text/csv"), (ImportBody = "application/json"))),
     responses((status = 200, body = inline(crate::Envelope<ImportResult>)), (status = 400), (status = 401), (status = 403), (status = 415)))]
 async fn import(
     S(s): S<State>,

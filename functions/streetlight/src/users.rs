@@ -112,7 +112,9 @@ async fn list_users(S(s): S<State>, _: Admin, Query(q): Query<PageParams>) -> Re
 
 #[derive(Deserialize, ToSchema)]
 pub struct RoleRequest {
+    #[schema(required, nullable = false)]
     email: Option<String>,
+    #[schema(required, nullable = false)]
     role: Option<Role>,
 }
 

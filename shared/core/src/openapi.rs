@@ -225,6 +225,83 @@ pub fn document_route(doc: &OpenApi) -> Router {
     )
 }
 
+/// A request body's schema that differs from its type's only in which fields are required,
+/// for a create and a partial update that read one type: `schema_variant!(pub NewOutlet =
+/// OutletInput, ["name"]);` documents `OutletInput` with `name` required (and not null),
+/// `schema_variant!(pub CameraPatch = CameraInput, []);` with every field optional. The
+/// variant is a schema of its own, named after the new type, to name in `request_body`.
+#[macro_export]
+macro_rules! schema_variant {
+    ($(#[$meta:meta])* $vis:vis $name:ident = $base:ty, [$($field:literal),* $(,)?]) => {
+        $(#[$meta])*
+        $vis struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $crate::openapi::with_required(
+                    <$base as utoipa::PartialSchema>::schema(),
+                    &[$($field),*],
+                )
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn schemas(
+                schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>,
+            ) {
+                <$base as utoipa::ToSchema>::schemas(schemas);
+            }
+        }
+    };
+}
+
+/// `schema` (an object's) with exactly `fields` required, and those not nullable.
+pub fn with_required(schema: RefOr<Schema>, fields: &[&str]) -> RefOr<Schema> {
+    let Ok(mut v) = serde_json::to_value(&schema) else {
+        return schema;
+    };
+    let Some(obj) = v.as_object_mut() else {
+        return schema;
+    };
+    if let Some(Value::Object(props)) = obj.get_mut("properties") {
+        for field in fields {
+            if let Some(prop) = props.get_mut(*field) {
+                not_null(prop);
+            }
+        }
+    }
+    match fields.is_empty() {
+        true => obj.remove("required"),
+        false => obj.insert("required".into(), serde_json::json!(fields)),
+    };
+    serde_json::from_value(v).unwrap_or(schema)
+}
+
+/// `{"type": ["string", "null"]}` → `{"type": "string"}`; `{"oneOf": [{"type": "null"}, X]}` →
+/// `X` (keeping the description).
+fn not_null(prop: &mut Value) {
+    let Some(p) = prop.as_object_mut() else {
+        return;
+    };
+    if let Some(Value::Array(types)) = p.get_mut("type") {
+        types.retain(|t| t != "null");
+        if types.len() == 1 {
+            let only = types[0].clone();
+            p.insert("type".into(), only);
+        }
+    }
+    let one_of = p.get("oneOf").and_then(Value::as_array).cloned();
+    if let Some(mut alts) = one_of {
+        alts.retain(|a| a.get("type").is_none_or(|t| t != "null"));
+        if let [Value::Object(only)] = alts.as_slice() {
+            p.remove("oneOf");
+            for (k, v) in only {
+                p.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+    }
+}
+
 /// Paths and methods of a spec, e.g. `("GET", "/api/lights/list")`: the routes a router serves.
 pub fn operations(spec: &OpenApi) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -377,6 +454,37 @@ mod tests {
         };
         let doc = document(&[THREE], &platform(dir.path(), limited)).unwrap();
         assert_eq!(statuses(&doc, "/three"), ["200", "429"]);
+    }
+
+    #[derive(utoipa::ToSchema)]
+    #[allow(dead_code)]
+    struct Patch {
+        name: Option<String>,
+        kind: Option<two::Thing>,
+        size: i64,
+    }
+
+    crate::schema_variant!(NewPatch = Patch, ["name", "kind"]);
+    crate::schema_variant!(LoosePatch = Patch, []);
+
+    #[test]
+    fn a_schema_variant_changes_only_what_is_required() {
+        use utoipa::PartialSchema;
+        let json = |s| serde_json::to_value(s).unwrap();
+        let new = json(NewPatch::schema());
+        assert_eq!(new["required"], serde_json::json!(["name", "kind"]));
+        assert_eq!(new["properties"]["name"]["type"], "string");
+        assert_eq!(
+            new["properties"]["kind"]["$ref"],
+            "#/components/schemas/Thing"
+        );
+        assert_eq!(
+            new["properties"]["size"],
+            json(Patch::schema())["properties"]["size"]
+        );
+        let loose = json(LoosePatch::schema());
+        assert!(loose.get("required").is_none(), "{loose}");
+        assert_eq!(<NewPatch as utoipa::ToSchema>::name(), "NewPatch");
     }
 
     #[test]

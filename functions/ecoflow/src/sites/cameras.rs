@@ -35,6 +35,11 @@ pub struct CameraInput {
     zone_id: i64,
 }
 
+civic_core::schema_variant!(
+    /// `PUT`'s body: a camera's fields, each optional (a partial update).
+    pub CameraPatch = CameraInput, []
+);
+
 struct Patch {
     name: Option<String>,
     is_active: Option<bool>,
@@ -165,7 +170,7 @@ async fn detail(S(s): S<State>, _: User, Id(id): Id) -> Result<Json<CameraOut>> 
 
 /// Update a camera; every field is optional. A new `zone_id` moves it.
 #[utoipa::path(put, path = "/api/cameras/{id}", operation_id = "update_camera", tag = "cameras", params(("id" = i64, Path)),
-    request_body = CameraInput, security(("bearer" = [])),
+    request_body = CameraPatch, security(("bearer" = [])),
     responses((status = 200, body = CameraOut), (status = 400), (status = 401), (status = 403), (status = 404)))]
 async fn update(S(s): S<State>, _: Admin, Id(id): Id, body: Body) -> Result<Json<CameraOut>> {
     let patch = Patch::read(body.partial())?;

@@ -38,6 +38,11 @@ pub struct OrgInput {
     longitude: Option<f64>,
 }
 
+civic_core::schema_variant!(
+    /// `PUT`'s body: an organization's fields, each optional (a partial update).
+    pub OrgPatch = OrgInput, []
+);
+
 /// The fields a request sets.
 struct Patch {
     name: Option<String>,
@@ -118,7 +123,7 @@ async fn detail(S(s): S<State>, _: User, Id(id): Id) -> Result<Json<OrgOut>> {
 
 /// Update an organization; every field is optional.
 #[utoipa::path(put, path = "/api/organizations/{id}", operation_id = "update_organization", tag = "organizations", params(("id" = i64, Path)),
-    request_body = OrgInput, security(("bearer" = [])),
+    request_body = OrgPatch, security(("bearer" = [])),
     responses((status = 200, body = OrgOut), (status = 400), (status = 401), (status = 403), (status = 404)))]
 async fn update(S(s): S<State>, _: Admin, Id(id): Id, body: Body) -> Result<Json<OrgOut>> {
     let patch = Patch::read(body.partial())?;

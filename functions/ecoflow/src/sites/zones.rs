@@ -40,6 +40,11 @@ pub struct ZoneInput {
     organization_id: i64,
 }
 
+civic_core::schema_variant!(
+    /// `PUT`'s body: a zone's fields, each optional (a partial update).
+    pub ZonePatch = ZoneInput, []
+);
+
 struct Patch {
     name: Option<String>,
     zone_type: Option<String>,
@@ -171,7 +176,7 @@ async fn detail(S(s): S<State>, _: User, Id(id): Id) -> Result<Json<ZoneOut>> {
 
 /// Update a zone; every field is optional. A new `organization_id` moves it with its cameras.
 #[utoipa::path(put, path = "/api/zones/{id}", operation_id = "update_zone", tag = "zones", params(("id" = i64, Path)),
-    request_body = ZoneInput, security(("bearer" = [])),
+    request_body = ZonePatch, security(("bearer" = [])),
     responses((status = 200, body = ZoneOut), (status = 400), (status = 401), (status = 403), (status = 404)))]
 async fn update(S(s): S<State>, _: Admin, Id(id): Id, body: Body) -> Result<Json<ZoneOut>> {
     let patch = Patch::read(body.partial())?;
