@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use civic_testkit::local::LocalServer;
 use civic_testkit::http::{Resp, send};
+use civic_testkit::local::LocalServer;
 use serde_json::{Value, json};
 use tokio::process::Command;
 
@@ -56,9 +56,17 @@ async fn the_readme_run_command_serves_all_five_apps() {
     assert!(cameras.ok().is_array(), "{}", cameras.text);
 
     post(&s, "/homeforge/api/register/", json!({"username": "olivia", "email": "olivia@example.com", "password": "Password123", "first_name": "Olivia", "last_name": "O"})).await.is(201);
-    let login = post(&s, "/homeforge/api/login/", json!({"username": "olivia", "password": "Password123"})).await;
+    let login = post(
+        &s,
+        "/homeforge/api/login/",
+        json!({"username": "olivia", "password": "Password123"}),
+    )
+    .await;
     let access = login.is(200)["access"].as_str().unwrap().to_owned();
-    assert_eq!(get(&s, "/homeforge/api/me/", Some(&access)).await.ok()["username"], "olivia");
+    assert_eq!(
+        get(&s, "/homeforge/api/me/", Some(&access)).await.ok()["username"],
+        "olivia"
+    );
 
     assert!(get(&s, "/ecoflow/api/status/", None).await.ok().is_object());
 
@@ -75,11 +83,18 @@ async fn the_root_url_shows_what_is_running() {
     assert!(h["detector"].as_str().unwrap().starts_with("ok"), "{h}");
     assert!(h["mqtt"].as_str().unwrap().starts_with("mqtt://127.0.0.1:"));
     assert_eq!(h["version"], env!("CARGO_PKG_VERSION"));
+    assert!(h["rate_limit"].as_str().unwrap().starts_with("off"), "{h}");
 
     let dom = chromium_dom(&s.url("/")).await;
     for app in ["streetlight", "ozone", "occupancy", "homeforge", "ecoflow"] {
-        assert!(dom.contains(&format!("href=\"/{app}/docs/\"")), "{app}: {dom}");
-        assert!(dom.contains(&format!("href=\"/{app}/openapi.json\"")), "{app}");
+        assert!(
+            dom.contains(&format!("href=\"/{app}/docs/\"")),
+            "{app}: {dom}"
+        );
+        assert!(
+            dom.contains(&format!("href=\"/{app}/openapi.json\"")),
+            "{app}"
+        );
     }
     assert!(dom.contains("<code>/occupancy/api/occupancy</code>"));
     assert!(dom.contains("<dd id=\"store\">ok</dd>"), "{dom}");
@@ -111,7 +126,11 @@ async fn chromium_dom(url: &str) -> String {
         .output()
         .await
         .expect("chromium (Debian's package; ./scripts/test installs it)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -124,6 +143,11 @@ async fn rate_limits_are_off_by_default_and_the_plan_is_one_flag() {
         get(&open, "/ecoflow/api/status/", None).await.ok();
     }
     let planned = LocalServer::start(BIN, &["--rate-limit", "plan"]).await;
+    let stated = get(&planned, "/_local/health", None).await;
+    assert_eq!(
+        stated.ok()["rate_limit"],
+        "1000 an hour, 100 a minute per client IP (0 = no limit)"
+    );
     for _ in 0..100 {
         get(&planned, "/ecoflow/api/status/", None).await.ok();
     }
@@ -167,18 +191,30 @@ async fn start_up_errors_name_the_problem_and_the_fix() {
     let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = held.local_addr().unwrap().port().to_string();
     let busy = start_error(&["--port", &port], &[]).await;
-    assert!(busy.contains("already in use") && busy.contains("--port"), "{busy}");
+    assert!(
+        busy.contains("already in use") && busy.contains("--port"),
+        "{busy}"
+    );
     let busy = start_error(&["--mqtt-port", &port], &[]).await;
-    assert!(busy.contains("already in use") && busy.contains("--mqtt-port"), "{busy}");
+    assert!(
+        busy.contains("already in use") && busy.contains("--mqtt-port"),
+        "{busy}"
+    );
 
     let file = tempfile::NamedTempFile::new().unwrap();
     let path = file.path().to_str().unwrap();
     let dir = start_error(&["--data-dir", path], &[]).await;
-    assert!(dir.contains("cannot use the data dir") && dir.contains("--data-dir"), "{dir}");
+    assert!(
+        dir.contains("cannot use the data dir") && dir.contains("--data-dir"),
+        "{dir}"
+    );
 
     let ort = [("ORT_DYLIB_PATH", "/nowhere/libonnxruntime.so")];
     let no_ort = start_error(&[], &ort).await;
-    assert!(no_ort.contains("ONNX Runtime") && no_ort.contains("ORT_DYLIB_PATH"), "{no_ort}");
+    assert!(
+        no_ort.contains("ONNX Runtime") && no_ort.contains("ORT_DYLIB_PATH"),
+        "{no_ort}"
+    );
 
     let yaml = std::fs::read_to_string(repo().join("template.yaml")).unwrap();
     let stale = tempfile::NamedTempFile::new().unwrap();
@@ -186,7 +222,10 @@ async fn start_up_errors_name_the_problem_and_the_fix() {
     assert_ne!(moved, yaml, "the template still routes /api/status");
     std::fs::write(stale.path(), moved).unwrap();
     let stale = start_error(&["--template", stale.path().to_str().unwrap()], &[]).await;
-    assert!(stale.contains("disagree") && stale.contains("/api/state"), "{stale}");
+    assert!(
+        stale.contains("disagree") && stale.contains("/api/state"),
+        "{stale}"
+    );
     assert!(stale.contains("rebuild civic-local"), "{stale}");
 }
 
@@ -196,6 +235,9 @@ async fn a_data_dir_in_use_is_refused_with_the_fix() {
     let first = LocalServer::start(BIN, &[]).await;
     let dir = first.data_dir.to_str().unwrap();
     let second = start_error(&["--data-dir", dir], &[]).await;
-    assert!(second.contains("another civic-local") && second.contains("--data-dir"), "{second}");
+    assert!(
+        second.contains("another civic-local") && second.contains("--data-dir"),
+        "{second}"
+    );
     get(&first, "/ecoflow/api/status/", None).await.ok();
 }

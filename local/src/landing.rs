@@ -29,6 +29,8 @@ pub struct Landing {
     pub detector: Arc<Detector>,
     /// The device port, e.g. `mqtt://127.0.0.1:1883`.
     pub mqtt: String,
+    /// The per-IP rate limits, as text: the seeds' open mode is stated, not hidden.
+    pub rate_limit: String,
 }
 
 #[derive(Serialize)]
@@ -38,6 +40,7 @@ struct Health {
     store: String,
     detector: String,
     mqtt: String,
+    rate_limit: String,
     apps: Vec<AppLinks>,
 }
 
@@ -75,6 +78,7 @@ impl Landing {
                 d.models.display()
             ),
             mqtt: self.mqtt.clone(),
+            rate_limit: self.rate_limit.clone(),
             apps: APPS
                 .iter()
                 .map(|&(name, title, base)| AppLinks {
@@ -116,6 +120,7 @@ async fn page(State(l): State<Landing>) -> Html<String> {
         store = escape(&h.store),
         detector = escape(&h.detector),
         mqtt = escape(&h.mqtt),
+        rate_limit = escape(&h.rate_limit),
         rows = rows,
     ))
 }

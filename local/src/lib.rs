@@ -79,6 +79,16 @@ impl ServeOpts {
         l
     }
 
+    /// The rate limits as the landing page and the start-up log state them.
+    fn rate_limit_text(&self) -> String {
+        match self.limits() {
+            Limits { per_hour: 0, per_minute: 0, .. } => {
+                "off, as the seeds have it (--rate-limit plan switches on 1000/hour, 100/minute per IP)".into()
+            }
+            l => format!("{} an hour, {} a minute per client IP (0 = no limit)", l.per_hour, l.per_minute),
+        }
+    }
+
     pub async fn platform(&self) -> Result<Platform> {
         preflight::data_dir(&self.data_dir)?;
         let backend = match self.backend {
@@ -317,6 +327,7 @@ pub async fn serve(opts: ServeOpts) -> Result<()> {
         platform: platform.clone(),
         detector,
         mqtt: devices.url.clone(),
+        rate_limit: opts.rate_limit_text(),
     };
     let app = router(&defs, &platform)?
         .merge(s3events::router(uploads))
@@ -328,6 +339,7 @@ pub async fn serve(opts: ServeOpts) -> Result<()> {
     // The first line on stdout, which scripts and tests wait for: the address is its last word.
     println!("civic-local listening on http://{addr}");
     tracing::info!("open http://{addr}/ for the apps, their docs and health");
+    tracing::info!("rate limits: {}", opts.rate_limit_text());
     log_routes(&defs, addr);
     let make = app.into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, make)

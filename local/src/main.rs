@@ -31,7 +31,10 @@ async fn main() -> ExitCode {
         Command::Serve(opts) => civic_local::serve(opts).await,
         Command::Simulate(opts) => civic_local::sim::run(&opts).await.map(|report| {
             let commands = report.commands.len();
-            println!("sent {} messages, received {commands} commands", report.sent);
+            println!(
+                "sent {} messages, received {commands} commands",
+                report.sent
+            );
         }),
     };
     match done {

@@ -138,7 +138,10 @@ mod tests {
             .await
             .unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("already in use") && msg.contains("--port"), "{msg}");
+        assert!(
+            msg.contains("already in use") && msg.contains("--port"),
+            "{msg}"
+        );
     }
 
     #[test]
