@@ -438,6 +438,40 @@ mod tests {
         assert!(problems.is_empty(), "{problems:#?}");
     }
 
+    /// `GET /openapi.json` is routed to each app's first function (civic_runtime serves the
+    /// app's document there on Lambda) and to no other.
+    #[test]
+    fn the_document_route_belongs_to_the_first_function() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = platform(dir.path());
+        let mut defs = template::parse(&template()).unwrap();
+        let docs = Route {
+            method: "GET".into(),
+            path: openapi::DOCUMENT_PATH.into(),
+        };
+        let index = |defs: &[FunctionDef], binary: &str| {
+            defs.iter().position(|d| d.binary == binary).unwrap()
+        };
+        let auth = index(&defs, "streetlight-auth");
+        defs[auth].routes.retain(|r| *r != docs);
+        let lights = index(&defs, "streetlight-lights");
+        defs[lights].routes.push(docs);
+        let problems = check(&defs, &p);
+        assert!(
+            problems.iter().any(|m| m.contains(
+                "GET /openapi.json is served by streetlight-auth but no HttpApi event routes it"
+            )),
+            "{problems:#?}"
+        );
+        assert!(
+            problems.iter().any(|m| m.contains(
+                "HttpApi event GET /openapi.json reaches no route of streetlight-lights"
+            )),
+            "{problems:#?}"
+        );
+        assert_eq!(problems.len(), 2, "{problems:#?}");
+    }
+
     #[test]
     fn a_disagreement_is_reported_and_refuses_to_serve() {
         let dir = tempfile::tempdir().unwrap();
