@@ -246,7 +246,12 @@ pub fn router(defs: &[FunctionDef], platform: &Platform) -> Result<Router> {
     for (app, (router, functions)) in apps {
         api = api.nest_service(&format!("/{app}"), router);
         // The same document Lambda serves (civic_runtime::http_router); check() vouched for it.
-        let spec = openapi::document(functions, platform).map_err(anyhow::Error::msg)?;
+        let mut spec = openapi::document(functions, platform).map_err(anyhow::Error::msg)?;
+        // Lambda serves each app at its API's root; here it is mounted at `/{app}`, which
+        // Swagger UI's "Try it out" and generated clients must prefix to every path.
+        spec.servers = Some(vec![utoipa::openapi::server::Server::new(format!(
+            "/{app}"
+        ))]);
         docs = docs.merge(openapi::docs(app, spec));
     }
     let api = api.fallback(|| async {
