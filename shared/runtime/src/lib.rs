@@ -71,8 +71,7 @@ pub async fn run_s3(function: &'static S3Function) -> Result<(), Error> {
 
 /// JSON logs in Lambda (CloudWatch parses them); readable lines locally. `RUST_LOG` filters.
 pub fn init_tracing(json: bool) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env()
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         // civic-local's embedded broker sits behind its device port, which logs what devices
         // do; rumqttd's own lines repeat them, and call its readiness probe an ERROR.
         .unwrap_or_else(|_| "info,rumqttd=off".into());
