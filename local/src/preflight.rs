@@ -101,9 +101,11 @@ pub fn detector() -> Result<Detector> {
             ));
         }
     }
+    // Shown on the landing page: `/repo/models`, not the build's `shared/vision/../../models`.
+    let shown = |p: PathBuf| p.canonicalize().unwrap_or(p);
     Ok(Detector {
-        runtime: paths.dylib,
-        models: paths.models,
+        runtime: shown(paths.dylib),
+        models: shown(paths.models),
     })
 }
 
