@@ -53,10 +53,20 @@ pub fn data_dir(dir: &Path) -> Result<()> {
             dir.display()
         )
     };
-    std::fs::create_dir_all(dir).map_err(fail)?;
+    create_private(dir).map_err(fail)?;
     let probe = dir.join(".civic-write-check");
     std::fs::write(&probe, b"").map_err(fail)?;
     std::fs::remove_file(&probe).map_err(fail)
+}
+
+/// Creates `dir` (and missing parents) readable by this user alone: it holds the JWT signing
+/// secret and every app's data. An existing folder keeps the mode its owner gave it.
+fn create_private(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 /// The store could not be opened although the folder is writable: most often another
@@ -144,6 +154,17 @@ mod tests {
             msg.contains("already in use") && msg.contains("--port"),
             "{msg}"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_data_dir_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("new/.civic");
+        data_dir(&dir).unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{mode:o}");
     }
 
     #[test]
