@@ -158,7 +158,7 @@ pub fn check(defs: &[FunctionDef], platform: &Platform) -> Vec<String> {
         let (_, spec) = f.build(platform);
         let mut ops = openapi::operations(&spec);
         // On Lambda the app's first function also serves the app's document (civic_runtime).
-        if serves_document(f) {
+        if f.serves_document() {
             ops.push(("GET".into(), openapi::DOCUMENT_PATH.into()));
         }
         for (method, path) in &ops {
@@ -192,13 +192,6 @@ pub fn check(defs: &[FunctionDef], platform: &Platform) -> Vec<String> {
         }
     }
     problems
-}
-
-/// Whether `f` is its app's first function, the one that serves `GET /openapi.json` on Lambda.
-fn serves_document(f: &civic_core::Function) -> bool {
-    (f.app.functions)()
-        .first()
-        .is_some_and(|first| first.name == f.name)
 }
 
 /// The platform's router: every template route at `/{app}{path}`, plus `/{app}/docs`.

@@ -21,6 +21,14 @@ impl Function {
         (self.app.finish(router, &platform.limits), spec)
     }
 
+    /// Whether this is its app's first function, the one that also serves the app's whole
+    /// document at `GET /openapi.json` on Lambda (and that the template routes it to).
+    pub fn serves_document(&self) -> bool {
+        (self.app.functions)()
+            .first()
+            .is_some_and(|first| first.name == self.name)
+    }
+
     /// Its OpenAPI part alone (paths and the components they name).
     pub fn openapi(&self, platform: &Platform) -> OpenApi {
         (self.routes)(platform).into_openapi()

@@ -4,7 +4,7 @@
 
 use axum::Router;
 use serde_json::Value;
-use utoipa::openapi::path::ParameterIn;
+use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{OpenApi, RefOr, Response, Schema};
 use utoipa_swagger_ui::SwaggerUi;
@@ -77,14 +77,7 @@ fn collisions(doc: &OpenApi, other: &OpenApi, name: &str) -> Vec<String> {
 fn duplicate_operation_ids(doc: &OpenApi) -> Vec<String> {
     let mut seen = std::collections::BTreeMap::<&str, Vec<String>>::new();
     for (path, item) in &doc.paths.paths {
-        let ops = [
-            ("GET", &item.get),
-            ("PUT", &item.put),
-            ("POST", &item.post),
-            ("DELETE", &item.delete),
-            ("PATCH", &item.patch),
-        ];
-        for (method, op) in ops {
+        for (method, op) in methods(item) {
             if let Some(id) = op.as_ref().and_then(|op| op.operation_id.as_deref()) {
                 seen.entry(id).or_default().push(format!("{method} {path}"));
             }
@@ -306,20 +299,24 @@ fn not_null(prop: &mut Value) {
 pub fn operations(spec: &OpenApi) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (path, item) in &spec.paths.paths {
-        let ops = [
-            ("GET", &item.get),
-            ("POST", &item.post),
-            ("PUT", &item.put),
-            ("PATCH", &item.patch),
-            ("DELETE", &item.delete),
-        ];
-        for (method, op) in ops {
+        for (method, op) in methods(item) {
             if op.is_some() {
                 out.push((method.to_owned(), path.clone()));
             }
         }
     }
     out
+}
+
+/// A path item's operations by the methods the apps serve.
+fn methods(item: &PathItem) -> [(&'static str, &Option<Operation>); 5] {
+    [
+        ("GET", &item.get),
+        ("POST", &item.post),
+        ("PUT", &item.put),
+        ("PATCH", &item.patch),
+        ("DELETE", &item.delete),
+    ]
 }
 
 /// Registers the `bearer` (JWT) security scheme that handlers name in `security(...)`.
