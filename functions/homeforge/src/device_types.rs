@@ -316,6 +316,14 @@ fn nested<T: serde::de::DeserializeOwned>(v: Option<Value>) -> std::result::Resu
 }
 
 /// Component ids become state keys (and storage attribute names): short, plain and unique.
+/// A component id, and so a state key: it becomes a stored attribute name.
+pub fn is_plain_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+}
+
 fn definition_errors(d: &Definition, ids: &mut HashSet<String>) -> Vec<String> {
     let mut errors = Vec::new();
     if d.name.trim().is_empty() || d.name.chars().count() > 100 {
@@ -325,11 +333,7 @@ fn definition_errors(d: &Definition, ids: &mut HashSet<String>) -> Vec<String> {
         errors.push("structure: give 1 to 100 components.".to_owned());
     }
     for (i, c) in d.structure.iter().enumerate() {
-        let plain = (1..=64).contains(&c.id.len())
-            && c.id
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-');
-        if !plain {
+        if !is_plain_id(&c.id) {
             errors.push(format!(
                 "structure[{i}].id: use 1 to 64 letters, digits, '_' or '-'."
             ));

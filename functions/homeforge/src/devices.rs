@@ -467,10 +467,7 @@ fn state_errors(device: &Device, changed: &Map<String, Value>) -> Result<()> {
             }
             continue;
         }
-        let plain = (1..=64).contains(&k.len())
-            && k.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if !plain {
+        if !crate::device_types::is_plain_id(k) {
             let shown: String = k.chars().take(64).collect();
             invalid.add(
                 "non_field_errors",
