@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration as StdDuration, Instant};
 
 use axum::extract::State as S;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
+use civic_core::csv_export::{self, Cell};
 use civic_core::item::from_item;
 use civic_core::{Error, Json, Query, Result, page};
 use civic_store::{Cond, Item, Key, SkRange, Table, Update, Write};
@@ -320,57 +320,34 @@ async fn stats_export(
 ) -> Result<Response> {
     let q = q.check(s.config.tz)?;
     let st = compute(&s, &q).await?;
-    let mut header = vec!["label".to_owned()];
-    header.extend(SERIES.iter().map(|n| (*n).to_owned()));
+    let mut header = vec![Cell::from("label")];
+    header.extend(SERIES.iter().map(|n| Cell::from(*n)));
     header.extend(
         st.current
             .moving_average
             .iter()
-            .map(|m| format!("{}_ma{}", m.name, q.ma)),
+            .map(|m| Cell::Text(format!("{}_ma{}", m.name, q.ma))),
     );
     if let Some(p) = &st.previous {
-        header.push("previous_label".into());
-        header.extend(p.series.iter().map(|m| format!("previous_{}", m.name)));
+        header.push(Cell::from("previous_label"));
+        header.extend(
+            p.series
+                .iter()
+                .map(|m| Cell::Text(format!("previous_{}", m.name))),
+        );
     }
     let mut rows = vec![header];
     for (i, label) in st.current.labels.iter().enumerate() {
-        let mut row = vec![label.clone()];
+        let mut row = vec![Cell::from(label.as_str())];
         let columns = st.current.series.iter().chain(&st.current.moving_average);
-        row.extend(columns.map(|c| c.data[i].to_string()));
+        row.extend(columns.map(|c| Cell::Float(c.data[i])));
         if let Some(p) = &st.previous {
-            row.push(p.labels.get(i).cloned().unwrap_or_default());
-            row.extend(
-                p.series
-                    .iter()
-                    .map(|c| c.data.get(i).map(|v| v.to_string()).unwrap_or_default()),
-            );
+            row.push(Cell::from(p.labels.get(i).cloned()));
+            row.extend(p.series.iter().map(|c| Cell::from(c.data.get(i).copied())));
         }
         rows.push(row);
     }
-    csv_response(rows, "stats_export.csv")
-}
-
-fn csv_response(rows: Vec<Vec<String>>, filename: &str) -> Result<Response> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for r in rows {
-        w.write_record(&r)
-            .map_err(|e| Error::Internal(e.to_string()))?;
-    }
-    let bytes = w.into_inner().map_err(|e| Error::Internal(e.to_string()))?;
-    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    Ok((
-        StatusCode::OK,
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            ),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        bytes,
-    )
-        .into_response())
+    csv_export::response(rows, "stats_export.csv")
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -610,25 +587,24 @@ const EXPORT_COLUMNS: [&str; 15] = [
     "payload",
 ];
 
-fn export_row(e: Event) -> Vec<String> {
-    let opt = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
-    let json = |v: Option<Value>| v.map(|v| v.to_string()).unwrap_or_default();
+/// Device-supplied text (`firmware`, `device_timestamp`, the JSON columns) goes out as text
+/// cells, which the CSV helper neutralises; counters stay numbers.
+fn export_row(e: Event) -> Vec<Cell> {
+    let json = |v: Option<Value>| Cell::from(v.map(|v| v.to_string()));
     vec![
-        e.event_id,
-        e.device_id,
-        e.event_type,
-        e.event,
-        e.treatment
-            .map(|t| t.as_str().to_owned())
-            .unwrap_or_default(),
-        opt(e.counter),
-        e.occurred_at,
-        e.device_timestamp.unwrap_or_default(),
-        e.received_at,
-        e.firmware.unwrap_or_default(),
-        opt(e.count_basic),
-        opt(e.count_standard),
-        opt(e.count_premium),
+        e.event_id.into(),
+        e.device_id.into(),
+        e.event_type.into(),
+        e.event.into(),
+        e.treatment.map(Treatment::as_str).into(),
+        e.counter.into(),
+        e.occurred_at.into(),
+        e.device_timestamp.into(),
+        e.received_at.into(),
+        e.firmware.into(),
+        e.count_basic.into(),
+        e.count_standard.into(),
+        e.count_premium.into(),
         json(e.wifi_status),
         json(e.payload),
     ]
@@ -643,12 +619,7 @@ async fn export(S(s): S<State>, _staff: Staff, Query(q): Query<ExportParams>) ->
     let limit = page::limit(q.limit, 10_000, 50_000)?;
     let since = iso(now() - Duration::days(days));
     let base = crate::data::events_query(q.device_id.as_deref())?.sk(SkRange::Gte(since));
-    let mut rows = vec![
-        EXPORT_COLUMNS
-            .iter()
-            .map(|c| (*c).to_owned())
-            .collect::<Vec<_>>(),
-    ];
+    let mut rows = vec![csv_export::header_row(&EXPORT_COLUMNS)];
     let mut cursor = q.cursor;
     while rows.len() <= limit {
         let want = (limit + 1 - rows.len()).min(1000);
@@ -664,7 +635,7 @@ async fn export(S(s): S<State>, _staff: Staff, Query(q): Query<ExportParams>) ->
             break;
         }
     }
-    let res = csv_response(rows, "telemetry_export.csv")?;
+    let res = csv_export::response(rows, "telemetry_export.csv")?;
     Ok(page::with_cursor(res, cursor))
 }
 
