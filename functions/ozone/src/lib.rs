@@ -25,6 +25,7 @@ pub mod analytics;
 pub mod auth;
 pub mod catalog;
 pub mod data;
+pub mod devices;
 pub mod gateway;
 pub mod rollup;
 
