@@ -3,8 +3,9 @@
 
 use axum::extract::State as S;
 use axum::http::{HeaderMap, StatusCode, header};
+use civic_auth::backoff::{self, Scope};
 use civic_auth::first_user::{self, Claim};
-use civic_auth::{Tokens, hash_password, verify_password};
+use civic_auth::{Grant, TokenKind, Tokens, hash_password, verify_password};
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Json, Result, ids};
 use civic_store::{Cond, Item, Key, StoreError, Table};
@@ -37,6 +38,10 @@ pub struct UserRecord {
     pub eco_points: i64,
     pub password_hash: String,
     pub date_joined: String,
+    /// The version of the account's tokens (see `civic_auth::Claims::ver`); EcoFlow has no
+    /// password change yet, so it stays 0 unless an operator bumps it to revoke every token.
+    #[serde(default)]
+    pub token_version: i64,
 }
 
 fn user_key(email: &str) -> Key {
@@ -168,6 +173,7 @@ async fn register(
         eco_points: 0,
         password_hash: hash_password(&password).await?,
         date_joined: civic_core::time::now_rfc3339(),
+        token_version: 0,
     };
     let claim = match has_admin {
         true => Claim::Lost,
@@ -226,17 +232,21 @@ async fn login(S(s): S<State>, mut body: Body) -> Result<Json<LoginResponse>> {
     let password = body.string("password", true, false, 128);
     body.finish()?;
     let (email, password) = (email.unwrap_or_default(), password.unwrap_or_default());
-    let user = match normalize_email(&email) {
-        Some(email) => UserRecord::load(s.table.as_ref(), &email).await?,
-        None => None,
-    };
-    let hash = user.as_ref().map(|(u, _)| u.password_hash.as_str());
-    let denied =
-        || Error::Unauthorized("No active account found with the given credentials".into());
-    if !verify_password(&password, hash).await? {
-        return Err(denied());
-    }
-    let (user, _) = user.ok_or_else(denied)?;
+    let table = s.table.as_ref();
+    let (user, _) = backoff::guard(table, Scope::Login, &email, async {
+        let user = match normalize_email(&email) {
+            Some(email) => UserRecord::load(table, &email).await?,
+            None => None,
+        };
+        let hash = user.as_ref().map(|(u, _)| u.password_hash.as_str());
+        let denied =
+            || Error::Unauthorized("No active account found with the given credentials".into());
+        if !verify_password(&password, hash).await? {
+            return Err(denied());
+        }
+        user.ok_or_else(denied)
+    })
+    .await?;
     let tokens = issue(&s, &user, None).await?;
     Ok(Json(LoginResponse {
         refresh: tokens.refresh,
@@ -268,14 +278,20 @@ pub struct RefreshResponse {
 async fn refresh(S(s): S<State>, mut body: Body) -> Result<Json<RefreshResponse>> {
     let token = body.string("refresh", true, false, 4096);
     body.finish()?;
-    let claims = s
-        .auth
-        .rotate(s.table.as_ref(), &token.unwrap_or_default())
-        .await?;
-    let email = claims.extra_str("email").unwrap_or_default();
-    let (user, _) = UserRecord::load(s.table.as_ref(), email)
-        .await?
-        .ok_or_else(|| Error::Unauthorized("User not found".into()))?;
+    let token = token.unwrap_or_default();
+    let signed = s.auth.verify(&token, TokenKind::Refresh)?;
+    let table = s.table.as_ref();
+    let (claims, user) = backoff::guard(table, Scope::Refresh, &signed.sub, async {
+        let claims = s.auth.rotate(table, &token).await?;
+        let email = claims.extra_str("email").unwrap_or_default();
+        let (user, _) = UserRecord::load(table, email)
+            .await?
+            .filter(|(u, _)| u.id.to_string() == claims.sub)
+            .ok_or_else(|| Error::Unauthorized("User not found".into()))?;
+        claims.check_version(user.token_version)?;
+        Ok((claims, user))
+    })
+    .await?;
     let tokens = issue(&s, &user, claims.fam).await?;
     Ok(Json(RefreshResponse {
         access: tokens.access,
@@ -286,15 +302,13 @@ async fn refresh(S(s): S<State>, mut body: Body) -> Result<Json<RefreshResponse>
 async fn issue(s: &State, user: &UserRecord, family: Option<String>) -> Result<Tokens> {
     let mut extra = Map::new();
     extra.insert("email".into(), user.email.clone().into());
-    s.auth
-        .issue(
-            s.table.as_ref(),
-            &user.id.to_string(),
-            user.role.as_str(),
-            extra,
-            family,
-        )
-        .await
+    let grant = Grant {
+        sub: user.id.to_string(),
+        role: user.role.as_str().into(),
+        ver: user.token_version,
+        extra,
+    };
+    s.auth.issue(s.table.as_ref(), &grant, family).await
 }
 
 #[derive(Serialize, ToSchema)]

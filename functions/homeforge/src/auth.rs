@@ -2,8 +2,9 @@
 
 use axum::extract::State as S;
 use axum::http::{HeaderMap, StatusCode};
+use civic_auth::backoff::{self, Scope};
 use civic_auth::first_user::{self, Claim};
-use civic_auth::{Tokens, hash_password, verify_password};
+use civic_auth::{Grant, TokenKind, Tokens, hash_password, verify_password};
 use civic_core::{Error, Json, Result, ids};
 use civic_store::{Cond, StoreError, Write};
 use serde::{Deserialize, Serialize};
@@ -28,7 +29,8 @@ pub struct RegisterRequest {
     #[schema(required, nullable = false)]
     username: Option<String>,
     email: Option<String>,
-    /// At least 4 characters and one uppercase letter.
+    /// At least 4 characters and one uppercase letter, and not one of the most common
+    /// passwords (extension).
     #[schema(required, nullable = false)]
     password: Option<String>,
     first_name: Option<String>,
@@ -94,6 +96,7 @@ async fn register(
         password_hash: hash_password(req.password.as_deref().unwrap_or_default()).await?,
         date_joined: civic_core::time::now_rfc3339(),
         version: 1,
+        token_version: 0,
     };
     let taken = || Error::field("username", "A user with that username already exists.");
     let claim = match has_first {
@@ -173,13 +176,17 @@ async fn login(S(s): S<State>, Json(req): Json<LoginRequest>) -> Result<Json<Tok
     let (Some(username), Some(password)) = (username, password) else {
         return Err(Error::Internal("validated fields missing".into()));
     };
-    let user = UserRecord::by_username(s.table.as_ref(), username).await?;
-    let denied =
-        || Error::Unauthorized("No active account found with the given credentials".into());
-    if !verify_password(password, user.as_ref().map(|u| u.password_hash.as_str())).await? {
-        return Err(denied());
-    }
-    let user = user.ok_or_else(denied)?;
+    let table = s.table.as_ref();
+    let user = backoff::guard(table, Scope::Login, username, async {
+        let user = UserRecord::by_username(table, username).await?;
+        let denied =
+            || Error::Unauthorized("No active account found with the given credentials".into());
+        if !verify_password(password, user.as_ref().map(|u| u.password_hash.as_str())).await? {
+            return Err(denied());
+        }
+        user.ok_or_else(denied)
+    })
+    .await?;
     Ok(Json(issue(&s, &user, None).await?.into()))
 }
 
@@ -200,26 +207,31 @@ async fn refresh(S(s): S<State>, Json(req): Json<RefreshRequest>) -> Result<Json
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Error::field("refresh", REQUIRED))?;
-    let claims = s.auth.rotate(s.table.as_ref(), token).await?;
-    let id = claims.sub.parse().unwrap_or_default();
-    let user = UserRecord::load(s.table.as_ref(), id)
-        .await?
-        .ok_or_else(|| Error::Unauthorized("User not found".into()))?;
+    let signed = s.auth.verify(token, TokenKind::Refresh)?;
+    let table = s.table.as_ref();
+    let (claims, user) = backoff::guard(table, Scope::Refresh, &signed.sub, async {
+        let claims = s.auth.rotate(table, token).await?;
+        let id = claims.sub.parse().unwrap_or_default();
+        let user = UserRecord::load(table, id)
+            .await?
+            .ok_or_else(|| Error::Unauthorized("User not found".into()))?;
+        claims.check_version(user.token_version)?;
+        Ok((claims, user))
+    })
+    .await?;
     Ok(Json(issue(&s, &user, claims.fam).await?.into()))
 }
 
 async fn issue(s: &State, user: &UserRecord, family: Option<String>) -> Result<Tokens> {
     let mut extra = Map::new();
     extra.insert("username".into(), user.username.clone().into());
-    s.auth
-        .issue(
-            s.table.as_ref(),
-            &user.id.to_string(),
-            user.role.as_str(),
-            extra,
-            family,
-        )
-        .await
+    let grant = Grant {
+        sub: user.id.to_string(),
+        role: user.role.as_str().into(),
+        ver: user.token_version,
+        extra,
+    };
+    s.auth.issue(s.table.as_ref(), &grant, family).await
 }
 
 impl From<Tokens> for TokenPair {

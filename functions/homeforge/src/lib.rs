@@ -239,6 +239,8 @@ pub async fn caller(s: &State, headers: &HeaderMap) -> Result<Option<Caller>> {
     let user = UserRecord::load(s.table.as_ref(), id)
         .await?
         .ok_or_else(|| Error::Unauthorized("User not found".into()))?;
+    // A password change since the token was issued revokes it.
+    claims.check_version(user.token_version).map_err(|_| invalid())?;
     Ok(Some(Caller(user)))
 }
 

@@ -7,7 +7,8 @@ use axum::extract::{FromRequest, Multipart, Path, Request, State as S};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use civic_auth::hash_password;
+use civic_auth::backoff::{self, Scope};
+use civic_auth::{hash_password, verify_password};
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Form, Json, Query, Result, retry};
 use civic_store::{Cond, Item, Key, StoreError, Table, Write};
@@ -50,6 +51,9 @@ pub struct UserRecord {
     pub date_joined: String,
     #[serde(default)]
     pub version: i64,
+    /// Bumped by a password change: every token issued before it stops working.
+    #[serde(default)]
+    pub token_version: i64,
 }
 
 /// A user as the API shows it.
@@ -160,10 +164,13 @@ pub fn valid_email(v: Option<&str>) -> std::result::Result<String, String> {
     }
 }
 
-/// The seed's policy: at least 4 characters, at least one uppercase letter. Every failed rule
-/// is reported.
+/// The seed's policy: at least 4 characters, at least one uppercase letter; and, beyond the
+/// seed, not one of the most common passwords. Every failed rule is reported.
 pub fn password_errors(password: &str) -> Vec<String> {
     let mut errors = Vec::new();
+    if civic_auth::is_common_password(password) {
+        errors.push("This password is too common.".to_owned());
+    }
     if password.chars().count() < 4 {
         errors.push("Ensure this field has at least 4 characters.".to_owned());
     }
@@ -196,7 +203,7 @@ async fn me(Caller(user): Caller, Base(base): Base) -> Json<UserOut> {
 #[derive(Default)]
 pub struct ProfileInput {
     /// Text fields by name (`first_name`, `last_name`, `email`, `username`, `password`,
-    /// `role`, `accent_color`); others are ignored.
+    /// `current_password`, `role`, `accent_color`); others are ignored.
     fields: BTreeMap<String, String>,
     /// The `avatar` file's bytes.
     avatar: Option<Bytes>,
@@ -210,8 +217,11 @@ pub struct ProfileForm {
     last_name: Option<String>,
     email: Option<String>,
     username: Option<String>,
-    /// A new password (a reset).
+    /// A new password (a reset). It revokes every token of the account issued before.
     password: Option<String>,
+    /// Extension: required with `password` on `PUT /me/` (400 without it, 403 when wrong);
+    /// ignored on `PUT /users/{id}/`.
+    current_password: Option<String>,
     /// `owner`, `admin`, `user` or `viewer`: not above your own.
     role: Option<String>,
     /// `#RRGGBB`.
@@ -370,6 +380,9 @@ struct Change {
 /// transaction).
 async fn apply(s: &State, actor: &Caller, id: i64, input: ProfileInput) -> Result<UserRecord> {
     let mut change = validate(&input).await?;
+    if change.password_hash.is_some() && actor.id() == id {
+        confirm_current_password(s, actor, &input).await?;
+    }
     if let Some(bytes) = input.avatar {
         change.avatar = Some(store_avatar(s, id, bytes).await?);
     }
@@ -414,6 +427,27 @@ async fn validate(input: &ProfileInput) -> Result<Change> {
         change.password_hash = Some(hash_password(p).await?);
     }
     Ok(change)
+}
+
+/// A self-service password change must prove the current password (an extension: a stolen
+/// access token alone must not be enough to take the account over). A wrong one counts
+/// towards the login backoff.
+async fn confirm_current_password(s: &State, actor: &Caller, input: &ProfileInput) -> Result<()> {
+    let Some(current) = input
+        .fields
+        .get("current_password")
+        .filter(|p| !p.is_empty())
+    else {
+        return Err(Error::field("current_password", crate::REQUIRED));
+    };
+    let user = &actor.0;
+    backoff::guard(s.table.as_ref(), Scope::Login, &user.username, async {
+        match verify_password(current, Some(&user.password_hash)).await? {
+            true => Ok(()),
+            false => Err(Error::Forbidden("Current password is incorrect.".into())),
+        }
+    })
+    .await
 }
 
 /// Decodes the upload whole (off the async threads) within the avatar limits, then stores the
@@ -472,6 +506,7 @@ async fn attempt(
     }
     if let Some(v) = &c.password_hash {
         user.password_hash = v.clone();
+        user.token_version += 1;
     }
     if let Some(v) = &c.avatar {
         user.avatar = Some(v.clone());
@@ -506,8 +541,9 @@ async fn attempt(
     }
 }
 
-/// Who may change whom: nobody raises their own role; staff manage others, except that an
-/// admin cannot touch an owner or grant more than admin.
+/// Who may change whom: nobody raises their own role; staff manage accounts of a strictly
+/// lower rank (so no admin changes another admin, no owner another owner), and the first
+/// owner (the superuser) outranks the other owners and is changed only by themself.
 fn authorize(actor: &Caller, target: &UserRecord, role: Option<Role>) -> Result<()> {
     let forbid = |msg: &str| Err(Error::Forbidden(msg.into()));
     if actor.id() == target.id {
@@ -519,8 +555,12 @@ fn authorize(actor: &Caller, target: &UserRecord, role: Option<Role>) -> Result<
     if !actor.is_staff() {
         return forbid("Only Admins/Owners can perform this action.");
     }
-    if target.role > actor.role() {
-        return forbid("Only an owner can change an owner's account.");
+    if target.is_superuser {
+        return forbid("Only the first owner can change their own account.");
+    }
+    let rank = |u: &UserRecord| (u.role, u.is_superuser);
+    if rank(&actor.0) <= rank(target) {
+        return forbid("Only a higher role can change this account.");
     }
     match role {
         Some(r) if r > actor.role() => forbid("You cannot grant a role above your own."),

@@ -4,11 +4,12 @@
 use axum::extract::State as S;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use civic_auth::backoff::{self, Scope};
 use civic_auth::first_user::{self, Claim};
 use civic_auth::{hash_password, verify_password};
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Json, Result, ids};
-use civic_store::{Item, Key, StoreError, Table};
+use civic_store::{Cond, Item, Key, StoreError, Table, Update};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -23,6 +24,7 @@ pub fn routes() -> OpenApiRouter<State> {
         .routes(routes!(register))
         .routes(routes!(user))
         .routes(routes!(check))
+        .routes(routes!(change_password))
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -36,6 +38,9 @@ pub struct UserRecord {
     pub is_superuser: bool,
     pub password_hash: String,
     pub date_joined: String,
+    /// Bumped by a password change: every session started before it ends.
+    #[serde(default)]
+    pub token_version: i64,
 }
 
 /// A user as the API shows it.
@@ -90,12 +95,14 @@ impl UserRecord {
     }
 }
 
-/// The user of the request's session, if it has a live one.
+/// The user of the request's session, if it has a live one (started since the user's last
+/// password change).
 pub async fn session_user(s: &State, headers: &HeaderMap) -> Result<Option<UserRecord>> {
-    match s.sessions.subject(s.table.as_ref(), headers).await? {
-        Some(username) => UserRecord::load(s.table.as_ref(), &username).await,
-        None => Ok(None),
-    }
+    let Some(session) = s.sessions.session(s.table.as_ref(), headers).await? else {
+        return Ok(None);
+    };
+    let user = UserRecord::load(s.table.as_ref(), &session.subject).await?;
+    Ok(user.filter(|u| session.is_current(u.token_version)))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -118,12 +125,19 @@ pub struct LoginRequest {
 async fn login(S(s): S<State>, Json(req): Json<LoginRequest>) -> Result<Response> {
     let username = required("username", &req.username)?;
     let password = required("password", &req.password)?;
-    let user = UserRecord::load(s.table.as_ref(), username).await?;
-    if !verify_password(password, user.as_ref().map(|u| u.password_hash.as_str())).await? {
-        return Err(Error::Unauthorized("Invalid credentials".into()));
-    }
-    let user = user.ok_or_else(|| Error::Unauthorized("Invalid credentials".into()))?;
-    let cookie = s.sessions.start(s.table.as_ref(), &user.username).await?;
+    let table = s.table.as_ref();
+    let user = backoff::guard(table, Scope::Login, username, async {
+        let user = UserRecord::load(table, username).await?;
+        if !verify_password(password, user.as_ref().map(|u| u.password_hash.as_str())).await? {
+            return Err(Error::Unauthorized("Invalid credentials".into()));
+        }
+        user.ok_or_else(|| Error::Unauthorized("Invalid credentials".into()))
+    })
+    .await?;
+    let cookie = s
+        .sessions
+        .start(table, &user.username, user.token_version)
+        .await?;
     let body = UserReply {
         success: true,
         user: user.out(),
@@ -212,6 +226,7 @@ async fn register(
         is_superuser: req.is_superuser.unwrap_or(false),
         password_hash: hash_password(password).await?,
         date_joined: crate::iso(crate::now()),
+        token_version: 0,
     };
     let taken = || Error::field("username", "A user with that username already exists.");
     let claim = match has_first {
@@ -295,4 +310,56 @@ async fn check(S(s): S<State>, headers: HeaderMap) -> Result<Json<CheckReply>> {
         authenticated: user.is_some(),
         user: user.map(|u| u.out()),
     }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordRequest {
+    #[schema(required, nullable = false)]
+    current_password: Option<String>,
+    #[schema(required, nullable = false)]
+    new_password: Option<String>,
+}
+
+/// Extension: change the signed-in user's password. The current password is required (a
+/// wrong one counts towards the login backoff); every session of the user, on any device,
+/// ends, and this client gets a new session cookie.
+#[utoipa::path(post, path = "/api/auth/password", tag = "auth", request_body = PasswordRequest, security(("session" = [])),
+    responses((status = 200, body = UserReply, headers(("set-cookie" = String))), (status = 400), (status = 401), (status = 403), (status = 429)))]
+async fn change_password(
+    S(s): S<State>,
+    User(user): User,
+    Json(req): Json<PasswordRequest>,
+) -> Result<Response> {
+    let current = required("current_password", &req.current_password)?;
+    let new = required("new_password", &req.new_password)?;
+    if new.chars().count() < MIN_PASSWORD {
+        return Err(Error::field(
+            "new_password",
+            format!(
+                "This password is too short. It must contain at least {MIN_PASSWORD} characters."
+            ),
+        ));
+    }
+    let table = s.table.as_ref();
+    backoff::guard(table, Scope::Login, &user.username, async {
+        match verify_password(current, Some(&user.password_hash)).await? {
+            true => Ok(()),
+            false => Err(Error::Forbidden("Current password is incorrect".into())),
+        }
+    })
+    .await?;
+    let update = Update::new(user_key(&user.username))
+        .set("password_hash", hash_password(new).await?)
+        .add("token_version", 1)
+        .cond(Cond::Exists);
+    let user: UserRecord = from_item(table.update(update).await?)?;
+    let cookie = s
+        .sessions
+        .start(table, &user.username, user.token_version)
+        .await?;
+    let body = UserReply {
+        success: true,
+        user: user.out(),
+    };
+    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }

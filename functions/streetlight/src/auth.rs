@@ -2,16 +2,18 @@
 
 use axum::extract::State as S;
 use axum::http::{HeaderMap, StatusCode};
+use civic_auth::backoff::{self, Scope};
 use civic_auth::first_user::{self, Claim};
-use civic_auth::{Tokens, hash_password, verify_password};
+use civic_auth::{Grant, TokenKind, Tokens, hash_password, verify_password};
+use civic_core::item::from_item;
 use civic_core::{Error, Json, Result, ids};
-use civic_store::StoreError;
+use civic_store::{Cond, StoreError, Update};
 use serde::{Deserialize, Serialize};
 use serde_json::Map;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::users::{UserOut, UserRecord};
+use crate::users::{UserOut, UserRecord, user_key};
 use crate::{Reply, Role, State, reply, require_fields, required};
 
 pub fn routes() -> OpenApiRouter<State> {
@@ -20,6 +22,7 @@ pub fn routes() -> OpenApiRouter<State> {
         .routes(routes!(login))
         .routes(routes!(refresh))
         .routes(routes!(logout))
+        .routes(routes!(change_password))
 }
 
 const MIN_PASSWORD: usize = 8;
@@ -71,7 +74,7 @@ async fn register(
     let requested = req.role.unwrap_or(Role::Viewer);
     // An admin may register users with any role; a present but bad token is an error, not anonymity.
     let caller_is_admin = match headers.contains_key(axum::http::header::AUTHORIZATION) {
-        true => s.auth.bearer_headers(&headers)?.role == Role::Admin.as_str(),
+        true => crate::User::from_headers(&s, &headers).await?.role == Role::Admin,
         false => false,
     };
 
@@ -95,6 +98,8 @@ async fn register(
         city: required(&req.city).unwrap_or_default().to_owned(),
         password_hash: hash_password(password).await?,
         created_at: civic_core::time::now_rfc3339(),
+        token_version: 0,
+        first_admin: false,
     };
     let exists = || Error::bad_request("User already exists");
     let claim = match has_admin {
@@ -104,6 +109,7 @@ async fn register(
                 s.table.as_ref(),
                 UserRecord {
                     role: Role::Admin,
+                    first_admin: true,
                     ..user.clone()
                 }
                 .to_item()?,
@@ -112,7 +118,7 @@ async fn register(
         }
     };
     match claim {
-        Claim::Won => user.role = Role::Admin,
+        Claim::Won => (user.role, user.first_admin) = (Role::Admin, true),
         Claim::UserExists => return Err(exists()),
         Claim::Lost if elevated_without_admin => return Err(forbidden()),
         Claim::Lost => match s.table.put_if_absent(user.to_item()?).await {
@@ -147,14 +153,18 @@ async fn login(S(s): S<State>, Json(req): Json<LoginRequest>) -> Result<Reply<Au
             "Missing credentials: email and password are required",
         ));
     };
-    let user = match normalize_email(email) {
-        Ok(email) => UserRecord::load(s.table.as_ref(), &email).await?,
-        Err(_) => None,
-    };
-    if !verify_password(password, user.as_ref().map(|u| u.password_hash.as_str())).await? {
-        return Err(Error::Unauthorized("Invalid credentials".into()));
-    }
-    let user = user.ok_or_else(|| Error::Unauthorized("Invalid credentials".into()))?;
+    let account = email.trim().to_lowercase();
+    let user = backoff::guard(s.table.as_ref(), Scope::Login, &account, async {
+        let user = match normalize_email(email) {
+            Ok(email) => UserRecord::load(s.table.as_ref(), &email).await?,
+            Err(_) => None,
+        };
+        if !verify_password(password, user.as_ref().map(|u| u.password_hash.as_str())).await? {
+            return Err(Error::Unauthorized("Invalid credentials".into()));
+        }
+        user.ok_or_else(|| Error::Unauthorized("Invalid credentials".into()))
+    })
+    .await?;
     let tokens = issue(&s, &user, None).await?;
     Ok(reply(
         StatusCode::OK,
@@ -184,12 +194,20 @@ pub struct TokenData {
 async fn refresh(S(s): S<State>, Json(req): Json<RefreshRequest>) -> Result<Reply<TokenData>> {
     let token = required(&req.refresh_token)
         .ok_or_else(|| Error::bad_request("Missing required fields: refreshToken"))?;
-    let claims = s.auth.rotate(s.table.as_ref(), token).await?;
-    // Role and city may have changed since login: the new access token says what is true now.
-    let email = claims.extra_str("email").unwrap_or_default();
-    let user = UserRecord::load(s.table.as_ref(), email)
-        .await?
-        .ok_or_else(|| Error::Unauthorized("User no longer exists".into()))?;
+    let signed = s.auth.verify(token, TokenKind::Refresh)?;
+    let table = s.table.as_ref();
+    let (claims, user) = backoff::guard(table, Scope::Refresh, &signed.sub, async {
+        let claims = s.auth.rotate(table, token).await?;
+        // Role and city may have changed since login: the new access token says what is true now.
+        let email = claims.extra_str("email").unwrap_or_default();
+        let user = UserRecord::load(table, email)
+            .await?
+            .filter(|u| u.id == claims.sub)
+            .ok_or_else(|| Error::Unauthorized("User no longer exists".into()))?;
+        claims.check_version(user.token_version)?;
+        Ok((claims, user))
+    })
+    .await?;
     let tokens = issue(&s, &user, claims.fam).await?;
     Ok(reply(
         StatusCode::OK,
@@ -215,15 +233,71 @@ async fn issue(s: &State, user: &UserRecord, family: Option<String>) -> Result<T
     let mut extra = Map::new();
     extra.insert("email".into(), user.email.clone().into());
     extra.insert("city".into(), user.city.clone().into());
-    s.auth
-        .issue(
-            s.table.as_ref(),
-            &user.id,
-            user.role.as_str(),
-            extra,
-            family,
-        )
-        .await
+    let grant = Grant {
+        sub: user.id.clone(),
+        role: user.role.as_str().into(),
+        ver: user.token_version,
+        extra,
+    };
+    s.auth.issue(s.table.as_ref(), &grant, family).await
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordRequest {
+    #[serde(rename = "currentPassword")]
+    #[schema(required, nullable = false)]
+    current_password: Option<String>,
+    #[serde(rename = "newPassword")]
+    #[schema(required, nullable = false)]
+    new_password: Option<String>,
+}
+
+/// Extension: change the caller's password. The current password is required (a wrong one
+/// counts towards the login backoff); every token issued before, on any device, stops working,
+/// and the answer carries a fresh pair for this client.
+#[utoipa::path(post, path = "/api/auth/password", tag = "auth", request_body = PasswordRequest, security(("bearer" = [])),
+    responses((status = 200, body = inline(crate::Envelope<TokenData>)), (status = 400), (status = 401), (status = 403), (status = 429)))]
+async fn change_password(
+    S(s): S<State>,
+    caller: crate::User,
+    Json(req): Json<PasswordRequest>,
+) -> Result<Reply<TokenData>> {
+    require_fields(&[
+        ("currentPassword", &req.current_password),
+        ("newPassword", &req.new_password),
+    ])?;
+    let new = req.new_password.as_deref().unwrap_or_default();
+    if new.chars().count() < MIN_PASSWORD {
+        return Err(Error::bad_request(format!(
+            "Password must be at least {MIN_PASSWORD} characters"
+        )));
+    }
+    let table = s.table.as_ref();
+    let current = req.current_password.as_deref().unwrap_or_default();
+    let user = backoff::guard(table, Scope::Login, &caller.email, async {
+        let user = UserRecord::load(table, &caller.email)
+            .await?
+            .ok_or_else(|| Error::Unauthorized("User no longer exists".into()))?;
+        match verify_password(current, Some(&user.password_hash)).await? {
+            true => Ok(user),
+            false => Err(Error::Forbidden("Current password is incorrect".into())),
+        }
+    })
+    .await?;
+    let update = Update::new(user_key(&user.email))
+        .set("password_hash", hash_password(new).await?)
+        .add("token_version", 1)
+        .cond(Cond::Exists);
+    let user: UserRecord = from_item(table.update(update).await?)?;
+    let tokens = issue(&s, &user, None).await?;
+    Ok(reply(
+        StatusCode::OK,
+        "Password changed",
+        TokenData {
+            token: tokens.access,
+            refresh_token: tokens.refresh,
+        },
+    ))
 }
 
 fn auth_data(tokens: Tokens, user: &UserRecord) -> AuthData {

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::StatusCode;
-use civic_auth::{Auth, Claims};
+use civic_auth::Auth;
 use civic_core::openapi::BearerAuth;
 use civic_core::{App, Error, Function, IotFunction, Json, Platform, Problem, Result};
 use civic_iot::Publisher;
@@ -120,23 +120,35 @@ impl Role {
     }
 }
 
-/// The authenticated caller: a valid access token of this app.
+/// The authenticated caller: a valid access token of this app whose account still exists at
+/// the token's version. Role and city come from the account's record, read on every request
+/// (one `GetItem`), so a role change or a deleted account applies to the next request and a
+/// password change ends every older token.
 pub struct User {
     pub id: String,
     pub email: String,
     pub role: Role,
     pub city: String,
+    /// The app's first user: only they may change another admin's account.
+    pub first_admin: bool,
 }
 
 impl User {
-    fn from_claims(c: Claims) -> Result<Self> {
-        let role = serde_json::from_value(Value::String(c.role.clone()))
-            .map_err(|_| Error::Unauthorized("Invalid or expired token".into()))?;
+    /// The caller named by `headers`' bearer token.
+    pub async fn from_headers(s: &State, headers: &axum::http::HeaderMap) -> Result<Self> {
+        let claims = s.auth.bearer_headers(headers)?;
+        let email = claims.extra_str("email").unwrap_or_default();
+        let user = users::UserRecord::load(s.table.as_ref(), email)
+            .await?
+            .filter(|u| u.id == claims.sub)
+            .ok_or_else(|| Error::Unauthorized("User no longer exists".into()))?;
+        claims.check_version(user.token_version)?;
         Ok(Self {
-            email: c.extra_str("email").unwrap_or_default().to_owned(),
-            city: c.extra_str("city").unwrap_or_default().to_owned(),
-            id: c.sub,
-            role,
+            id: user.id,
+            email: user.email,
+            role: user.role,
+            city: user.city,
+            first_admin: user.first_admin,
         })
     }
 }
@@ -144,12 +156,12 @@ impl User {
 impl<S> FromRequestParts<S> for User
 where
     S: Send + Sync,
-    Auth: FromRef<S>,
+    State: FromRef<S>,
 {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self> {
-        User::from_claims(Auth::from_ref(state).bearer(parts)?)
+        User::from_headers(&State::from_ref(state), &parts.headers).await
     }
 }
 
@@ -163,7 +175,7 @@ pub type Admin = AtLeast<2>;
 impl<const RANK: u8, S> FromRequestParts<S> for AtLeast<RANK>
 where
     S: Send + Sync,
-    Auth: FromRef<S>,
+    State: FromRef<S>,
 {
     type Rejection = Error;
 

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::normalize_email;
-use crate::{Admin, AtLeast, Role, State, reply, require_fields, required};
+use crate::{Admin, AtLeast, Role, State, User, reply, require_fields, required};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()
@@ -28,6 +28,13 @@ pub struct UserRecord {
     pub city: String,
     pub password_hash: String,
     pub created_at: String,
+    /// Bumped by a password change: every token issued before it stops working.
+    #[serde(default)]
+    pub token_version: i64,
+    /// The app's first user (its superuser): only they may change another admin, and nobody
+    /// may change them.
+    #[serde(default)]
+    pub first_admin: bool,
 }
 
 /// A user as the API shows it.
@@ -110,6 +117,12 @@ async fn list_users(S(s): S<State>, _: Admin, Query(q): Query<PageParams>) -> Re
     ))
 }
 
+/// Whether `actor` ranks strictly above `target`: by role, and the first admin above the
+/// other admins.
+pub(crate) fn outranks(actor: &User, target: &UserRecord) -> bool {
+    (actor.role, actor.first_admin) > (target.role, target.first_admin)
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct RoleRequest {
     #[schema(required, nullable = false)]
@@ -118,7 +131,9 @@ pub struct RoleRequest {
     role: Option<Role>,
 }
 
-/// Extension (admin): change a user's role. It applies from the user's next login or refresh.
+/// Extension (admin): change a user's role. It applies from the user's next request. Only a
+/// strictly higher rank may change an account: admins change operators and viewers; another
+/// admin only the first admin (the app's first user), whom nobody else can change.
 #[utoipa::path(post, path = "/api/users/role", tag = "users", request_body = RoleRequest, security(("bearer" = [])),
     responses((status = 200, body = inline(crate::Envelope<UserOut>)), (status = 400), (status = 401), (status = 403), (status = 404)))]
 async fn set_role(
@@ -133,6 +148,14 @@ async fn set_role(
     let email = normalize_email(required(&req.email).unwrap_or_default())?;
     if email == user.email {
         return Err(Error::bad_request("Admins cannot change their own role"));
+    }
+    let target = UserRecord::load(s.table.as_ref(), &email)
+        .await?
+        .ok_or_else(|| Error::NotFound("User not found".into()))?;
+    if !outranks(&user, &target) {
+        return Err(Error::Forbidden(
+            "Only the first admin can change another admin's account".into(),
+        ));
     }
     let update = Update::new(user_key(&email))
         .set("role", role.as_str())

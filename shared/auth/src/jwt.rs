@@ -28,6 +28,12 @@ pub struct Claims {
     /// Refresh tokens only: the session family that rotation carries forward.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fam: Option<String>,
+    /// The account's token version when this token was issued ([`Grant::ver`]). A password
+    /// change bumps the stored version, and every older token of the account stops working.
+    /// Tokens from before versions existed carry none and read as 0, the version an account
+    /// starts with.
+    #[serde(default)]
+    pub ver: i64,
     /// App-specific claims (e.g. email, city).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -37,6 +43,25 @@ impl Claims {
     pub fn extra_str(&self, name: &str) -> Option<&str> {
         self.extra.get(name).and_then(Value::as_str)
     }
+
+    /// Refuses a token issued before the account's current token version `current` (read
+    /// from the account's record, which the apps load on every request anyway).
+    pub fn check_version(&self, current: i64) -> Result<()> {
+        match self.ver == current {
+            true => Ok(()),
+            false => Err(Error::Unauthorized("Token has been revoked".into())),
+        }
+    }
+}
+
+/// Whom a token pair is for: the account's id, role, token version and app-specific claims.
+#[derive(Clone, Debug, Default)]
+pub struct Grant {
+    pub sub: String,
+    pub role: String,
+    /// The account record's token version (see [`Claims::ver`]).
+    pub ver: i64,
+    pub extra: Map<String, Value>,
 }
 
 #[derive(Clone, Debug)]
@@ -82,16 +107,14 @@ impl Auth {
     fn sign(
         &self,
         typ: TokenKind,
-        sub: &str,
-        role: &str,
+        grant: &Grant,
         ttl: i64,
         fam: Option<String>,
-        extra: Map<String, Value>,
     ) -> Result<(String, Claims)> {
         let now = now_epoch();
         let claims = Claims {
-            sub: sub.to_owned(),
-            role: role.to_owned(),
+            sub: grant.sub.clone(),
+            role: grant.role.clone(),
             typ,
             aud: self.app.to_owned(),
             iss: ISSUER.to_owned(),
@@ -99,17 +122,24 @@ impl Auth {
             exp: now + ttl,
             jti: uuid::Uuid::new_v4().simple().to_string(),
             fam,
-            extra,
+            ver: grant.ver,
+            extra: grant.extra.clone(),
         };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &self.enc)
             .map_err(|e| Error::Internal(e.to_string()))?;
         Ok((token, claims))
     }
 
-    /// A short-lived access token only (no refresh record).
+    /// A short-lived access token only (no refresh record), at token version 0.
     pub fn access_token(&self, sub: &str, role: &str, extra: Map<String, Value>) -> Result<String> {
+        let grant = Grant {
+            sub: sub.to_owned(),
+            role: role.to_owned(),
+            ver: 0,
+            extra,
+        };
         Ok(self
-            .sign(TokenKind::Access, sub, role, self.access_ttl, None, extra)?
+            .sign(TokenKind::Access, &grant, self.access_ttl, None)?
             .0)
     }
 
@@ -118,20 +148,19 @@ impl Auth {
     pub async fn issue(
         &self,
         table: &dyn Table,
-        sub: &str,
-        role: &str,
-        extra: Map<String, Value>,
+        grant: &Grant,
         family: Option<String>,
     ) -> Result<Tokens> {
-        let access = self.access_token(sub, role, extra.clone())?;
+        let access = self
+            .sign(TokenKind::Access, grant, self.access_ttl, None)?
+            .0;
         let fam = family.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        let sub = grant.sub.as_str();
         let (refresh, c) = self.sign(
             TokenKind::Refresh,
-            sub,
-            role,
+            grant,
             self.refresh_ttl,
             Some(fam.clone()),
-            extra,
         )?;
         table
             .put(

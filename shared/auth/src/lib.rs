@@ -2,13 +2,15 @@
 //! rotating refresh tokens whose reuse revokes the whole session family; cookie sessions and
 //! device tokens, both stored only as digests.
 
+pub mod backoff;
+pub mod device;
 pub mod first_user;
 mod jwt;
 mod password;
 pub mod secret;
 pub mod session;
 
-pub use jwt::{Auth, Claims, TokenKind, Tokens};
-pub use password::{hash_password, verify_password};
+pub use jwt::{Auth, Claims, Grant, TokenKind, Tokens};
+pub use password::{hash_password, is_common_password, verify_password};
 pub use secret::DeviceTokens;
-pub use session::Sessions;
+pub use session::{Session, Sessions};

@@ -40,8 +40,33 @@ pub async fn verify_password(password: &str, hash: Option<&str>) -> Result<bool>
     .await
 }
 
+/// Whether `password` is on the short list of the most common passwords (case-insensitive),
+/// the ones a guesser tries first.
+pub fn is_common_password(password: &str) -> bool {
+    static LIST: &str = include_str!("common-passwords.txt");
+    let candidate = password.trim().to_lowercase();
+    LIST.lines()
+        .filter(|l| !l.starts_with('#'))
+        .any(|l| l == candidate)
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_common_password;
+
+    #[test]
+    fn common_passwords_are_known_whatever_their_case() {
+        for p in ["password", "Password123", "QWERTY", "letmein", "P@ssw0rd"] {
+            assert!(is_common_password(p), "{p}");
+        }
+        for p in ["Tr0ub4dor&3x", "correct horse battery staple", "", "# The"] {
+            assert!(!is_common_password(p), "{p}");
+        }
+    }
 }

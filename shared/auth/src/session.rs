@@ -10,6 +10,21 @@ use serde_json::Value;
 
 use crate::secret::{digest, random_secret};
 
+/// A live session: whose it is, and the account's token version when it started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub subject: String,
+    pub ver: i64,
+}
+
+impl Session {
+    /// Whether the session still belongs to the account whose current token version is `ver`
+    /// (read from its record): a password change ends every older session.
+    pub fn is_current(&self, ver: i64) -> bool {
+        self.ver == ver
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Sessions {
     app: &'static str,
@@ -49,27 +64,40 @@ impl Sessions {
         )
     }
 
-    /// Starts a session for `subject` (e.g. a user key); returns the `Set-Cookie` value.
-    pub async fn start(&self, table: &dyn Table, subject: &str) -> Result<HeaderValue> {
+    /// Starts a session for `subject` (e.g. a user key) at the account's token version `ver`;
+    /// returns the `Set-Cookie` value. When the account's version moves on (a password
+    /// change), the session is no longer the account's: see [`Session::is_current`].
+    pub async fn start(&self, table: &dyn Table, subject: &str, ver: i64) -> Result<HeaderValue> {
         let id = random_secret();
         let key = self.key(&id);
         let item = Item::from_iter([
             ("PK".to_owned(), Value::from(key.pk)),
             ("SK".to_owned(), key.sk.into()),
             ("subject".to_owned(), subject.into()),
+            ("ver".to_owned(), ver.into()),
             ("expires_at".to_owned(), (now_epoch() + self.ttl).into()),
         ]);
         table.put(item, Cond::NotExists).await?;
         self.set_cookie(&id, self.ttl)
     }
 
-    /// The subject of the request's live session, if any.
-    pub async fn subject(&self, table: &dyn Table, headers: &HeaderMap) -> Result<Option<String>> {
+    /// The request's live session, if any.
+    pub async fn session(&self, table: &dyn Table, headers: &HeaderMap) -> Result<Option<Session>> {
         let Some(id) = self.cookie_value(headers) else {
             return Ok(None);
         };
         let item = table.get(&self.key(id)).await?;
-        Ok(item.and_then(|i| i.get("subject").and_then(Value::as_str).map(str::to_owned)))
+        Ok(item.and_then(|i| {
+            Some(Session {
+                subject: i.get("subject").and_then(Value::as_str)?.to_owned(),
+                ver: i.get("ver").and_then(Value::as_i64).unwrap_or_default(),
+            })
+        }))
+    }
+
+    /// The subject of the request's live session, if any.
+    pub async fn subject(&self, table: &dyn Table, headers: &HeaderMap) -> Result<Option<String>> {
+        Ok(self.session(table, headers).await?.map(|s| s.subject))
     }
 
     /// Ends the request's session, if any; returns the `Set-Cookie` value that clears it.
@@ -155,7 +183,7 @@ mod tests {
         let store = civic_store::Embedded::open(dir.path()).unwrap();
         let table = store.table("t");
         let s = sessions();
-        let set = s.start(&table, "USER#alice").await.unwrap();
+        let set = s.start(&table, "USER#alice", 3).await.unwrap();
         let set = set.to_str().unwrap();
         assert!(
             set.contains("HttpOnly") && set.contains("SameSite=Lax") && !set.contains("Secure")
@@ -166,6 +194,8 @@ mod tests {
             s.subject(&table, &with).await.unwrap().as_deref(),
             Some("USER#alice")
         );
+        let live = s.session(&table, &with).await.unwrap().unwrap();
+        assert!(live.is_current(3) && !live.is_current(4));
         // The same id under another app's cookie name is not this app's session.
         let other = headers(&[(header::COOKIE, &format!("homeforge_sessionid={id}"))]);
         assert_eq!(s.subject(&table, &other).await.unwrap(), None);

@@ -1,4 +1,4 @@
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use civic_store::StoreError;
 
@@ -25,8 +25,9 @@ pub enum Error {
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
-    #[error("{0}")]
-    TooManyRequests(String),
+    /// 429 with `Retry-After: {retry_after}` (seconds): rate limits and login backoff.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after: u64 },
     #[error("{0}")]
     Unavailable(String),
     #[error(transparent)]
@@ -42,6 +43,13 @@ impl Error {
     pub fn field(field: &str, msg: impl Into<String>) -> Self {
         Self::Fields(vec![(field.to_owned(), msg.into())])
     }
+    /// 429; the client may retry after `retry_after` seconds (at least 1 is announced).
+    pub fn too_many(msg: impl Into<String>, retry_after: u64) -> Self {
+        Self::TooManyRequests {
+            message: msg.into(),
+            retry_after: retry_after.max(1),
+        }
+    }
 
     pub fn status(&self) -> StatusCode {
         match self {
@@ -52,7 +60,7 @@ impl Error {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(e) => match e {
                 StoreError::BadCursor | StoreError::Invalid(_) => StatusCode::BAD_REQUEST,
@@ -125,6 +133,10 @@ impl IntoResponse for Error {
             fields,
         };
         let mut res = status.into_response();
+        if let Self::TooManyRequests { retry_after, .. } = self {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        }
         res.extensions_mut().insert(problem);
         res
     }

@@ -1,9 +1,9 @@
 //! The standard stack every app router gets, in one place: error rendering in the app's
 //! format, body limits, per-IP rate limits, a 404 fallback, round-trip accounting, tracing.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use axum::Router;
 use axum::body::Body;
@@ -129,15 +129,80 @@ pub fn into_service(router: Router) -> NormalizePath<Router> {
     NormalizePathLayer::trim_trailing_slash().layer(router)
 }
 
+/// Most client keys one window's limiter remembers. Past it, keys whose budget is full again
+/// are dropped; if the map is still too big (a flood of distinct addresses), the window starts
+/// over: every client gets a fresh budget, which beats memory that grows without end.
+const MAX_KEYS: usize = 50_000;
+
 struct Limiter {
-    hour: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    minute: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    hour: Option<Window>,
+    minute: Option<Window>,
+}
+
+/// One window's keyed limiter, replaceable when it must be reset.
+struct Window {
+    quota: Quota,
+    cap: usize,
+    keys: RwLock<DefaultKeyedRateLimiter<IpAddr>>,
+}
+
+impl Window {
+    fn new(quota: Quota, cap: usize) -> Self {
+        Self {
+            quota,
+            cap,
+            keys: RwLock::new(RateLimiter::keyed(quota)),
+        }
+    }
+
+    /// `Err(wait)` when `ip`'s bucket is empty.
+    fn check(&self, ip: IpAddr) -> Result<(), std::time::Duration> {
+        let key = bucket(ip);
+        let res = {
+            let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+            let res = keys.check_key(&key);
+            if keys.len() > self.cap {
+                keys.retain_recent();
+                keys.shrink_to_fit();
+            }
+            res
+        };
+        if self.len() > self.cap {
+            *self.keys.write().unwrap_or_else(|e| e.into_inner()) = RateLimiter::keyed(self.quota);
+        }
+        res.map_err(|not_until| {
+            not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ))
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// The limiter's key for a client address. An IPv6 client usually holds a whole /64 (a
+/// single host can pick any of 2^64 addresses), so all of it is one key; an IPv4-mapped IPv6
+/// address is its IPv4 address.
+fn bucket(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+        v4 => v4,
+    }
 }
 
 impl Limiter {
     fn new(l: &Limits) -> Self {
+        Self::with_cap(l, MAX_KEYS)
+    }
+
+    fn with_cap(l: &Limits, cap: usize) -> Self {
         let keyed = |n: u32, quota: fn(NonZeroU32) -> Quota| {
-            NonZeroU32::new(n).map(|n| RateLimiter::keyed(quota(n)))
+            NonZeroU32::new(n).map(|n| Window::new(quota(n), cap))
         };
         Self {
             hour: keyed(l.per_hour, Quota::per_hour),
@@ -158,19 +223,10 @@ async fn rate_limit(State(limiter): State<Arc<Limiter>>, req: Request, next: Nex
     let ip = client_ip(&req);
     for (l, window) in [(&limiter.minute, "minute"), (&limiter.hour, "hour")] {
         if let Some(l) = l
-            && let Err(not_until) = l.check_key(&ip)
+            && let Err(wait) = l.check(ip)
         {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
-            let mut res = Error::TooManyRequests(format!(
-                "Rate limit exceeded for this {window}; retry later"
-            ))
-            .into_response();
-            if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-                res.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return res;
+            let msg = format!("Rate limit exceeded for this {window}; retry later");
+            return Error::too_many(msg, wait.as_secs_f64().ceil() as u64).into_response();
         }
     }
     next.run(req).await
@@ -246,4 +302,49 @@ pub fn cors(origins: &[String], credentials: bool) -> Option<tower_http::cors::C
                 header::CONTENT_DISPOSITION,
             ])
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn per_minute(n: u32) -> Limits {
+        Limits {
+            per_minute: n,
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn ipv6_addresses_in_one_slash_64_share_a_bucket() {
+        let limiter = Limiter::new(&per_minute(1));
+        let w = limiter.minute.as_ref().unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(w.check(ip("2001:db8:1:2::1")).is_ok());
+        // Another address of the same /64: the same, now empty, bucket.
+        assert!(w.check(ip("2001:db8:1:2:ffff:ffff:ffff:fffe")).is_err());
+        // The neighbouring /64 is another client.
+        assert!(w.check(ip("2001:db8:1:3::1")).is_ok());
+        // An IPv4-mapped address is its IPv4 address.
+        assert!(w.check(ip("192.0.2.7")).is_ok());
+        assert!(w.check(ip("::ffff:192.0.2.7")).is_err());
+        assert_eq!(bucket(ip("2001:db8:1:2:abcd::9")), ip("2001:db8:1:2::"));
+    }
+
+    #[test]
+    fn the_limiter_map_stays_bounded() {
+        let limiter = Limiter::with_cap(&per_minute(5), 100);
+        let w = limiter.minute.as_ref().unwrap();
+        for i in 0..10_000u32 {
+            let _ = w.check(IpAddr::V4(Ipv4Addr::from(i)));
+            assert!(w.len() <= 101, "{} keys after {i} clients", w.len());
+        }
+        // Each /64 counts once, however many addresses it uses.
+        let limiter = Limiter::with_cap(&per_minute(5), 100);
+        let w = limiter.minute.as_ref().unwrap();
+        for i in 0..1_000u128 {
+            let _ = w.check(IpAddr::V6(Ipv6Addr::from((0x2001_0db8u128 << 96) | i)));
+        }
+        assert_eq!(w.len(), 1);
+    }
 }
