@@ -1,8 +1,10 @@
 //! Test helpers shared by the workspace's test suites.
 
 pub mod api;
+pub mod authz;
 pub mod http;
 pub mod lambda;
 pub mod local;
 pub mod mosquitto;
 pub mod moto;
+pub mod signin;
