@@ -698,7 +698,7 @@ pub struct PageParams {
     responses((status = 200, body = Vec<DeviceOut>), (status = 401)))]
 async fn unregistered(
     S(s): S<State>,
-    _user: User,
+    User(u): User,
     Query(q): Query<PageParams>,
 ) -> Result<Response> {
     let limit = page::limit(q.limit, 1000, 1000)?;
@@ -719,7 +719,7 @@ async fn unregistered(
             d.as_ref()
                 .map_or(true, |d| d.machine_id.is_none() && d.event_count > 0)
         })
-        .map(|d| d.map(|d| DeviceOut::new(&s.config, d)))
+        .map(|d| d.map(|d| DeviceOut::new(&s.config, d, &u)))
         .collect::<Result<Vec<_>>>()?;
     Ok(page::with_cursor(Json(devices), res.cursor))
 }

@@ -12,6 +12,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::auth::UserRecord;
 use crate::gateway::{Device, DeviceRecord, Event};
 use crate::rollup::{Counts, Granularity, Scope};
 use crate::{
@@ -28,7 +29,9 @@ pub fn routes() -> OpenApiRouter<State> {
         .routes(routes!(latest))
 }
 
-/// A device as listed: its stored status plus whether it is online now.
+/// A device as listed: its stored status plus whether it is online now. Its `mac`,
+/// `legacy_ingest` and `iot_certificate` are shown to staff only: a MAC is what a handshake
+/// and the legacy form present, so every signed-in user knowing it would weaken both.
 #[derive(Serialize, ToSchema)]
 pub struct DeviceOut {
     #[serde(flatten)]
@@ -38,7 +41,13 @@ pub struct DeviceOut {
 }
 
 impl DeviceOut {
-    pub fn new(config: &Config, device: Device) -> Self {
+    /// `device` as `viewer` may see it.
+    pub fn new(config: &Config, device: Device, viewer: &UserRecord) -> Self {
+        let device = if viewer.is_staff {
+            device
+        } else {
+            device.without_staff_fields()
+        };
         let cutoff = iso_ms(now() - Duration::seconds(config.online_secs));
         let online = device
             .last_seen
@@ -106,6 +115,7 @@ pub struct DeviceParams {
 /// within it (the index range does the work, not a filter over every device).
 async fn device_page(
     s: &State,
+    viewer: &UserRecord,
     q: DeviceParams,
     online_only: bool,
 ) -> Result<(Vec<DeviceOut>, Option<String>)> {
@@ -123,7 +133,7 @@ async fn device_page(
     let devices = res
         .items
         .into_iter()
-        .map(|i| from_item::<Device>(i).map(|d| DeviceOut::new(&s.config, d)))
+        .map(|i| from_item::<Device>(i).map(|d| DeviceOut::new(&s.config, d, viewer)))
         .filter(|d| !online_only || d.as_ref().map_or(true, |d| d.online))
         .collect::<Result<Vec<_>>>()?;
     Ok((devices, res.cursor))
@@ -132,8 +142,8 @@ async fn device_page(
 /// Devices heard from in the last five minutes (`OZONE_ONLINE_WINDOW_SECS`).
 #[utoipa::path(get, path = "/api/devices/online", tag = "data", params(DeviceParams), security(("session" = [])),
     responses((status = 200, body = Vec<DeviceOut>), (status = 401)))]
-async fn online(S(s): S<State>, _user: User, Query(q): Query<DeviceParams>) -> Result<Response> {
-    let (devices, cursor) = device_page(&s, q, true).await?;
+async fn online(S(s): S<State>, User(u): User, Query(q): Query<DeviceParams>) -> Result<Response> {
+    let (devices, cursor) = device_page(&s, &u, q, true).await?;
     Ok(page::with_cursor(Json(devices), cursor))
 }
 
@@ -142,10 +152,10 @@ async fn online(S(s): S<State>, _user: User, Query(q): Query<DeviceParams>) -> R
     responses((status = 200, body = Vec<DeviceOut>), (status = 401)))]
 async fn all_devices(
     S(s): S<State>,
-    _user: User,
+    User(u): User,
     Query(q): Query<DeviceParams>,
 ) -> Result<Response> {
-    let (devices, cursor) = device_page(&s, q, false).await?;
+    let (devices, cursor) = device_page(&s, &u, q, false).await?;
     Ok(page::with_cursor(Json(devices), cursor))
 }
 
@@ -171,7 +181,7 @@ pub struct DevicesData {
     responses((status = 200, body = DevicesData), (status = 401)))]
 async fn devices_data(
     S(s): S<State>,
-    _user: User,
+    User(u): User,
     Query(q): Query<DeviceParams>,
 ) -> Result<Response> {
     let total = s
@@ -182,6 +192,7 @@ async fn devices_data(
         .unwrap_or(0);
     let (online, _) = device_page(
         &s,
+        &u,
         DeviceParams {
             limit: None,
             cursor: None,
@@ -189,7 +200,7 @@ async fn devices_data(
         true,
     )
     .await?;
-    let (devices, cursor) = device_page(&s, q, false).await?;
+    let (devices, cursor) = device_page(&s, &u, q, false).await?;
     let today = Granularity::Day;
     let key = today.key(&today.floor(s.config.tz, now()));
     let usage_today = crate::rollup::read(s.table.as_ref(), &Scope::All, today, &key, &key)
@@ -235,7 +246,7 @@ pub struct Summary {
     responses((status = 200, body = Summary), (status = 400), (status = 401), (status = 404)))]
 async fn summary(
     S(s): S<State>,
-    _user: User,
+    User(u): User,
     Query(q): Query<DeviceIdParam>,
 ) -> Result<Json<Summary>> {
     let id = required("device_id", &q.device_id)?;
@@ -250,7 +261,7 @@ async fn summary(
         premium: device.current_count_premium,
     };
     Ok(Json(Summary {
-        device: DeviceOut::new(&s.config, device),
+        device: DeviceOut::new(&s.config, device, &u),
         counts,
     }))
 }

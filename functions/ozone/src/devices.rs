@@ -12,7 +12,10 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::gateway::{Device, TOKEN_DIGEST, device_key, mac_key, normalize_mac};
+use crate::gateway::{
+    CERTIFICATE, Certificate, Device, DeviceRecord, LEGACY_INGEST, LegacyIngest, TOKEN_DIGEST,
+    device_key, mac_key, normalize_mac,
+};
 use crate::{Staff, State, iso_ms, now, required, valid_device_id};
 
 pub fn routes() -> OpenApiRouter<State> {
@@ -20,6 +23,8 @@ pub fn routes() -> OpenApiRouter<State> {
         .routes(routes!(assign))
         .routes(routes!(rotate_token, revoke_token))
         .routes(routes!(set_notes))
+        .routes(routes!(set_legacy_ingest))
+        .routes(routes!(rotate_certificate))
         .routes(routes!(pending))
 }
 
@@ -192,6 +197,114 @@ async fn revoke_token(
         other => other.map_err(Error::from),
     }?;
     Ok(Json(json!({"success": true, "device_id": device_id})))
+}
+
+/// Issues `device_id` a new IoT Core certificate and records it on the device. The
+/// provisioner detaches and deactivates the thing's previous certificates, so only a device's
+/// first claim and staff call this, never a repeat handshake.
+pub(crate) async fn issue_certificate(
+    s: &State,
+    p: &dyn civic_iot::Provision,
+    device_id: &str,
+    by: &str,
+) -> Result<civic_iot::DeviceCredentials> {
+    let thing = format!("ozone-{device_id}");
+    let attributes = [("app", "ozone"), ("device_id", device_id)];
+    let creds = p.provision(&thing, &attributes).await;
+    let creds = creds.map_err(|e| Error::Unavailable(e.to_string()))?;
+    let cert = Certificate {
+        arn: Some(creds.certificate_arn.clone()),
+        issued_at: iso_ms(now()),
+        issued_by: by.to_owned(),
+    };
+    let cert = serde_json::to_value(cert).map_err(|e| Error::Internal(e.to_string()))?;
+    let u = Update::new(device_key(device_id))
+        .set(CERTIFICATE, cert)
+        .cond(Cond::Exists);
+    s.table.update(u).await?;
+    tracing::info!(device_id, by, arn = %creds.certificate_arn, "issued an IoT certificate");
+    Ok(creds)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CertificateReply {
+    success: bool,
+    device_id: String,
+    /// The thing, certificate, private key and endpoint; the key is shown only here.
+    #[schema(value_type = Object)]
+    iot: civic_iot::DeviceCredentials,
+}
+
+/// Extension (staff, AWS): rotate a device's IoT Core certificate. The new certificate and key
+/// are shown only here; the device's previous certificate is deactivated at once. 409 where
+/// this deployment issues no certificates (no `DEVICE_POLICY`, e.g. civic-local).
+#[utoipa::path(post, path = "/api/devices/{device_id}/certificate", tag = "devices", security(("session" = [])),
+    params(("device_id" = String, Path)),
+    responses((status = 200, body = CertificateReply), (status = 401), (status = 403), (status = 404), (status = 409), (status = 503)))]
+async fn rotate_certificate(
+    S(s): S<State>,
+    Staff(staff): Staff,
+    Path(DevicePath { device_id }): Path<DevicePath>,
+) -> Result<Json<CertificateReply>> {
+    if DeviceRecord::load(s.table.as_ref(), &device_id)
+        .await?
+        .is_none()
+    {
+        return Err(Error::NotFound("Device not found.".into()));
+    }
+    let Some(p) = s.provisioner.clone() else {
+        return Err(Error::Conflict(
+            "This deployment issues no IoT certificates; devices use their token".into(),
+        ));
+    };
+    let iot = issue_certificate(&s, p.as_ref(), &device_id, &staff.username).await?;
+    Ok(Json(CertificateReply {
+        success: true,
+        device_id,
+        iot,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LegacyIngestRequest {
+    /// `true`: `POST /api/iot/` takes this device's form reports without its bearer token
+    /// (for old firmware that cannot send one); `false`: the token is required again.
+    #[schema(required, nullable = false)]
+    allowed: Option<bool>,
+}
+
+/// Extension (staff): allow (or stop allowing) a device's legacy form reports without its
+/// token. Per device and explicit; the decision is stored on the device with who made it and
+/// when, shown to staff as `legacy_ingest` in the device listings. Returns the device.
+#[utoipa::path(put, path = "/api/devices/{device_id}/legacy-ingest", tag = "devices", request_body = LegacyIngestRequest, security(("session" = [])),
+    params(("device_id" = String, Path)),
+    responses((status = 200, body = Device), (status = 400), (status = 401), (status = 403), (status = 404)))]
+async fn set_legacy_ingest(
+    S(s): S<State>,
+    Staff(staff): Staff,
+    Path(DevicePath { device_id }): Path<DevicePath>,
+    Json(req): Json<LegacyIngestRequest>,
+) -> Result<Json<Device>> {
+    let allowed = req
+        .allowed
+        .ok_or_else(|| Error::field("allowed", "This field is required."))?;
+    let decision = LegacyIngest {
+        allowed,
+        by: staff.username.clone(),
+        at: iso_ms(now()),
+    };
+    let decision = serde_json::to_value(decision).map_err(|e| Error::Internal(e.to_string()))?;
+    let u = Update::new(device_key(&device_id))
+        .set(LEGACY_INGEST, decision)
+        .cond(Cond::Exists);
+    let item = match s.table.update(u).await {
+        Err(StoreError::ConditionFailed) => {
+            return Err(Error::NotFound("Device not found.".into()));
+        }
+        other => other?,
+    };
+    tracing::info!(device_id, allowed, by = %staff.username, "legacy ingest without a token");
+    Ok(Json(from_item(item)?))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -1,10 +1,13 @@
-//! The device gateway: handshake by MAC, idempotent device events, the legacy form ingest, and
-//! the device admin the seed implies (assign a device id, rotate a token, notes, pending MACs).
+//! The device gateway: handshake by MAC, idempotent device events and the legacy form ingest
+//! (device admin is in `devices`).
 //!
-//! A handshake from an assigned MAC issues a fresh random token and stores only its digest on
-//! the device, replacing the previous one (one live token per device; a re-flashed device
-//! recovers by hand-shaking again). Staff can rotate it too. A token speaks only for the
-//! device whose record holds its digest.
+//! A device claims its token with a handshake once staff have assigned its MAC a device id: a
+//! fresh random token whose digest is stored on the device (one live token per device). After
+//! that, knowing the MAC is not enough: only the device's current token renews it, and staff
+//! rotate or revoke it (`OZONE_HANDSHAKE_REISSUE=true` restores the seed's reissue to anyone).
+//! A token speaks only for the device whose record holds its digest. The legacy form names a
+//! device by MAC, so it needs that device's token too, unless staff allowed the device's
+//! token-less reports (recorded on the device, with who and when).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -39,6 +42,8 @@ pub fn routes() -> OpenApiRouter<State> {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
 pub struct Device {
     pub device_id: String,
+    /// Staff only (a MAC is what a handshake presents): absent for other users.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub mac: String,
     pub firmware: Option<String>,
     #[serde(default)]
@@ -60,6 +65,44 @@ pub struct Device {
     #[serde(default)]
     pub event_count: i64,
     pub last_event_at: Option<String>,
+    /// Staff only: whether `POST /api/iot/` takes this device's reports without its token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy_ingest: Option<LegacyIngest>,
+    /// Staff only, on AWS: the device's current IoT Core certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iot_certificate: Option<Certificate>,
+}
+
+impl Device {
+    /// The device as a user who is not staff sees it: without what identifies or admits it.
+    pub fn without_staff_fields(self) -> Self {
+        Self {
+            mac: String::new(),
+            legacy_ingest: None,
+            iot_certificate: None,
+            ..self
+        }
+    }
+}
+
+/// A staff decision on the token-less legacy form ingest, recorded with who and when.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct LegacyIngest {
+    /// `true`: a form report naming this device's MAC is taken without a bearer token.
+    pub allowed: bool,
+    /// The staff member who decided.
+    pub by: String,
+    pub at: String,
+}
+
+/// The IoT Core certificate a device was issued: at its first claim, or by staff.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Certificate {
+    /// `None` while it is being issued.
+    pub arn: Option<String>,
+    pub issued_at: String,
+    /// `handshake` (the first claim) or the staff member who rotated it.
+    pub issued_by: String,
 }
 
 pub fn device_key(device_id: &str) -> Key {
@@ -71,6 +114,10 @@ pub(crate) fn mac_key(mac: &str) -> Key {
 }
 
 pub const TOKEN_DIGEST: &str = "token_digest";
+/// The device item's attribute holding its [`Certificate`].
+pub const CERTIFICATE: &str = "iot_certificate";
+/// The device item's attribute holding its [`LegacyIngest`] decision.
+pub const LEGACY_INGEST: &str = "legacy_ingest";
 /// The device item's attribute holding its last event's receipt stamp.
 const LAST_RECEIPT: &str = "last_receipt";
 
@@ -180,19 +227,26 @@ pub struct HandshakeRequest {
 pub struct HandshakeReply {
     device_id: Option<String>,
     /// A fresh bearer token (the previous one stops working); `null` until staff assign the
-    /// MAC a device id, and with `OZONE_HANDSHAKE_REISSUE=false` while the device holds one.
+    /// MAC a device id.
     token: Option<String>,
     assigned: bool,
-    /// On AWS: the thing, certificate and private key for MQTT to IoT Core, with a token.
+    /// On AWS, at the device's first claim only: the thing, certificate and private key for
+    /// MQTT to IoT Core (staff rotate it with `POST /api/devices/{device_id}/certificate/`).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     iot: Option<civic_iot::DeviceCredentials>,
 }
 
 /// Device registration and token acquisition. Unknown MACs are recorded for an admin to assign.
+/// An assigned device gets a token when it holds none (new, or revoked by staff) or presents
+/// its current one as a bearer; a handshake for a device that holds a token changes nothing
+/// (409, or 401 with a wrong bearer), unless `OZONE_HANDSHAKE_REISSUE=true` (the seed's
+/// behaviour: every handshake of an assigned MAC gets a fresh token).
 #[utoipa::path(post, path = "/api/handshake", tag = "devices", request_body = HandshakeRequest,
     responses((status = 200, body = HandshakeReply), (status = 400),
-        (status = 409, description = "The MAC is assigned but its device record is missing")))]
+        (status = 401, description = "A bearer was sent and is not this device's token"),
+        (status = 409, description = "The device already holds a token (send it as a bearer to renew it; staff can rotate or revoke it), or its record is missing"),
+        (status = 503, description = "On AWS: issuing the device's first certificate failed; nothing changed")))]
 async fn handshake(
     S(s): S<State>,
     headers: HeaderMap,
@@ -210,54 +264,118 @@ async fn handshake(
             iot: None,
         }));
     };
-    let reply = |token, iot| {
-        Json(HandshakeReply {
-            device_id: Some(device_id.to_owned()),
-            token,
-            assigned: true,
-            iot,
-        })
+    let bearer = bearer_token(&headers);
+    // A refused device token counts per MAC, as failed logins do per account (issue 15).
+    let attempt = claim(&s, device_id, bearer, firmware.as_deref(), &at);
+    let scope = civic_auth::backoff::Scope::Handshake;
+    let claim = civic_auth::backoff::guard(s.table.as_ref(), scope, &mac, attempt).await?;
+    let iot = match (&s.provisioner, claim.certify) {
+        (Some(p), true) => Some(first_certificate(&s, p.as_ref(), device_id, &claim).await?),
+        _ => None,
     };
-    let guard = if s.config.handshake_reissue {
-        Cond::Exists
-    } else {
-        // Claim once: a new token only for a device without one, or presenting its own.
+    Ok(Json(HandshakeReply {
+        device_id: Some(device_id.to_owned()),
+        token: Some(claim.token),
+        assigned: true,
+        iot,
+    }))
+}
+
+/// A token a handshake won, and whether it must also issue the device's first certificate.
+struct Claim {
+    token: String,
+    /// The device's version after the claim.
+    version: i64,
+    certify: bool,
+}
+
+/// Whether a handshake presenting `bearer` may replace `record`'s token.
+fn may_claim(s: &State, record: &DeviceRecord, bearer: Option<&str>) -> Result<()> {
+    let Some(digest) = record.token_digest.as_deref() else {
+        return Ok(()); // unclaimed: new, or revoked by staff
+    };
+    match bearer {
+        Some(t) if s.tokens.matches(t, digest) => Ok(()), // the device renews its own
+        _ if s.config.handshake_reissue => Ok(()),
+        Some(_) => Err(Error::Unauthorized("Invalid token for this device".into())),
+        // 409, not 401/403: the request is well formed and no sign-in would change the
+        // answer; the device's state (claimed) does, when staff rotate or revoke its token.
+        None => Err(Error::Conflict(format!(
+            "Device {} already holds a token: send it as a bearer to renew it, or ask staff to rotate or revoke it",
+            record.device.device_id
+        ))),
+    }
+}
+
+/// Hands `device_id` a fresh token if [`may_claim`] allows, in one write guarded by the
+/// device's version, so that of concurrent handshakes one wins and the others see its token.
+/// On AWS a device's first claim also marks its certificate as being issued in that write:
+/// only that claim issues one, never a repeat handshake (whose certificate would retire the
+/// real device's).
+async fn claim(
+    s: &State,
+    device_id: &str,
+    bearer: Option<&str>,
+    firmware: Option<&str>,
+    at: &str,
+) -> Result<Claim> {
+    retry::optimistic(move || async move {
         let record = DeviceRecord::load(s.table.as_ref(), device_id)
             .await?
             .ok_or_else(missing_device)?;
-        let presented = bearer_token(&headers)
-            .zip(record.token_digest.as_deref())
-            .is_some_and(|(t, d)| s.tokens.matches(t, d));
-        if record.token_digest.is_some() && !presented {
-            return Ok(reply(None, None));
+        may_claim(s, &record, bearer)?;
+        let certify = s.provisioner.is_some() && record.device.iot_certificate.is_none();
+        let (token, digest) = s.tokens.issue();
+        let mut u = touch(Update::new(device_key(device_id)), device_id, at)
+            .set(TOKEN_DIGEST, digest)
+            .add("version", 1)
+            .cond(Cond::Version(record.version));
+        if let Some(f) = firmware {
+            u = u.set("firmware", f);
         }
-        Cond::Version(record.version)
-    };
-    // Before the token: a failure here leaves the device as it was, and it hand-shakes again.
-    let iot = match &s.provisioner {
-        Some(p) => {
-            let thing = format!("ozone-{device_id}");
-            let attributes = [("app", "ozone"), ("device_id", device_id)];
-            let creds = p.provision(&thing, &attributes).await;
-            Some(creds.map_err(|e| Error::Unavailable(e.to_string()))?)
+        if certify {
+            let pending = Certificate {
+                arn: None,
+                issued_at: at.to_owned(),
+                issued_by: "handshake".into(),
+            };
+            let pending =
+                serde_json::to_value(pending).map_err(|e| Error::Internal(e.to_string()))?;
+            u = u.set(CERTIFICATE, pending);
         }
-        None => None,
-    };
-    let (token, digest) = s.tokens.issue();
-    let mut u = touch(Update::new(device_key(device_id)), device_id, &at)
-        .set(TOKEN_DIGEST, digest)
-        .add("version", 1)
-        .cond(guard);
-    if let Some(f) = firmware {
-        u = u.set("firmware", f);
+        match s.table.update(u).await {
+            Ok(_) => Ok(Some(Claim {
+                token,
+                version: record.version + 1,
+                certify,
+            })),
+            Err(StoreError::ConditionFailed) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await
+}
+
+/// Issues the certificate of a device's first claim. If that fails, the claim is undone
+/// (unless the device changed since), so the device's next handshake tries again.
+async fn first_certificate(
+    s: &State,
+    p: &dyn civic_iot::Provision,
+    device_id: &str,
+    claim: &Claim,
+) -> Result<civic_iot::DeviceCredentials> {
+    let issued = crate::devices::issue_certificate(s, p, device_id, "handshake").await;
+    if issued.is_err() {
+        let undo = Update::new(device_key(device_id))
+            .remove(TOKEN_DIGEST)
+            .remove(CERTIFICATE)
+            .add("version", 1)
+            .cond(Cond::Version(claim.version));
+        if let Err(e) = s.table.update(undo).await {
+            tracing::warn!(device_id, error = %e, "could not undo a claim whose certificate failed");
+        }
     }
-    match s.table.update(u).await {
-        Ok(_) => Ok(reply(Some(token), iot)),
-        // Claim once: another handshake claimed it first.
-        Err(StoreError::ConditionFailed) if !s.config.handshake_reissue => Ok(reply(None, None)),
-        Err(StoreError::ConditionFailed) => Err(missing_device()),
-        Err(e) => Err(e.into()),
-    }
+    issued
 }
 
 /// An event, as stored and listed.
@@ -637,12 +755,62 @@ fn count(field: &str, v: &Option<String>) -> Result<Option<i64>> {
     }
 }
 
-/// Legacy IoT ingest (`application/x-www-form-urlencoded`), by MAC. The MAC must be assigned;
-/// a bearer token, when sent, must be that device's. Retries of the same report are stored
-/// once: the event id is derived from the report's content.
+/// The device a legacy report speaks for, checked before anything is stored: its MAC must be
+/// assigned (an unknown one is listed for staff, as a handshake's is, then refused with 403),
+/// and the report needs the device's bearer token unless staff allowed the device's token-less
+/// reports (`PUT /api/devices/{device_id}/legacy-ingest/`). A MAC alone is no credential.
+async fn legacy_sender(
+    s: &State,
+    headers: &HeaderMap,
+    mac: &str,
+    at: &str,
+) -> Result<DeviceRecord> {
+    let table = s.table.as_ref();
+    let registration = table.get(&mac_key(mac)).await?;
+    let device_id = registration
+        .as_ref()
+        .and_then(|r| r.get("device_id"))
+        .and_then(Value::as_str);
+    let Some(device_id) = device_id else {
+        contact(table, mac, None, at).await?;
+        return Err(Error::Forbidden(format!(
+            "Device {mac} is not assigned; an admin must assign a device_id first"
+        )));
+    };
+    let record = DeviceRecord::load(table, device_id)
+        .await?
+        .ok_or_else(|| Error::Forbidden(format!("Device {mac} is not assigned")))?;
+    let allowed = record
+        .device
+        .legacy_ingest
+        .as_ref()
+        .is_some_and(|l| l.allowed);
+    match bearer_token(headers) {
+        Some(t)
+            if record
+                .token_digest
+                .as_deref()
+                .is_some_and(|d| s.tokens.matches(t, d)) =>
+        {
+            Ok(record)
+        }
+        Some(_) => Err(Error::Unauthorized("Invalid token for this device".into())),
+        None if allowed => Ok(record),
+        None => Err(Error::Unauthorized(
+            "A device token is required (Authorization: Bearer <token>)".into(),
+        )),
+    }
+}
+
+/// Legacy IoT ingest (`application/x-www-form-urlencoded`), by MAC, with the device's bearer
+/// token (see [`legacy_sender`]). Retries of the same report are stored once: the event id is
+/// derived from the report's content.
 #[utoipa::path(post, path = "/api/iot", tag = "devices",
     request_body(content = LegacyForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Value, example = json!({"status": "ok"})), (status = 400), (status = 401), (status = 403)))]
+    security(("device" = []), ()),
+    responses((status = 200, body = Value, example = json!({"status": "ok"})), (status = 400),
+        (status = 401, description = "No bearer (and staff have not allowed this device's token-less reports), or not this device's token"),
+        (status = 403, description = "The MAC is not assigned")))]
 async fn legacy_ingest(
     S(s): S<State>,
     headers: HeaderMap,
@@ -682,18 +850,8 @@ async fn legacy_ingest(
         None => received,
     };
 
-    let registration = contact(s.table.as_ref(), &mac, None, &iso_ms(received)).await?;
-    let Some(device_id) = registration.get("device_id").and_then(Value::as_str) else {
-        return Err(Error::Forbidden(format!(
-            "Device {mac} is not assigned; an admin must assign a device_id first"
-        )));
-    };
-    let record = DeviceRecord::load(s.table.as_ref(), device_id)
-        .await?
-        .ok_or_else(|| Error::Forbidden(format!("Device {mac} is not assigned")))?;
-    if headers.contains_key(axum::http::header::AUTHORIZATION) {
-        authenticate(&s, &headers, device_id).await?;
-    }
+    let record = legacy_sender(&s, &headers, &mac, &iso_ms(received)).await?;
+    let device_id = record.device.device_id.as_str();
 
     let fingerprint = format!("{mac}|{mode}|{}|{counts:?}|{on_times:?}", iso(occurred));
     let digest: String = Sha256::digest(fingerprint.as_bytes())[..12]

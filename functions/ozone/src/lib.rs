@@ -1,4 +1,4 @@
-//! Ozone: machine telemetry. Devices hand-shake by MAC for a token and post treatment events
+//! Ozone: machine telemetry. Devices hand-shake by MAC to claim a token and post treatment events
 //! that bill customers; staff manage outlets, machines and devices; usage statistics come from
 //! rollups kept at ingest time. Contract: `shared/seeds/ozone-telemetry-api.md`.
 //!
@@ -156,9 +156,10 @@ pub struct Config {
     pub retention_secs: i64,
     /// A device is online when heard from within this window (`OZONE_ONLINE_WINDOW_SECS`, 300).
     pub online_secs: i64,
-    /// `OZONE_HANDSHAKE_REISSUE` (default `true`, the seed's behaviour): every handshake of an
-    /// assigned MAC gets a fresh token. `false`: only a device without a token (new, or revoked
-    /// by staff) or presenting its current one gets one, so knowing a MAC is not enough.
+    /// `OZONE_HANDSHAKE_REISSUE` (default `false`): only a device without a token (new, or
+    /// revoked by staff) or presenting its current one gets one, so knowing a MAC is not
+    /// enough. `true` is the seed's behaviour: every handshake of an assigned MAC gets a fresh
+    /// token (still never a certificate: that is the first claim's or staff's).
     pub handshake_reissue: bool,
 }
 
@@ -171,7 +172,7 @@ impl Config {
                 .unwrap_or_else(|_| panic!("OZONE_TIME_ZONE={tz:?} is not an IANA time zone")),
             retention_secs: env_or("OZONE_EVENT_RETENTION_DAYS", 90i64) * 86400,
             online_secs: env_or("OZONE_ONLINE_WINDOW_SECS", 300),
-            handshake_reissue: env_or("OZONE_HANDSHAKE_REISSUE", true),
+            handshake_reissue: env_or("OZONE_HANDSHAKE_REISSUE", false),
         }
     }
 }
