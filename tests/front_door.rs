@@ -55,11 +55,11 @@ async fn the_readme_run_command_serves_all_five_apps() {
     let cameras = get(&s, "/occupancy/api/occupancy/cameras", None).await;
     assert!(cameras.ok().is_array(), "{}", cameras.text);
 
-    post(&s, "/homeforge/api/register/", json!({"username": "olivia", "email": "olivia@example.com", "password": "Password123", "first_name": "Olivia", "last_name": "O"})).await.is(201);
+    post(&s, "/homeforge/api/register/", json!({"username": "olivia", "email": "olivia@example.com", "password": "Attic-Lamp42", "first_name": "Olivia", "last_name": "O"})).await.is(201);
     let login = post(
         &s,
         "/homeforge/api/login/",
-        json!({"username": "olivia", "password": "Password123"}),
+        json!({"username": "olivia", "password": "Attic-Lamp42"}),
     )
     .await;
     let access = login.is(200)["access"].as_str().unwrap().to_owned();

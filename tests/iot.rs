@@ -110,9 +110,9 @@ impl Platform {
 
     /// HomeForge's owner token and a device of the seed's fan type (`relay_1`, `pwm_1`).
     async fn homeforge(&self) -> (String, i64) {
-        let user = json!({"username": "olivia", "email": "o@example.com", "password": "Password123", "first_name": "O", "last_name": "L"});
+        let user = json!({"username": "olivia", "email": "o@example.com", "password": "Attic-Lamp42", "first_name": "O", "last_name": "L"});
         self.post("/homeforge/api/register/", None, user).await.ok();
-        let login = json!({"username": "olivia", "password": "Password123"});
+        let login = json!({"username": "olivia", "password": "Attic-Lamp42"});
         let login = self.post("/homeforge/api/login/", None, login).await;
         let owner = login.ok()["access"].as_str().unwrap().to_owned();
         let fan = json!({

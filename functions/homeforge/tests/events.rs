@@ -81,7 +81,7 @@ async fn the_device_sync_hook_gets_the_changed_keys_after_the_state_is_stored() 
         homeforge::router_with(state, homeforge::devices::routes()).split_for_parts();
     let devices = homeforge::APP.finish(devices, &p.limits);
 
-    let owner = json!({"username": "olivia", "password": "Password123"});
+    let owner = json!({"username": "olivia", "password": "Attic-Lamp42"});
     let register = json_request(Method::POST, "/api/register", owner.clone());
     let (status, _) = call(&homeforge::AUTH, &p, register).await;
     assert_eq!(status, StatusCode::CREATED);
