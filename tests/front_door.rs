@@ -241,3 +241,105 @@ async fn a_data_dir_in_use_is_refused_with_the_fix() {
     );
     get(&first, "/ecoflow/api/status/", None).await.ok();
 }
+
+/// Issue 15, item 3: deployed, Occupancy is closed unless a parameter opens it; locally the
+/// seed's open mode stays the default and is said out loud (start-up log, landing page).
+mod occupancy_access {
+    use super::*;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    #[test]
+    fn the_deployed_default_is_closed() {
+        let yaml = std::fs::read_to_string(repo().join("template.yaml")).unwrap();
+        let default = civic_local::template::parameter_default(&yaml, "OccupancyRequireAuth");
+        assert_eq!(default.as_deref(), Some("true"));
+        // Every Occupancy HTTP function takes the parameter, not a literal "false".
+        let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+        let resources = doc["Resources"].as_mapping().unwrap();
+        let mut http = 0;
+        for (id, res) in resources {
+            let id = id.as_str().unwrap();
+            let events = &res["Properties"]["Events"];
+            let serves_http = events
+                .as_mapping()
+                .is_some_and(|m| m.values().any(|e| e["Type"] == "HttpApi"));
+            if !id.starts_with("Occupancy") || !serves_http {
+                continue;
+            }
+            http += 1;
+            let env = &res["Properties"]["Environment"]["Variables"];
+            let set = serde_yaml::to_string(&env["OCCUPANCY_REQUIRE_AUTH"]).unwrap();
+            assert!(set.contains("OccupancyRequireAuth"), "{id}: {set}");
+        }
+        assert!(http >= 5, "found {http} Occupancy HTTP functions");
+    }
+
+    #[tokio::test]
+    async fn civic_local_states_its_open_mode_at_start_up() {
+        let data = tempfile::tempdir().unwrap();
+        let mut child = Command::new(BIN)
+            .args(["serve", "--port", "0", "--mqtt-port", "0", "--data-dir"])
+            .arg(data.path())
+            .env_remove("OCCUPANCY_REQUIRE_AUTH")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let said = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if line.contains("occupancy access") {
+                    return line;
+                }
+            }
+            panic!("civic-local ended without stating Occupancy's access mode");
+        })
+        .await
+        .expect("the start-up log states Occupancy's access mode");
+        assert!(said.contains("open: every route"), "{said}");
+        assert!(said.contains("OCCUPANCY_REQUIRE_AUTH=true"), "{said}");
+        assert!(said.contains("deployed: closed"), "{said}");
+        child.kill().await.unwrap();
+
+        let open = LocalServer::start(BIN, &[]).await;
+        let health = get(&open, "/_local/health", None).await;
+        let h = health.ok();
+        assert!(
+            h["occupancy_access"].as_str().unwrap().starts_with("open"),
+            "{h}"
+        );
+        let page = get(&open, "/", None).await;
+        assert!(
+            page.text.contains("id=\"occupancy-access\">open"),
+            "{}",
+            page.text
+        );
+        // Open really means open: a camera is created without a token.
+        post(
+            &open,
+            "/occupancy/api/occupancy/cameras",
+            json!({"camera_id": "DOOR", "camera_name": "Door", "location": "Hall"}),
+        )
+        .await
+        .is(201);
+
+        let closed = LocalServer::start_env(BIN, &[], &[("OCCUPANCY_REQUIRE_AUTH", "true")]).await;
+        let health = get(&closed, "/_local/health", None).await;
+        let h = health.ok();
+        assert!(
+            h["occupancy_access"]
+                .as_str()
+                .unwrap()
+                .starts_with("closed"),
+            "{h}"
+        );
+        let refused = post(
+            &closed,
+            "/occupancy/api/occupancy/cameras",
+            json!({"camera_id": "DOOR", "camera_name": "Door", "location": "Hall"}),
+        )
+        .await;
+        assert_eq!(refused.status, 401, "{}", refused.text);
+    }
+}

@@ -31,6 +31,26 @@ pub struct Landing {
     pub mqtt: String,
     /// The per-IP rate limits, as text: the seeds' open mode is stated, not hidden.
     pub rate_limit: String,
+    /// Whether Occupancy's routes want a token ([`occupancy_access`]).
+    pub occupancy_access: String,
+}
+
+/// Occupancy's access mode as the landing page and the start-up log state it: open locally
+/// unless `OCCUPANCY_REQUIRE_AUTH=true`; the deployed default is the template's.
+pub fn occupancy_access(template: &str) -> String {
+    let deployed =
+        match crate::template::parameter_default(template, "OccupancyRequireAuth").as_deref() {
+            Some("true") => "closed (template OccupancyRequireAuth defaults to true)",
+            _ => "OPEN (template OccupancyRequireAuth defaults to false)",
+        };
+    if occupancy::Config::from_env().require_auth {
+        format!("closed: every route needs an occupancy bearer token; deployed: {deployed}")
+    } else {
+        format!(
+            "open: every route, writes included, answers without a token, as in the seed \
+             (OCCUPANCY_REQUIRE_AUTH=true closes it); deployed: {deployed}"
+        )
+    }
 }
 
 #[derive(Serialize)]
@@ -41,6 +61,7 @@ struct Health {
     detector: String,
     mqtt: String,
     rate_limit: String,
+    occupancy_access: String,
     apps: Vec<AppLinks>,
 }
 
@@ -79,6 +100,7 @@ impl Landing {
             ),
             mqtt: self.mqtt.clone(),
             rate_limit: self.rate_limit.clone(),
+            occupancy_access: self.occupancy_access.clone(),
             apps: APPS
                 .iter()
                 .map(|&(name, title, base)| AppLinks {
@@ -121,6 +143,7 @@ async fn page(State(l): State<Landing>) -> Html<String> {
         detector = escape(&h.detector),
         mqtt = escape(&h.mqtt),
         rate_limit = escape(&h.rate_limit),
+        occupancy_access = escape(&h.occupancy_access),
         rows = rows,
     ))
 }

@@ -329,6 +329,7 @@ pub async fn serve(opts: ServeOpts) -> Result<()> {
     };
     let app = router(&defs, &platform)?
         .merge(s3events::router(uploads))
+        occupancy_access: landing::occupancy_access(&yaml),
         .merge(devices.router())
         .merge(landing::router(landing));
     start_schedules(&defs, &platform);
@@ -341,6 +342,7 @@ pub async fn serve(opts: ServeOpts) -> Result<()> {
     log_routes(&defs, addr);
     let make = app.into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, make)
+    tracing::info!("occupancy access: {}", landing::occupancy_access(&yaml));
         .with_graceful_shutdown(shutdown())
         .await?;
     Ok(())

@@ -184,6 +184,17 @@ pub fn parse(yaml: &str) -> Result<Vec<FunctionDef>> {
     Ok(out)
 }
 
+/// A template parameter's `Default` (what a deployment gets unless told otherwise).
+pub fn parameter_default(yaml: &str, name: &str) -> Option<String> {
+    let doc: Value = serde_yaml::from_str(yaml).ok()?;
+    match doc.get("Parameters")?.get(name)?.get("Default")? {
+        Value::String(s) => Some(s.clone()),
+        other => serde_yaml::to_string(other)
+            .ok()
+            .map(|s| s.trim().to_owned()),
+    }
+}
+
 /// The period of an EventBridge `rate(...)` expression; `cron(...)` is not supported locally.
 pub fn rate(expr: &str) -> Option<std::time::Duration> {
     let inner = expr.strip_prefix("rate(")?.strip_suffix(')')?;

@@ -132,7 +132,7 @@ async fn require_token(AxState(s): AxState<State>, req: Request, next: Next) -> 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Civic Occupancy Analytics API", version = "1.0.0",
-        description = "Open by default; with OCCUPANCY_REQUIRE_AUTH=true every route needs `Authorization: Bearer <occupancy access token>`."),
+        description = "Deployed (the template), every route needs `Authorization: Bearer <occupancy access token>` (OCCUPANCY_REQUIRE_AUTH, default true in the template); civic-local is open by default, as the seed."),
     modifiers(&BearerAuth),
     tags((name = "cameras"), (name = "lines"), (name = "ingest", description = "Extension: crossing ingest"),
         (name = "occupancy"), (name = "history"), (name = "alerts"), (name = "facility"), (name = "admin"))
@@ -148,7 +148,9 @@ pub struct Config {
     /// An active camera silent this long raises `equipment_failure`
     /// (`OCCUPANCY_SILENCE_SECS`, default 900).
     pub silence_secs: i64,
-    /// Bearer-token protection of every route (`OCCUPANCY_REQUIRE_AUTH`, default false).
+    /// Bearer-token protection of every route (`OCCUPANCY_REQUIRE_AUTH`): open by default
+    /// locally, as in the seed; closed by default in Lambda, so a function deployed without
+    /// the template's setting is never open to the internet.
     pub require_auth: bool,
     /// Browser origins allowed by CORS (`OCCUPANCY_CORS_ORIGINS`, comma-separated).
     pub cors_origins: Vec<String>,
@@ -162,7 +164,10 @@ impl Config {
                 .parse()
                 .unwrap_or_else(|_| panic!("OCCUPANCY_TIME_ZONE={tz:?} is not an IANA time zone")),
             silence_secs: env_or("OCCUPANCY_SILENCE_SECS", 900),
-            require_auth: env_or("OCCUPANCY_REQUIRE_AUTH", false),
+            require_auth: env_or(
+                "OCCUPANCY_REQUIRE_AUTH",
+                std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+            ),
             cors_origins: std::env::var("OCCUPANCY_CORS_ORIGINS")
                 .unwrap_or_default()
                 .split(',')
