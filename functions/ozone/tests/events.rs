@@ -209,3 +209,88 @@ async fn handshakes_provision_the_device_on_aws() {
         .unwrap();
     assert_eq!(thing.attributes().unwrap()["device_id"], device_id);
 }
+
+/// The status (`ACTIVE`, `INACTIVE`) of certificate `arn` in (moto's) IoT.
+async fn certificate_status(iot: &aws_sdk_iot::Client, arn: &str) -> String {
+    let id = arn.rsplit('/').next().unwrap();
+    let cert = iot
+        .describe_certificate()
+        .certificate_id(id)
+        .send()
+        .await
+        .unwrap();
+    let status = cert.certificate_description().unwrap().status().unwrap();
+    status.as_str().to_owned()
+}
+
+/// Issue 15, item 1: on AWS a certificate comes with a device's first claim or from staff,
+/// never from a repeat handshake, so knowing a MAC cannot deactivate the real device's.
+#[tokio::test]
+async fn a_repeat_handshake_never_replaces_the_devices_certificate() {
+    let config = civic_testkit::moto::aws_config().await;
+    let policy = civic_testkit::moto::unique("ozone-devices");
+    aws_sdk_iot::Client::new(&config)
+        .create_policy()
+        .policy_name(&policy)
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let provisioner = civic_iot::aws::IotProvisioner::new(&config, &policy);
+    let p = platform(dir.path()).with_provisioner(std::sync::Arc::new(provisioner));
+    let iot = aws_sdk_iot::Client::new(&config);
+    let cookie = admin_session(&p).await;
+    let device_id = civic_testkit::moto::unique("esp32");
+    let mac = "EC:E3:34:46:2B:C2";
+    let hs = |token: Option<&str>| {
+        let req = json_request(Method::POST, "/api/handshake/", json!({"mac": mac}));
+        match token {
+            Some(t) => bearer(req, t),
+            None => req,
+        }
+    };
+    call(&ozone::GATEWAY, &p, hs(None)).await;
+    let assign = json!({"mac": mac, "device_id": device_id});
+    let assign = json_request(Method::POST, "/api/devices/assign/", assign);
+    let assign = with(assign, header::COOKIE, &cookie);
+    assert_eq!(call(&ozone::GATEWAY, &p, assign).await.0, StatusCode::OK);
+    let (_, first) = call(&ozone::GATEWAY, &p, hs(None)).await;
+    let arn = first["iot"]["certificate_arn"].as_str().unwrap().to_owned();
+    let token = first["token"].as_str().unwrap().to_owned();
+    assert_eq!(certificate_status(&iot, &arn).await, "ACTIVE");
+
+    // An unauthenticated repeat: refused, no certificate, the device's stays active.
+    let (status, taken) = call(&ozone::GATEWAY, &p, hs(None)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{taken}");
+    assert!(taken.get("iot").is_none() && taken.get("token").is_none());
+    assert_eq!(certificate_status(&iot, &arn).await, "ACTIVE");
+    // The device renewing its own token gets no certificate either.
+    let (status, renewed) = call(&ozone::GATEWAY, &p, hs(Some(&token))).await;
+    assert_eq!(status, StatusCode::OK, "{renewed}");
+    assert!(renewed["token"].is_string() && renewed.get("iot").is_none());
+    assert_eq!(certificate_status(&iot, &arn).await, "ACTIVE");
+
+    // Staff rotation: a new certificate, the old one deactivated, recorded on the device.
+    let path = format!("/api/devices/{device_id}/certificate/");
+    let rotate = || json_request(Method::POST, &path, json!({}));
+    assert_eq!(
+        call(&ozone::GATEWAY, &p, rotate()).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, rotated) =
+        call(&ozone::GATEWAY, &p, with(rotate(), header::COOKIE, &cookie)).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let new_arn = rotated["iot"]["certificate_arn"].as_str().unwrap();
+    assert_ne!(new_arn, arn);
+    assert_eq!(certificate_status(&iot, new_arn).await, "ACTIVE");
+    assert_eq!(certificate_status(&iot, &arn).await, "INACTIVE");
+    let device = p
+        .table("ozone")
+        .get(&Key::new(format!("DEVICE#{device_id}"), "DEVICE"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(device["iot_certificate"]["arn"], new_arn);
+    assert_eq!(device["iot_certificate"]["issued_by"], "admin");
+}
