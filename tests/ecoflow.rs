@@ -1623,7 +1623,7 @@ async fn uploaded_frames_are_counted_once_from_the_s3_event() {
         .post(
             "/sensor/uploads/",
             &user,
-            json!({"zone_id": zone, "camera_id": cam}),
+            json!({"zone_id": zone, "camera_id": cam, "content_length": frame.len()}),
         )
         .await
         .is(201)
@@ -1636,7 +1636,10 @@ async fn uploaded_frames_are_counted_once_from_the_s3_event() {
     );
     assert_eq!(
         (&upload["method"], &upload["headers"]),
-        (&json!("PUT"), &json!({"Content-Type": "image/jpeg"}))
+        (
+            &json!("PUT"),
+            &json!({"Content-Type": "image/jpeg", "Content-Length": frame.len().to_string()})
+        )
     );
     assert!(upload["expires_at"].is_string());
     let url = upload["url"].as_str().unwrap();
@@ -1684,7 +1687,7 @@ async fn uploaded_frames_are_counted_once_from_the_s3_event() {
         .post(
             "/sensor/uploads/",
             &user,
-            json!({"zone_id": zone, "camera_id": cam}),
+            json!({"zone_id": zone, "camera_id": cam, "content_length": frame.len()}),
         )
         .await
         .is(201)
@@ -1721,7 +1724,7 @@ async fn uploaded_frames_are_counted_once_from_the_s3_event() {
         .post(
             "/sensor/uploads/",
             &user,
-            json!({"zone_id": zone, "camera_id": other_cam}),
+            json!({"zone_id": zone, "camera_id": other_cam, "content_length": 1}),
         )
         .await;
     assert_eq!(
@@ -1732,7 +1735,7 @@ async fn uploaded_frames_are_counted_once_from_the_s3_event() {
         .post(
             "/sensor/uploads/",
             &user,
-            json!({"zone_id": zone, "camera_id": cam, "content_type": "text/html"}),
+            json!({"zone_id": zone, "camera_id": cam, "content_type": "text/html", "content_length": 1}),
         )
         .await;
     assert_eq!(

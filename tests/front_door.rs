@@ -343,3 +343,65 @@ mod occupancy_access {
         assert_eq!(refused.status, 401, "{}", refused.text);
     }
 }
+
+/// Issue 15, item 10: the token signing keys are an SSM SecureString read by the functions that
+/// sign or verify tokens, and by no other; no function's environment holds a secret.
+mod signing_keys {
+    use super::*;
+
+    #[test]
+    fn only_token_functions_may_read_the_key_set() {
+        let yaml = std::fs::read_to_string(repo().join("template.yaml")).unwrap();
+        let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+        let text = |v: &serde_yaml::Value| serde_yaml::to_string(v).unwrap();
+        assert!(!yaml.contains("JWT_SECRET") && !yaml.contains("JwtSecret"));
+        assert!(text(&doc["Globals"]).find("JWT_KEYS").is_none());
+
+        let policy = &doc["Resources"]["JwtKeysReadPolicy"]["Properties"]["PolicyDocument"];
+        let statements = policy["Statement"].as_sequence().unwrap();
+        let get = &statements[0];
+        assert_eq!(get["Action"], "ssm:GetParameter");
+        assert!(text(&get["Resource"]).contains(":parameter${JwtKeysParameter}"));
+        assert!(!text(policy).contains("Resource: '*'"), "{}", text(policy));
+
+        let mut signers = Vec::new();
+        for (id, res) in doc["Resources"].as_mapping().unwrap() {
+            if res["Type"] != "AWS::Serverless::Function" {
+                continue;
+            }
+            let id = id.as_str().unwrap().to_owned();
+            let props = &res["Properties"];
+            let env = text(&props["Environment"]["Variables"]);
+            let may_read = text(&props["Policies"]).contains("JwtKeysReadPolicy");
+            let named = env.contains("JWT_KEYS_PARAMETER");
+            assert_eq!(
+                may_read, named,
+                "{id}: the parameter's name and the right to read it go together"
+            );
+            if !named {
+                continue;
+            }
+            // Every function with the keys serves HTTP; none is an IoT, S3 or scheduled one.
+            let events = props["Events"].as_mapping().unwrap();
+            assert!(events.values().all(|e| e["Type"] == "HttpApi"), "{id}");
+            assert!(
+                !id.starts_with("Ozone"),
+                "{id}: Ozone uses sessions, not tokens"
+            );
+            signers.push(id);
+        }
+        for app in ["Streetlight", "Occupancy", "Homeforge", "Ecoflow"] {
+            assert!(
+                signers
+                    .iter()
+                    .any(|id| id == &format!("{app}AuthFunction") || id.starts_with(app)),
+                "{app}: {signers:?}"
+            );
+        }
+        assert!(!signers.iter().any(|id| id.ends_with("IotFunction")
+            || id == "EcoflowCounterFunction"
+            || id == "OccupancyFramesFunction"
+            || id == "OccupancySchedulerFunction"
+            || id == "EcoflowStatusFunction"));
+    }
+}

@@ -1248,7 +1248,11 @@ impl Api {
     /// Uploads a frame batch through a presigned URL; returns the URL.
     async fn upload_frames(&self, cam: i64, body: Vec<u8>) -> String {
         let put = self
-            .post(&format!("/cameras/{cam}/frames"), None, json!({}))
+            .post(
+                &format!("/cameras/{cam}/frames"),
+                None,
+                json!({"content_length": body.len()}),
+            )
             .await;
         let url = put.is(201)["url"].as_str().unwrap().to_owned();
         self.put_frames(&url, body).await;
@@ -1380,4 +1384,55 @@ async fn frame_batches_uploaded_to_the_bucket_are_counted_across_batches_once_ea
         .await
         .detail(404);
     api.get("/cameras/999/frames", None).await.detail(404);
+}
+
+/// Issue 15, item 4, through civic-local's upload path (S3's stand-in): a URL signed for one
+/// size takes that many bytes and no more, and its size cannot be edited.
+mod upload_limits {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_upload_url_takes_only_the_size_it_was_signed_for() {
+        let api = Api::start(&[]).await;
+        let cam = api
+            .post(
+                "/cameras",
+                None,
+                json!({"camera_id": "LIMIT", "camera_name": "Limit"}),
+            )
+            .await;
+        let cam = cam.is(201)["id"].as_i64().unwrap();
+        let path = format!("/cameras/{cam}/frames");
+        let put = api.post(&path, None, json!({"content_length": 100})).await;
+        let url = put.is(201)["url"].as_str().unwrap().to_owned();
+        let send = |url: String, body: Vec<u8>| {
+            api.http
+                .put(url)
+                .header("content-type", "application/x-tar")
+                .body(body)
+                .send()
+        };
+        // More bytes than signed, fewer, or the size edited in the URL: refused, nothing stored.
+        for (url, body) in [
+            (url.clone(), vec![0u8; 64 << 10]),
+            (url.clone(), vec![0u8; 99]),
+            (url.replace("length=100", "length=65536"), vec![0u8; 65536]),
+        ] {
+            let res = send(url, body).await.unwrap();
+            assert_eq!(res.status().as_u16(), 403, "{}", res.text().await.unwrap());
+        }
+        // Bigger than a batch may be: no URL at all.
+        let over = 64 << 20 | 1;
+        api.post(&path, None, json!({"content_length": over}))
+            .await
+            .detail(400);
+        api.post(&path, None, json!({})).await.detail(400);
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert_eq!(api.count(&path).await, 0, "nothing was stored or counted");
+        // The signed size itself is taken (a 100-byte non-tar: refused as a batch, recorded).
+        let res = send(url, vec![0u8; 100]).await.unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        let listed = api.counted_batches(cam, 1).await;
+        assert!(listed[0]["error"].is_string(), "{listed:?}");
+    }
 }

@@ -1,6 +1,7 @@
 //! S3 events, locally. civic-local is where local upload URLs point ([`civic_core::uploads`]):
-//! `PUT /_uploads/{key}?expires=&signature=` checks the signature, writes the blob store and
-//! then, as S3 does, sends an `ObjectCreated:Put` event to every function whose template `S3`
+//! `PUT /_uploads/{key}?expires=&length=&signature=` checks the signature, takes exactly the
+//! signed number of bytes (as S3 does with a signed `Content-Length`), writes the blob store
+//! and then, as S3 does, sends an `ObjectCreated:Put` event to every function whose template `S3`
 //! event matches the key (prefix and suffix filters). Functions run in the background, as S3
 //! invokes Lambda asynchronously: the upload's answer does not wait for them.
 
@@ -104,6 +105,8 @@ pub fn router(dispatcher: Arc<Dispatcher>) -> Router {
 #[derive(Deserialize)]
 struct Signed {
     expires: i64,
+    /// The signed size: the only body length this URL takes.
+    length: u64,
     signature: String,
 }
 
@@ -112,11 +115,22 @@ async fn upload(
     Path(key): Path<String>,
     Query(signed): Query<Signed>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
-    if let Err(e) = uploads::verify_local(&d.platform, &key, signed.expires, &signed.signature) {
+    let checked = uploads::verify_local(
+        &d.platform,
+        &key,
+        signed.expires,
+        signed.length,
+        &signed.signature,
+    );
+    if let Err(e) = checked {
         return (StatusCode::FORBIDDEN, e.to_string()).into_response();
     }
+    let body = match sized_body(&headers, body, signed.length).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -133,6 +147,48 @@ async fn upload(
     }
     d.object_created(&key, size, &etag);
     (StatusCode::OK, [(header::ETAG, format!("\"{etag}\""))]).into_response()
+}
+
+/// Exactly the signed number of bytes, refused from the `Content-Length` header before any of
+/// the body is read (S3: 411 without one, 403 for another size than the signed one).
+async fn sized_body(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    signed: u64,
+) -> Result<Bytes, Response> {
+    let refuse = |status: StatusCode, why: String| Err((status, why).into_response());
+    let stated = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match stated {
+        None => {
+            return refuse(
+                StatusCode::LENGTH_REQUIRED,
+                "Content-Length is required".into(),
+            );
+        }
+        Some(n) if n != signed => {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                format!("this URL takes {signed} bytes, not {n}"),
+            );
+        }
+        Some(_) if signed > MAX_UPLOAD as u64 => {
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("larger than {MAX_UPLOAD} bytes"),
+            );
+        }
+        Some(_) => {}
+    }
+    match axum::body::to_bytes(body, signed as usize).await {
+        Ok(b) if b.len() as u64 == signed => Ok(b),
+        _ => refuse(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not the {signed} bytes signed"),
+        ),
+    }
 }
 
 /// Keys in S3 events are URL-encoded, with `+` for a space.

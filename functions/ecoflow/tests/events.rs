@@ -171,3 +171,92 @@ async fn sensor_and_counter_samples_count_an_upload_once() {
     );
     assert_eq!(stats["summary"]["total_saved_all_time"], list[0]["saved"]);
 }
+
+/// Issue 15, item 4, against moto's S3: the presigned URL is signed for one size, and an
+/// oversize object put straight into the bucket (bypassing the URL) is refused by the counter
+/// from its size alone, recorded as refused, and not looked at again.
+mod upload_limits {
+    use std::time::Duration;
+
+    use civic_core::{Limits, Platform};
+    use civic_store::Backend;
+    use civic_testkit::moto;
+    use ecoflow::sensor::uploads::MAX_BYTES;
+
+    async fn moto_platform() -> (Platform, String) {
+        let bucket = moto::unique("uploads");
+        let backend = Backend::aws_with_config(&moto::aws_config().await, bucket.clone());
+        backend.ensure_bucket().await.unwrap();
+        backend.ensure_table("civic-ecoflow").await.unwrap();
+        (
+            Platform::new(backend, vec![7; 32], Limits::default()).unwrap(),
+            bucket,
+        )
+    }
+
+    #[tokio::test]
+    async fn presigned_puts_sign_their_size() {
+        let (p, _) = moto_platform().await;
+        let key = "ecoflow/zones/1/cameras/1/uploads/a.jpg";
+        let put = p
+            .presign_put(key, "image/jpeg", 1000, Duration::from_secs(60), "")
+            .await
+            .unwrap();
+        assert_eq!(put.headers["Content-Length"], "1000");
+        // S3 checks every header named in X-Amz-SignedHeaders against the request: a body
+        // of another size than 1000 bytes no longer matches the signature.
+        let url = reqwest::Url::parse(&put.url).unwrap();
+        let signed = url
+            .query_pairs()
+            .find(|(k, _)| k == "X-Amz-SignedHeaders")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        let signed: Vec<&str> = signed.split(';').collect();
+        assert!(
+            signed.contains(&"content-length") && signed.contains(&"content-type"),
+            "{signed:?}"
+        );
+        // The stated size is what the camera sends, and the bucket takes it.
+        let res = reqwest::Client::new()
+            .put(put.url.as_str())
+            .header("content-type", "image/jpeg")
+            .body(vec![0u8; 1000])
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{}", res.status());
+        let stored = p.blob().get(key).await.unwrap().unwrap();
+        assert_eq!(stored.body.len(), 1000);
+    }
+
+    #[tokio::test]
+    async fn an_oversize_object_in_the_bucket_is_refused_unread() {
+        let (p, bucket) = moto_platform().await;
+        let key = format!(
+            "ecoflow/zones/1/cameras/1/uploads/{}.jpg",
+            moto::unique("huge")
+        );
+        p.blob()
+            .put(&key, vec![0xff; MAX_BYTES + 1].into(), "image/jpeg")
+            .await
+            .unwrap();
+        let sample = civic_testkit::lambda::text("ecoflow-counter")
+            .replace(
+                "ecoflow/zones/1/cameras/1/uploads/5f0c1e7a2b3d4c5e8f9a0b1c2d3e4f50.jpg",
+                &key,
+            )
+            .replace("civic-uploads-123456789012-eu-west-1", &bucket);
+        let event: aws_lambda_events::s3::S3Event = serde_json::from_str(&sample).unwrap();
+
+        let report = (ecoflow::COUNTER.run)(&p, event.clone()).await.unwrap();
+        let why = report["rejected"][0].as_str().unwrap_or_default();
+        assert!(
+            why.contains(&format!("{} bytes, larger than", MAX_BYTES + 1)),
+            "{report}"
+        );
+        assert_eq!(report["counted"], serde_json::json!([]), "{report}");
+        // The refusal is recorded: the event delivered again is a duplicate, not a re-read.
+        let again = (ecoflow::COUNTER.run)(&p, event).await.unwrap();
+        assert_eq!(again["duplicates"], 1, "{again}");
+    }
+}

@@ -19,7 +19,7 @@ use chrono::{DateTime, SecondsFormat};
 use civic_core::Json;
 use civic_core::uploads::{PresignedPut, request_base};
 use civic_core::{Error, Result, S3Function, item};
-use civic_store::{Blob, Cond, Write};
+use civic_store::{Blob, Capped, Cond, Write};
 use civic_vision::line::{Line, Sense};
 use civic_vision::video::{CameraState, Crossed, VideoConfig};
 use civic_vision::{Counter, ImageLimits};
@@ -39,25 +39,49 @@ pub fn routes() -> OpenApiRouter<State> {
 /// How long an upload URL stays valid.
 const TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
-/// Extension: a URL the camera `PUT`s one frame batch to (a tar of `<unix millis>.jpg`
-/// frames, at most 600), valid 15 minutes. The upload's S3 event counts it; the crossings
-/// appear in the camera's live occupancy, logs and history.
+/// What a camera asks an upload URL for.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct UploadRequest {
+    /// The batch's size in bytes (1 to 64 MiB): the URL takes exactly this many.
+    #[schema(required, nullable = false)]
+    content_length: Option<i64>,
+}
+
+/// Extension: a URL the camera `PUT`s one frame batch of the stated size to (a tar of
+/// `<unix millis>.jpg` frames, at most 600), valid 15 minutes. The size is signed: a body of
+/// another size is refused. The upload's S3 event counts it; the crossings appear in the
+/// camera's live occupancy, logs and history.
 #[utoipa::path(post, path = "/api/occupancy/cameras/{camera_id}/frames", tag = "ingest",
-    params(("camera_id" = i64, Path)),
+    params(("camera_id" = i64, Path)), request_body = UploadRequest,
     responses((status = 201, body = PresignedPut), (status = 400), (status = 404)))]
 async fn presign(
     S(s): S<State>,
     Id(camera): Id,
     headers: HeaderMap,
+    Json(req): Json<UploadRequest>,
 ) -> Result<(StatusCode, Json<PresignedPut>)> {
     Record::load(s.table.as_ref(), camera).await?;
+    let length = req
+        .content_length
+        .ok_or_else(|| Error::bad_request("content_length is required"))?;
+    if !(1..=MAX_BATCH_BYTES as i64).contains(&length) {
+        return Err(Error::bad_request(format!(
+            "content_length must be between 1 and {MAX_BATCH_BYTES}"
+        )));
+    }
     let key = format!(
         "{PREFIX}{camera}/frames/{}.tar",
         uuid::Uuid::new_v4().simple()
     );
     let put = s
         .platform
-        .presign_put(&key, "application/x-tar", TTL, &request_base(&headers))
+        .presign_put(
+            &key,
+            "application/x-tar",
+            length as u64,
+            TTL,
+            &request_base(&headers),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(put)))
 }
@@ -93,7 +117,8 @@ pub const FRAMES: S3Function = S3Function {
 
 pub const PREFIX: &str = "occupancy/cameras/";
 pub const MAX_FRAMES: usize = 600;
-const MAX_BATCH_BYTES: usize = 64 << 20;
+/// The largest batch a URL is signed for, and the largest the consumer reads.
+pub const MAX_BATCH_BYTES: usize = 64 << 20;
 
 /// What a batch did.
 #[derive(Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
@@ -211,10 +236,17 @@ pub async fn count_batch(s: &State, blob: &dyn Blob, key: &str) -> Result<Report
         return Ok(report);
     }
     Record::load(table, camera).await?;
-    let object = blob
-        .get(key)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("{key} is not in the bucket")))?;
+    // The size first: a batch put straight into the bucket, past the presigned URL's limit,
+    // is refused (and recorded by `refuse`) without its bytes ever entering memory.
+    let object = match blob.get_capped(key, MAX_BATCH_BYTES as u64).await? {
+        Some(Capped::Object(object)) => object,
+        Some(Capped::TooLarge { size }) => {
+            return Err(Error::bad_request(format!(
+                "frame batch: {size} bytes, larger than {MAX_BATCH_BYTES} bytes (not read)"
+            )));
+        }
+        None => return Err(Error::NotFound(format!("{key} is not in the bucket"))),
+    };
     let frames = untar(&object.body)?;
     report.frames = frames.len();
 

@@ -1,8 +1,10 @@
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::{HeaderMap, request::Parts};
-use civic_core::{Error, Platform, Result};
+use civic_core::{Error, KeySet, Platform, Result};
 use civic_store::{Cond, Item, Key, StoreError, Table, now_epoch};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -71,20 +73,54 @@ pub struct Tokens {
     pub expires_in: i64,
 }
 
-/// Issues and checks one app's tokens. The key is scoped to the app and the audience is the
+/// One app's keys from the platform's [`KeySet`]: the current one signs and names itself in
+/// the token's `kid` header; each listed one verifies the tokens that name it. A token with
+/// no `kid` (minted by an operator's script, or issued before key ids) is checked against
+/// the current key alone; a `kid` not in the set is refused.
+#[derive(Clone)]
+struct Keys {
+    current: Option<(String, EncodingKey)>,
+    by_kid: std::collections::HashMap<String, DecodingKey>,
+    unnamed: Option<DecodingKey>,
+}
+
+impl Keys {
+    fn new(set: &KeySet, app: &str) -> Self {
+        let dec = |kid: &str| set.key(kid, app).map(|k| DecodingKey::from_secret(&k));
+        Self {
+            current: set
+                .current(app)
+                .map(|(kid, k)| (kid.to_owned(), EncodingKey::from_secret(&k))),
+            by_kid: set
+                .kids()
+                .filter_map(|kid| Some((kid.to_owned(), dec(kid)?)))
+                .collect(),
+            unnamed: set.current_kid().and_then(dec),
+        }
+    }
+
+    /// The key a token's header asks for, if the set has it.
+    fn for_token(&self, token: &str) -> Option<&DecodingKey> {
+        match decode_header(token).ok()?.kid {
+            Some(kid) => self.by_kid.get(&kid),
+            None => self.unnamed.as_ref(),
+        }
+    }
+}
+
+/// Issues and checks one app's tokens. The keys are scoped to the app and the audience is the
 /// app's name, so another app's token fails twice over.
 #[derive(Clone)]
 pub struct Auth {
     app: &'static str,
-    enc: EncodingKey,
-    dec: DecodingKey,
+    keys: std::sync::Arc<Keys>,
     validation: Validation,
     pub access_ttl: i64,
     pub refresh_ttl: i64,
 }
 
 impl Auth {
-    pub fn new(app: &'static str, key: &[u8]) -> Self {
+    pub fn new(app: &'static str, keys: &KeySet) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[app]);
         validation.set_issuer(&[ISSUER]);
@@ -92,8 +128,7 @@ impl Auth {
         validation.leeway = 0;
         Self {
             app,
-            enc: EncodingKey::from_secret(key),
-            dec: DecodingKey::from_secret(key),
+            keys: std::sync::Arc::new(Keys::new(keys, app)),
             validation,
             access_ttl: civic_core::platform::env_or("ACCESS_TOKEN_TTL_SECS", 3600),
             refresh_ttl: civic_core::platform::env_or("REFRESH_TOKEN_TTL_SECS", 14 * 86400),
@@ -101,7 +136,7 @@ impl Auth {
     }
 
     pub fn for_app(platform: &Platform, app: &'static str) -> Self {
-        Self::new(app, &platform.signing_key(app))
+        Self::new(app, platform.keys())
     }
 
     fn sign(
@@ -125,8 +160,14 @@ impl Auth {
             ver: grant.ver,
             extra: grant.extra.clone(),
         };
-        let token = encode(&Header::new(Algorithm::HS256), &claims, &self.enc)
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let (kid, key) = self.keys.current.as_ref().ok_or_else(|| {
+            Error::Internal("this function holds no token signing key (JWT_KEYS_PARAMETER)".into())
+        })?;
+        let header = Header {
+            kid: Some(kid.clone()),
+            ..Header::new(Algorithm::HS256)
+        };
+        let token = encode(&header, &claims, key).map_err(|e| Error::Internal(e.to_string()))?;
         Ok((token, claims))
     }
 
@@ -182,8 +223,10 @@ impl Auth {
 
     /// Verifies signature, algorithm, expiry, issuer, audience and token kind.
     pub fn verify(&self, token: &str, kind: TokenKind) -> Result<Claims> {
-        let claims = decode::<Claims>(token, &self.dec, &self.validation)
-            .map_err(|_| Error::Unauthorized("Invalid or expired token".into()))?
+        let invalid = || Error::Unauthorized("Invalid or expired token".into());
+        let key = self.keys.for_token(token).ok_or_else(invalid)?;
+        let claims = decode::<Claims>(token, key, &self.validation)
+            .map_err(|_| invalid())?
             .claims;
         if claims.typ != kind {
             return Err(Error::Unauthorized("Invalid or expired token".into()));

@@ -1,5 +1,5 @@
-//! What a function needs from its environment: the store backend, the signing secret and the
-//! limits. Built once at init (Lambda) or once per process (local).
+//! What a function needs from its environment: the store backend, the token signing keys and
+//! the limits. Built once at init (Lambda) or once per process (local).
 
 use std::path::Path;
 use std::str::FromStr;
@@ -9,13 +9,15 @@ use civic_iot::{Provision, Publisher};
 use civic_store::{Backend, Blob, Table};
 use rand::RngCore;
 
+use crate::keys::{KeySet, MIN_SECRET};
 use crate::layers::Limits;
 
 #[derive(Clone)]
 pub struct Platform {
     pub backend: Backend,
     pub limits: Limits,
-    secret: Arc<Vec<u8>>,
+    /// Empty in a Lambda function that neither signs nor verifies tokens.
+    keys: Arc<KeySet>,
     /// Set in Lambda, where a function serves one app: `TABLE_NAME` from the template.
     table_name: Option<String>,
     /// Where commands to devices go: IoT Core in Lambda, the MQTT broker locally.
@@ -26,38 +28,50 @@ pub struct Platform {
     local: bool,
 }
 
-/// A secret shorter than this is refused: HS256 keys should carry at least 256 bits.
-const MIN_SECRET: usize = 32;
+/// The key id of civic-local's one secret (the data dir's `jwt-secret`).
+pub const LOCAL_KID: &str = "local";
 
 impl Platform {
+    /// One signing secret, current under [`LOCAL_KID`].
     pub fn new(backend: Backend, secret: Vec<u8>, limits: Limits) -> Result<Self, String> {
         if secret.len() < MIN_SECRET {
             return Err(format!(
                 "the JWT secret must be at least {MIN_SECRET} bytes"
             ));
         }
-        Ok(Self {
+        Ok(Self::with_keys(
+            backend,
+            KeySet::single(LOCAL_KID, secret)?,
+            limits,
+        ))
+    }
+
+    pub fn with_keys(backend: Backend, keys: KeySet, limits: Limits) -> Self {
+        Self {
             backend,
             limits,
-            secret: Arc::new(secret),
+            keys: Arc::new(keys),
             table_name: None,
             publisher: Arc::new(civic_iot::Unconnected),
             provisioner: None,
             local: false,
-        })
+        }
     }
 
-    /// Lambda: DynamoDB + S3 from the standard AWS environment; `JWT_SECRET`, `TABLE_NAME`
-    /// and `BUCKET_NAME` from the function's environment.
+    /// Lambda: DynamoDB + S3 from the standard AWS environment; `TABLE_NAME` and
+    /// `BUCKET_NAME` from the function's environment; the signing keys from the SSM parameter
+    /// `JWT_KEYS_PARAMETER` names, read once here. A function without it holds no keys: it
+    /// can neither sign nor verify a token (its routes need none).
     pub async fn from_env() -> Result<Self, String> {
-        let secret =
-            std::env::var("JWT_SECRET").map_err(|_| "JWT_SECRET is not set".to_string())?;
         let bucket = std::env::var("BUCKET_NAME").unwrap_or_else(|_| "civic".into());
-        let mut p = Self::new(
-            Backend::aws(bucket).await,
-            secret.into_bytes(),
-            Limits::from_env(),
-        )?;
+        let keys = match std::env::var("JWT_KEYS_PARAMETER") {
+            Ok(name) => {
+                let sdk = aws_config::load_from_env().await;
+                KeySet::from_ssm(&aws_sdk_ssm::Client::new(&sdk), &name).await?
+            }
+            Err(_) => KeySet::empty(),
+        };
+        let mut p = Self::with_keys(Backend::aws(bucket).await, keys, Limits::from_env());
         p.table_name = std::env::var("TABLE_NAME").ok();
         Ok(p)
     }
@@ -123,13 +137,9 @@ impl Platform {
         self.backend.blob()
     }
 
-    /// Key material scoped to one app, so a token signed for one app never verifies in another
-    /// even before its audience is checked.
-    pub fn signing_key(&self, app: &str) -> Vec<u8> {
-        let mut k = self.secret.as_ref().clone();
-        k.extend_from_slice(b":civic:");
-        k.extend_from_slice(app.as_bytes());
-        k
+    /// The token signing keys ([`KeySet`]), each scoped per app when used.
+    pub fn keys(&self) -> &KeySet {
+        &self.keys
     }
 }
 

@@ -27,7 +27,7 @@ mod fsblob;
 mod metrics;
 mod s3;
 
-pub use blob::{Blob, Object};
+pub use blob::{Blob, Capped, Object};
 pub use dynamo::DynamoTable;
 pub use embedded::{Embedded, EmbeddedTable};
 pub use factory::Backend;

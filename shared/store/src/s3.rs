@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 
 use crate::common::backend;
-use crate::{Blob, Object, Result, StoreError, metrics};
+use crate::{Blob, Capped, Object, Result, StoreError, metrics};
 
 /// S3 caps a listing page at 1000 keys.
 const MAX_LIST: usize = 1000;
@@ -42,14 +42,19 @@ impl S3Blob {
         &self.bucket
     }
 
-    /// A presigned `PUT` of `key` with this content type, valid for `ttl`: the URL a device
-    /// uploads one object to without credentials. Signing is local (no round trip).
+    /// A presigned `PUT` of `key` with this content type and exactly `content_length` bytes,
+    /// valid for `ttl`: the URL a device uploads one object to without credentials. Both
+    /// headers are signed (`X-Amz-SignedHeaders`), so S3 refuses a body of any other size.
+    /// Signing is local (no round trip).
     pub async fn presign_put(
         &self,
         key: &str,
         content_type: &str,
+        content_length: u64,
         ttl: std::time::Duration,
     ) -> Result<String> {
+        let length = i64::try_from(content_length)
+            .map_err(|_| StoreError::Invalid(format!("content length {content_length}")))?;
         let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(ttl)
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         let req = self
@@ -58,6 +63,7 @@ impl S3Blob {
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
+            .content_length(length)
             .presigned(config)
             .await
             .map_err(map_err)?;
@@ -137,6 +143,52 @@ impl Blob for S3Blob {
             .to_owned();
         let body = out.body.collect().await.map_err(backend)?.into_bytes();
         Ok(Some(Object { body, content_type }))
+    }
+
+    /// `HeadObject` first: an oversize object is refused on its `Content-Length` alone. The
+    /// `GetObject` that follows is pinned to the ETag the size was read from (an object
+    /// replaced in between fails, and the event is retried) and read no further than `max`.
+    async fn get_capped(&self, key: &str, max: u64) -> Result<Option<Capped>> {
+        metrics::hit();
+        let head = self.client.head_object().bucket(&self.bucket).key(key);
+        let head = match head.send().await {
+            Ok(head) => head,
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => return Ok(None),
+            Err(e) => return Err(map_err(e)),
+        };
+        let size = u64::try_from(head.content_length().unwrap_or(0)).unwrap_or(0);
+        if size > max {
+            return Ok(Some(Capped::TooLarge { size }));
+        }
+        metrics::hit();
+        let get = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_if_match(head.e_tag().map(str::to_owned));
+        let mut out = match get.send().await {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(map_err(e)),
+        };
+        let content_type = out
+            .content_type()
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        let mut body = Vec::with_capacity(size as usize);
+        while let Some(chunk) = out.body.next().await {
+            let chunk = chunk.map_err(backend)?;
+            if (body.len() + chunk.len()) as u64 > max {
+                let size = out.content_length().map_or(max + 1, |n| n as u64);
+                return Ok(Some(Capped::TooLarge { size }));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Some(Capped::Object(Object {
+            body: Bytes::from(body),
+            content_type,
+        })))
     }
 
     async fn delete(&self, key: &str) -> Result<()> {

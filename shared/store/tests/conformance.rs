@@ -101,7 +101,8 @@ blob_suite!(
     blob_put_get_delete,
     blob_list_pages,
     blob_bad_cursor,
-    blob_round_trips
+    blob_round_trips,
+    blob_get_capped_refuses_oversize_objects
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1089,4 +1090,28 @@ async fn factory_aws() {
             .await
             .is_err()
     );
+}
+
+/// Issue 15, item 4: a consumer's read is capped, and an object over the cap comes back as its
+/// size alone (S3: from `HeadObject`; files: from their metadata).
+async fn blob_get_capped_refuses_oversize_objects(b: Arc<dyn Blob>) {
+    use civic_store::Capped;
+    let body: Vec<u8> = (0..=255).cycle().take(1000).collect();
+    b.put("cap/a.tar", Bytes::from(body.clone()), "application/x-tar")
+        .await
+        .unwrap();
+    match b.get_capped("cap/a.tar", 1000).await.unwrap() {
+        Some(Capped::Object(o)) => {
+            assert_eq!(
+                (&o.body[..], o.content_type.as_str()),
+                (&body[..], "application/x-tar")
+            )
+        }
+        other => panic!("1000 bytes fit a cap of 1000: {other:?}"),
+    }
+    assert!(matches!(
+        b.get_capped("cap/a.tar", 999).await.unwrap(),
+        Some(Capped::TooLarge { size: 1000 })
+    ));
+    assert!(b.get_capped("cap/missing.tar", 10).await.unwrap().is_none());
 }

@@ -5,13 +5,18 @@
 //! S3 delivers an event at least once, so an object is counted once per `(bucket, key, etag)`:
 //! a marker written in the detection's own transaction (checked first, to skip the inference).
 //! A frame the detector refuses (not an image, too large, an unknown or moved camera) is logged
-//! and dropped: retrying would not change the answer. Anything else fails the invocation, so
-//! Lambda retries the event.
+//! and dropped: retrying would not change the answer. An object larger than the upload limit
+//! ([`super::uploads::MAX_BYTES`]; presigned URLs never allow one, but anyone with bucket write
+//! access could put one) is refused from its size alone, unread, and its marker records why,
+//! so a redelivered event does not look again. Anything else fails the invocation, so Lambda
+//! retries the event.
 
 use aws_lambda_events::s3::{S3Event, S3EventRecord};
 use civic_core::Result;
+use civic_store::{Capped, Cond, StoreError};
 use serde_json::{Value, json};
 
+use super::uploads::MAX_BYTES;
 use super::{Frame, Origin, analyse, upload_marker};
 use crate::State;
 
@@ -66,9 +71,18 @@ async fn count(s: &State, record: S3EventRecord) -> Result<Outcome> {
     {
         return Ok(Outcome::Duplicate);
     }
-    let Some(object) = s.blob.get(&key).await? else {
-        tracing::warn!(key, "uploaded frame is gone before it was counted");
-        return Ok(Outcome::Rejected(format!("{key}: not found")));
+    let object = match s.blob.get_capped(&key, MAX_BYTES as u64).await? {
+        Some(Capped::Object(object)) => object,
+        Some(Capped::TooLarge { size }) => {
+            let why = format!("{key}: {size} bytes, larger than the {MAX_BYTES}-byte limit");
+            tracing::warn!(key, size, "uploaded frame refused unread: too large");
+            refuse(s, &upload_marker(&bucket, &key, &etag), &why).await?;
+            return Ok(Outcome::Rejected(why));
+        }
+        None => {
+            tracing::warn!(key, "uploaded frame is gone before it was counted");
+            return Ok(Outcome::Rejected(format!("{key}: not found")));
+        }
     };
     let frame = Frame {
         zone_id,
@@ -89,6 +103,19 @@ async fn count(s: &State, record: S3EventRecord) -> Result<Outcome> {
             Ok(Outcome::Rejected(format!("{key}: {e}")))
         }
         Err(e) => Err(e),
+    }
+}
+
+/// Records a refused upload under its marker: the upload's failure state, and what makes a
+/// redelivered event a duplicate.
+async fn refuse(s: &State, marker: &civic_store::Key, why: &str) -> Result<()> {
+    let mut item = civic_store::Item::new();
+    item.insert("PK".into(), marker.pk.clone().into());
+    item.insert("SK".into(), marker.sk.clone().into());
+    item.insert("refused".into(), why.into());
+    match s.table.put(item, Cond::NotExists).await {
+        Ok(()) | Err(StoreError::ConditionFailed) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
