@@ -308,6 +308,8 @@ fn http_method(m: &str) -> Result<axum::http::Method> {
 
 /// Serves until ctrl-c or SIGTERM; prints the bound address first (port 0 picks a free one).
 pub async fn serve(opts: ServeOpts) -> Result<()> {
+    // First: no device port opens beyond loopback without device logins.
+    opts.mqtt.check()?;
     let yaml = preflight::template(opts.template.as_deref())?;
     let defs = template::parse(&yaml)?;
     let listener = preflight::listen(opts.host, opts.port, "--port").await?;
@@ -319,7 +321,8 @@ pub async fn serve(opts: ServeOpts) -> Result<()> {
         return Err(preflight::disagreement(&problems));
     }
     // Before the routers: the apps' command publisher is the broker's.
-    let (platform, devices) = mqtt::Devices::start(&opts.mqtt, &yaml, platform).await?;
+    let (platform, devices) =
+        mqtt::Devices::start(&opts.mqtt, &yaml, platform, registry::DEVICES).await?;
     let uploads = s3events::Dispatcher::new(&defs, platform.clone(), opts.bucket.clone());
     let landing = landing::Landing {
         platform: platform.clone(),

@@ -1,14 +1,18 @@
 //! Devices over MQTT, locally: an embedded broker (rumqttd) or an external one, the template's
 //! topic rules evaluated on every message, and commands from the apps published to it.
 //!
-//! With the embedded broker, devices connect to [`front`], which passes a message on to the
-//! broker (and so to its PUBACK) only once the rules stored it: acknowledged means durable.
+//! With the embedded broker, devices connect to [`front`]: each logs in as its thing name with
+//! the credential its app issued, may publish only on its own inbound topics and subscribe only
+//! to its own commands ([`gate`]), and a message goes on to the broker (and so to its PUBACK)
+//! only once the rules stored it: acknowledged means durable. The platform publishes commands
+//! on the broker's internal listener, which takes only the platform's and the front's login.
 //! With an external broker the engine subscribes at QoS 1 with a persistent session and
 //! acknowledges each message only after storing it; the device's PUBACK is then the broker's,
 //! and durable only as far as the broker persists. Either way, what a consumer cannot store
 //! (malformed, unknown device, a failing store) is kept at the rule's error action.
 
 mod front;
+mod gate;
 mod lanes;
 
 use std::collections::HashMap;
@@ -22,7 +26,7 @@ use axum::Router;
 use base64::Engine as _;
 use bytes::Bytes;
 use civic_core::Platform;
-use civic_core::iot::IotHandler;
+use civic_core::iot::{DeviceClass, IotHandler};
 use civic_store::Blob;
 use futures::FutureExt;
 use rumqttc::{AsyncClient, Event, Packet, Publish, QoS};
@@ -42,9 +46,38 @@ pub struct MqttOpts {
     pub mqtt_port: u16,
     #[arg(long, default_value = "127.0.0.1")]
     pub mqtt_host: IpAddr,
-    /// Use this broker (e.g. `mqtt://127.0.0.1:1883`, mosquitto) instead of the embedded one.
+    /// Use this broker (e.g. `mqtt://127.0.0.1:1883`, or `mqtt://user:password@host:port`;
+    /// mosquitto) instead of the embedded one. Its own configuration protects it.
     #[arg(long)]
     pub mqtt_url: Option<String>,
+    /// Device logins on the embedded broker's device port. `off` (the seeds' open demo) lets
+    /// any client connect, publish telemetry for any device and subscribe; it is refused with
+    /// a non-loopback `--mqtt-host`. Command topics stay the platform's either way.
+    #[arg(long, value_enum, default_value_t = MqttAuth::On)]
+    pub mqtt_auth: MqttAuth,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MqttAuth {
+    On,
+    Off,
+}
+
+impl MqttOpts {
+    /// Refuses to serve devices without credentials beyond this machine.
+    pub fn check(&self) -> Result<()> {
+        if self.mqtt_url.is_none()
+            && self.mqtt_auth == MqttAuth::Off
+            && !self.mqtt_host.is_loopback()
+        {
+            anyhow::bail!(
+                "--mqtt-auth off serves devices without credentials, so only on loopback: \
+                 drop --mqtt-host {} or leave authentication on",
+                self.mqtt_host
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Counts per rule, shown at `/_local/iot`.
@@ -96,8 +129,19 @@ impl Devices {
         opts: &MqttOpts,
         yaml: &str,
         platform: Platform,
+        classes: &'static [&'static DeviceClass],
     ) -> Result<(Platform, Self)> {
+        opts.check()?;
         let rules = iot_rules::compile(&iot_rules::parse(yaml)?)?;
+        // The broker's own listener takes this login (the front's and the platform's) only.
+        let login = rumqttc::Login::new(
+            "civic-local",
+            format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ),
+        );
         // Unique per process: two programs on one external broker must not evict each other.
         let id = format!("civic-local-commands-{}", std::process::id());
         let (url, broker, devices) = match &opts.mqtt_url {
@@ -109,9 +153,10 @@ impl Devices {
                 })?;
                 devices.set_nonblocking(true)?;
                 // Only the device port is public; the apps' commands go straight in.
-                let broker = embedded_broker(SocketAddr::new([127, 0, 0, 1].into(), 0))?;
+                let broker = embedded_broker(SocketAddr::new([127, 0, 0, 1].into(), 0), &login)?;
                 let url = format!("mqtt://{}", devices.local_addr()?);
-                (url, format!("mqtt://{broker}"), Some((devices, broker)))
+                let internal = format!("mqtt://{}:{}@{broker}", login.username, login.password);
+                (url, internal, Some((devices, broker)))
             }
         };
         let publisher =
@@ -138,10 +183,31 @@ impl Devices {
         match devices {
             Some((listener, broker)) => {
                 let listener = tokio::net::TcpListener::from_std(listener)?;
-                tokio::spawn(front::serve(listener, broker, engine));
-                tracing::info!("MQTT devices on {url}");
+                let auth = opts.mqtt_auth == MqttAuth::On;
+                let gate = gate::Gate::new(&platform, classes, auth);
+                let front = front::Front {
+                    broker,
+                    engine,
+                    gate,
+                    login,
+                };
+                tokio::spawn(front::serve(listener, Arc::new(front)));
+                if auth {
+                    tracing::info!(
+                        "MQTT devices on {url}: each logs in as its thing name ({{app}}-{{id}}, \
+                         also its client id) with the credential its app issued"
+                    );
+                } else {
+                    tracing::warn!(
+                        "MQTT devices on {url} WITHOUT authentication (--mqtt-auth off, loopback \
+                         only): any local client may publish any device's telemetry"
+                    );
+                }
             }
-            None => subscribe(&url, engine).await?,
+            None => {
+                subscribe(&url, engine).await?;
+                tracing::info!("MQTT devices on {url}: the broker's own configuration protects it");
+            }
         }
         Ok((platform, Self { url, stats }))
     }
@@ -160,13 +226,16 @@ impl Devices {
 
 /// rumqttd on `addr`, in threads of its own. Port 0 is resolved first, so the broker's address
 /// is known.
-fn embedded_broker(addr: SocketAddr) -> Result<SocketAddr> {
+fn embedded_broker(addr: SocketAddr, login: &rumqttc::Login) -> Result<SocketAddr> {
     let addr = std::net::TcpListener::bind(addr)?.local_addr()?;
     let connections = rumqttd::ConnectionSettings {
         connection_timeout_ms: 60_000,
         max_payload_size: MAX_PAYLOAD,
         max_inflight_count: 256,
-        auth: None,
+        auth: Some(HashMap::from([(
+            login.username.clone(),
+            login.password.clone(),
+        )])),
         external_auth: None,
         dynamic_filters: true,
     };

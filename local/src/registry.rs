@@ -1,5 +1,6 @@
 //! Every function the local program links, by binary name.
 
+use civic_core::iot::DeviceClass;
 use civic_core::{Function, IotFunction, S3Function, Scheduled};
 
 pub const APPS: &[&[Function]] = &[
@@ -50,3 +51,11 @@ pub fn iot_functions() -> impl Iterator<Item = &'static IotFunction> {
 pub fn find_iot(binary: &str) -> Option<&'static IotFunction> {
     iot_functions().find(|f| f.name == binary)
 }
+
+/// Each app's devices on MQTT: their topics and how their credentials are checked.
+pub const DEVICES: &[&DeviceClass] = &[
+    &streetlight::lights::DEVICES,
+    &ozone::mqtt::DEVICES,
+    &occupancy::cameras::DEVICES,
+    &homeforge::devices::DEVICES,
+];

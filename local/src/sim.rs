@@ -1,28 +1,33 @@
 //! A device simulator for the four MQTT streams: street lights that report their status and
 //! obey commands, Ozone machines that press treatments, cameras that count crossings, and
-//! HomeForge devices that apply desired state and report it back. Every loop is bounded.
+//! HomeForge devices that apply desired state and report it back. Each device connects on its
+//! own, as its thing name (`{app}-{id}`) with the password its app issued (`ID=PASSWORD`).
+//! Every loop is bounded.
 
 use std::time::Duration;
 
-use anyhow::{Result, ensure};
-use rumqttc::{AsyncClient, Event, Packet, QoS};
+use anyhow::{Context as _, Result, ensure};
+use civic_core::iot::DeviceClass;
+use rumqttc::{AsyncClient, Event, Packet, Publish, QoS};
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct SimOpts {
     /// The broker civic-local serves (see `/_local/iot`).
     #[arg(long, default_value = "mqtt://127.0.0.1:1883")]
     pub mqtt_url: String,
-    /// Street lights (`lightId`s): each reports its status and obeys `command`s.
+    /// Street lights as `LIGHT_ID=PASSWORD` (the `mqtt` login from creating the light): each
+    /// reports its status and obeys `command`s. Without `=PASSWORD` only with `--mqtt-auth off`.
     #[arg(long = "light")]
     pub lights: Vec<String>,
-    /// Ozone device ids (assigned by staff): each presses treatments.
+    /// Ozone devices as `DEVICE_ID=TOKEN` (the device's bearer token): each presses treatments.
     #[arg(long = "ozone-device")]
     pub ozone_devices: Vec<String>,
-    /// Occupancy cameras as `CAMERA_ID:LINE_ID` (integer ids): each counts crossings.
+    /// Occupancy cameras as `CAMERA_ID:LINE_ID=PASSWORD` (integer ids): each counts crossings.
     #[arg(long = "camera")]
     pub cameras: Vec<String>,
-    /// HomeForge device ids: each applies desired state from `set` and reports it back.
+    /// HomeForge devices as `ID=PASSWORD`: each applies desired state from `set` and reports it.
     #[arg(long = "homeforge-device")]
     pub homeforge_devices: Vec<String>,
     /// The boolean component a HomeForge device toggles in its reports (the seed's Smart Fan
@@ -51,22 +56,22 @@ pub struct Report {
     pub commands: Vec<(String, Value)>,
 }
 
-/// The message device `n` sends at step `i` of its stream.
-fn message(opts: &SimOpts, stream: &Stream, i: u32) -> (String, Value) {
+/// The message a device sends at step `i` of its stream.
+fn message(opts: &SimOpts, stream: &Kind, i: u32) -> (String, Value) {
     match stream {
-        Stream::Light(id) => {
+        Kind::Light(id) => {
             let status = match i % 5 {
                 4 => json!({"status": "error", "errorDetails": "lamp flicker"}),
                 k => json!({"status": if k % 2 == 0 { "on" } else { "off" }}),
             };
             (format!("streetlight/lights/{id}/status"), status)
         }
-        Stream::Ozone(id) => (format!("ozone/devices/{id}/events"), {
+        Kind::Ozone(id) => (format!("ozone/devices/{id}/events"), {
             let treatment = ["BASIC", "STANDARD", "PREMIUM"][i as usize % 3];
             json!({"event_id": format!("{}-{id}-{i}", opts.run_id), "event": "treatment",
                        "treatment": treatment, "counter": i, "firmware": "sim-1.0"})
         }),
-        Stream::Camera(cam, line) => {
+        Kind::Camera(cam, line) => {
             let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
             let dir = if i % 3 == 2 { "exit" } else { "entry" };
             (
@@ -74,7 +79,7 @@ fn message(opts: &SimOpts, stream: &Stream, i: u32) -> (String, Value) {
                 json!({"events": [{"line_id": line, "direction": dir, "timestamp": ts, "confidence": 0.9, "track_id": i}]}),
             )
         }
-        Stream::Home(id) => {
+        Kind::Home(id) => {
             let mut state = serde_json::Map::new();
             state.insert(opts.homeforge_key.clone(), json!(i.is_multiple_of(2)));
             (
@@ -85,26 +90,75 @@ fn message(opts: &SimOpts, stream: &Stream, i: u32) -> (String, Value) {
     }
 }
 
-enum Stream {
+enum Kind {
     Light(String),
     Ozone(String),
     Camera(i64, i64),
     Home(String),
 }
 
+/// A simulated device: its stream and its password.
+struct Stream {
+    kind: Kind,
+    password: Option<String>,
+}
+
+impl Stream {
+    fn class_and_id(&self) -> (&'static DeviceClass, String) {
+        match &self.kind {
+            Kind::Light(id) => (&streetlight::lights::DEVICES, id.clone()),
+            Kind::Ozone(id) => (&ozone::mqtt::DEVICES, id.clone()),
+            Kind::Camera(cam, _) => (&occupancy::cameras::DEVICES, cam.to_string()),
+            Kind::Home(id) => (&homeforge::devices::DEVICES, id.clone()),
+        }
+    }
+
+    /// The client id and user name: the device's thing name.
+    fn identity(&self) -> String {
+        let (class, id) = self.class_and_id();
+        class.topics.thing(&id)
+    }
+
+    fn command_topics(&self) -> Vec<String> {
+        let (class, id) = self.class_and_id();
+        (class.topics.commands.iter())
+            .map(|leaf| format!("{}/{id}/{leaf}", class.topics.prefix))
+            .collect()
+    }
+}
+
+/// `ID=PASSWORD` → `(ID, Some(PASSWORD))`; ids hold no `=` (tokens are URL-safe base64).
+fn login(arg: &str) -> (&str, Option<String>) {
+    match arg.split_once('=') {
+        Some((id, password)) => (id, Some(password.to_owned())),
+        None => (arg, None),
+    }
+}
+
 fn streams(opts: &SimOpts) -> Result<Vec<Stream>> {
-    let mut out: Vec<Stream> = opts.lights.iter().cloned().map(Stream::Light).collect();
-    out.extend(opts.ozone_devices.iter().cloned().map(Stream::Ozone));
+    let plain = |args: &[String], kind: fn(String) -> Kind| -> Vec<Stream> {
+        (args.iter())
+            .map(|a| login(a))
+            .map(|(id, password)| Stream {
+                kind: kind(id.to_owned()),
+                password,
+            })
+            .collect()
+    };
+    let mut out = plain(&opts.lights, Kind::Light);
+    out.extend(plain(&opts.ozone_devices, Kind::Ozone));
     for c in &opts.cameras {
-        let parsed = c
+        let (ids, password) = login(c);
+        let parsed = ids
             .split_once(':')
             .and_then(|(cam, line)| Some((cam.parse().ok()?, line.parse().ok()?)));
         let Some((cam, line)) = parsed else {
-            anyhow::bail!("--camera takes CAMERA_ID:LINE_ID (integers), not {c:?}");
+            anyhow::bail!("--camera takes CAMERA_ID:LINE_ID[=PASSWORD] (integer ids), not {c:?}");
         };
-        out.push(Stream::Camera(cam, line));
+        let kind = Kind::Camera(cam, line);
+        out.push(Stream { kind, password });
     }
-    out.extend(opts.homeforge_devices.iter().cloned().map(Stream::Home));
+    out.extend(plain(&opts.homeforge_devices, Kind::Home));
     ensure!(!out.is_empty(), "name at least one device to simulate");
     Ok(out)
 }
@@ -125,42 +179,64 @@ fn answer(topic: &str, payload: &Value) -> Option<(String, Value)> {
     }
 }
 
-/// Runs the simulation: subscribes to the command topics, sends `count` messages per device,
-/// answers commands until `linger_ms` after the last one.
-pub async fn run(opts: &SimOpts) -> Result<Report> {
-    let streams = streams(opts)?;
-    let mqtt =
-        civic_iot::mqtt::options(&opts.mqtt_url, &format!("civic-sim-{}", std::process::id()))
-            .map_err(anyhow::Error::msg)?;
-    let (client, mut events) = AsyncClient::new(mqtt, 256);
-    for s in &streams {
-        match s {
-            Stream::Light(id) => {
-                let topic = format!("streetlight/lights/{id}/command");
-                client.subscribe(topic, QoS::AtLeastOnce).await?;
-            }
-            Stream::Home(id) => {
-                let topic = format!("homeforge/devices/{id}/set");
-                client.subscribe(topic, QoS::AtLeastOnce).await?;
-            }
-            _ => {}
-        }
+/// Connects device `n` as itself and subscribes to its commands, which arrive on `inbox`
+/// tagged with `n`. A refused login ends the simulation with the broker's reason.
+async fn connect(
+    url: &str,
+    n: usize,
+    device: &Stream,
+    inbox: mpsc::UnboundedSender<(usize, Publish)>,
+) -> Result<(AsyncClient, tokio::task::JoinHandle<()>)> {
+    let identity = device.identity();
+    let mut mqtt = civic_iot::mqtt::options(url, &identity).map_err(anyhow::Error::msg)?;
+    if let Some(password) = &device.password {
+        mqtt.set_credentials(identity.clone(), password.clone());
     }
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (client, mut events) = AsyncClient::new(mqtt, 256);
+    let connack = async {
+        loop {
+            match events.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), connack)
+        .await
+        .with_context(|| format!("device {identity}: no CONNACK within 10 s"))?
+        .with_context(|| format!("device {identity}: connecting to {url}"))?;
+    for topic in device.command_topics() {
+        client.subscribe(topic, QoS::AtLeastOnce).await?;
+    }
     let driver = tokio::spawn(async move {
         loop {
             match events.poll().await {
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let _ = tx.send(p);
+                    let _ = inbox.send((n, p));
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(error = %e, "simulator lost the broker; reconnecting");
+                    tracing::warn!(device = identity, error = %e, "simulator lost the broker; reconnecting");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
         }
     });
+    Ok((client, driver))
+}
+
+/// Runs the simulation: connects each device and subscribes to its commands, sends `count`
+/// messages per device, answers commands until `linger_ms` after the last one.
+pub async fn run(opts: &SimOpts) -> Result<Report> {
+    let streams = streams(opts)?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (mut clients, mut drivers) = (Vec::new(), Vec::new());
+    for (n, device) in streams.iter().enumerate() {
+        let (client, driver) = connect(&opts.mqtt_url, n, device, tx.clone()).await?;
+        clients.push(client);
+        drivers.push(driver);
+    }
     let mut report = Report::default();
     let mut tick = tokio::time::interval(Duration::from_millis(opts.interval_ms.max(1)));
     let mut step = 0;
@@ -169,8 +245,8 @@ pub async fn run(opts: &SimOpts) -> Result<Report> {
     loop {
         tokio::select! {
             _ = tick.tick(), if step < opts.count => {
-                for s in &streams {
-                    let (topic, payload) = message(opts, s, step);
+                for (client, s) in clients.iter().zip(&streams) {
+                    let (topic, payload) = message(opts, &s.kind, step);
                     client.publish(topic, QoS::AtLeastOnce, false, payload.to_string()).await?;
                     report.sent += 1;
                 }
@@ -179,11 +255,11 @@ pub async fn run(opts: &SimOpts) -> Result<Report> {
                     linger.as_mut().reset(tokio::time::Instant::now() + Duration::from_millis(opts.linger_ms));
                 }
             }
-            Some(p) = rx.recv() => {
+            Some((n, p)) = rx.recv() => {
                 let payload: Value = serde_json::from_slice(&p.payload).unwrap_or(Value::Null);
                 println!("command {} {payload}", p.topic);
                 if let Some((topic, reply)) = answer(&p.topic, &payload) {
-                    client.publish(topic, QoS::AtLeastOnce, false, reply.to_string()).await?;
+                    clients[n].publish(topic, QoS::AtLeastOnce, false, reply.to_string()).await?;
                     report.sent += 1;
                 }
                 report.commands.push((p.topic.clone(), payload));
@@ -191,7 +267,9 @@ pub async fn run(opts: &SimOpts) -> Result<Report> {
             _ = &mut linger => break,
         }
     }
-    driver.abort();
+    for d in drivers {
+        d.abort();
+    }
     Ok(report)
 }
 
@@ -214,6 +292,31 @@ mod tests {
         );
         assert_eq!(answer("streetlight/lights/SL1/command", &json!({})), None);
         assert_eq!(answer("other/topic", &json!({})), None);
+    }
+
+    #[test]
+    fn devices_log_in_as_their_thing_names() {
+        let opts = SimOpts {
+            lights: vec!["SL1=pw".into()],
+            cameras: vec!["7:2=secret".into()],
+            ozone_devices: vec!["dev-a".into()],
+            ..SimOpts::default()
+        };
+        let s = streams(&opts).unwrap();
+        let logins: Vec<_> = s
+            .iter()
+            .map(|d| (d.identity(), d.password.clone()))
+            .collect();
+        assert_eq!(
+            logins,
+            [
+                ("streetlight-SL1".to_owned(), Some("pw".to_owned())),
+                ("ozone-dev-a".to_owned(), None),
+                ("occupancy-7".to_owned(), Some("secret".to_owned())),
+            ]
+        );
+        assert_eq!(s[0].command_topics(), ["streetlight/lights/SL1/command"]);
+        assert!(s[2].command_topics().is_empty());
     }
 
     #[test]

@@ -17,6 +17,8 @@ use std::net::IpAddr;
 use axum::extract::State as S;
 use axum::http::StatusCode;
 use axum::response::Response;
+use civic_auth::{DeviceTokens, device as credential};
+use civic_core::iot::{DeviceClass, DeviceTopics, MqttLogin};
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Json, Query, Result, ids, page, retry};
 use civic_store::{Cond, Item, Key, StoreError, Table, Update};
@@ -37,6 +39,7 @@ pub fn routes() -> OpenApiRouter<State> {
         .routes(routes!(list_devices, create_device))
         .routes(routes!(device_detail, update_device, delete_device))
         .routes(routes!(patch_state))
+        .routes(routes!(rotate_credential))
 }
 
 const STATE: &str = "state.";
@@ -281,6 +284,8 @@ pub struct Registered {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     iot: Option<civic_iot::DeviceCredentials>,
+    /// Extension: the login for civic-local's MQTT device port (user name `homeforge-{id}`).
+    mqtt: MqttLogin,
 }
 
 /// `POST /devices/`: register a device of an approved type; the caller owns it.
@@ -352,6 +357,9 @@ async fn create_device(
     )?;
     let mut item = item;
     item.insert(VERSION.into(), 0.into());
+    let (mqtt, credential) = issue(record.id, &record.created_at);
+    // The credential first: a device that fails to register leaves only an unusable secret.
+    table.put(credential, Cond::Always).await?;
     table.put_if_absent(item).await?;
     let device = Device {
         id: record.id,
@@ -361,7 +369,7 @@ async fn create_device(
     };
     let rooms = room.into_iter().collect();
     let device = device.out(&rooms);
-    Ok((StatusCode::CREATED, Json(Registered { device, iot })))
+    Ok((StatusCode::CREATED, Json(Registered { device, iot, mqtt })))
 }
 
 /// `GET /devices/<id>/`, with its current state.
@@ -437,8 +445,62 @@ async fn delete_device(S(s): S<State>, AtLeast(caller): Writer, Id(id): Id) -> R
     Device::visible(table, &caller, id).await?;
     match table.delete(&device_key(id), Cond::Exists).await {
         Err(StoreError::ConditionFailed) => Err(not_found()),
-        other => other.map(|_| StatusCode::NO_CONTENT).map_err(Error::from),
+        Err(e) => Err(e.into()),
+        // A deleted device can no longer connect.
+        Ok(_) => {
+            let login = credential::credential_key(&device_key(id));
+            table.delete(&login, Cond::Always).await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
     }
+}
+
+/// Extension: `POST /devices/<id>/credential/`, a new MQTT login for a device its caller may
+/// change (its owner, or staff); the previous password stops working at once (an open
+/// connection keeps going until it closes).
+#[utoipa::path(post, path = "/api/devices/{id}/credential", tag = "devices", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = MqttLogin), (status = 401), (status = 403), (status = 404)))]
+async fn rotate_credential(
+    S(s): S<State>,
+    AtLeast(caller): Writer,
+    Id(id): Id,
+) -> Result<Json<MqttLogin>> {
+    let table = s.table.as_ref();
+    Device::visible(table, &caller, id).await?;
+    let (login, item) = issue(id, &civic_core::time::now_rfc3339());
+    table.put(item, Cond::Always).await?;
+    Ok(Json(login))
+}
+
+fn tokens() -> DeviceTokens {
+    DeviceTokens::new(crate::APP.name)
+}
+
+/// Device `id`'s new login and the credential item to store for it.
+fn issue(id: i64, at: &str) -> (MqttLogin, Item) {
+    let (password, item) = credential::issue(tokens(), &device_key(id), at);
+    let username = DEVICES.topics.thing(&id.to_string());
+    (MqttLogin { username, password }, item)
+}
+
+/// Devices on MQTT: each reports its state and takes desired state on `set`.
+pub const DEVICES: DeviceClass = DeviceClass {
+    topics: DeviceTopics {
+        app: crate::APP.name,
+        prefix: "homeforge/devices",
+        inbound: &["state"],
+        commands: &["set"],
+    },
+    verifier: |p| civic_core::iot::verifier(State::new(p), verify_device),
+};
+
+/// Whether `secret` is device `id`'s MQTT credential.
+async fn verify_device(s: State, id: String, secret: String) -> Result<bool> {
+    let Ok(id) = id.parse::<i64>() else {
+        return Ok(false);
+    };
+    let key = device_key(id);
+    Ok(credential::verify(s.table.as_ref(), tokens(), &key, &secret).await?)
 }
 
 /// How deep `v` nests arrays and objects (a scalar is 0).

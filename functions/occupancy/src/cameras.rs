@@ -2,6 +2,8 @@
 
 use axum::extract::State as S;
 use axum::http::StatusCode;
+use civic_auth::{DeviceTokens, device as credential};
+use civic_core::iot::{DeviceClass, DeviceTopics, MqttLogin};
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Json, Result, ids, retry};
 use civic_store::{Cond, Item, Key, StoreError, Table, Update, Write};
@@ -17,6 +19,7 @@ pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()
         .routes(routes!(create, list))
         .routes(routes!(detail, update))
+        .routes(routes!(rotate_credential))
         .routes(routes!(create_line))
         .routes(routes!(camera_lines))
         .routes(routes!(line_detail, update_line))
@@ -155,8 +158,14 @@ fn valid_resolution(w: i64, h: i64) -> Result<()> {
     }
 }
 
-/// Creates a camera; `camera_id` is unique (a conditional write on its own item).
+/// Creates a camera (see [`register_camera`]) without showing its MQTT login.
 pub async fn create_camera(table: &dyn Table, new: NewCamera) -> Result<Camera> {
+    register_camera(table, new).await.map(|(camera, _)| camera)
+}
+
+/// Creates a camera and issues its MQTT credential, atomically; `camera_id` is unique (a
+/// conditional write on its own item).
+pub async fn register_camera(table: &dyn Table, new: NewCamera) -> Result<(Camera, MqttLogin)> {
     let camera_id = text(new.camera_id, "camera_id")?;
     let camera_name = text(new.camera_name, "camera_name")?;
     valid_capacity(new.max_occupancy)?;
@@ -198,6 +207,7 @@ pub async fn create_camera(table: &dyn Table, new: NewCamera) -> Result<Camera> 
         .add("active_cameras", 1)
         .add("capacity", record.capacity())
         .set("last_updated", camera.created_at.clone());
+    let (login, credential) = issue(camera.id, &camera.created_at);
     let writes = vec![
         Write::Put {
             item: marker,
@@ -208,9 +218,13 @@ pub async fn create_camera(table: &dyn Table, new: NewCamera) -> Result<Camera> 
             cond: Cond::NotExists,
         },
         Write::Update(facility),
+        Write::Put {
+            item: credential,
+            cond: Cond::Always,
+        },
     ];
     match table.transact(writes).await {
-        Ok(()) => Ok(camera),
+        Ok(()) => Ok((camera, login)),
         Err(StoreError::TransactionCanceled(failed)) if failed.contains(&0) => {
             Err(duplicate(&camera.camera_id))
         }
@@ -222,14 +236,64 @@ fn duplicate(camera_id: &str) -> Error {
     Error::Conflict(format!("Camera with ID '{camera_id}' already exists"))
 }
 
-/// Create a camera for occupancy tracking.
+/// A new camera with its MQTT login, shown this once.
+#[derive(Serialize, ToSchema)]
+pub struct Created {
+    #[serde(flatten)]
+    camera: Camera,
+    mqtt: MqttLogin,
+}
+
+/// Create a camera for occupancy tracking. Extension: the reply also holds the camera's MQTT
+/// login for civic-local's device port (user name `occupancy-{id}`); only its digest is kept.
 #[utoipa::path(post, path = "/api/occupancy/cameras", tag = "cameras", request_body = NewCamera,
-    responses((status = 201, body = Camera), (status = 400), (status = 409)))]
-async fn create(S(s): S<State>, Json(new): Json<NewCamera>) -> Result<(StatusCode, Json<Camera>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(create_camera(s.table.as_ref(), new).await?),
-    ))
+    responses((status = 201, body = Created), (status = 400), (status = 409)))]
+async fn create(S(s): S<State>, Json(new): Json<NewCamera>) -> Result<(StatusCode, Json<Created>)> {
+    let (camera, mqtt) = register_camera(s.table.as_ref(), new).await?;
+    Ok((StatusCode::CREATED, Json(Created { camera, mqtt })))
+}
+
+/// Extension: a new MQTT login for a camera; the previous password stops working at once (an
+/// open connection keeps going until it closes). Guarded as every write of this app.
+#[utoipa::path(post, path = "/api/occupancy/cameras/{camera_id}/credential", tag = "cameras",
+    params(("camera_id" = i64, Path)),
+    responses((status = 200, body = MqttLogin), (status = 400), (status = 404)))]
+async fn rotate_credential(S(s): S<State>, Id(id): Id) -> Result<Json<MqttLogin>> {
+    Record::load(s.table.as_ref(), id).await?;
+    let (login, item) = issue(id, &civic_core::time::now_rfc3339());
+    s.table.put(item, Cond::Always).await?;
+    Ok(Json(login))
+}
+
+fn tokens() -> DeviceTokens {
+    DeviceTokens::new(crate::APP.name)
+}
+
+/// Camera `id`'s new login and the credential item to store for it.
+fn issue(id: i64, at: &str) -> (MqttLogin, Item) {
+    let (password, item) = credential::issue(tokens(), &camera_key(id), at);
+    let username = DEVICES.topics.thing(&id.to_string());
+    (MqttLogin { username, password }, item)
+}
+
+/// Cameras on MQTT: each sends its counted crossings; they take no commands.
+pub const DEVICES: DeviceClass = DeviceClass {
+    topics: DeviceTopics {
+        app: crate::APP.name,
+        prefix: "occupancy/cameras",
+        inbound: &["crossings"],
+        commands: &[],
+    },
+    verifier: |p| civic_core::iot::verifier(State::new(p), verify_camera),
+};
+
+/// Whether `secret` is camera `id`'s MQTT credential (`id` is the integer id of the topics).
+async fn verify_camera(s: State, id: String, secret: String) -> Result<bool> {
+    let Ok(id) = id.parse::<i64>() else {
+        return Ok(false);
+    };
+    let key = camera_key(id);
+    Ok(credential::verify(s.table.as_ref(), tokens(), &key, &secret).await?)
 }
 
 /// All active cameras, by id. Paged internally: one query per 1000 cameras.

@@ -27,6 +27,7 @@ pub mod catalog;
 pub mod data;
 pub mod devices;
 pub mod gateway;
+pub mod mqtt;
 pub mod rollup;
 
 use std::sync::Arc;

@@ -5,6 +5,8 @@ use axum::extract::State as S;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
+use civic_auth::{DeviceTokens, device as credential};
+use civic_core::iot::{DeviceClass, DeviceTopics, MqttLogin};
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Json, Query, Result, ids, page, retry};
 use civic_store::{Cond, Item, Key, StoreError, Table, Update, Write};
@@ -29,6 +31,7 @@ pub fn routes() -> OpenApiRouter<State> {
         .routes(routes!(update))
         .routes(routes!(delete))
         .routes(routes!(import))
+        .routes(routes!(rotate_credential))
         .routes(routes!(logs))
 }
 
@@ -591,8 +594,14 @@ fn valid_brightness(b: i64) -> Result<()> {
     }
 }
 
-/// Creates a light and counts it in its city's summary, atomically.
+/// Creates a light (see [`register_light`]) without showing its MQTT login: imported lights
+/// get theirs from the rotation endpoint.
 pub async fn create_light(table: &dyn Table, new: NewLight) -> Result<Light> {
+    register_light(table, new).await.map(|(light, _)| light)
+}
+
+/// Creates a light, counts it in its city's summary and issues its MQTT credential, atomically.
+pub async fn register_light(table: &dyn Table, new: NewLight) -> Result<(Light, MqttLogin)> {
     require_fields(&[
         ("lightId", &new.light_id),
         ("name", &new.name),
@@ -639,16 +648,25 @@ pub async fn create_light(table: &dyn Table, new: NewLight) -> Result<Light> {
         .fold(summary.add("total_lights", 1), |u, st| {
             u.add(st.counter(), i64::from(st == light.status))
         })
-        .set("last_updated", now);
+        .set("last_updated", now.clone());
+    let (password, credential) = credential::issue(tokens(), &light_key(light_id), &now);
     let writes = vec![
         Write::Put {
             item: light.to_item(1)?,
             cond: Cond::NotExists,
         },
         Write::Update(summary),
+        Write::Put {
+            item: credential,
+            cond: Cond::Always,
+        },
     ];
+    let login = MqttLogin {
+        username: DEVICES.topics.thing(light_id),
+        password,
+    };
     match table.transact(writes).await {
-        Ok(()) => Ok(light),
+        Ok(()) => Ok((light, login)),
         Err(StoreError::TransactionCanceled(failed)) if failed.contains(&0) => {
             Err(Error::Conflict(format!("Light {light_id} already exists")))
         }
@@ -656,12 +674,67 @@ pub async fn create_light(table: &dyn Table, new: NewLight) -> Result<Light> {
     }
 }
 
-/// Extension (admin): add a light.
+/// A new light with its MQTT login, shown this once.
+#[derive(Serialize, ToSchema)]
+pub struct Created {
+    #[serde(flatten)]
+    light: Light,
+    mqtt: MqttLogin,
+}
+
+/// Extension (admin): add a light. The reply holds the light's MQTT login for civic-local's
+/// device port (user name `streetlight-{lightId}`); only its digest is kept.
 #[utoipa::path(post, path = "/api/lights/create", tag = "lights", request_body = NewLight, security(("bearer" = [])),
-    responses((status = 201, body = inline(crate::Envelope<Light>)), (status = 400), (status = 401), (status = 403), (status = 409)))]
-async fn create(S(s): S<State>, _: Admin, Json(new): Json<NewLight>) -> Result<Reply<Light>> {
-    let light = create_light(s.table.as_ref(), new).await?;
-    Ok(reply(StatusCode::CREATED, "Light created", light))
+    responses((status = 201, body = inline(crate::Envelope<Created>)), (status = 400), (status = 401), (status = 403), (status = 409)))]
+async fn create(S(s): S<State>, _: Admin, Json(new): Json<NewLight>) -> Result<Reply<Created>> {
+    let (light, mqtt) = register_light(s.table.as_ref(), new).await?;
+    Ok(reply(
+        StatusCode::CREATED,
+        "Light created",
+        Created { light, mqtt },
+    ))
+}
+
+/// Extension (admin): a new MQTT login for a light; the previous password stops working at
+/// once (a connection already open keeps going until it closes).
+#[utoipa::path(post, path = "/api/lights/credential", tag = "lights", params(LightParams), security(("bearer" = [])),
+    responses((status = 200, body = inline(crate::Envelope<MqttLogin>)), (status = 400), (status = 401), (status = 403), (status = 404)))]
+async fn rotate_credential(
+    S(s): S<State>,
+    _: Admin,
+    Query(q): Query<LightParams>,
+) -> Result<Reply<MqttLogin>> {
+    let light_id = q.light_id()?;
+    Versioned::load(s.table.as_ref(), light_id).await?;
+    let now = civic_core::time::now_rfc3339();
+    let (password, item) = credential::issue(tokens(), &light_key(light_id), &now);
+    s.table.put(item, Cond::Always).await?;
+    let login = MqttLogin {
+        username: DEVICES.topics.thing(light_id),
+        password,
+    };
+    Ok(reply(StatusCode::OK, "Credential rotated", login))
+}
+
+fn tokens() -> DeviceTokens {
+    DeviceTokens::new(crate::APP.name)
+}
+
+/// Lights on MQTT: each reports on its `status` topic and takes `command`s.
+pub const DEVICES: DeviceClass = DeviceClass {
+    topics: DeviceTopics {
+        app: crate::APP.name,
+        prefix: "streetlight/lights",
+        inbound: &["status"],
+        commands: &["command"],
+    },
+    verifier: |p| civic_core::iot::verifier(State::new(p), verify_light),
+};
+
+/// Whether `secret` is light `light_id`'s MQTT credential.
+async fn verify_light(s: State, light_id: String, secret: String) -> Result<bool> {
+    let key = light_key(&light_id);
+    Ok(credential::verify(s.table.as_ref(), tokens(), &key, &secret).await?)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -737,6 +810,11 @@ async fn delete(S(s): S<State>, _: Admin, Query(q): Query<LightParams>) -> Resul
                 cond: Cond::Version(version),
             },
             Write::Update(counters),
+            // A deleted light's device can no longer connect.
+            Write::Delete {
+                key: credential::credential_key(&light_key(light_id)),
+                cond: Cond::Always,
+            },
         ];
         lost_race(table.transact(writes).await).map(|won| won.then_some(light))
     })

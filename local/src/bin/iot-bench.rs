@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use civic_core::{Limits, Platform};
-use civic_local::mqtt::{Devices, MqttOpts};
+use civic_local::mqtt::{Devices, MqttAuth, MqttOpts};
 use civic_store::Backend;
 use clap::Parser;
 use rumqttc::{AsyncClient, Event, Packet, QoS};
@@ -92,12 +92,16 @@ async fn main() -> Result<()> {
         Limits::default().unlimited_rate(),
     )
     .map_err(anyhow::Error::msg)?;
+    // One client publishes for every device, so device logins are off (loopback only); the
+    // login is checked once per connection, the topic rules per message either way.
     let opts = MqttOpts {
         mqtt_port: 0,
         mqtt_host: [127, 0, 0, 1].into(),
         mqtt_url: None,
+        mqtt_auth: MqttAuth::Off,
     };
-    let (platform, devices) = Devices::start(&opts, &yaml, platform).await?;
+    let (platform, devices) =
+        Devices::start(&opts, &yaml, platform, civic_local::registry::DEVICES).await?;
     let defs = civic_local::template::parse(&yaml)?;
     let civic = civic_local::bench::serve(civic_local::router(&defs, &platform)?).await?;
 

@@ -8,6 +8,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+pub use civic_iot::device::DeviceTopics;
+
 use crate::function::JobFuture;
 use crate::{App, Error, Platform, Result};
 
@@ -31,6 +33,42 @@ where
     Fut: Future<Output = Result<Value>> + Send + 'static,
 {
     Arc::new(move |msg| Box::pin(f(state.clone(), msg)))
+}
+
+/// An app's devices on MQTT: their topics and how a device's credential is checked.
+/// civic-local's device port asks the app named by a CONNECT's user name (`{app}-{id}`, the
+/// thing name) to verify the password; on AWS, IoT Core's certificates and the template's
+/// device policies do the same job.
+pub struct DeviceClass {
+    pub topics: DeviceTopics,
+    /// Built once per process.
+    pub verifier: fn(&Platform) -> DeviceVerifier,
+}
+
+/// A device's login on civic-local's MQTT device port, shown once: at creation or rotation.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct MqttLogin {
+    /// Client id and user name alike: the device's thing name, `{app}-{id}`.
+    pub username: String,
+    /// The device credential; only its digest is stored.
+    pub password: String,
+}
+
+/// `Ok(true)` when the secret is device `id`'s current credential; `Ok(false)` for a wrong
+/// secret or an unknown device; an error when the store could not say.
+pub type VerifyFuture = std::pin::Pin<Box<dyn Future<Output = Result<bool>> + Send>>;
+
+/// Checks `(device id, secret)`.
+pub type DeviceVerifier = Arc<dyn Fn(String, String) -> VerifyFuture + Send + Sync>;
+
+/// The one verifier skeleton: `f` gets a clone of the app's state, the device id and the secret.
+pub fn verifier<S, F, Fut>(state: S, f: F) -> DeviceVerifier
+where
+    S: Clone + Send + Sync + 'static,
+    F: Fn(S, String, String) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<bool>> + Send + 'static,
+{
+    Arc::new(move |id, secret| Box::pin(f(state.clone(), id, secret)))
 }
 
 /// A message as `T`; wrong types or shapes are a 400 naming the problem.

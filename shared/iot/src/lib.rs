@@ -2,6 +2,7 @@
 //! the template's topic rules, and the ways commands reach devices ([`Publisher`]): IoT Core's
 //! data plane in Lambda, an MQTT broker locally.
 
+pub mod device;
 pub mod provision;
 pub mod publish;
 pub mod sql;

@@ -8,13 +8,18 @@ use serde_json::Value;
 
 use crate::{PublishError, Publisher};
 
-/// `mqtt://host:port` (or `tcp://`, or plain `host:port`; the port defaults to 1883).
+/// `mqtt://host:port` (or `tcp://`, or plain `host:port`; the port defaults to 1883), with a
+/// login as `mqtt://user:password@host:port` (taken as written, not percent-decoded).
 pub fn options(url: &str, client_id: &str) -> Result<MqttOptions, String> {
     let rest = url
         .strip_prefix("mqtt://")
         .or_else(|| url.strip_prefix("tcp://"))
         .unwrap_or(url);
     let rest = rest.trim_end_matches('/');
+    let (login, rest) = match rest.rsplit_once('@') {
+        Some((login, rest)) => (Some(login.split_once(':').unwrap_or((login, ""))), rest),
+        None => (None, rest),
+    };
     let (host, port) = match rest.rsplit_once(':') {
         Some((h, p)) => (h, p.parse().map_err(|_| format!("bad port in {url:?}"))?),
         None => (rest, 1883),
@@ -24,6 +29,9 @@ pub fn options(url: &str, client_id: &str) -> Result<MqttOptions, String> {
     }
     let mut opts = MqttOptions::new(client_id, host, port);
     opts.set_keep_alive(Duration::from_secs(30));
+    if let Some((user, password)) = login {
+        opts.set_credentials(user, password);
+    }
     Ok(opts)
 }
 
@@ -85,5 +93,9 @@ mod tests {
         assert_eq!(options("localhost", "c").unwrap().broker_address().1, 1883);
         assert!(options("mqtt://h:port", "c").is_err());
         assert!(options("mqtt://", "c").is_err());
+        let o = options("mqtt://dev-1:s3cr:et@127.0.0.1:1885", "c").unwrap();
+        assert_eq!(o.broker_address(), ("127.0.0.1".into(), 1885));
+        assert_eq!(o.credentials(), Some(("dev-1".into(), "s3cr:et".into())));
+        assert_eq!(options("mqtt://h:1", "c").unwrap().credentials(), None);
     }
 }
