@@ -226,7 +226,7 @@ pub struct LoginResponse {
 }
 
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 400), (status = 401)))]
+    responses((status = 200, body = LoginResponse), (status = 400), (status = 401), (status = 429, description = "Too many failed attempts on this account: `Retry-After` gives the seconds to wait")))]
 async fn login(S(s): S<State>, mut body: Body) -> Result<Json<LoginResponse>> {
     let email = body.string("email", true, false, 254);
     let password = body.string("password", true, false, 128);
@@ -274,7 +274,7 @@ pub struct RefreshResponse {
 /// Exchange a refresh token for a new access token and the next refresh token. Each refresh
 /// token works once; reusing one revokes the whole session.
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = RefreshResponse), (status = 400), (status = 401)))]
+    responses((status = 200, body = RefreshResponse), (status = 400), (status = 401), (status = 429, description = "Too many failed attempts on this account: `Retry-After` gives the seconds to wait")))]
 async fn refresh(S(s): S<State>, mut body: Body) -> Result<Json<RefreshResponse>> {
     let token = body.string("refresh", true, false, 4096);
     body.finish()?;

@@ -157,7 +157,7 @@ pub struct TokenPair {
 
 /// Obtain a token pair. Usernames match without regard to case.
 #[utoipa::path(post, path = "/api/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenPair), (status = 400), (status = 401)))]
+    responses((status = 200, body = TokenPair), (status = 400), (status = 401), (status = 429, description = "Too many failed attempts on this account: `Retry-After` gives the seconds to wait")))]
 async fn login(S(s): S<State>, Json(req): Json<LoginRequest>) -> Result<Json<TokenPair>> {
     let mut invalid = Invalid::default();
     let username = req
@@ -199,7 +199,7 @@ pub struct RefreshRequest {
 /// Exchange a refresh token for a new pair. Each refresh token works once; reusing one revokes
 /// the whole session.
 #[utoipa::path(post, path = "/api/token/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = TokenPair), (status = 400), (status = 401)))]
+    responses((status = 200, body = TokenPair), (status = 400), (status = 401), (status = 429, description = "Too many failed attempts on this account: `Retry-After` gives the seconds to wait")))]
 async fn refresh(S(s): S<State>, Json(req): Json<RefreshRequest>) -> Result<Json<TokenPair>> {
     let token = req
         .refresh

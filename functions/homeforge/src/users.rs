@@ -303,7 +303,7 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> Error {
 #[utoipa::path(put, path = "/api/me", tag = "users", security(("bearer" = [])),
     request_body(content = ProfileForm, content_type = "multipart/form-data",
         description = "Any of the fields; also as `application/x-www-form-urlencoded` or JSON (without the avatar)"),
-    responses((status = 200, body = UserOut), (status = 400), (status = 401), (status = 403), (status = 413), (status = 415)))]
+    responses((status = 200, body = UserOut), (status = 400), (status = 401), (status = 403), (status = 413), (status = 415), (status = 429, description = "Too many failed attempts on this account: `Retry-After` gives the seconds to wait")))]
 async fn update_me(
     S(s): S<State>,
     caller: Caller,

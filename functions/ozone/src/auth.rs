@@ -121,7 +121,7 @@ pub struct LoginRequest {
 
 /// Sign in; sets the `ozone_sessionid` cookie (HttpOnly, SameSite=Lax).
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = UserReply, headers(("set-cookie" = String))), (status = 400), (status = 401)))]
+    responses((status = 200, body = UserReply, headers(("set-cookie" = String))), (status = 400), (status = 401), (status = 429, description = "Too many failed attempts on this account: `Retry-After` gives the seconds to wait")))]
 async fn login(S(s): S<State>, Json(req): Json<LoginRequest>) -> Result<Response> {
     let username = required("username", &req.username)?;
     let password = required("password", &req.password)?;

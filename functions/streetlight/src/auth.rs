@@ -143,7 +143,7 @@ pub struct LoginRequest {
 }
 
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = inline(crate::Envelope<AuthData>)), (status = 400), (status = 401)))]
+    responses((status = 200, body = inline(crate::Envelope<AuthData>)), (status = 400), (status = 401), (status = 429, description = "Too many failed attempts on this account: `Retry-After` gives the seconds to wait")))]
 async fn login(S(s): S<State>, Json(req): Json<LoginRequest>) -> Result<Reply<AuthData>> {
     let (Some(email), Some(password)) = (
         required(&req.email),
@@ -190,7 +190,7 @@ pub struct TokenData {
 /// Extension: exchange a refresh token for a new pair. Each refresh token works once; reusing
 /// one revokes the whole session.
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = inline(crate::Envelope<TokenData>)), (status = 400), (status = 401)))]
+    responses((status = 200, body = inline(crate::Envelope<TokenData>)), (status = 400), (status = 401), (status = 429, description = "Too many failed attempts on this account: `Retry-After` gives the seconds to wait")))]
 async fn refresh(S(s): S<State>, Json(req): Json<RefreshRequest>) -> Result<Reply<TokenData>> {
     let token = required(&req.refresh_token)
         .ok_or_else(|| Error::bad_request("Missing required fields: refreshToken"))?;

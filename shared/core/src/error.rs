@@ -148,6 +148,19 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn too_many_requests_is_429_with_retry_after() {
+        let res = Error::too_many("slow down", 0).into_response();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "1", "at least a second");
+        let res = Error::too_many("slow down", 900).into_response();
+        assert_eq!(res.headers()[header::RETRY_AFTER], "900");
+        assert_eq!(
+            res.extensions().get::<Problem>().unwrap().message,
+            "slow down"
+        );
+    }
+
+    #[test]
     fn drf_renders_detail_or_field_lists_in_order() {
         let p = |fields: Vec<(&str, &str)>| Problem {
             status: StatusCode::BAD_REQUEST,
