@@ -14,7 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::gateway::{
     CERTIFICATE, Certificate, Device, DeviceRecord, LEGACY_INGEST, LegacyIngest, TOKEN_DIGEST,
-    device_key, mac_key, normalize_mac,
+    attribute, device_key, mac_key, normalize_mac,
 };
 use crate::{Staff, State, iso_ms, now, required, valid_device_id};
 
@@ -217,7 +217,7 @@ pub(crate) async fn issue_certificate(
         issued_at: iso_ms(now()),
         issued_by: by.to_owned(),
     };
-    let cert = serde_json::to_value(cert).map_err(|e| Error::Internal(e.to_string()))?;
+    let cert = attribute(&cert)?;
     let u = Update::new(device_key(device_id))
         .set(CERTIFICATE, cert)
         .cond(Cond::Exists);
@@ -293,7 +293,7 @@ async fn set_legacy_ingest(
         by: staff.username.clone(),
         at: iso_ms(now()),
     };
-    let decision = serde_json::to_value(decision).map_err(|e| Error::Internal(e.to_string()))?;
+    let decision = attribute(&decision)?;
     let u = Update::new(device_key(&device_id))
         .set(LEGACY_INGEST, decision)
         .cond(Cond::Exists);

@@ -95,6 +95,11 @@ pub struct LegacyIngest {
     pub at: String,
 }
 
+/// `v` as a map attribute of a stored item.
+pub(crate) fn attribute<T: Serialize>(v: &T) -> Result<Value> {
+    serde_json::to_value(v).map_err(|e| Error::Internal(e.to_string()))
+}
+
 /// The IoT Core certificate a device was issued: at its first claim, or by staff.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Certificate {
@@ -339,8 +344,7 @@ async fn claim(
                 issued_at: at.to_owned(),
                 issued_by: "handshake".into(),
             };
-            let pending =
-                serde_json::to_value(pending).map_err(|e| Error::Internal(e.to_string()))?;
+            let pending = attribute(&pending)?;
             u = u.set(CERTIFICATE, pending);
         }
         match s.table.update(u).await {
