@@ -129,7 +129,7 @@ async fn upload(
     }
     let body = match sized_body(&headers, body, signed.length).await {
         Ok(body) => body,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -155,8 +155,8 @@ async fn sized_body(
     headers: &HeaderMap,
     body: axum::body::Body,
     signed: u64,
-) -> Result<Bytes, Response> {
-    let refuse = |status: StatusCode, why: String| Err((status, why).into_response());
+) -> Result<Bytes, (StatusCode, String)> {
+    let refuse = |status: StatusCode, why: String| Err((status, why));
     let stated = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
