@@ -1703,7 +1703,10 @@ mod accounts {
         let reset = api
             .put(&peer, &u.admin, json!({"password": "Taken-Over9"}))
             .await;
-        assert_eq!(reset.detail(403), "Only a higher role can change this account.");
+        assert_eq!(
+            reset.detail(403),
+            "Only a higher role can change this account."
+        );
         api.put(&peer, &u.admin, json!({"role": "viewer"}))
             .await
             .detail(403);
@@ -1724,16 +1727,26 @@ mod accounts {
             .is(201);
         let otto = api.token("otto").await;
         let first = format!("/users/{}/", u.owner_id);
-        for change in [json!({"role": "viewer"}), json!({"password": "Taken-Over9"})] {
+        for change in [
+            json!({"role": "viewer"}),
+            json!({"password": "Taken-Over9"}),
+        ] {
             let r = api.put(&first, &otto, change).await;
-            assert_eq!(r.detail(403), "Only the first owner can change their own account.");
+            assert_eq!(
+                r.detail(403),
+                "Only the first owner can change their own account."
+            );
         }
         let me = api.get("/me/", &u.owner).await;
         assert_eq!(me.is(200)["profile"]["role"], "owner");
         // The first owner outranks the second and may demote them.
         let otto_id = api.get("/me/", &otto).await.is(200)["id"].clone();
         let demoted = api
-            .put(&format!("/users/{otto_id}/"), &u.owner, json!({"role": "user"}))
+            .put(
+                &format!("/users/{otto_id}/"),
+                &u.owner,
+                json!({"role": "user"}),
+            )
             .await;
         assert_eq!(demoted.is(200)["profile"]["role"], "user");
         api.get("/users/", &otto).await.detail(403);
@@ -1745,8 +1758,13 @@ mod accounts {
         let u = api.users().await;
         let pair = api.login("ursula", "Attic-Lamp42").await;
         let (old_access, old_refresh) = (access(&pair), pair.body["refresh"].clone());
-        let missing = api.put("/me/", &old_access, json!({"password": "Fresh-Start7"})).await;
-        assert_eq!(missing.field(400, "current_password"), ["This field is required."]);
+        let missing = api
+            .put("/me/", &old_access, json!({"password": "Fresh-Start7"}))
+            .await;
+        assert_eq!(
+            missing.field(400, "current_password"),
+            ["This field is required."]
+        );
         let body = json!({"password": "Fresh-Start7", "current_password": "Wrong-Guess1"});
         let wrong = api.put("/me/", &old_access, body).await;
         assert_eq!(wrong.detail(403), "Current password is incorrect.");
@@ -1769,7 +1787,11 @@ mod accounts {
         let api = Api::start().await;
         for common in ["Password1", "Qwerty123", "LETMEIN"] {
             let r = api
-                .post("/register/", None, json!({"username": "c", "password": common}))
+                .post(
+                    "/register/",
+                    None,
+                    json!({"username": "c", "password": common}),
+                )
                 .await;
             assert!(
                 r.field(400, "password")
@@ -1777,22 +1799,33 @@ mod accounts {
                 "{common}"
             );
         }
-        api.post("/register/", None, json!({"username": "c", "password": "Quiet-Fern31"}))
-            .await
-            .is(201);
+        api.post(
+            "/register/",
+            None,
+            json!({"username": "c", "password": "Quiet-Fern31"}),
+        )
+        .await
+        .is(201);
     }
 
     #[tokio::test]
     async fn failed_logins_back_off_with_retry_after() {
         let env = [("AUTH_BACKOFF_FREE", "3"), ("AUTH_BACKOFF_BASE_SECS", "60")];
-        let api = Api(api::Api::new(LocalServer::start_env(BIN, &[], &env).await, APP));
+        let api = Api(api::Api::new(
+            LocalServer::start_env(BIN, &[], &env).await,
+            APP,
+        ));
         api.users().await;
         for _ in 0..4 {
             api.login("ursula", "Wrong-Guess1").await.detail(401);
         }
         let locked = api.login("ursula", "Attic-Lamp42").await;
         assert!(locked.detail(429).contains("Too many failed attempts"));
-        let wait: u64 = locked.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        let wait: u64 = locked.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!((55..=60).contains(&wait), "{wait}");
         // Per account: the others sign in as usual.
         access(&api.login("olivia", "Attic-Lamp42").await);

@@ -2349,8 +2349,11 @@ mod accounts {
         let api = Api::start().await;
         let (_, viewer) = api.users().await;
         let laptop = api.login("viewer").await;
-        let change = |current: Value| json!({"new_password": "a-new-secret-9", "current_password": current});
-        let missing = api.post("/auth/password/", &viewer, change(Value::Null)).await;
+        let change =
+            |current: Value| json!({"new_password": "a-new-secret-9", "current_password": current});
+        let missing = api
+            .post("/auth/password/", &viewer, change(Value::Null))
+            .await;
         assert!(missing.assert_error(400)["current_password"].is_array());
         api.post("/auth/password/", &viewer, change("not-mine".into()))
             .await
@@ -2366,7 +2369,10 @@ mod accounts {
             let check = api.get("/auth/check/", old).await;
             assert_eq!(check.ok()["authenticated"], false);
         }
-        assert_eq!(api.get("/auth/user/", &fresh).await.ok()["user"]["username"], "viewer");
+        assert_eq!(
+            api.get("/auth/user/", &fresh).await.ok()["user"]["username"],
+            "viewer"
+        );
         login(&api, "viewer", "password123").await.assert_error(401);
         login(&api, "viewer", "a-new-secret-9").await.ok();
     }
@@ -2381,7 +2387,11 @@ mod accounts {
         }
         let locked = login(&api, "viewer", "password123").await;
         locked.assert_error(429);
-        let wait: u64 = locked.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        let wait: u64 = locked.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!((55..=60).contains(&wait), "{wait}");
         login(&api, "admin", "password123").await.ok();
     }

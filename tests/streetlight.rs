@@ -1013,7 +1013,9 @@ mod accounts {
         let api = Api::start().await;
         let (first, _, _) = api.users().await;
         let second = token(&api.register("second", Some("admin"), Some(&first)).await);
-        api.register("third", Some("admin"), Some(&first)).await.ok();
+        api.register("third", Some("admin"), Some(&first))
+            .await
+            .ok();
         // A peer admin, and the first admin above all, are out of a second admin's reach.
         let peer = set_role(&api, &second, "third", "viewer").await;
         assert!(peer.assert_error(403).contains("first admin"));
@@ -1069,7 +1071,8 @@ mod accounts {
     }
 
     /// Backoff after 2 free failures, 2 s at first (so the test can wait it out).
-    const BACKOFF: [(&str, &str); 2] = [("AUTH_BACKOFF_FREE", "2"), ("AUTH_BACKOFF_BASE_SECS", "2")];
+    const BACKOFF: [(&str, &str); 2] =
+        [("AUTH_BACKOFF_FREE", "2"), ("AUTH_BACKOFF_BASE_SECS", "2")];
 
     /// Retry-After of a 429 in the app's error format.
     fn retry_after(r: &Resp) -> u64 {
