@@ -24,6 +24,9 @@ const F: Outcome = Outcome::E403;
 const H: Outcome = Outcome::E404;
 
 /// The first user of each app (a token of another app is one of these) and a device credential.
+/// Apps whose devices have MQTT logins of their own (Streetlight, Occupancy, HomeForge) also
+/// try one ("own device", its password sent as a bearer token): a device login is no HTTP
+/// credential.
 struct Outsiders {
     /// Streetlight's admin token (for the other apps) and HomeForge's owner token (for
     /// Streetlight).
@@ -78,35 +81,36 @@ async fn document(api: &api::Api) -> Value {
 // ---------------------------------------------------------------------------------------------
 // Streetlight: viewer < operator < admin.
 
-const STREETLIGHT_CALLERS: [&str; 6] = [
+const STREETLIGHT_CALLERS: [&str; 7] = [
     "anonymous",
     "viewer",
     "operator",
     "admin",
     "other app",
     "device",
+    "own device",
 ];
 
-const STREETLIGHT: &[Row<6>] = &[
-    ("POST", "/api/auth/register", [O, O, O, O, U, U]),
-    ("POST", "/api/auth/login", [O, O, O, O, O, O]),
-    ("POST", "/api/auth/refresh", [O, O, O, O, O, O]),
-    ("POST", "/api/auth/logout", [O, O, O, O, O, O]),
-    ("POST", "/api/auth/password", [U, O, O, O, U, U]),
-    ("GET", "/api/lights/list", [U, O, O, O, U, U]),
-    ("GET", "/api/lights/detail", [U, O, O, O, U, U]),
-    ("GET", "/api/lights/summary", [U, O, O, O, U, U]),
-    ("GET", "/api/lights/map", [U, O, O, O, U, U]),
-    ("POST", "/api/lights/control", [U, F, O, O, U, U]),
-    ("POST", "/api/lights/update-status", [U, F, O, O, U, U]),
-    ("POST", "/api/lights/create", [U, F, F, O, U, U]),
-    ("PUT", "/api/lights/update", [U, F, F, O, U, U]),
-    ("DELETE", "/api/lights/delete", [U, F, F, O, U, U]),
-    ("POST", "/api/lights/import", [U, F, F, O, U, U]),
-    ("POST", "/api/lights/credential", [U, F, F, O, U, U]),
-    ("GET", "/api/lights/logs", [U, F, O, O, U, U]),
-    ("GET", "/api/users", [U, F, F, O, U, U]),
-    ("POST", "/api/users/role", [U, F, F, O, U, U]),
+const STREETLIGHT: &[Row<7>] = &[
+    ("POST", "/api/auth/register", [O, O, O, O, U, U, U]),
+    ("POST", "/api/auth/login", [O, O, O, O, O, O, O]),
+    ("POST", "/api/auth/refresh", [O, O, O, O, O, O, O]),
+    ("POST", "/api/auth/logout", [O, O, O, O, O, O, O]),
+    ("POST", "/api/auth/password", [U, O, O, O, U, U, U]),
+    ("GET", "/api/lights/list", [U, O, O, O, U, U, U]),
+    ("GET", "/api/lights/detail", [U, O, O, O, U, U, U]),
+    ("GET", "/api/lights/summary", [U, O, O, O, U, U, U]),
+    ("GET", "/api/lights/map", [U, O, O, O, U, U, U]),
+    ("POST", "/api/lights/control", [U, F, O, O, U, U, U]),
+    ("POST", "/api/lights/update-status", [U, F, O, O, U, U, U]),
+    ("POST", "/api/lights/create", [U, F, F, O, U, U, U]),
+    ("PUT", "/api/lights/update", [U, F, F, O, U, U, U]),
+    ("DELETE", "/api/lights/delete", [U, F, F, O, U, U, U]),
+    ("POST", "/api/lights/import", [U, F, F, O, U, U, U]),
+    ("POST", "/api/lights/credential", [U, F, F, O, U, U, U]),
+    ("GET", "/api/lights/logs", [U, F, O, O, U, U, U]),
+    ("GET", "/api/users", [U, F, F, O, U, U, U]),
+    ("POST", "/api/users/role", [U, F, F, O, U, U, U]),
 ];
 
 const STREETLIGHT_APP: App = App {
@@ -146,11 +150,11 @@ async fn streetlight_matrix() {
     let viewer = token(&reg(register("viewer", None), None).await);
     reg(register("victim", None), None).await;
     let mut refresh = Vec::new();
-    for i in 0..12 {
+    for i in 0..14 {
         let r = reg(register(&format!("refresher{i}"), None), None).await;
         refresh.push(r["data"]["refreshToken"].as_str().unwrap().to_owned());
     }
-    for id in ["SL001", "SLDEL"] {
+    for id in ["SL001", "SLDEL", "SLDEV"] {
         let light = json!({"lightId": id, "name": id, "city": "Delhi", "latitude": 28.6, "longitude": 77.2});
         call(
             &api,
@@ -161,6 +165,9 @@ async fn streetlight_matrix() {
         )
         .await;
     }
+    let path = "/streetlight/api/lights/credential?lightId=SLDEV";
+    let login = call(&api, Method::POST, path, Auth::Bearer(&admin), json!({})).await;
+    let own_device = login["data"]["password"].as_str().unwrap().to_owned();
     let n = Cell::new(0);
     let fill = |method: &str, path: &str, _who: usize| {
         let k = next(&n);
@@ -208,6 +215,7 @@ async fn streetlight_matrix() {
         Auth::Bearer(&admin),
         Auth::Bearer(&out.homeforge),
         Auth::Bearer(&out.device),
+        Auth::Bearer(&own_device),
     ];
     authz::check(&api, STREETLIGHT_CALLERS, who, STREETLIGHT, fill).await;
 }
@@ -358,79 +366,79 @@ async fn ozone_matrix() {
 // ---------------------------------------------------------------------------------------------
 // Occupancy with `OCCUPANCY_REQUIRE_AUTH=true` (the deployed default): any occupancy token.
 
-const OCCUPANCY_CALLERS: [&str; 4] = ["anonymous", "token", "other app", "device"];
+const OCCUPANCY_CALLERS: [&str; 5] = ["anonymous", "token", "other app", "device", "own device"];
 
-const OCCUPANCY: &[Row<4>] = &[
-    ("POST", "/api/occupancy/cameras", [U, O, U, U]),
-    ("GET", "/api/occupancy/cameras", [U, O, U, U]),
-    ("GET", "/api/occupancy/cameras/{camera_id}", [U, O, U, U]),
-    ("PUT", "/api/occupancy/cameras/{camera_id}", [U, O, U, U]),
-    ("POST", "/api/occupancy/lines", [U, O, U, U]),
+const OCCUPANCY: &[Row<5>] = &[
+    ("POST", "/api/occupancy/cameras", [U, O, U, U, U]),
+    ("GET", "/api/occupancy/cameras", [U, O, U, U, U]),
+    ("GET", "/api/occupancy/cameras/{camera_id}", [U, O, U, U, U]),
+    ("PUT", "/api/occupancy/cameras/{camera_id}", [U, O, U, U, U]),
+    ("POST", "/api/occupancy/lines", [U, O, U, U, U]),
     (
         "GET",
         "/api/occupancy/cameras/{camera_id}/lines",
-        [U, O, U, U],
+        [U, O, U, U, U],
     ),
-    ("GET", "/api/occupancy/lines/{line_id}", [U, O, U, U]),
-    ("PUT", "/api/occupancy/lines/{line_id}", [U, O, U, U]),
+    ("GET", "/api/occupancy/lines/{line_id}", [U, O, U, U, U]),
+    ("PUT", "/api/occupancy/lines/{line_id}", [U, O, U, U, U]),
     (
         "POST",
         "/api/occupancy/cameras/{camera_id}/events",
-        [U, O, U, U],
+        [U, O, U, U, U],
     ),
     (
         "POST",
         "/api/occupancy/cameras/{camera_id}/calibrate",
-        [U, O, U, U],
+        [U, O, U, U, U],
     ),
     (
         "GET",
         "/api/occupancy/cameras/{camera_id}/live",
-        [U, O, U, U],
+        [U, O, U, U, U],
     ),
     (
         "GET",
         "/api/occupancy/cameras/{camera_id}/logs",
-        [U, O, U, U],
+        [U, O, U, U, U],
     ),
     (
         "GET",
         "/api/occupancy/cameras/{camera_id}/hourly",
-        [U, O, U, U],
+        [U, O, U, U, U],
     ),
     (
         "GET",
         "/api/occupancy/cameras/{camera_id}/daily",
-        [U, O, U, U],
+        [U, O, U, U, U],
     ),
     (
         "GET",
         "/api/occupancy/cameras/{camera_id}/monthly",
-        [U, O, U, U],
+        [U, O, U, U, U],
     ),
-    ("GET", "/api/occupancy/facility/live", [U, O, U, U]),
-    ("GET", "/api/occupancy/facility/stats", [U, O, U, U]),
-    ("GET", "/api/occupancy/alerts", [U, O, U, U]),
+    ("GET", "/api/occupancy/facility/live", [U, O, U, U, U]),
+    ("GET", "/api/occupancy/facility/stats", [U, O, U, U, U]),
+    ("GET", "/api/occupancy/alerts", [U, O, U, U, U]),
     (
         "PUT",
         "/api/occupancy/alerts/{alert_id}/resolve",
-        [U, O, U, U],
+        [U, O, U, U, U],
     ),
     (
         "POST",
         "/api/occupancy/cameras/{camera_id}/frames",
-        [U, O, U, U],
+        [U, O, U, U, U],
     ),
     (
         "GET",
         "/api/occupancy/cameras/{camera_id}/frames",
-        [U, O, U, U],
+        [U, O, U, U, U],
     ),
-    ("POST", "/api/occupancy/aggregate", [U, O, U, U]),
+    ("POST", "/api/occupancy/aggregate", [U, O, U, U, U]),
     (
         "POST",
         "/api/occupancy/cameras/{camera_id}/credential",
-        [U, O, U, U],
+        [U, O, U, U, U],
     ),
 ];
 
@@ -483,6 +491,9 @@ async fn occupancy_matrix() {
     .await["id"]
         .as_i64()
         .unwrap();
+    let path = format!("{base}/cameras/{cam}/credential");
+    let login = call(&api, Method::POST, &path, Auth::Bearer(&token), json!({})).await;
+    let own_device = login["password"].as_str().unwrap().to_owned();
     let n = Cell::new(0);
     let fill = |method: &str, path: &str, _who: usize| {
         let k = next(&n);
@@ -515,6 +526,7 @@ async fn occupancy_matrix() {
         Auth::Bearer(&token),
         Auth::Bearer(&out.streetlight),
         Auth::Bearer(&out.device),
+        Auth::Bearer(&own_device),
     ];
     authz::check(&api, OCCUPANCY_CALLERS, who, OCCUPANCY, fill).await;
 }
@@ -523,7 +535,7 @@ async fn occupancy_matrix() {
 // HomeForge: viewer < user < admin < owner; "staff" = admin or owner. The room and device in
 // the paths belong to the owner, so they are hidden (404) from a user and a viewer.
 
-const HOMEFORGE_CALLERS: [&str; 7] = [
+const HOMEFORGE_CALLERS: [&str; 8] = [
     "anonymous",
     "viewer",
     "user",
@@ -531,54 +543,59 @@ const HOMEFORGE_CALLERS: [&str; 7] = [
     "owner",
     "other app",
     "device",
+    "own device",
 ];
 
-const HOMEFORGE: &[Row<7>] = &[
-    ("POST", "/api/register", [O, O, O, O, O, U, U]),
-    ("POST", "/api/login", [O, O, O, O, O, O, O]),
-    ("POST", "/api/token/refresh", [O, O, O, O, O, O, O]),
-    ("GET", "/api/me", [U, O, O, O, O, U, U]),
-    ("PUT", "/api/me", [U, O, O, O, O, U, U]),
-    ("GET", "/media/avatars/{file}", [O, O, O, O, O, O, O]),
-    ("GET", "/api/users", [U, F, F, O, O, U, U]),
-    ("GET", "/api/users/{id}", [U, F, F, O, O, U, U]),
-    ("PUT", "/api/users/{id}", [U, F, F, O, O, U, U]),
-    ("GET", "/api/rooms", [U, O, O, O, O, U, U]),
-    ("POST", "/api/rooms", [U, F, F, O, O, U, U]),
-    ("GET", "/api/rooms/{id}", [U, H, H, O, O, U, U]),
-    ("PUT", "/api/rooms/{id}", [U, F, F, O, O, U, U]),
-    ("DELETE", "/api/rooms/{id}", [U, F, F, O, O, U, U]),
-    ("GET", "/api/device-types", [U, O, O, O, O, U, U]),
-    ("GET", "/api/device-types/mine", [U, O, O, O, O, U, U]),
-    ("GET", "/api/device-types/{id}", [U, O, O, O, O, U, U]),
-    ("POST", "/api/device-types/propose", [U, F, O, O, O, U, U]),
+const HOMEFORGE: &[Row<8>] = &[
+    ("POST", "/api/register", [O, O, O, O, O, U, U, U]),
+    ("POST", "/api/login", [O, O, O, O, O, O, O, O]),
+    ("POST", "/api/token/refresh", [O, O, O, O, O, O, O, O]),
+    ("GET", "/api/me", [U, O, O, O, O, U, U, U]),
+    ("PUT", "/api/me", [U, O, O, O, O, U, U, U]),
+    ("GET", "/media/avatars/{file}", [O, O, O, O, O, O, O, O]),
+    ("GET", "/api/users", [U, F, F, O, O, U, U, U]),
+    ("GET", "/api/users/{id}", [U, F, F, O, O, U, U, U]),
+    ("PUT", "/api/users/{id}", [U, F, F, O, O, U, U, U]),
+    ("GET", "/api/rooms", [U, O, O, O, O, U, U, U]),
+    ("POST", "/api/rooms", [U, F, F, O, O, U, U, U]),
+    ("GET", "/api/rooms/{id}", [U, H, H, O, O, U, U, U]),
+    ("PUT", "/api/rooms/{id}", [U, F, F, O, O, U, U, U]),
+    ("DELETE", "/api/rooms/{id}", [U, F, F, O, O, U, U, U]),
+    ("GET", "/api/device-types", [U, O, O, O, O, U, U, U]),
+    ("GET", "/api/device-types/mine", [U, O, O, O, O, U, U, U]),
+    ("GET", "/api/device-types/{id}", [U, O, O, O, O, U, U, U]),
+    (
+        "POST",
+        "/api/device-types/propose",
+        [U, F, O, O, O, U, U, U],
+    ),
     (
         "GET",
         "/api/admin/device-types/pending",
-        [U, F, F, O, O, U, U],
+        [U, F, F, O, O, U, U, U],
     ),
     (
         "POST",
         "/api/admin/device-types/{id}/approve",
-        [U, F, F, O, O, U, U],
+        [U, F, F, O, O, U, U, U],
     ),
     (
         "POST",
         "/api/admin/device-types/{id}/deny",
-        [U, F, F, O, O, U, U],
+        [U, F, F, O, O, U, U, U],
     ),
-    ("GET", "/api/devices", [U, O, O, O, O, U, U]),
-    ("POST", "/api/devices", [U, F, O, O, O, U, U]),
-    ("GET", "/api/devices/{id}", [U, H, H, O, O, U, U]),
-    ("PUT", "/api/devices/{id}", [U, F, H, O, O, U, U]),
-    ("DELETE", "/api/devices/{id}", [U, F, H, O, O, U, U]),
-    ("PATCH", "/api/devices/{id}/state", [U, F, H, O, O, U, U]),
+    ("GET", "/api/devices", [U, O, O, O, O, U, U, U]),
+    ("POST", "/api/devices", [U, F, O, O, O, U, U, U]),
+    ("GET", "/api/devices/{id}", [U, H, H, O, O, U, U, U]),
+    ("PUT", "/api/devices/{id}", [U, F, H, O, O, U, U, U]),
+    ("DELETE", "/api/devices/{id}", [U, F, H, O, O, U, U, U]),
+    ("PATCH", "/api/devices/{id}/state", [U, F, H, O, O, U, U, U]),
     (
         "POST",
         "/api/devices/{id}/credential",
-        [U, F, H, O, O, U, U],
+        [U, F, H, O, O, U, U, U],
     ),
-    ("GET", "/api/topology", [U, O, O, O, O, U, U]),
+    ("GET", "/api/topology", [U, O, O, O, O, U, U, U]),
 ];
 
 const HOMEFORGE_APP: App = App {
@@ -687,13 +704,15 @@ async fn homeforge_matrix() {
     .await);
     let device =
         json!({"name": "Fan", "ip_address": "192.168.1.50", "device_type": approved, "room": room});
-    let device = id(hf(
+    let device = hf(
         Method::POST,
         "/devices/".into(),
         Some(owner.clone()),
         device,
     )
-    .await);
+    .await;
+    let own_device = device["mqtt"]["password"].as_str().unwrap().to_owned();
+    let device = id(device);
     let n = Cell::new(0);
     let fill = |method: &str, path: &str, _who: usize| {
         let k = next(&n);
@@ -741,6 +760,7 @@ async fn homeforge_matrix() {
         Auth::Bearer(&owner),
         Auth::Bearer(&out.streetlight),
         Auth::Bearer(&out.device),
+        Auth::Bearer(&own_device),
     ];
     authz::check(&api, HOMEFORGE_CALLERS, who, HOMEFORGE, fill).await;
 }
