@@ -857,7 +857,12 @@ async fn legacy_ingest(
     let record = legacy_sender(&s, &headers, &mac, &iso_ms(received)).await?;
     let device_id = record.device.device_id.as_str();
 
-    let fingerprint = format!("{mac}|{mode}|{}|{counts:?}|{on_times:?}", iso(occurred));
+    // By device id, not MAC: every other field is shown to users with the event, so a digest
+    // of the MAC would let anyone signed in find it by trying the few million of a vendor.
+    let fingerprint = format!(
+        "{device_id}|{mode}|{}|{counts:?}|{on_times:?}",
+        iso(occurred)
+    );
     let digest: String = Sha256::digest(fingerprint.as_bytes())[..12]
         .iter()
         .map(|b| format!("{b:02x}"))
