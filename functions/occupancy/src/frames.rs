@@ -236,18 +236,7 @@ pub async fn count_batch(s: &State, blob: &dyn Blob, key: &str) -> Result<Report
         return Ok(report);
     }
     Record::load(table, camera).await?;
-    // The size first: a batch put straight into the bucket, past the presigned URL's limit,
-    // is refused (and recorded by `refuse`) without its bytes ever entering memory.
-    let object = match blob.get_capped(key, MAX_BATCH_BYTES as u64).await? {
-        Some(Capped::Object(object)) => object,
-        Some(Capped::TooLarge { size }) => {
-            return Err(Error::bad_request(format!(
-                "frame batch: {size} bytes, larger than {MAX_BATCH_BYTES} bytes (not read)"
-            )));
-        }
-        None => return Err(Error::NotFound(format!("{key} is not in the bucket"))),
-    };
-    let frames = untar(&object.body)?;
+    let frames = untar(&read_batch(blob, key).await?.body)?;
     report.frames = frames.len();
 
     let lines: Vec<Line> = lines_of(table, camera)
@@ -303,6 +292,19 @@ pub async fn count_batch(s: &State, blob: &dyn Blob, key: &str) -> Result<Report
         ])
         .await?;
     Ok(report)
+}
+
+/// The batch's bytes. The size first: a batch put straight into the bucket, past the
+/// presigned URL's limit, is refused (and recorded by `refuse`) without its bytes ever
+/// entering memory.
+async fn read_batch(blob: &dyn Blob, key: &str) -> Result<civic_store::Object> {
+    match blob.get_capped(key, MAX_BATCH_BYTES as u64).await? {
+        Some(Capped::Object(object)) => Ok(object),
+        Some(Capped::TooLarge { size }) => Err(Error::bad_request(format!(
+            "frame batch: {size} bytes, larger than {MAX_BATCH_BYTES} bytes (not read)"
+        ))),
+        None => Err(Error::NotFound(format!("{key} is not in the bucket"))),
+    }
 }
 
 /// A frame batch as a camera uploads it: a tar of `<unix millis>.jpg|.png` files. The inverse
