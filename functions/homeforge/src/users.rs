@@ -7,8 +7,8 @@ use axum::extract::{FromRequest, Multipart, Path, Request, State as S};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use civic_auth::backoff::{self, Scope};
-use civic_auth::{hash_password, verify_password};
+use civic_auth::backoff;
+use civic_auth::hash_password;
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Form, Json, Query, Result, retry};
 use civic_store::{Cond, Item, Key, StoreError, Table, Write};
@@ -440,13 +440,14 @@ async fn confirm_current_password(s: &State, actor: &Caller, input: &ProfileInpu
     else {
         return Err(Error::field("current_password", crate::REQUIRED));
     };
-    let user = &actor.0;
-    backoff::guard(s.table.as_ref(), Scope::Login, &user.username, async {
-        match verify_password(current, Some(&user.password_hash)).await? {
-            true => Ok(()),
-            false => Err(Error::Forbidden("Current password is incorrect.".into())),
-        }
-    })
+    let (user, wrong) = (&actor.0, "Current password is incorrect.");
+    backoff::confirm_password(
+        s.table.as_ref(),
+        &user.username,
+        current,
+        &user.password_hash,
+        wrong,
+    )
     .await
 }
 

@@ -134,9 +134,14 @@ async fn login(S(s): S<State>, Json(req): Json<LoginRequest>) -> Result<Response
         user.ok_or_else(|| Error::Unauthorized("Invalid credentials".into()))
     })
     .await?;
+    signed_in(&s, &user).await
+}
+
+/// A new session for `user` at their current token version: the cookie and the user.
+async fn signed_in(s: &State, user: &UserRecord) -> Result<Response> {
     let cookie = s
         .sessions
-        .start(table, &user.username, user.token_version)
+        .start(s.table.as_ref(), &user.username, user.token_version)
         .await?;
     let body = UserReply {
         success: true,
@@ -341,25 +346,12 @@ async fn change_password(
         ));
     }
     let table = s.table.as_ref();
-    backoff::guard(table, Scope::Login, &user.username, async {
-        match verify_password(current, Some(&user.password_hash)).await? {
-            true => Ok(()),
-            false => Err(Error::Forbidden("Current password is incorrect".into())),
-        }
-    })
-    .await?;
+    let wrong = "Current password is incorrect";
+    backoff::confirm_password(table, &user.username, current, &user.password_hash, wrong).await?;
     let update = Update::new(user_key(&user.username))
         .set("password_hash", hash_password(new).await?)
         .add("token_version", 1)
         .cond(Cond::Exists);
     let user: UserRecord = from_item(table.update(update).await?)?;
-    let cookie = s
-        .sessions
-        .start(table, &user.username, user.token_version)
-        .await?;
-    let body = UserReply {
-        success: true,
-        user: user.out(),
-    };
-    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+    signed_in(&s, &user).await
 }

@@ -274,16 +274,11 @@ async fn change_password(
     }
     let table = s.table.as_ref();
     let current = req.current_password.as_deref().unwrap_or_default();
-    let user = backoff::guard(table, Scope::Login, &caller.email, async {
-        let user = UserRecord::load(table, &caller.email)
-            .await?
-            .ok_or_else(|| Error::Unauthorized("User no longer exists".into()))?;
-        match verify_password(current, Some(&user.password_hash)).await? {
-            true => Ok(user),
-            false => Err(Error::Forbidden("Current password is incorrect".into())),
-        }
-    })
-    .await?;
+    let user = UserRecord::load(table, &caller.email)
+        .await?
+        .ok_or_else(|| Error::Unauthorized("User no longer exists".into()))?;
+    let wrong = "Current password is incorrect";
+    backoff::confirm_password(table, &user.email, current, &user.password_hash, wrong).await?;
     let update = Update::new(user_key(&user.email))
         .set("password_hash", hash_password(new).await?)
         .add("token_version", 1)

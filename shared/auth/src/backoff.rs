@@ -148,6 +148,24 @@ impl Backoff {
     }
 }
 
+/// A self-service change's proof: `current` must be the account's password (`hash`). A wrong
+/// one is 403 with `wrong`, and counts as a failed login of `account`.
+pub async fn confirm_password(
+    table: &dyn Table,
+    account: &str,
+    current: &str,
+    hash: &str,
+    wrong: &str,
+) -> Result<()> {
+    guard(table, Scope::Login, account, async {
+        match crate::verify_password(current, Some(hash)).await? {
+            true => Ok(()),
+            false => Err(Error::Forbidden(wrong.to_owned())),
+        }
+    })
+    .await
+}
+
 /// [`Backoff::guard`] with the process's settings.
 pub async fn guard<T>(
     table: &dyn Table,
