@@ -513,6 +513,7 @@ async fn occupancy_matrix() {
             ),
             (_, "/cameras/{camera_id}/calibrate") => json(json!({"occupancy_value": 0})),
             (_, "/aggregate") => json(json!({"aggregation_level": "hourly"})),
+            ("POST", "/cameras/{camera_id}/frames") => json(json!({"content_length": 10240})),
             _ => Body::None,
         };
         let path = path
@@ -817,6 +818,28 @@ const ECOFLOW_APP: App = App {
     is_error: api::drf_error,
 };
 
+/// `sensor/detect/`'s form: the zone, the camera and a small grey PNG frame.
+fn detect_form(zone: i64, camera: i64) -> Vec<u8> {
+    let mut png = Vec::new();
+    let frame = image::RgbImage::from_pixel(64, 48, image::Rgb([128, 128, 128]));
+    frame
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let field = |name: &str, value: &str| {
+        format!("--b\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+    };
+    let mut body = format!(
+        "{}{}",
+        field("zone_id", &zone.to_string()),
+        field("camera_id", &camera.to_string())
+    );
+    body.push_str("--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.png\"\r\nContent-Type: image/png\r\n\r\n");
+    let mut bytes = body.into_bytes();
+    bytes.extend_from_slice(&png);
+    bytes.extend_from_slice(b"\r\n--b--\r\n");
+    bytes
+}
+
 #[tokio::test]
 async fn ecoflow_matrix() {
     let (api, out) = start(ECOFLOW_APP).await;
@@ -912,12 +935,12 @@ async fn ecoflow_matrix() {
             ("POST", "/api/notifications") => {
                 json(json!({"title": "t", "message": format!("m{k}")}))
             }
-            (_, "/api/sensor/uploads") => json(json!({"zone_id": zone, "camera_id": camera})),
-            // No file: a 400 for an allowed caller, after the credential was checked.
+            (_, "/api/sensor/uploads") => {
+                json(json!({"zone_id": zone, "camera_id": camera, "content_length": 10240}))
+            }
             (_, "/api/sensor/detect") => Body::Raw(
                 "multipart/form-data; boundary=b".into(),
-                b"--b\r\nContent-Disposition: form-data; name=\"zone_id\"\r\n\r\n1\r\n--b--\r\n"
-                    .to_vec(),
+                detect_form(zone, camera),
             ),
             _ => Body::None,
         };

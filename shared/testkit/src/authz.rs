@@ -162,11 +162,19 @@ pub async fn check<const N: usize>(
     cells.sort();
     let mut seen = vec![[Outcome::Ok; N]; rows.len()];
     let mut wrong = Vec::new();
+    // Allowed cells answered with a 4xx: a fixture or body to look at when printing.
+    let mut refused_data = Vec::new();
     for (_, r, c) in cells {
         let (method, path, outcomes) = &rows[r];
         let req = fill(method, path, c);
         let res = send(api, method, &req, who[c]).await;
         seen[r][c] = observed(&res);
+        if outcomes[c] == Outcome::Ok && res.status.is_client_error() {
+            refused_data.push(format!(
+                "{method} {} as {}: {}",
+                req.path, names[c], res.text
+            ));
+        }
         if let Err(e) = judge(outcomes[c], &res) {
             wrong.push(format!("{method} {} as {}: {e}", req.path, names[c]));
         }
@@ -176,6 +184,10 @@ pub async fn check<const N: usize>(
         for (r, (method, path, _)) in rows.iter().enumerate() {
             println!("    ({method:?}, {path:?}, {:?}),", seen[r]);
         }
+        println!(
+            "allowed, but 4xx for their data:\n{}",
+            refused_data.join("\n")
+        );
         return;
     }
     assert!(
