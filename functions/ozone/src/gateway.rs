@@ -251,6 +251,7 @@ pub struct HandshakeReply {
     responses((status = 200, body = HandshakeReply), (status = 400),
         (status = 401, description = "A bearer was sent and is not this device's token"),
         (status = 409, description = "The device already holds a token (send it as a bearer to renew it; staff can rotate or revoke it), or its record is missing"),
+        (status = 429, description = "Too many refused tokens for this MAC: `Retry-After` gives the seconds to wait"),
         (status = 503, description = "On AWS: issuing the device's first certificate failed; nothing changed")))]
 async fn handshake(
     S(s): S<State>,
