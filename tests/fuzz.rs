@@ -85,6 +85,14 @@ fn run(base: &str, app: &str, header: &str, only_last: bool, secs: u64) -> (bool
     (out.status.success(), text)
 }
 
+/// [`run`] off the async runtime, which keeps serving nothing but the test's own requests.
+async fn fuzz(base: &str, app: &str, header: &str, only_last: bool, secs: u64) -> (bool, String) {
+    let (base, app, header) = (base.to_owned(), app.to_owned(), header.to_owned());
+    tokio::task::spawn_blocking(move || run(&base, &app, &header, only_last, secs))
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn no_generated_request_gets_a_server_error() {
     let secs: u64 = std::env::var("CIVIC_FUZZ_SECS")
@@ -95,37 +103,46 @@ async fn no_generated_request_gets_a_server_error() {
     let http = reqwest::Client::new();
     let first = FirstUsers::register(&http, &server).await;
     let bearer = |t: &str| format!("Authorization: Bearer {t}");
+    // Each app's caller, and a request that needs that caller signed in (none for Occupancy,
+    // open as civic-local serves it by default): after the main run it must still succeed,
+    // or the run was not signed in throughout.
     let apps = [
-        ("streetlight", bearer(&first.streetlight)),
-        ("ozone", format!("Cookie: {}", first.ozone)),
-        // Open, as civic-local serves it by default; the header is ignored.
-        ("occupancy", "X-Fuzz: 1".to_owned()),
-        ("homeforge", bearer(&first.homeforge)),
-        ("ecoflow", bearer(&first.ecoflow)),
+        (
+            "streetlight",
+            bearer(&first.streetlight),
+            Some("/api/lights/list"),
+        ),
+        (
+            "ozone",
+            format!("Cookie: {}", first.ozone),
+            Some("/api/auth/user/"),
+        ),
+        ("occupancy", "X-Fuzz: 1".to_owned(), None),
+        ("homeforge", bearer(&first.homeforge), Some("/api/me/")),
+        ("ecoflow", bearer(&first.ecoflow), Some("/api/auth/me/")),
     ];
     let mut failures = Vec::new();
-    for (app, header) in &apps {
-        let base = server.base.clone();
-        let (app, header) = (app.to_string(), header.clone());
+    for (app, header, whoami) in apps {
         let started = Instant::now();
-        let results = tokio::task::spawn_blocking(move || {
-            let main = run(&base, &app, &header, false, secs);
-            let last = LAST
-                .iter()
-                .any(|(a, _)| *a == app)
-                .then(|| run(&base, &app, &header, true, secs / 5 + 1));
-            (app, main, last)
-        })
-        .await
-        .unwrap();
-        let (app, main, last) = results;
-        println!("{app}: fuzzed in {:.1?}", started.elapsed());
-        for (ok, text) in std::iter::once(main).chain(last) {
-            let summary = text.lines().rev().take(12).collect::<Vec<_>>();
-            println!(
-                "{}",
-                summary.into_iter().rev().collect::<Vec<_>>().join("\n")
+        let mut results = vec![fuzz(&server.base, app, &header, false, secs).await];
+        if let Some(path) = whoami {
+            let (name, value) = header.split_once(": ").unwrap();
+            let url = server.url(&format!("/{app}{path}"));
+            let res = http.get(url).header(name, value).send().await.unwrap();
+            assert_eq!(
+                res.status(),
+                200,
+                "{app}: the fuzzer's credential stopped working"
             );
+        }
+        if LAST.iter().any(|(a, _)| *a == app) {
+            results.push(fuzz(&server.base, app, &header, true, secs / 5 + 1).await);
+        }
+        println!("{app}: fuzzed in {:.1?}", started.elapsed());
+        for (ok, text) in results {
+            let summary: Vec<_> = text.lines().rev().take(12).collect();
+            let summary: Vec<_> = summary.into_iter().rev().collect();
+            println!("{}", summary.join("\n"));
             if !ok {
                 failures.push(format!("=== {app}\n{text}"));
             }
