@@ -329,10 +329,10 @@ pub async fn serve(opts: ServeOpts) -> Result<()> {
         detector,
         mqtt: devices.url.clone(),
         rate_limit: opts.rate_limit_text(),
+        occupancy_access: landing::occupancy_access(&yaml),
     };
     let app = router(&defs, &platform)?
         .merge(s3events::router(uploads))
-        occupancy_access: landing::occupancy_access(&yaml),
         .merge(devices.router())
         .merge(landing::router(landing));
     start_schedules(&defs, &platform);
@@ -342,10 +342,10 @@ pub async fn serve(opts: ServeOpts) -> Result<()> {
     println!("civic-local listening on http://{addr}");
     tracing::info!("open http://{addr}/ for the apps, their docs and health");
     tracing::info!("rate limits: {}", opts.rate_limit_text());
+    tracing::info!("occupancy access: {}", landing::occupancy_access(&yaml));
     log_routes(&defs, addr);
     let make = app.into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, make)
-    tracing::info!("occupancy access: {}", landing::occupancy_access(&yaml));
         .with_graceful_shutdown(shutdown())
         .await?;
     Ok(())
