@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use axum::extract::State as S;
 use axum::http::StatusCode;
 use axum::response::Response;
-use civic_auth::{DeviceTokens, device as credential};
+use civic_auth::device as credential;
 use civic_core::iot::{DeviceClass, DeviceTopics, MqttLogin};
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Json, Query, Result, ids, page, retry};
@@ -472,25 +472,22 @@ async fn rotate_credential(
     Ok(Json(login))
 }
 
-fn tokens() -> DeviceTokens {
-    DeviceTokens::new(crate::APP.name)
-}
-
 /// Device `id`'s new login and the credential item to store for it.
 fn issue(id: i64, at: &str) -> (MqttLogin, Item) {
-    let (password, item) = credential::issue(tokens(), &device_key(id), at);
-    let username = DEVICES.topics.thing(&id.to_string());
-    (MqttLogin { username, password }, item)
+    credential::issue(&TOPICS, &id.to_string(), &device_key(id), at)
 }
+
+/// Apart from [`DEVICES`]: the verifier's future cannot name the const that holds it.
+const TOPICS: DeviceTopics = DeviceTopics {
+    app: crate::APP.name,
+    prefix: "homeforge/devices",
+    inbound: &["state"],
+    commands: &["set"],
+};
 
 /// Devices on MQTT: each reports its state and takes desired state on `set`.
 pub const DEVICES: DeviceClass = DeviceClass {
-    topics: DeviceTopics {
-        app: crate::APP.name,
-        prefix: "homeforge/devices",
-        inbound: &["state"],
-        commands: &["set"],
-    },
+    topics: TOPICS,
     verifier: |p| civic_core::iot::verifier(State::new(p), verify_device),
 };
 
@@ -500,7 +497,7 @@ async fn verify_device(s: State, id: String, secret: String) -> Result<bool> {
         return Ok(false);
     };
     let key = device_key(id);
-    Ok(credential::verify(s.table.as_ref(), tokens(), &key, &secret).await?)
+    Ok(credential::verify(s.table.as_ref(), &TOPICS, &key, &secret).await?)
 }
 
 /// How deep `v` nests arrays and objects (a scalar is 0).

@@ -2,7 +2,7 @@
 
 use axum::extract::State as S;
 use axum::http::StatusCode;
-use civic_auth::{DeviceTokens, device as credential};
+use civic_auth::device as credential;
 use civic_core::iot::{DeviceClass, DeviceTopics, MqttLogin};
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Json, Result, ids, retry};
@@ -265,25 +265,22 @@ async fn rotate_credential(S(s): S<State>, Id(id): Id) -> Result<Json<MqttLogin>
     Ok(Json(login))
 }
 
-fn tokens() -> DeviceTokens {
-    DeviceTokens::new(crate::APP.name)
-}
-
 /// Camera `id`'s new login and the credential item to store for it.
 fn issue(id: i64, at: &str) -> (MqttLogin, Item) {
-    let (password, item) = credential::issue(tokens(), &camera_key(id), at);
-    let username = DEVICES.topics.thing(&id.to_string());
-    (MqttLogin { username, password }, item)
+    credential::issue(&TOPICS, &id.to_string(), &camera_key(id), at)
 }
+
+/// Apart from [`DEVICES`]: the verifier's future cannot name the const that holds it.
+const TOPICS: DeviceTopics = DeviceTopics {
+    app: crate::APP.name,
+    prefix: "occupancy/cameras",
+    inbound: &["crossings"],
+    commands: &[],
+};
 
 /// Cameras on MQTT: each sends its counted crossings; they take no commands.
 pub const DEVICES: DeviceClass = DeviceClass {
-    topics: DeviceTopics {
-        app: crate::APP.name,
-        prefix: "occupancy/cameras",
-        inbound: &["crossings"],
-        commands: &[],
-    },
+    topics: TOPICS,
     verifier: |p| civic_core::iot::verifier(State::new(p), verify_camera),
 };
 
@@ -293,7 +290,7 @@ async fn verify_camera(s: State, id: String, secret: String) -> Result<bool> {
         return Ok(false);
     };
     let key = camera_key(id);
-    Ok(credential::verify(s.table.as_ref(), tokens(), &key, &secret).await?)
+    Ok(credential::verify(s.table.as_ref(), &TOPICS, &key, &secret).await?)
 }
 
 /// All active cameras, by id. Paged internally: one query per 1000 cameras.

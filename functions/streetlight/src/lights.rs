@@ -5,7 +5,7 @@ use axum::extract::State as S;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
-use civic_auth::{DeviceTokens, device as credential};
+use civic_auth::device as credential;
 use civic_core::iot::{DeviceClass, DeviceTopics, MqttLogin};
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Json, Query, Result, ids, page, retry};
@@ -649,7 +649,7 @@ pub async fn register_light(table: &dyn Table, new: NewLight) -> Result<(Light, 
             u.add(st.counter(), i64::from(st == light.status))
         })
         .set("last_updated", now.clone());
-    let (password, credential) = credential::issue(tokens(), &light_key(light_id), &now);
+    let (login, credential) = credential::issue(&TOPICS, light_id, &light_key(light_id), &now);
     let writes = vec![
         Write::Put {
             item: light.to_item(1)?,
@@ -661,10 +661,6 @@ pub async fn register_light(table: &dyn Table, new: NewLight) -> Result<(Light, 
             cond: Cond::Always,
         },
     ];
-    let login = MqttLogin {
-        username: DEVICES.topics.thing(light_id),
-        password,
-    };
     match table.transact(writes).await {
         Ok(()) => Ok((light, login)),
         Err(StoreError::TransactionCanceled(failed)) if failed.contains(&0) => {
@@ -707,34 +703,29 @@ async fn rotate_credential(
     let light_id = q.light_id()?;
     Versioned::load(s.table.as_ref(), light_id).await?;
     let now = civic_core::time::now_rfc3339();
-    let (password, item) = credential::issue(tokens(), &light_key(light_id), &now);
+    let (login, item) = credential::issue(&TOPICS, light_id, &light_key(light_id), &now);
     s.table.put(item, Cond::Always).await?;
-    let login = MqttLogin {
-        username: DEVICES.topics.thing(light_id),
-        password,
-    };
     Ok(reply(StatusCode::OK, "Credential rotated", login))
 }
 
-fn tokens() -> DeviceTokens {
-    DeviceTokens::new(crate::APP.name)
-}
+/// Apart from [`DEVICES`]: the verifier's future cannot name the const that holds it.
+const TOPICS: DeviceTopics = DeviceTopics {
+    app: crate::APP.name,
+    prefix: "streetlight/lights",
+    inbound: &["status"],
+    commands: &["command"],
+};
 
 /// Lights on MQTT: each reports on its `status` topic and takes `command`s.
 pub const DEVICES: DeviceClass = DeviceClass {
-    topics: DeviceTopics {
-        app: crate::APP.name,
-        prefix: "streetlight/lights",
-        inbound: &["status"],
-        commands: &["command"],
-    },
+    topics: TOPICS,
     verifier: |p| civic_core::iot::verifier(State::new(p), verify_light),
 };
 
 /// Whether `secret` is light `light_id`'s MQTT credential.
 async fn verify_light(s: State, light_id: String, secret: String) -> Result<bool> {
     let key = light_key(&light_id);
-    Ok(credential::verify(s.table.as_ref(), tokens(), &key, &secret).await?)
+    Ok(credential::verify(s.table.as_ref(), &TOPICS, &key, &secret).await?)
 }
 
 #[derive(Deserialize, ToSchema)]

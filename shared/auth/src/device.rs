@@ -4,6 +4,7 @@
 //! logs, say) never see it. Issued at creation (shown once) and by a
 //! staff rotation, which makes the previous secret worthless at once.
 
+use civic_core::iot::{DeviceTopics, MqttLogin};
 use civic_store::{Item, Key, Table};
 use serde_json::Value;
 
@@ -16,23 +17,25 @@ pub fn credential_key(device: &Key) -> Key {
     Key::new(format!("CREDENTIAL#{}#{}", device.pk, device.sk), "MQTT")
 }
 
-/// A new credential: the secret to hand over once and the item to store for it (a plain put
-/// replaces the previous one).
-pub fn issue(tokens: DeviceTokens, device: &Key, at: &str) -> (String, Item) {
-    let (secret, digest) = tokens.issue();
+/// Device `id` of the app of `topics`, stored under `device`: its new login (user name = its
+/// thing name; the password is handed over once) and the credential item to store for it (a
+/// plain put replaces the previous one).
+pub fn issue(topics: &DeviceTopics, id: &str, device: &Key, at: &str) -> (MqttLogin, Item) {
+    let (password, digest) = DeviceTokens::new(topics.app).issue();
     let key = credential_key(device);
     let mut item = Item::new();
     item.insert("PK".into(), key.pk.into());
     item.insert("SK".into(), key.sk.into());
     item.insert(DIGEST.into(), digest.into());
     item.insert("issued_at".into(), at.into());
-    (secret, item)
+    let username = topics.thing(id);
+    (MqttLogin { username, password }, item)
 }
 
 /// Whether `secret` is the current credential of the device stored under `device`.
 pub async fn verify(
     table: &dyn Table,
-    tokens: DeviceTokens,
+    topics: &DeviceTopics,
     device: &Key,
     secret: &str,
 ) -> civic_store::Result<bool> {
@@ -41,7 +44,7 @@ pub async fn verify(
         .as_ref()
         .and_then(|item| item.get(DIGEST))
         .and_then(Value::as_str)
-        .is_some_and(|digest| tokens.matches(secret, digest)))
+        .is_some_and(|digest| DeviceTokens::new(topics.app).matches(secret, digest)))
 }
 
 #[cfg(test)]
@@ -50,9 +53,17 @@ mod tests {
 
     #[test]
     fn the_item_holds_the_digest_never_the_secret() {
-        let tokens = DeviceTokens::new("streetlight");
+        let topics = DeviceTopics {
+            app: "streetlight",
+            prefix: "streetlight/lights",
+            inbound: &["status"],
+            commands: &["command"],
+        };
         let light = Key::new("LIGHT#SL1", "META");
-        let (secret, item) = issue(tokens, &light, "2026-01-01T00:00:00Z");
+        let (login, item) = issue(&topics, "SL1", &light, "2026-01-01T00:00:00Z");
+        assert_eq!(login.username, "streetlight-SL1");
+        let secret = login.password;
+        let tokens = DeviceTokens::new("streetlight");
         assert_eq!(Key::of(&item).unwrap(), credential_key(&light));
         assert_ne!(
             credential_key(&light),
