@@ -10,7 +10,6 @@ use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Json, Result, ids};
 use civic_store::{Cond, Item, Key, StoreError, Table};
 use serde::{Deserialize, Serialize};
-use serde_json::Map;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -300,14 +299,8 @@ async fn refresh(S(s): S<State>, mut body: Body) -> Result<Json<RefreshResponse>
 }
 
 async fn issue(s: &State, user: &UserRecord, family: Option<String>) -> Result<Tokens> {
-    let mut extra = Map::new();
-    extra.insert("email".into(), user.email.clone().into());
-    let grant = Grant {
-        sub: user.id.to_string(),
-        role: user.role.as_str().into(),
-        ver: user.token_version,
-        extra,
-    };
+    let grant = Grant::new(user.id.to_string(), user.role.as_str(), user.token_version)
+        .claim("email", user.email.clone());
     s.auth.issue(s.table.as_ref(), &grant, family).await
 }
 

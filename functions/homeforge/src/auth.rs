@@ -8,7 +8,6 @@ use civic_auth::{Grant, TokenKind, Tokens, hash_password, verify_password};
 use civic_core::{Error, Json, Result, ids};
 use civic_store::{Cond, StoreError, Write};
 use serde::{Deserialize, Serialize};
-use serde_json::Map;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -223,14 +222,8 @@ async fn refresh(S(s): S<State>, Json(req): Json<RefreshRequest>) -> Result<Json
 }
 
 async fn issue(s: &State, user: &UserRecord, family: Option<String>) -> Result<Tokens> {
-    let mut extra = Map::new();
-    extra.insert("username".into(), user.username.clone().into());
-    let grant = Grant {
-        sub: user.id.to_string(),
-        role: user.role.as_str().into(),
-        ver: user.token_version,
-        extra,
-    };
+    let grant = Grant::new(user.id.to_string(), user.role.as_str(), user.token_version)
+        .claim("username", user.username.clone());
     s.auth.issue(s.table.as_ref(), &grant, family).await
 }
 

@@ -9,7 +9,6 @@ use civic_core::item::from_item;
 use civic_core::{Error, Json, Result, ids};
 use civic_store::{Cond, StoreError, Update};
 use serde::{Deserialize, Serialize};
-use serde_json::Map;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -230,15 +229,9 @@ async fn logout(S(s): S<State>, Json(req): Json<RefreshRequest>) -> Result<Reply
 }
 
 async fn issue(s: &State, user: &UserRecord, family: Option<String>) -> Result<Tokens> {
-    let mut extra = Map::new();
-    extra.insert("email".into(), user.email.clone().into());
-    extra.insert("city".into(), user.city.clone().into());
-    let grant = Grant {
-        sub: user.id.clone(),
-        role: user.role.as_str().into(),
-        ver: user.token_version,
-        extra,
-    };
+    let grant = Grant::new(user.id.clone(), user.role.as_str(), user.token_version)
+        .claim("email", user.email.clone())
+        .claim("city", user.city.clone());
     s.auth.issue(s.table.as_ref(), &grant, family).await
 }
 

@@ -66,6 +66,23 @@ pub struct Grant {
     pub extra: Map<String, Value>,
 }
 
+impl Grant {
+    pub fn new(sub: impl Into<String>, role: impl Into<String>, ver: i64) -> Self {
+        Self {
+            sub: sub.into(),
+            role: role.into(),
+            ver,
+            extra: Map::new(),
+        }
+    }
+
+    /// Adds an app-specific claim (the caller's email, city, ...).
+    pub fn claim(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.extra.insert(name.into(), value.into());
+        self
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Tokens {
     pub access: String,
@@ -174,10 +191,8 @@ impl Auth {
     /// A short-lived access token only (no refresh record), at token version 0.
     pub fn access_token(&self, sub: &str, role: &str, extra: Map<String, Value>) -> Result<String> {
         let grant = Grant {
-            sub: sub.to_owned(),
-            role: role.to_owned(),
-            ver: 0,
             extra,
+            ..Grant::new(sub, role, 0)
         };
         Ok(self
             .sign(TokenKind::Access, &grant, self.access_ttl, None)?
