@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use base64::Engine;
@@ -105,6 +106,32 @@ impl S3Blob {
             Err(e) => Err(map_err(e)),
         }
     }
+
+    /// `GetObject`, pinned to `etag` when given: the body still to read and its content type,
+    /// or `None` for a missing key.
+    async fn open(
+        &self,
+        key: &str,
+        etag: Option<String>,
+    ) -> Result<Option<(GetObjectOutput, String)>> {
+        metrics::hit();
+        let get = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_if_match(etag);
+        let out = match get.send().await {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(map_err(e)),
+        };
+        let content_type = out
+            .content_type()
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        Ok(Some((out, content_type)))
+    }
 }
 
 #[async_trait]
@@ -124,23 +151,9 @@ impl Blob for S3Blob {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Object>> {
-        metrics::hit();
-        let out = match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
-            Err(e) => return Err(map_err(e)),
+        let Some((out, content_type)) = self.open(key, None).await? else {
+            return Ok(None);
         };
-        let content_type = out
-            .content_type()
-            .unwrap_or("application/octet-stream")
-            .to_owned();
         let body = out.body.collect().await.map_err(backend)?.into_bytes();
         Ok(Some(Object { body, content_type }))
     }
@@ -160,22 +173,10 @@ impl Blob for S3Blob {
         if size > max {
             return Ok(Some(Capped::TooLarge { size }));
         }
-        metrics::hit();
-        let get = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .set_if_match(head.e_tag().map(str::to_owned));
-        let mut out = match get.send().await {
-            Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
-            Err(e) => return Err(map_err(e)),
+        let etag = head.e_tag().map(str::to_owned);
+        let Some((mut out, content_type)) = self.open(key, etag).await? else {
+            return Ok(None);
         };
-        let content_type = out
-            .content_type()
-            .unwrap_or("application/octet-stream")
-            .to_owned();
         let mut body = Vec::with_capacity(size as usize);
         while let Some(chunk) = out.body.next().await {
             let chunk = chunk.map_err(backend)?;
