@@ -15,6 +15,7 @@ use axum::extract::State as S;
 use axum::http::StatusCode;
 use axum::response::Response;
 use civic_core::item::{from_item, to_item};
+use civic_core::retry::won;
 use civic_core::{Error, Json, Query, Result, ids, page, retry};
 use civic_store::{Cond, Item, Key, Table, Write};
 use serde::{Deserialize, Serialize};
@@ -24,7 +25,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::fields::{Body, int_param};
 use crate::sites::{Zone, camera_tree, no_such, zone_tree};
-use crate::{Admin, Id, State, User, lost_race, not_found, pad, version_of, with_version};
+use crate::{Admin, Id, State, User, not_found, pad, version_of, with_version};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()
@@ -186,7 +187,7 @@ async fn save(table: &dyn Table, old: Option<(&Record, i64)>, new: &Record) -> R
             _ => {}
         }
     }
-    lost_race(table.transact(writes).await)
+    won(table.transact(writes).await)
 }
 
 /// The alert a marker belongs to, if it is held.
@@ -520,7 +521,7 @@ async fn delete(S(s): S<State>, _: Admin, Id(id): Id) -> Result<StatusCode> {
                 cond: Cond::Always,
             });
         }
-        lost_race(table.transact(writes).await).map(|won| won.then_some(()))
+        won(table.transact(writes).await).map(|won| won.then_some(()))
     })
     .await?;
     Ok(StatusCode::NO_CONTENT)

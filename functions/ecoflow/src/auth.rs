@@ -7,6 +7,7 @@ use civic_auth::backoff::{self, Scope};
 use civic_auth::first_user::{self, Claim};
 use civic_auth::{Grant, TokenKind, Tokens, hash_password, verify_password};
 use civic_core::item::{from_item, to_item};
+use civic_core::retry::won;
 use civic_core::{Error, Json, Result, ids};
 use civic_store::{Cond, Item, Key, StoreError, Table};
 use serde::{Deserialize, Serialize};
@@ -14,7 +15,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::fields::{Body, REQUIRED};
-use crate::{Role, State, User, lost_race, pad, version_of, with_version};
+use crate::{Role, State, User, pad, version_of, with_version};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()
@@ -360,7 +361,7 @@ async fn edit_profile(S(s): S<State>, user: User, body: Body) -> Result<Json<Pro
             record.first_name = first_name.unwrap_or(record.first_name);
             record.last_name = last_name.unwrap_or(record.last_name);
             let item = record.to_item(version + 1)?;
-            let won = lost_race(table.put(item, Cond::Version(version)).await)?;
+            let won = won(table.put(item, Cond::Version(version)).await)?;
             Ok(won.then_some(record))
         }
     })

@@ -260,15 +260,3 @@ pub fn with_version(mut item: civic_store::Item, version: i64) -> civic_store::I
     item.insert(civic_store::VERSION.into(), version.into());
     item
 }
-
-/// `Ok(false)` when a conditional write lost to a concurrent writer (retry with fresh reads).
-pub fn lost_race(res: std::result::Result<(), civic_store::StoreError>) -> Result<bool> {
-    use civic_store::StoreError;
-    match res {
-        Ok(()) => Ok(true),
-        Err(
-            StoreError::ConditionFailed | StoreError::TransactionCanceled(_) | StoreError::Conflict,
-        ) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}

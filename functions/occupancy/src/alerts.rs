@@ -5,6 +5,7 @@
 use axum::extract::State as S;
 use chrono::Utc;
 use civic_core::item::from_item;
+use civic_core::retry::won;
 use civic_core::{Error, Json, Query, Result, page};
 use civic_store::{Cond, Table, Update, Write};
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::cameras::{Record, facility_key, lost_race};
+use crate::cameras::{Record, facility_key};
 use crate::timeline::{OPEN_ALERTS, alert_key};
 use crate::{Id, State, calendar};
 
@@ -131,7 +132,7 @@ pub async fn resolve_alert(table: &dyn Table, id: i64) -> Result<String> {
                 cond: Cond::Version(expected),
             });
         }
-        lost_race(table.transact(writes).await).map(|won| won.then_some(now))
+        won(table.transact(writes).await).map(|won| won.then_some(now))
     })
     .await
 }

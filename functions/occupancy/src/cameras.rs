@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use civic_auth::device as credential;
 use civic_core::iot::{DeviceClass, DeviceTopics, MqttLogin};
 use civic_core::item::{from_item, to_item};
+use civic_core::retry::won;
 use civic_core::{Error, Json, Result, ids, retry};
 use civic_store::{Cond, Item, Key, StoreError, Table, Update, Write};
 use serde::{Deserialize, Serialize};
@@ -102,17 +103,6 @@ impl Record {
         } else {
             0
         }
-    }
-}
-
-/// `Ok(false)` when a conditional write lost to a concurrent writer.
-pub fn lost_race(res: std::result::Result<(), StoreError>) -> Result<bool> {
-    match res {
-        Ok(()) => Ok(true),
-        Err(
-            StoreError::ConditionFailed | StoreError::TransactionCanceled(_) | StoreError::Conflict,
-        ) => Ok(false),
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -392,7 +382,7 @@ async fn update(
                     .set("last_updated", civic_core::time::now_rfc3339()),
             ));
         }
-        lost_race(table.transact(writes).await).map(|won| won.then_some(rec.camera))
+        won(table.transact(writes).await).map(|won| won.then_some(rec.camera))
     })
     .await?;
     Ok(Json(camera))
@@ -610,7 +600,7 @@ async fn update_line(
         let written = table
             .put(line.to_item(version + 1)?, Cond::Version(version))
             .await;
-        lost_race(written).map(|won| won.then_some(line))
+        won(written).map(|won| won.then_some(line))
     })
     .await?;
     Ok(Json(line))

@@ -49,17 +49,6 @@ fn not_found() -> Error {
     Error::NotFound("Not found.".into())
 }
 
-/// `Ok(None)` when a guarded write lost a race, so [`retry::optimistic`] tries again.
-fn lost_race<T>(res: std::result::Result<(), StoreError>, value: T) -> Result<Option<T>> {
-    match res {
-        Ok(()) => Ok(Some(value)),
-        Err(
-            StoreError::ConditionFailed | StoreError::TransactionCanceled(_) | StoreError::Conflict,
-        ) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
 fn version_of(item: &Item) -> i64 {
     item.get("version").and_then(Value::as_i64).unwrap_or(0)
 }
@@ -267,10 +256,8 @@ async fn update_outlet(
     let outlet = retry::optimistic(move || async move {
         let (mut outlet, v) = Outlet::load(table, id).await?.ok_or_else(not_found)?;
         input.apply(&mut outlet)?;
-        lost_race(
-            table.put(outlet.to_item(v + 1)?, Cond::Version(v)).await,
-            outlet,
-        )
+        retry::won(table.put(outlet.to_item(v + 1)?, Cond::Version(v)).await)
+            .map(|won| won.then_some(outlet))
     })
     .await?;
     Ok(Json(outlet))
@@ -556,7 +543,7 @@ async fn update_machine(
         if moved {
             writes.extend(device_follows(table, &m, |u| u.set("outlet_id", m.outlet)).await?);
         }
-        lost_race(table.transact(writes).await, m)
+        retry::won(table.transact(writes).await).map(|won| won.then_some(m))
     })
     .await?;
     Ok(Json(machine))
@@ -587,7 +574,7 @@ async fn delete_machine(
                 .cond(Cond::Exists);
             writes.push(Write::Update(closed));
         }
-        lost_race(table.transact(writes).await, ())
+        retry::won(table.transact(writes).await).map(|won| won.then_some(()))
     })
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -676,10 +663,8 @@ async fn register(
             },
             Write::Update(bind),
         ];
-        lost_race(
-            table.transact(writes).await,
-            Registered { machine, binding },
-        )
+        retry::won(table.transact(writes).await)
+            .map(|won| won.then_some(Registered { machine, binding }))
     })
     .await?;
     Ok((StatusCode::CREATED, Json(registered)))

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use civic_auth::device as credential;
 use civic_core::iot::{DeviceClass, DeviceTopics, MqttLogin};
 use civic_core::item::{from_item, to_item};
+use civic_core::retry::won;
 use civic_core::{Error, Json, Query, Result, ids, page, retry};
 use civic_store::{Cond, Item, Key, StoreError, Table, Update, Write};
 use serde::{Deserialize, Serialize};
@@ -525,20 +526,9 @@ async fn change_status(table: &dyn Table, light_id: &str, change: Change) -> Res
                 .set("last_updated", now);
             writes.push(Write::Update(counters));
         }
-        lost_race(table.transact(writes).await).map(|won| won.then_some(light))
+        won(table.transact(writes).await).map(|won| won.then_some(light))
     })
     .await
-}
-
-/// `Ok(false)` when a versioned write lost to a concurrent writer.
-fn lost_race(res: std::result::Result<(), StoreError>) -> Result<bool> {
-    match res {
-        Ok(()) => Ok(true),
-        Err(
-            StoreError::ConditionFailed | StoreError::TransactionCanceled(_) | StoreError::Conflict,
-        ) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
 }
 
 #[derive(Clone, Deserialize, ToSchema)]
@@ -777,7 +767,7 @@ async fn update(S(s): S<State>, _: Admin, Json(patch): Json<LightPatch>) -> Resu
         let written = table
             .put(light.to_item(version + 1)?, Cond::Version(version))
             .await;
-        lost_race(written).map(|won| won.then_some(light))
+        won(written).map(|won| won.then_some(light))
     })
     .await?;
     Ok(reply(StatusCode::OK, "Light updated", light))
@@ -807,7 +797,7 @@ async fn delete(S(s): S<State>, _: Admin, Query(q): Query<LightParams>) -> Resul
                 cond: Cond::Always,
             },
         ];
-        lost_race(table.transact(writes).await).map(|won| won.then_some(light))
+        won(table.transact(writes).await).map(|won| won.then_some(light))
     })
     .await?;
     Ok(reply(StatusCode::OK, "Light deleted", light))

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use rand::Rng;
 
+use civic_store::StoreError;
+
 use crate::{Error, Result};
 
 const ATTEMPTS: u32 = 50;
@@ -28,4 +30,17 @@ where
     Err(Error::Conflict(
         "The resource is being changed concurrently; retry".into(),
     ))
+}
+
+/// Whether a conditional write won: `Ok(false)` when another writer got there first (its
+/// condition failed, or its transaction was cancelled or conflicted), so [`optimistic`] reads
+/// again; any other store error is an error.
+pub fn won(res: std::result::Result<(), StoreError>) -> Result<bool> {
+    match res {
+        Ok(()) => Ok(true),
+        Err(
+            StoreError::ConditionFailed | StoreError::TransactionCanceled(_) | StoreError::Conflict,
+        ) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }

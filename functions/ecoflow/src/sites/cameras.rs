@@ -4,6 +4,7 @@
 use axum::extract::State as S;
 use axum::http::StatusCode;
 use axum::response::Response;
+use civic_core::retry::won;
 use civic_core::{Json, Query, Result, ids, page, retry};
 use civic_store::{Cond, Table, Write};
 use serde::Deserialize;
@@ -15,7 +16,7 @@ use super::{
     camera_tree, count_child, no_such, page_of_trees, set, zone_tree,
 };
 use crate::fields::{Body, int_param};
-use crate::{Admin, Id, State, User, lost_race, not_found};
+use crate::{Admin, Id, State, User, not_found};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()
@@ -147,7 +148,7 @@ async fn create(S(s): S<State>, _: Admin, body: Body) -> Result<(StatusCode, Jso
                 cond: Cond::NotExists,
             },
         ];
-        let won = lost_race(table.transact(writes).await)?;
+        let won = won(table.transact(writes).await)?;
         Ok(won.then_some((tree, node, camera)))
     })
     .await?;
@@ -184,7 +185,7 @@ async fn update(S(s): S<State>, _: Admin, Id(id): Id, body: Body) -> Result<Json
         patch.apply(&mut moved);
         let to = patch.zone_id.filter(|z| *z != node.zone.id);
         let Some(to) = to else {
-            let won = lost_race(table.put(moved.to_item()?, Cond::Exists).await)?;
+            let won = won(table.put(moved.to_item()?, Cond::Exists).await)?;
             return Ok(won.then(|| tree.camera_out(&node.zone, &moved)));
         };
         let (target, target_node) = target_zone(table, to).await?;
@@ -211,7 +212,7 @@ async fn update(S(s): S<State>, _: Admin, Id(id): Id, body: Body) -> Result<Json
                 cond: Cond::Always,
             },
         ];
-        let won = lost_race(table.transact(writes).await)?;
+        let won = won(table.transact(writes).await)?;
         Ok(won.then(|| target.camera_out(&target_node.zone, &moved)))
     })
     .await?;
@@ -238,7 +239,7 @@ async fn delete(S(s): S<State>, _: Admin, Id(id): Id) -> Result<StatusCode> {
                 cond: Cond::Always,
             },
         ];
-        lost_race(table.transact(writes).await).map(|won| won.then_some(()))
+        won(table.transact(writes).await).map(|won| won.then_some(()))
     })
     .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -3,6 +3,7 @@
 use axum::extract::State as S;
 use axum::http::StatusCode;
 use axum::response::Response;
+use civic_core::retry::won;
 use civic_core::{Error, Json, Query, Result, ids, page, retry};
 use civic_store::{Cond, Table, Write};
 use serde::Deserialize;
@@ -14,7 +15,7 @@ use super::{
     page_of_trees, set, zone_deletes,
 };
 use crate::fields::Body;
-use crate::{Admin, Id, State, User, lost_race, not_found};
+use crate::{Admin, Id, State, User, not_found};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()
@@ -135,7 +136,7 @@ async fn update(S(s): S<State>, _: Admin, Id(id): Id, body: Body) -> Result<Json
         patch.apply(&mut tree.org);
         tree.org.updated_at = civic_core::time::now_rfc3339();
         let item = tree.org.to_item(tree.version + 1)?;
-        let won = lost_race(table.put(item, Cond::Version(tree.version)).await)?;
+        let won = won(table.put(item, Cond::Version(tree.version)).await)?;
         Ok(won.then_some(tree))
     })
     .await?;
@@ -170,7 +171,7 @@ pub async fn delete_org(table: &dyn Table, id: i64) -> Result<()> {
             .collect::<Vec<_>>();
         chunks.reverse();
         for chunk in chunks {
-            if !lost_race(table.transact(chunk).await)? {
+            if !won(table.transact(chunk).await)? {
                 return Ok(None);
             }
         }

@@ -4,6 +4,7 @@
 use axum::extract::State as S;
 use axum::http::StatusCode;
 use axum::response::Response;
+use civic_core::retry::won;
 use civic_core::{Json, Query, Result, ids, page, retry};
 use civic_store::{Cond, Table, Write};
 use serde::Deserialize;
@@ -16,7 +17,7 @@ use super::{
     set, zone_deletes, zone_tree,
 };
 use crate::fields::{Body, int_param};
-use crate::{Admin, Id, State, User, lost_race, not_found};
+use crate::{Admin, Id, State, User, not_found};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()
@@ -148,7 +149,7 @@ async fn create(S(s): S<State>, _: Admin, body: Body) -> Result<(StatusCode, Jso
                 cond: Cond::NotExists,
             },
         ];
-        let won = lost_race(table.transact(writes).await)?;
+        let won = won(table.transact(writes).await)?;
         Ok(won.then(|| Tree {
             org,
             version: version + 1,
@@ -191,7 +192,7 @@ async fn update(S(s): S<State>, _: Admin, Id(id): Id, body: Body) -> Result<Json
             Some(to) if to != tree.org.id => move_zone(table, &tree, node, to).await,
             _ => {
                 let item = node.zone.to_item(node.version + 1)?;
-                let won = lost_race(table.put(item, Cond::Version(node.version)).await)?;
+                let won = won(table.put(item, Cond::Version(node.version)).await)?;
                 node.version += 1;
                 Ok(won.then_some((tree, node)))
             }
@@ -257,7 +258,7 @@ async fn move_zone(
         });
     }
     debug_assert!(old.cameras.len() as i64 <= MAX_CAMERAS);
-    if !lost_race(table.transact(writes).await)? {
+    if !won(table.transact(writes).await)? {
         return Ok(None);
     }
     node.cameras = cameras;
@@ -287,7 +288,7 @@ async fn delete(S(s): S<State>, _: Admin, Id(id): Id) -> Result<StatusCode> {
             -1,
             tree.version,
         ));
-        lost_race(table.transact(writes).await).map(|won| won.then_some(()))
+        won(table.transact(writes).await).map(|won| won.then_some(()))
     })
     .await?;
     Ok(StatusCode::NO_CONTENT)
