@@ -240,7 +240,9 @@ pub async fn caller(s: &State, headers: &HeaderMap) -> Result<Option<Caller>> {
         .await?
         .ok_or_else(|| Error::Unauthorized("User not found".into()))?;
     // A password change since the token was issued revokes it.
-    claims.check_version(user.token_version).map_err(|_| invalid())?;
+    claims
+        .check_version(user.token_version)
+        .map_err(|_| invalid())?;
     Ok(Some(Caller(user)))
 }
 
@@ -415,24 +417,6 @@ where
         .map(|i| civic_core::item::from_item::<T>(i).map(&out))
         .collect::<Result<Vec<_>>>()?;
     Ok(page::with_cursor(Json(items), res.cursor))
-}
-
-/// Every item of a query, page by page (bounded collections: a home's rooms and devices).
-pub async fn all_items(
-    table: &dyn Table,
-    query: civic_store::Query,
-) -> Result<Vec<civic_store::Item>> {
-    let (mut items, mut cursor) = (Vec::new(), None);
-    loop {
-        let page = table
-            .query(query.clone().limit(1000).cursor(cursor))
-            .await?;
-        items.extend(page.items);
-        match page.cursor {
-            Some(c) => cursor = Some(c),
-            None => return Ok(items),
-        }
-    }
 }
 
 /// The public base URL that precedes `/api/` and `/media/`: configured, or the request's own.

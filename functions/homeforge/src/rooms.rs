@@ -65,7 +65,8 @@ impl Room {
 
 /// Every room (one query of the rooms partition).
 pub async fn all_rooms(table: &dyn Table) -> Result<Vec<Room>> {
-    crate::all_items(table, civic_store::Query::partition("ROOMS"))
+    table
+        .query_all(civic_store::Query::partition("ROOMS").limit(1000))
         .await?
         .into_iter()
         .map(from_item)

@@ -13,7 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::devices::{Device, visible_devices};
 use crate::rooms::all_rooms;
-use crate::{Caller, State, all_items};
+use crate::{Caller, State};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new().routes(routes!(topology))
@@ -72,7 +72,8 @@ fn position(i: usize) -> Position {
     responses((status = 200, body = Topology), (status = 401)))]
 async fn topology(S(s): S<State>, caller: Caller) -> Result<Json<Topology>> {
     let table = s.table.as_ref();
-    let devices = all_items(table, visible_devices(&caller))
+    let devices = table
+        .query_all(visible_devices(&caller).limit(1000))
         .await?
         .into_iter()
         .map(Device::from_item)

@@ -691,7 +691,8 @@ async fn flush(S(s): S<State>, _staff: Staff) -> Result<Json<FlushReply>> {
     }
 
     // Rollups of every scope that can have them.
-    let devices: Vec<String> = all_of(table, "DEVICES")
+    let devices: Vec<String> = table
+        .query_all(civic_store::Query::index("DEVICES").limit(1000))
         .await?
         .iter()
         .filter_map(|i| i.get("device_id")?.as_str().map(str::to_owned))
@@ -702,14 +703,18 @@ async fn flush(S(s): S<State>, _staff: Staff) -> Result<Json<FlushReply>> {
     let mut scopes = vec![Scope::All];
     scopes.extend(devices.iter().cloned().map(Scope::Device));
     scopes.extend(
-        ids(all_of(table, "MACHINES").await?)
-            .into_iter()
-            .map(Scope::Machine),
+        ids(table
+            .query_all(civic_store::Query::index("MACHINES").limit(1000))
+            .await?)
+        .into_iter()
+        .map(Scope::Machine),
     );
     scopes.extend(
-        ids(all_of(table, "OUTLETS").await?)
-            .into_iter()
-            .map(Scope::Outlet),
+        ids(table
+            .query_all(civic_store::Query::index("OUTLETS").limit(1000))
+            .await?)
+        .into_iter()
+        .map(Scope::Outlet),
     );
     for scope in &scopes {
         for g in rollup::GRANULARITIES {
@@ -759,21 +764,6 @@ async fn flush(S(s): S<State>, _staff: Staff) -> Result<Json<FlushReply>> {
         deleted,
         complete: true,
     }))
-}
-
-/// Every item of one GSI partition (devices, machines or outlets), a page at a time.
-async fn all_of(table: &dyn Table, index: &str) -> Result<Vec<Item>> {
-    let (mut out, mut cursor) = (Vec::new(), None);
-    loop {
-        let res = table
-            .query(civic_store::Query::index(index).limit(1000).cursor(cursor))
-            .await?;
-        out.extend(res.items);
-        match res.cursor {
-            Some(c) => cursor = Some(c),
-            None => return Ok(out),
-        }
-    }
 }
 
 fn progress(deleted: usize) -> FlushReply {

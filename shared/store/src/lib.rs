@@ -254,6 +254,20 @@ pub trait Table: Send + Sync {
     /// A cheap call that proves the backend answers (health checks).
     async fn ping(&self) -> Result<()>;
 
+    /// Every page of `query`, in order. Only for collections with a known bound (one home's
+    /// rooms, one organization's tree): nothing here stops a large partition.
+    async fn query_all(&self, query: Query) -> Result<Vec<Item>> {
+        let (mut items, mut cursor) = (Vec::new(), None);
+        loop {
+            let page = self.query(query.clone().cursor(cursor)).await?;
+            items.extend(page.items);
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(items),
+            }
+        }
+    }
+
     /// Put only when no live item has this key; `ConditionFailed` otherwise.
     async fn put_if_absent(&self, item: Item) -> Result<()> {
         self.put(item, Cond::NotExists).await

@@ -251,23 +251,9 @@ fn build_trees(items: Vec<Item>) -> Result<Vec<Tree>> {
     Ok(trees)
 }
 
-/// All pages of a query; only used where the result is bounded (one tree).
-async fn query_all(table: &dyn Table, query: Query) -> Result<Vec<Item>> {
-    let mut items = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = table.query(query.clone().cursor(cursor)).await?;
-        items.extend(page.items);
-        match page.cursor {
-            Some(c) => cursor = Some(c),
-            None => return Ok(items),
-        }
-    }
-}
-
 /// One organization's tree: one query of its partition.
 pub async fn load_tree(table: &dyn Table, org: i64) -> Result<Option<Tree>> {
-    let items = query_all(table, Query::partition(partition(org))).await?;
+    let items = table.query_all(Query::partition(partition(org))).await?;
     Ok(build_trees(items)?.pop())
 }
 
