@@ -1418,8 +1418,12 @@ mod upload_limits {
             (url.clone(), vec![0u8; 99]),
             (url.replace("length=100", "length=65536"), vec![0u8; 65536]),
         ] {
-            let res = send(url, body).await.unwrap();
-            assert_eq!(res.status().as_u16(), 403, "{}", res.text().await.unwrap());
+            match send(url, body).await {
+                Ok(res) => assert_eq!(res.status().as_u16(), 403, "{}", res.text().await.unwrap()),
+                // civic-local answers 403 from the headers alone and closes without reading the
+                // body (as S3 does); a client still sending may see the close before the answer.
+                Err(e) => assert!(e.is_request(), "{e}"),
+            }
         }
         // Bigger than a batch may be: no URL at all.
         let over = 64 << 20 | 1;
