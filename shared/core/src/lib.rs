@@ -23,6 +23,6 @@ pub use error::{Error, ErrorFormat, Problem, Result};
 pub use extract::{Form, Json, Query};
 pub use function::{Function, S3Function, Scheduled};
 pub use iot::IotFunction;
-pub use layers::{App, ClientIp, Limits, RatePlan};
 pub use keys::KeySet;
+pub use layers::{App, ClientIp, Limits, RatePlan};
 pub use platform::Platform;
