@@ -4,7 +4,7 @@
 //! `GSI1PK`/`GSI1SK`, TTL on `expires_at`), so app code written against it runs unchanged on
 //! DynamoDB in AWS and on the embedded redb engine locally. [`Blob`] is S3-shaped.
 //!
-//! Semantics every backend guarantees (checked by `tests/conformance.rs`):
+//! Semantics every backend guarantees (checked by `tests/conformance/`):
 //! - items are JSON objects; `PK` and `SK` are always present and are strings;
 //! - an item whose `expires_at` (epoch seconds) is in the past is absent: reads skip it and
 //!   conditions treat it as missing, whether or not the backend has physically deleted it yet;

@@ -1,4 +1,4 @@
-//! The authorization matrix (`tests/authz.rs`): every operation of an app's OpenAPI document
+//! The authorization matrix (`tests/authz/`): every operation of an app's OpenAPI document
 //! against every kind of caller, each cell's outcome stated once in a table per app.
 //!
 //! A cell is *allowed* (anything but 401/403, and never a 5xx) or refused with exactly one
