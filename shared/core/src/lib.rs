@@ -3,6 +3,7 @@
 //! rate limits, trailing slashes, round-trip accounting), integer ids, platform configuration
 //! and OpenAPI serving.
 
+pub mod calendar;
 pub mod csv_export;
 pub mod error;
 pub mod extract;
