@@ -4,9 +4,11 @@
 //! and OpenAPI serving.
 
 pub mod calendar;
+pub mod config;
 pub mod csv_export;
 pub mod error;
 pub mod extract;
+pub mod fields;
 pub mod function;
 pub mod ids;
 pub mod iot;
