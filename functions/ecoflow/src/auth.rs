@@ -110,43 +110,70 @@ pub struct RegisteredUser {
     role: Role,
 }
 
+/// A registration's fields, each checked so that every error is reported at once.
+struct NewUser {
+    email: String,
+    password: String,
+    first_name: String,
+    last_name: String,
+    requested: Role,
+}
+
+impl NewUser {
+    fn read(mut body: Body) -> Result<Self> {
+        let email = body.string("email", true, false, 254);
+        let email = email.and_then(|e| match normalize_email(&e) {
+            Some(e) => Some(e),
+            None => {
+                body.error("email", "Enter a valid email address.");
+                None
+            }
+        });
+        let password = match body.has("password") {
+            true => body.string("password", true, false, 128),
+            false => {
+                body.error("password", REQUIRED);
+                None
+            }
+        };
+        if password
+            .as_ref()
+            .is_some_and(|p| p.chars().count() < MIN_PASSWORD)
+        {
+            body.error(
+                "password",
+                format!("Ensure this field has at least {MIN_PASSWORD} characters."),
+            );
+        }
+        let first_name = body.string("first_name", false, true, NAME_MAX);
+        let last_name = body.string("last_name", false, true, NAME_MAX);
+        let requested = body.choice::<Role>("role", false).unwrap_or(Role::User);
+        body.finish()?;
+        Ok(Self {
+            email: email.unwrap_or_default(),
+            password: password.unwrap_or_default(),
+            first_name: first_name.unwrap_or_default(),
+            last_name: last_name.unwrap_or_default(),
+            requested,
+        })
+    }
+}
+
 /// Register a user. The first user of the app becomes ADMIN.
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest, security((), ("bearer" = [])),
     responses((status = 201, body = Registered), (status = 400), (status = 403)))]
 async fn register(
     S(s): S<State>,
     headers: HeaderMap,
-    mut body: Body,
+    body: Body,
 ) -> Result<(StatusCode, Json<Registered>)> {
-    let email = body.string("email", true, false, 254);
-    let email = email.and_then(|e| match normalize_email(&e) {
-        Some(e) => Some(e),
-        None => {
-            body.error("email", "Enter a valid email address.");
-            None
-        }
-    });
-    let password = match body.has("password") {
-        true => body.string("password", true, false, 128),
-        false => {
-            body.error("password", REQUIRED);
-            None
-        }
-    };
-    if password
-        .as_ref()
-        .is_some_and(|p| p.chars().count() < MIN_PASSWORD)
-    {
-        body.error(
-            "password",
-            format!("Ensure this field has at least {MIN_PASSWORD} characters."),
-        );
-    }
-    let first_name = body.string("first_name", false, true, NAME_MAX);
-    let last_name = body.string("last_name", false, true, NAME_MAX);
-    let requested = body.choice::<Role>("role", false).unwrap_or(Role::User);
-    body.finish()?;
-    let (email, password) = (email.unwrap_or_default(), password.unwrap_or_default());
+    let NewUser {
+        email,
+        password,
+        first_name,
+        last_name,
+        requested,
+    } = NewUser::read(body)?;
 
     // A present but bad token is an error, not anonymity.
     let caller_is_admin = match headers.contains_key(header::AUTHORIZATION) {
@@ -167,8 +194,8 @@ async fn register(
     let mut user = UserRecord {
         id: ids::next_id(s.table.as_ref(), "user").await?,
         email,
-        first_name: first_name.unwrap_or_default(),
-        last_name: last_name.unwrap_or_default(),
+        first_name,
+        last_name,
         role: requested,
         eco_points: 0,
         password_hash: hash_password(&password).await?,
