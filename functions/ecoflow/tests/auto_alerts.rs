@@ -88,6 +88,34 @@ impl Env {
     }
 }
 
+impl Env {
+    /// Raises the automatic `kind` alert of `zone` (of one of its cameras when `camera` is set).
+    async fn raise(&self, zone: &Zone, camera: Option<i64>, kind: &str) -> Raised {
+        let table = self.p.table("ecoflow");
+        raise_auto(
+            table.as_ref(),
+            zone,
+            camera,
+            kind,
+            "Overcrowding in Main Hall",
+            "Detected 95/100 people.",
+        )
+        .await
+        .unwrap()
+    }
+
+    /// A call to the alerts function as the admin.
+    async fn alerts(&self, method: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(&ecoflow::ALERTS, method, path, body).await
+    }
+
+    /// Sets alert `id`'s status with a PUT.
+    async fn set_status(&self, id: i64, status: &str) -> (StatusCode, Value) {
+        let path = format!("/api/alerts/{id}");
+        self.alerts("PUT", &path, json!({ "status": status })).await
+    }
+}
+
 fn created(r: Raised) -> i64 {
     match r {
         Raised::Created(a) => a.id,
@@ -106,100 +134,60 @@ fn already_open(r: Raised) -> i64 {
 async fn automatic_alerts_are_deduplicated_per_source_and_type_while_open() {
     let env = Env::new();
     let zone = env.zone().await;
-    let table = env.p.table("ecoflow");
-    let t = table.as_ref();
-    let raise = |camera: Option<i64>, kind: &'static str| {
-        let zone = zone.clone();
-        async move {
-            raise_auto(
-                t,
-                &zone,
-                camera,
-                kind,
-                "Overcrowding in Main Hall",
-                "Detected 95/100 people.",
-            )
-            .await
-            .unwrap()
-        }
-    };
 
-    let first = created(raise(None, "OVERCROWDING").await);
-    assert_eq!(already_open(raise(None, "OVERCROWDING").await), first);
-    // Another type, or another source (a camera), is another alert.
-    let other_type = created(raise(None, "CAMERA_OFFLINE").await);
-    let per_camera = created(raise(Some(7), "OVERCROWDING").await);
+    let first = created(env.raise(&zone, None, "OVERCROWDING").await);
     assert_eq!(
-        already_open(raise(Some(7), "OVERCROWDING").await),
+        already_open(env.raise(&zone, None, "OVERCROWDING").await),
+        first
+    );
+    // Another type, or another source (a camera), is another alert.
+    let other_type = created(env.raise(&zone, None, "CAMERA_OFFLINE").await);
+    let per_camera = created(env.raise(&zone, Some(7), "OVERCROWDING").await);
+    assert_eq!(
+        already_open(env.raise(&zone, Some(7), "OVERCROWDING").await),
         per_camera
     );
     assert!(first != other_type && first != per_camera);
 
     // Listed under its organization, as automatic.
-    let (s, list) = env
-        .call(
-            &ecoflow::ALERTS,
-            "GET",
-            &format!("/api/alerts?org_id={}", zone.organization_id),
-            Value::Null,
-        )
-        .await;
+    let path = format!("/api/alerts?org_id={}", zone.organization_id);
+    let (s, list) = env.alerts("GET", &path, Value::Null).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(list.as_array().unwrap().len(), 3);
     assert_eq!(list[2]["alert_type"], "OVERCROWDING");
     assert_eq!(list[2]["zone_id"], zone.id);
+}
+
+#[tokio::test]
+async fn an_automatic_alert_stays_open_until_closed_and_reopens_only_when_its_type_is_free() {
+    let env = Env::new();
+    let zone = env.zone().await;
+    let first = created(env.raise(&zone, None, "OVERCROWDING").await);
 
     // Acknowledged is still open; closed frees the type for a new alert.
-    let (s, _) = env
-        .call(
-            &ecoflow::ALERTS,
-            "POST",
-            &format!("/api/alerts/{first}/acknowledge"),
-            json!({}),
-        )
-        .await;
+    let ack = format!("/api/alerts/{first}/acknowledge");
+    let (s, _) = env.alerts("POST", &ack, json!({})).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(already_open(raise(None, "OVERCROWDING").await), first);
-    let (s, _) = env
-        .call(
-            &ecoflow::ALERTS,
-            "PUT",
-            &format!("/api/alerts/{first}"),
-            json!({"status": "CLOSED"}),
-        )
-        .await;
+    assert_eq!(
+        already_open(env.raise(&zone, None, "OVERCROWDING").await),
+        first
+    );
+    let (s, _) = env.set_status(first, "CLOSED").await;
     assert_eq!(s, StatusCode::OK);
-    let second = created(raise(None, "OVERCROWDING").await);
+    let second = created(env.raise(&zone, None, "OVERCROWDING").await);
     assert_ne!(second, first);
 
     // The old alert cannot be reopened while the new one is open (409); once that one is
     // deleted, it can, and it takes the type back.
-    let (s, body) = env
-        .call(
-            &ecoflow::ALERTS,
-            "PUT",
-            &format!("/api/alerts/{first}"),
-            json!({"status": "OPEN"}),
-        )
-        .await;
+    let (s, body) = env.set_status(first, "OPEN").await;
     assert_eq!(s, StatusCode::CONFLICT, "{body}");
-    let (s, _) = env
-        .call(
-            &ecoflow::ALERTS,
-            "DELETE",
-            &format!("/api/alerts/{second}"),
-            Value::Null,
-        )
-        .await;
+    let path = format!("/api/alerts/{second}");
+    let (s, _) = env.alerts("DELETE", &path, Value::Null).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, body) = env
-        .call(
-            &ecoflow::ALERTS,
-            "PUT",
-            &format!("/api/alerts/{first}"),
-            json!({"status": "OPEN"}),
-        )
-        .await;
+    let (s, body) = env.set_status(first, "OPEN").await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    assert_eq!(already_open(raise(None, "OVERCROWDING").await), first);
+    assert_eq!(
+        already_open(env.raise(&zone, None, "OVERCROWDING").await),
+        first
+    );
 }

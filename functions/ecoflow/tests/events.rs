@@ -1,7 +1,9 @@
 //! Each sample event in `events/` goes through lambda_http's API Gateway v2 conversion into the
 //! function's own router, exactly as in Lambda.
 
+use aws_lambda_events::s3::S3Event;
 use axum::body::Body;
+use civic_core::Platform;
 use civic_testkit::lambda::{bearer, call, event, json_request, platform, text};
 use http::{Method, StatusCode};
 use serde_json::json;
@@ -59,20 +61,20 @@ async fn sample_events_reach_their_handlers() {
     );
 }
 
-/// The sensor sample asks for an upload URL; the counter sample is S3's event for that upload:
-/// run twice (S3 delivers at least once), it counts the frame once.
-#[tokio::test]
-async fn sensor_and_counter_samples_count_an_upload_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = platform(dir.path());
-    let (status, _) = call(&ecoflow::AUTH, &p, event("ecoflow-auth")).await;
+/// Registers the auth sample's first user (an admin) and returns their access token.
+async fn admin_token(p: &Platform) -> String {
+    let (status, _) = call(&ecoflow::AUTH, p, event("ecoflow-auth")).await;
     assert_eq!(status, StatusCode::CREATED);
     let login = json!({"email": "jane@example.com", "password": "securepassword123"});
     let login = json_request(Method::POST, "/api/auth/login", login);
-    let token = call(&ecoflow::AUTH, &p, login).await.1["access"]
+    call(&ecoflow::AUTH, p, login).await.1["access"]
         .as_str()
         .unwrap()
-        .to_owned();
+        .to_owned()
+}
+
+/// Organization 1, zone 1 and camera 1: the ids the sensor and counter samples name.
+async fn sample_site(p: &Platform, token: &str) {
     for (path, body) in [
         (
             "/api/organizations",
@@ -89,12 +91,46 @@ async fn sensor_and_counter_samples_count_an_upload_once() {
     ] {
         let (status, body) = call(
             &ecoflow::SITES,
-            &p,
-            bearer(json_request(Method::POST, path, body), &token),
+            p,
+            bearer(json_request(Method::POST, path, body), token),
         )
         .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
+}
+
+/// A GET of `path` as `token`.
+fn get(path: &str, token: &str) -> http::Request<Body> {
+    http::Request::get(path)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// The counter sample's S3 event, with a real photo stored under its key; returns the event,
+/// the key and how many people the photo shows.
+async fn stored_sample_frame(p: &Platform) -> (S3Event, String, usize) {
+    let sample: S3Event = serde_json::from_str(&text("ecoflow-counter")).unwrap();
+    let key = sample.records[0].s3.object.key.clone().unwrap();
+    let (photo, people) = civic_vision::fixtures::labelled()
+        .into_iter()
+        .find(|(path, _)| path.ends_with("vtest-0105.jpg"))
+        .unwrap();
+    p.blob()
+        .put(&key, std::fs::read(photo).unwrap().into(), "image/jpeg")
+        .await
+        .unwrap();
+    (sample, key, people)
+}
+
+/// The sensor sample asks for an upload URL; the counter sample is S3's event for that upload:
+/// run twice (S3 delivers at least once), it counts the frame once.
+#[tokio::test]
+async fn sensor_and_counter_samples_count_an_upload_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = platform(dir.path());
+    let token = admin_token(&p).await;
+    sample_site(&p, &token).await;
 
     let (status, upload) = call(
         &ecoflow::SENSOR,
@@ -111,18 +147,7 @@ async fn sensor_and_counter_samples_count_an_upload_once() {
     );
 
     // The camera's PUT, as S3 stores it under the sample event's key.
-    let sample: aws_lambda_events::s3::S3Event =
-        serde_json::from_str(&text("ecoflow-counter")).unwrap();
-    let key = sample.records[0].s3.object.key.clone().unwrap();
-    let (photo, people) = civic_vision::fixtures::labelled()
-        .into_iter()
-        .find(|(path, _)| path.ends_with("vtest-0105.jpg"))
-        .unwrap();
-    p.blob()
-        .put(&key, std::fs::read(photo).unwrap().into(), "image/jpeg")
-        .await
-        .unwrap();
-
+    let (sample, key, people) = stored_sample_frame(&p).await;
     let first = (ecoflow::COUNTER.run)(&p, sample.clone()).await.unwrap();
     assert_eq!(
         (
@@ -142,10 +167,7 @@ async fn sensor_and_counter_samples_count_an_upload_once() {
         "{again}"
     );
 
-    let list = http::Request::get("/api/sensor/detections?zone_id=1")
-        .header("authorization", format!("Bearer {token}"))
-        .body(Body::empty())
-        .unwrap();
+    let list = get("/api/sensor/detections?zone_id=1", &token);
     let (status, list) = call(&ecoflow::SENSOR, &p, list).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
@@ -159,11 +181,7 @@ async fn sensor_and_counter_samples_count_an_upload_once() {
         "counted {counted} of {people}"
     );
 
-    let stats = http::Request::get("/api/carbon/stats")
-        .header("authorization", format!("Bearer {token}"))
-        .body(Body::empty())
-        .unwrap();
-    let (_, stats) = call(&ecoflow::CARBON, &p, stats).await;
+    let (_, stats) = call(&ecoflow::CARBON, &p, get("/api/carbon/stats", &token)).await;
     assert_eq!(
         stats["recent_history"].as_array().unwrap().len(),
         1,
