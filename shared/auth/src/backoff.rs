@@ -8,9 +8,7 @@
 //! (15 minutes by default), and the record expires `2 * max` after the last failure.
 
 use std::future::Future;
-use std::sync::OnceLock;
 
-use civic_core::platform::env_or;
 use civic_core::{Error, Result};
 use civic_store::{Cond, Item, Key, Table, Update, now_epoch};
 use serde_json::Value;
@@ -70,19 +68,9 @@ impl Default for Backoff {
 }
 
 impl Backoff {
-    pub fn from_env() -> Self {
-        let d = Self::default();
-        Self {
-            free: env_or("AUTH_BACKOFF_FREE", d.free).max(0),
-            base: env_or("AUTH_BACKOFF_BASE_SECS", d.base).max(1),
-            max: env_or("AUTH_BACKOFF_MAX_SECS", d.max).max(1),
-        }
-    }
-
-    /// The process's settings, read from the environment once.
+    /// The process's settings ([`crate::Config`]).
     pub fn get() -> &'static Self {
-        static B: OnceLock<Backoff> = OnceLock::new();
-        B.get_or_init(Self::from_env)
+        &crate::Config::checked().backoff
     }
 
     /// How long `failures` failures lock the account, in seconds.

@@ -147,8 +147,8 @@ impl Auth {
             app,
             keys: std::sync::Arc::new(Keys::new(keys, app)),
             validation,
-            access_ttl: civic_core::platform::env_or("ACCESS_TOKEN_TTL_SECS", 3600),
-            refresh_ttl: civic_core::platform::env_or("REFRESH_TOKEN_TTL_SECS", 14 * 86400),
+            access_ttl: crate::Config::checked().access_ttl,
+            refresh_ttl: crate::Config::checked().refresh_ttl,
         }
     }
 

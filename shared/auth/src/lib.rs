@@ -3,6 +3,7 @@
 //! device tokens, both stored only as digests.
 
 pub mod backoff;
+mod config;
 pub mod device;
 pub mod first_user;
 mod jwt;
@@ -10,6 +11,7 @@ mod password;
 pub mod secret;
 pub mod session;
 
+pub use config::Config;
 pub use jwt::{Auth, Claims, Grant, TokenKind, Tokens};
 pub use password::{hash_password, is_common_password, verify_password};
 pub use secret::DeviceTokens;

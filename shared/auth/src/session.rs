@@ -3,7 +3,6 @@
 //! name and, presented under this name, digests to nothing this table holds.
 
 use axum::http::{HeaderMap, HeaderValue, Method, header};
-use civic_core::platform::env_or;
 use civic_core::{Error, Result};
 use civic_store::{Cond, Item, Key, Table, now_epoch};
 use serde_json::Value;
@@ -42,18 +41,13 @@ pub struct Sessions {
 
 impl Sessions {
     pub fn new(app: &'static str) -> Self {
-        let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
+        let config = crate::Config::checked();
         Self {
             app,
             cookie: format!("{app}_sessionid"),
-            ttl: env_or("SESSION_TTL_SECS", 14 * 86400),
-            secure: env_or("SESSION_COOKIE_SECURE", in_lambda),
-            trusted_origins: std::env::var("CSRF_TRUSTED_ORIGINS")
-                .unwrap_or_default()
-                .split(',')
-                .map(|o| o.trim().trim_end_matches('/').to_owned())
-                .filter(|o| !o.is_empty())
-                .collect(),
+            ttl: config.session_ttl,
+            secure: config.session_secure,
+            trusted_origins: config.trusted_origins.clone(),
         }
     }
 

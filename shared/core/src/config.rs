@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 /// The variables whose values do not parse, each with what was wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,6 +85,27 @@ impl Env {
     }
 }
 
+/// A crate's settings, built from the environment by one [`Env`].
+pub trait FromEnv: Sized + Send + Sync + 'static {
+    fn from_env(env: &mut Env) -> Self;
+
+    /// Read from the environment now, every bad variable named.
+    fn read() -> Result<Self, ConfigError> {
+        let mut env = Env::new();
+        let value = Self::from_env(&mut env);
+        env.finish(value)
+    }
+}
+
+/// The settings in `cell`, read the first time and kept for the process: a crate's
+/// `Config::get` is one call to this, and the start-up check ([`crate::App::config`]) is its
+/// first reader, so a bad value stops the start.
+pub fn once<T: FromEnv>(
+    cell: &'static OnceLock<Result<T, ConfigError>>,
+) -> Result<&'static T, ConfigError> {
+    cell.get_or_init(T::read).as_ref().map_err(Clone::clone)
+}
+
 /// Whether this process is a Lambda function (closed defaults) rather than civic-local.
 pub fn in_lambda() -> bool {
     std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some()
@@ -98,6 +120,7 @@ fn short_type<T>() -> &'static str {
         "bool" => "boolean (true or false)",
         "f64" | "f32" => "number",
         "Tz" => "IANA time zone",
+        "RatePlan" => "rate plan (off or plan)",
         other => other,
     }
 }

@@ -17,7 +17,6 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::platform::env_or;
 use crate::{Error, ErrorFormat, Problem};
 
 /// Header that reports how many store round trips a request cost.
@@ -65,15 +64,15 @@ impl Limits {
 
     /// `RATE_LIMIT=plan` switches the plan on (`off`, the default, leaves it off);
     /// `RATE_LIMIT_PER_HOUR` and `RATE_LIMIT_PER_MINUTE`, when set, replace either figure.
-    pub fn from_env() -> Self {
+    pub fn from_env(env: &mut crate::config::Env) -> Self {
         let mut d = Self::default();
-        if env_or("RATE_LIMIT", RatePlan::Off) == RatePlan::Plan {
+        if env.get("RATE_LIMIT", RatePlan::Off) == RatePlan::Plan {
             d = d.plan();
         }
         Self {
-            body_bytes: env_or("BODY_LIMIT_BYTES", d.body_bytes),
-            per_hour: env_or("RATE_LIMIT_PER_HOUR", d.per_hour),
-            per_minute: env_or("RATE_LIMIT_PER_MINUTE", d.per_minute),
+            body_bytes: env.get("BODY_LIMIT_BYTES", d.body_bytes),
+            per_hour: env.get("RATE_LIMIT_PER_HOUR", d.per_hour),
+            per_minute: env.get("RATE_LIMIT_PER_MINUTE", d.per_minute),
         }
     }
 

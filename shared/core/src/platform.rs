@@ -2,13 +2,13 @@
 //! the limits. Built once at init (Lambda) or once per process (local).
 
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use civic_iot::{Provision, Publisher};
 use civic_store::{Backend, Blob, Table};
 use rand::RngCore;
 
+use crate::config::{Env, FromEnv};
 use crate::keys::{KeySet, MIN_SECRET};
 use crate::layers::Limits;
 
@@ -58,21 +58,20 @@ impl Platform {
         }
     }
 
-    /// Lambda: DynamoDB + S3 from the standard AWS environment; `TABLE_NAME` and
-    /// `BUCKET_NAME` from the function's environment; the signing keys from the SSM parameter
-    /// `JWT_KEYS_PARAMETER` names, read once here. A function without it holds no keys: it
-    /// can neither sign nor verify a token (its routes need none).
+    /// Lambda: DynamoDB + S3 from the standard AWS environment and the rest from [`Config`];
+    /// the signing keys from the SSM parameter it names, read once here. A function without
+    /// one holds no keys: it can neither sign nor verify a token (its routes need none).
     pub async fn from_env() -> Result<Self, String> {
-        let bucket = std::env::var("BUCKET_NAME").unwrap_or_else(|_| "civic".into());
-        let keys = match std::env::var("JWT_KEYS_PARAMETER") {
-            Ok(name) => {
+        let config = Config::read()?;
+        let keys = match &config.jwt_keys_parameter {
+            Some(name) => {
                 let sdk = aws_config::load_from_env().await;
-                KeySet::from_ssm(&aws_sdk_ssm::Client::new(&sdk), &name).await?
+                KeySet::from_ssm(&aws_sdk_ssm::Client::new(&sdk), name).await?
             }
-            Err(_) => KeySet::empty(),
+            None => KeySet::empty(),
         };
-        let mut p = Self::with_keys(Backend::aws(bucket).await, keys, Limits::from_env());
-        p.table_name = std::env::var("TABLE_NAME").ok();
+        let mut p = Self::with_keys(Backend::aws(config.bucket).await, keys, config.limits);
+        p.table_name = config.table_name;
         Ok(p)
     }
 
@@ -154,12 +153,27 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// A setting from the environment; a value that does not parse is a start-up error.
-pub fn env_or<T: FromStr>(name: &str, default: T) -> T {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("environment variable {name}={v:?} is not valid")),
-        Err(_) => default,
+/// The platform's settings in Lambda, from the template's environment (civic-local takes its
+/// own from its flags).
+pub struct Config {
+    /// The uploads bucket (`BUCKET_NAME`, default `civic`).
+    pub bucket: String,
+    /// The app's table (`TABLE_NAME`; unset: `civic-{app}`).
+    pub table_name: Option<String>,
+    /// The SSM parameter holding the token signing keys (`JWT_KEYS_PARAMETER`).
+    pub jwt_keys_parameter: Option<String>,
+    /// Body and rate limits (`BODY_LIMIT_BYTES`, `RATE_LIMIT`, `RATE_LIMIT_PER_HOUR`,
+    /// `RATE_LIMIT_PER_MINUTE`).
+    pub limits: Limits,
+}
+
+impl FromEnv for Config {
+    fn from_env(env: &mut Env) -> Self {
+        Self {
+            bucket: env.text("BUCKET_NAME").unwrap_or_else(|| "civic".into()),
+            table_name: env.text("TABLE_NAME"),
+            jwt_keys_parameter: env.text("JWT_KEYS_PARAMETER"),
+            limits: Limits::from_env(env),
+        }
     }
 }
