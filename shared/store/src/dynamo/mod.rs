@@ -6,8 +6,10 @@
 //! guard, and when only that guard fails the expired item is deleted and the update retried
 //! (the one case where a call makes more than one round trip).
 
+mod expr;
+mod setup;
+
 use std::collections::HashMap;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -15,21 +17,19 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
-    IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
-    TimeToLiveStatus, TransactWriteItem, Update as DynUpdate,
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update as DynUpdate,
 };
-use serde_json::Value;
 
 use crate::common::{
     backend, decode_cursor, encode_cursor, query_is_empty, validate_item, validate_key,
     validate_transact, validate_update,
 };
 use crate::{
-    Cond, EXPIRES_AT, GSI1, GSI1PK, GSI1SK, Item, Key, PK, Page, Query, Result, SK, SkRange,
-    StoreError, Table, Update, VERSION, Write, is_expired, metrics, now_epoch,
+    Cond, EXPIRES_AT, GSI1PK, GSI1SK, Item, Key, PK, Page, Query, Result, SK, StoreError, Table,
+    Update, Write, is_expired, metrics, now_epoch,
 };
+use expr::{Expr, to_av};
 
 type AvMap = HashMap<String, AttributeValue>;
 
@@ -49,10 +49,6 @@ fn to_av_map(item: &Item) -> Result<AvMap> {
 
 fn from_av_map(map: AvMap) -> Result<Item> {
     serde_dynamo::from_item(map).map_err(backend)
-}
-
-fn to_av(v: &Value) -> Result<AttributeValue> {
-    serde_dynamo::to_attribute_value(v).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
 fn key_av(key: &Key) -> AvMap {
@@ -77,105 +73,6 @@ where
     }
 }
 
-/// Expression attribute names and values, with placeholders handed out as they are used
-/// (DynamoDB rejects unused ones).
-#[derive(Default)]
-struct Expr {
-    names: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
-}
-
-impl Expr {
-    fn name(&mut self, attr: &str) -> String {
-        if let Some((placeholder, _)) = self.names.iter().find(|(_, a)| *a == attr) {
-            return placeholder.clone();
-        }
-        let placeholder = format!("#n{}", self.names.len());
-        self.names.insert(placeholder.clone(), attr.to_owned());
-        placeholder
-    }
-
-    fn value(&mut self, v: AttributeValue) -> String {
-        let placeholder = format!(":v{}", self.values.len());
-        self.values.insert(placeholder.clone(), v);
-        placeholder
-    }
-
-    fn now(&mut self) -> String {
-        self.value(AttributeValue::N(now_epoch().to_string()))
-    }
-
-    fn names(&self) -> Option<HashMap<String, String>> {
-        (!self.names.is_empty()).then(|| self.names.clone())
-    }
-
-    fn values(&self) -> Option<AvMap> {
-        (!self.values.is_empty()).then(|| self.values.clone())
-    }
-
-    /// `item is stored and not expired`.
-    fn live(&mut self) -> String {
-        let (pk, exp, now) = (self.name(PK), self.name(EXPIRES_AT), self.now());
-        format!("attribute_exists({pk}) AND (attribute_not_exists({exp}) OR {exp} > {now})")
-    }
-
-    /// The condition expression of `cond`. With `guard`, it also fails when an expired item
-    /// is stored (so an update cannot build on it).
-    fn cond(&mut self, cond: &Cond, guard: bool) -> Option<String> {
-        Some(match cond {
-            Cond::Always if guard => {
-                let (exp, now) = (self.name(EXPIRES_AT), self.now());
-                format!("attribute_not_exists({exp}) OR {exp} > {now}")
-            }
-            Cond::Always => return None,
-            Cond::NotExists if guard => format!("attribute_not_exists({})", self.name(PK)),
-            Cond::NotExists => {
-                let (pk, exp, now) = (self.name(PK), self.name(EXPIRES_AT), self.now());
-                format!("attribute_not_exists({pk}) OR {exp} <= {now}")
-            }
-            Cond::Exists => self.live(),
-            Cond::Version(n) => {
-                let (ver, v) = (
-                    self.name(VERSION),
-                    self.value(AttributeValue::N(n.to_string())),
-                );
-                format!("{ver} = {v} AND {}", self.live())
-            }
-        })
-    }
-
-    fn update(&mut self, u: &Update) -> Result<String> {
-        let mut set = Vec::new();
-        for (name, v) in &u.set {
-            let (n, v) = (self.name(name), self.value(to_av(v)?));
-            set.push(format!("{n} = {v}"));
-        }
-        for (name, v) in &u.set_if_absent {
-            let (n, v) = (self.name(name), self.value(to_av(v)?));
-            set.push(format!("{n} = if_not_exists({n}, {v})"));
-        }
-        let add: Vec<String> = u
-            .add
-            .iter()
-            .map(|(name, delta)| {
-                let (n, v) = (
-                    self.name(name),
-                    self.value(AttributeValue::N(delta.to_string())),
-                );
-                format!("{n} {v}")
-            })
-            .collect();
-        let remove: Vec<String> = u.remove.iter().map(|name| self.name(name)).collect();
-        let clauses = [("SET", set), ("ADD", add), ("REMOVE", remove)];
-        let parts: Vec<String> = clauses
-            .into_iter()
-            .filter(|(_, actions)| !actions.is_empty())
-            .map(|(verb, actions)| format!("{verb} {}", actions.join(", ")))
-            .collect();
-        Ok(parts.join(" "))
-    }
-}
-
 /// The stored item a failed condition reported (`ALL_OLD`), when it has expired.
 fn expired_old(item: Option<&AvMap>) -> Option<Item> {
     let item = from_av_map(item?.clone()).ok()?;
@@ -187,131 +84,6 @@ impl DynamoTable {
         Self {
             client,
             name: name.into(),
-        }
-    }
-
-    /// Creates the table (on-demand, `PK`/`SK`, index `GSI1` projecting all attributes) unless
-    /// it exists, waits until it is active, and enables TTL on `expires_at`.
-    pub async fn create_if_missing(&self) -> Result<()> {
-        let attr = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(backend)
-        };
-        let key = |name: &str, kind| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
-                .map_err(backend)
-        };
-        let gsi = GlobalSecondaryIndex::builder()
-            .index_name(GSI1)
-            .key_schema(key(GSI1PK, KeyType::Hash)?)
-            .key_schema(key(GSI1SK, KeyType::Range)?)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
-            .build()
-            .map_err(backend)?;
-        metrics::hit();
-        let created = self
-            .client
-            .create_table()
-            .table_name(&self.name)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attr(PK)?)
-            .attribute_definitions(attr(SK)?)
-            .attribute_definitions(attr(GSI1PK)?)
-            .attribute_definitions(attr(GSI1SK)?)
-            .key_schema(key(PK, KeyType::Hash)?)
-            .key_schema(key(SK, KeyType::Range)?)
-            .global_secondary_indexes(gsi)
-            .send()
-            .await;
-        match created {
-            Ok(_) => {}
-            Err(e) if e.code() == Some("ResourceInUseException") => {}
-            Err(e) => return Err(map_err(e)),
-        }
-        self.wait_active().await?;
-        self.enable_ttl().await;
-        Ok(())
-    }
-
-    /// Polls until the table and its index are active (a new table takes seconds on AWS).
-    async fn wait_active(&self) -> Result<()> {
-        for _ in 0..120 {
-            metrics::hit();
-            let out = self
-                .client
-                .describe_table()
-                .table_name(&self.name)
-                .send()
-                .await
-                .map_err(map_err)?;
-            let Some(table) = out.table() else {
-                return Err(backend("DescribeTable returned no table"));
-            };
-            let indexes_active = table
-                .global_secondary_indexes()
-                .iter()
-                .all(|i| i.index_status().is_none_or(|s| *s == IndexStatus::Active));
-            if table.table_status() == Some(&TableStatus::Active) && indexes_active {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        Err(backend(format!(
-            "table {} did not become active",
-            self.name
-        )))
-    }
-
-    /// Best effort: emulators may not support TTL, and expired items are hidden anyway.
-    async fn enable_ttl(&self) {
-        metrics::hit();
-        let status = self
-            .client
-            .describe_time_to_live()
-            .table_name(&self.name)
-            .send()
-            .await;
-        let enabled = status
-            .as_ref()
-            .ok()
-            .and_then(|o| o.time_to_live_description())
-            .is_some_and(|d| {
-                matches!(
-                    d.time_to_live_status(),
-                    Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
-                ) && d.attribute_name() == Some(EXPIRES_AT)
-            });
-        if enabled {
-            return;
-        }
-        let spec = match TimeToLiveSpecification::builder()
-            .enabled(true)
-            .attribute_name(EXPIRES_AT)
-            .build()
-        {
-            Ok(spec) => spec,
-            Err(e) => return tracing::warn!(error = %e, "cannot build the TTL specification"),
-        };
-        metrics::hit();
-        let res = self
-            .client
-            .update_time_to_live()
-            .table_name(&self.name)
-            .time_to_live_specification(spec)
-            .send()
-            .await;
-        if let Err(e) = res {
-            tracing::warn!(table = %self.name, error = %DisplayErrorContext(&e), "could not enable TTL");
         }
     }
 
@@ -584,30 +356,7 @@ impl Table for DynamoTable {
         let index = q.index.is_some();
         let (pk_attr, sk_attr) = if index { (GSI1PK, GSI1SK) } else { (PK, SK) };
         let mut e = Expr::default();
-        let s = |v: &str| AttributeValue::S(v.to_owned());
-        let mut key_cond = format!("{} = {}", e.name(pk_attr), e.value(s(&q.pk)));
-        // DynamoDB rejects empty key values; an empty lower bound is no bound at all.
-        let sk_cond = match &q.sk {
-            SkRange::All => None,
-            SkRange::Prefix(p) | SkRange::Gte(p) if p.is_empty() => None,
-            SkRange::Prefix(p) => Some(format!(
-                "begins_with({}, {})",
-                e.name(sk_attr),
-                e.value(s(p))
-            )),
-            SkRange::Between(a, b) if a.is_empty() => {
-                Some(format!("{} <= {}", e.name(sk_attr), e.value(s(b))))
-            }
-            SkRange::Between(a, b) => {
-                let (n, a, b) = (e.name(sk_attr), e.value(s(a)), e.value(s(b)));
-                Some(format!("{n} BETWEEN {a} AND {b}"))
-            }
-            SkRange::Gte(a) => Some(format!("{} >= {}", e.name(sk_attr), e.value(s(a)))),
-            SkRange::Lte(b) => Some(format!("{} <= {}", e.name(sk_attr), e.value(s(b)))),
-        };
-        if let Some(c) = sk_cond {
-            key_cond = format!("{key_cond} AND {c}");
-        }
+        let key_cond = e.key_cond(pk_attr, sk_attr, &q.pk, &q.sk);
         metrics::hit();
         let out = self
             .client
