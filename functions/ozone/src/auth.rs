@@ -9,12 +9,13 @@ use civic_auth::first_user::{self, Claim};
 use civic_auth::{hash_password, verify_password};
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Json, Result, ids};
-use civic_store::{Cond, Item, Key, StoreError, Table, Update};
+use civic_store::{Cond, Item, StoreError, Table, Update};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::keys::{user_index_sk, user_key};
 use crate::{State, User, required};
 
 pub fn routes() -> OpenApiRouter<State> {
@@ -55,11 +56,6 @@ pub struct UserOut {
     pub is_superuser: bool,
 }
 
-/// Usernames are unique without regard to case.
-fn user_key(username: &str) -> Key {
-    Key::new(format!("USER#{}", username.to_lowercase()), "USER")
-}
-
 impl UserRecord {
     fn to_item(&self) -> Result<Item> {
         let key = user_key(&self.username);
@@ -69,7 +65,7 @@ impl UserRecord {
                 ("PK", key.pk),
                 ("SK", key.sk),
                 ("GSI1PK", "USERS".into()),
-                ("GSI1SK", format!("{:010}", self.id)),
+                ("GSI1SK", user_index_sk(self.id)),
             ],
         )
     }

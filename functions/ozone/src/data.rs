@@ -6,7 +6,7 @@ use axum::response::Response;
 use chrono::Duration;
 use civic_core::item::from_item;
 use civic_core::{Error, Json, Query, Result, page};
-use civic_store::{Key, SkRange, Table};
+use civic_store::{SkRange, Table};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -14,6 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::UserRecord;
 use crate::gateway::{Device, DeviceRecord, Event};
+use crate::keys::{device_count_key, events_pk};
 use crate::rollup::{Counts, Granularity, Scope};
 use crate::{
     Config, State, User, iso, iso_ms, now, parse_bool, parse_days, required, valid_device_id,
@@ -186,7 +187,7 @@ async fn devices_data(
 ) -> Result<Response> {
     let total = s
         .table
-        .get(&Key::new("COUNT", "DEVICES"))
+        .get(&device_count_key())
         .await?
         .and_then(|i| i.get("total").and_then(Value::as_i64))
         .unwrap_or(0);
@@ -303,7 +304,7 @@ pub(crate) fn events_query(device_id: Option<&str>) -> Result<civic_store::Query
     Ok(match device_id.map(str::trim).filter(|d| !d.is_empty()) {
         Some(id) => {
             valid_device_id("device_id", id)?;
-            civic_store::Query::partition(format!("EVENTS#{id}"))
+            civic_store::Query::partition(events_pk(id))
         }
         None => civic_store::Query::index("EVENTS"),
     })

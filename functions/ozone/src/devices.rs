@@ -6,7 +6,7 @@ use axum::extract::{Path, State as S};
 use axum::response::Response;
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Json, Query, Result, page, retry};
-use civic_store::{Cond, Item, Key, StoreError, Update, Write};
+use civic_store::{Cond, Item, StoreError, Update, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -14,8 +14,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::gateway::{
     CERTIFICATE, Certificate, Device, DeviceRecord, LEGACY_INGEST, LegacyIngest, TOKEN_DIGEST,
-    attribute, device_key, mac_key, normalize_mac,
+    attribute, normalize_mac,
 };
+use crate::keys::{device_count_key, device_index_sk, device_key, mac_key};
 use crate::{Staff, State, iso_ms, now, required, valid_device_id};
 
 pub fn routes() -> OpenApiRouter<State> {
@@ -77,47 +78,18 @@ async fn assign(
             }
             None => {}
         }
-        let mut registration = current.unwrap_or_else(|| {
-            Item::from_iter([
-                ("mac".to_owned(), Value::from(mac)),
-                ("first_seen".to_owned(), at.into()),
-                ("GSI1PK".to_owned(), "MACS".into()),
-                ("GSI1SK".to_owned(), mac.into()),
-            ])
-        });
-        let key = mac_key(mac);
-        registration.insert("PK".into(), key.pk.into());
-        registration.insert("SK".into(), key.sk.into());
-        registration.insert("device_id".into(), device_id.into());
-        registration.insert("assigned".into(), true.into());
-        registration.insert("version".into(), (version.unwrap_or(0) + 1).into());
-        let device = Device {
-            device_id: device_id.to_owned(),
-            mac: mac.to_owned(),
-            assigned_at: at.to_owned(),
-            ..Device::default()
-        };
-        let dkey = device_key(device_id);
-        let mut device = to_item(
-            &device,
-            &[
-                ("PK", dkey.pk),
-                ("SK", dkey.sk),
-                ("GSI1PK", "DEVICES".into()),
-                ("GSI1SK", format!("{at}#{device_id}")),
-            ],
-        )?;
-        device.insert("version".into(), 1.into());
+        let next = version.unwrap_or(0) + 1;
+        let registration = assigned_registration(current, mac, device_id, at, next);
         let writes = vec![
             Write::Put {
                 item: registration,
                 cond: version.map_or(Cond::NotExists, Cond::Version),
             },
             Write::Put {
-                item: device,
+                item: new_device(mac, device_id, at)?,
                 cond: Cond::NotExists,
             },
-            Write::Update(Update::new(Key::new("COUNT", "DEVICES")).add("total", 1)),
+            Write::Update(Update::new(device_count_key()).add("total", 1)),
         ];
         match table.transact(writes).await {
             Ok(()) => Ok(Some(())),
@@ -135,6 +107,54 @@ async fn assign(
         device_id: device_id.to_owned(),
         assigned: true,
     }))
+}
+
+/// `mac`'s registration naming `device_id` at `version` (a MAC that never hand-shook gets
+/// one now, as its handshake would have made it).
+fn assigned_registration(
+    current: Option<Item>,
+    mac: &str,
+    device_id: &str,
+    at: &str,
+    version: i64,
+) -> Item {
+    let mut registration = current.unwrap_or_else(|| {
+        Item::from_iter([
+            ("mac".to_owned(), Value::from(mac)),
+            ("first_seen".to_owned(), at.into()),
+            ("GSI1PK".to_owned(), "MACS".into()),
+            ("GSI1SK".to_owned(), mac.into()),
+        ])
+    });
+    let key = mac_key(mac);
+    registration.insert("PK".into(), key.pk.into());
+    registration.insert("SK".into(), key.sk.into());
+    registration.insert("device_id".into(), device_id.into());
+    registration.insert("assigned".into(), true.into());
+    registration.insert("version".into(), version.into());
+    registration
+}
+
+/// The record of a device just assigned: no token until its next handshake.
+fn new_device(mac: &str, device_id: &str, at: &str) -> Result<Item> {
+    let device = Device {
+        device_id: device_id.to_owned(),
+        mac: mac.to_owned(),
+        assigned_at: at.to_owned(),
+        ..Device::default()
+    };
+    let key = device_key(device_id);
+    let mut device = to_item(
+        &device,
+        &[
+            ("PK", key.pk),
+            ("SK", key.sk),
+            ("GSI1PK", "DEVICES".into()),
+            ("GSI1SK", device_index_sk(at, device_id)),
+        ],
+    )?;
+    device.insert("version".into(), 1.into());
+    Ok(device)
 }
 
 /// `{device_id}` by name (see `catalog::IdPath`).

@@ -2,7 +2,7 @@
 //! that bill customers; staff manage outlets, machines and devices; usage statistics come from
 //! rollups kept at ingest time. Contract: `shared/seeds/ozone-telemetry-api.md`.
 //!
-//! Table layout (`civic-ozone`):
+//! Table layout (`civic-ozone`; every key is built in [`keys`], rollups' in [`rollup`]):
 //! | item | PK | SK | GSI1PK / GSI1SK |
 //! |---|---|---|---|
 //! | user | `USER#{username, lower case}` | `USER` | `USERS` / `{id:010}` |
@@ -27,6 +27,7 @@ pub mod catalog;
 pub mod data;
 pub mod devices;
 pub mod gateway;
+pub mod keys;
 pub mod mqtt;
 pub mod rollup;
 

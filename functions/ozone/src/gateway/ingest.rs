@@ -1,0 +1,165 @@
+//! Storing an event exactly once, with its device's status and the rollups it counts in: what
+//! the HTTP, MQTT and legacy ingests share.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use chrono::DateTime;
+use civic_core::item::to_item;
+use civic_core::{Error, Result, retry};
+use civic_store::{Cond, Item, StoreError, Update, Write};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::{DeviceRecord, LAST_RECEIPT, touch};
+use crate::keys::{device_key, event_id_key, event_index_sk, event_key};
+use crate::rollup::{self, Scope};
+use crate::{State, Treatment, now};
+
+/// An event, as stored and listed.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Event {
+    pub device_id: String,
+    /// Legacy type: BASIC|STANDARD|PREMIUM|status (or the event name).
+    pub event_type: String,
+    pub event_id: String,
+    pub event: String,
+    pub treatment: Option<Treatment>,
+    pub counter: Option<i64>,
+    pub occurred_at: String,
+    pub device_timestamp: Option<String>,
+    pub wifi_status: Option<Value>,
+    pub payload: Option<Value>,
+    pub count_basic: Option<i64>,
+    pub count_standard: Option<i64>,
+    pub count_premium: Option<i64>,
+    pub firmware: Option<String>,
+    pub received_at: String,
+}
+
+impl Event {
+    pub fn is_status(&self) -> bool {
+        self.event_type == "status"
+    }
+}
+
+/// The last receipt stamp this process handed out.
+static LAST_STAMP: AtomicI64 = AtomicI64::new(0);
+
+/// Receipt order, for events that occurred in the same second: the time of receipt in
+/// microseconds since the epoch, made strictly greater than every stamp this process handed
+/// out before and than `floor`, the device's last stored stamp (which another Lambda instance
+/// may have written). Kept in the events' sort keys, so no extra write and no shared counter:
+/// a device's next event sorts after its previous one whatever the clocks of the processes
+/// that took them; events of different devices taken by different processes follow the clock.
+pub fn receipt_stamp(floor: i64) -> i64 {
+    let now = now().timestamp_micros();
+    let next = |last: i64| now.max(last + 1).max(floor + 1);
+    let last = LAST_STAMP
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(next(last)))
+        .unwrap_or_else(|last| last);
+    next(last)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stored {
+    New,
+    Duplicate,
+}
+
+/// Stores an event exactly once. One transaction writes the event-id marker (only if absent:
+/// that is the idempotency), the event, the device's status and every rollup the event counts
+/// in; a repeated event id fails the marker's condition and changes nothing. Raw events and
+/// markers expire after the retention period; rollups stay. Events of the same second sort by
+/// their [`receipt_stamp`], which the device's status keeps for the next one.
+pub async fn ingest(s: &State, record: &DeviceRecord, e: &Event, status: Update) -> Result<Stored> {
+    let device = &record.device;
+    let receipt = receipt_stamp(record.last_receipt);
+    let status = status.set(LAST_RECEIPT, receipt);
+    let expires_at = now().timestamp() + s.config.retention_secs;
+    let marker_key = event_id_key(&e.device_id, &e.event_id);
+    let marker = Item::from_iter([
+        ("PK".to_owned(), Value::from(marker_key.pk)),
+        ("SK".to_owned(), marker_key.sk.into()),
+        ("occurred_at".to_owned(), e.occurred_at.clone().into()),
+        ("expires_at".to_owned(), expires_at.into()),
+    ]);
+    let key = event_key(&e.device_id, &e.occurred_at, receipt, &e.event_id);
+    let mut event = to_item(
+        e,
+        &[
+            ("PK", key.pk),
+            ("SK", key.sk),
+            ("GSI1PK", "EVENTS".into()),
+            (
+                "GSI1SK",
+                event_index_sk(&e.occurred_at, receipt, &e.device_id, &e.event_id),
+            ),
+        ],
+    )?;
+    event.insert("expires_at".into(), expires_at.into());
+    let mut writes = vec![
+        Write::Put {
+            item: marker,
+            cond: Cond::NotExists,
+        },
+        Write::Put {
+            item: event,
+            cond: Cond::Always,
+        },
+        Write::Update(status.cond(Cond::Exists)),
+    ];
+    if let Some(t) = e.treatment {
+        let at = DateTime::parse_from_rfc3339(&e.occurred_at)
+            .map_err(|err| Error::Internal(err.to_string()))?
+            .to_utc();
+        let mut scopes = vec![Scope::All, Scope::Device(e.device_id.clone())];
+        scopes.extend(device.machine_id.map(Scope::Machine));
+        scopes.extend(device.outlet_id.map(Scope::Outlet));
+        writes.extend(rollup::increments(s.config.tz, at, &scopes, t));
+    }
+    let (table, writes) = (s.table.as_ref(), &writes);
+    retry::optimistic(move || async move {
+        match table.transact(writes.clone()).await {
+            Ok(()) => Ok(Some(Stored::New)),
+            Err(StoreError::TransactionCanceled(failed)) if failed.contains(&0) => {
+                Ok(Some(Stored::Duplicate))
+            }
+            Err(StoreError::TransactionCanceled(_)) => {
+                Err(Error::Unauthorized("Unknown device".into()))
+            }
+            // Concurrent transactions on the same items: try again.
+            Err(StoreError::Conflict) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await
+}
+
+/// What an event changes in its device's status.
+pub(super) fn status_update(device_id: &str, e: &Event, received: &str) -> Update {
+    let mut u = touch(Update::new(device_key(device_id)), device_id, received)
+        .set("mode", e.event_type.clone())
+        .set("last_event_at", e.occurred_at.clone())
+        .add("event_count", 1);
+    if let Some(ts) = &e.device_timestamp {
+        u = u.set("device_timestamp", ts.clone());
+    }
+    if let Some(f) = &e.firmware {
+        u = u.set("firmware", f.clone());
+    }
+    if let (Some(t), Some(c)) = (e.treatment, e.counter) {
+        u = u.set(t.count_field(), c);
+    }
+    match &e.wifi_status {
+        Some(Value::Bool(b)) => u.set("wifi_connected", *b),
+        Some(Value::String(w)) => u.set(
+            "wifi_connected",
+            matches!(
+                w.to_ascii_lowercase().as_str(),
+                "connected" | "ok" | "on" | "true"
+            ),
+        ),
+        _ => u,
+    }
+}
