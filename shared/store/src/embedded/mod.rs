@@ -4,6 +4,8 @@
 //! transaction and conditions are checked and applied atomically. Writes commit with
 //! `Durability::Immediate` (fsync) before they are acknowledged.
 
+mod query;
+
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
@@ -13,8 +15,8 @@ use redb::{Database, Durability, ReadableTable, TableDefinition, TableError};
 use serde_json::{Number, Value};
 
 use crate::common::{
-    add_numbers, backend, cursor_of, decode_cursor, encode_cursor, query_is_empty, sk_span,
-    validate_item, validate_key, validate_transact, validate_update,
+    add_numbers, backend, query_is_empty, validate_item, validate_key, validate_transact,
+    validate_update,
 };
 use crate::{
     Cond, GSI1, GSI1PK, GSI1SK, Item, Key, PK, Page, Query, Result, SK, StoreError, Table, Update,
@@ -241,24 +243,6 @@ fn apply_update(live: Option<Item>, u: &Update) -> Result<Item> {
     Ok(item)
 }
 
-/// Bounds of a scan from `lo` (inclusive) to `hi` (exclusive), narrowed past the cursor.
-fn bounds<K: Ord>(lo: K, hi: K, cursor: Option<K>, forward: bool) -> (Bound<K>, Bound<K>) {
-    match cursor {
-        Some(c) if forward && c >= lo => (Bound::Excluded(c), Bound::Excluded(hi)),
-        Some(c) if !forward && c < hi => (Bound::Included(lo), Bound::Excluded(c)),
-        _ => (Bound::Included(lo), Bound::Excluded(hi)),
-    }
-}
-
-fn borrow2(b: &Bound<OwnedKey>) -> Bound<(&str, &str)> {
-    b.as_ref().map(|(a, b)| (a.as_str(), b.as_str()))
-}
-
-fn borrow4(b: &Bound<(String, String, String, String)>) -> Bound<(&str, &str, &str, &str)> {
-    b.as_ref()
-        .map(|(a, b, c, d)| (a.as_str(), b.as_str(), c.as_str(), d.as_str()))
-}
-
 /// Runs blocking engine work off the async threads, counting one round trip.
 async fn run<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     metrics::hit();
@@ -322,102 +306,6 @@ impl EmbeddedTable {
             }
         }
         Ok((expired, None))
-    }
-
-    fn query_sync(&self, q: &Query) -> Result<Page> {
-        let cursor = q
-            .cursor
-            .as_deref()
-            .map(|c| decode_cursor(c, q))
-            .transpose()?;
-        let txn = self.db.begin_read().map_err(backend)?;
-        let items = match txn.open_table(items_def(&self.name)) {
-            Ok(t) => t,
-            Err(TableError::TableDoesNotExist(_)) => return Ok(Page::default()),
-            Err(e) => return Err(backend(e)),
-        };
-        let now = now_epoch();
-        let limit = q.limit.unwrap_or(usize::MAX);
-        let (lo, hi) = sk_span(&q.sk);
-        // The end of the partition: the next partition key is `pk` followed by NUL.
-        let end = || format!("{}\0", q.pk);
-        let mut out = Vec::new();
-        let mut more = false;
-        let mut accept = |item: Item| {
-            if is_expired(&item, now) {
-                return true;
-            }
-            if out.len() == limit {
-                more = true;
-                return false;
-            }
-            out.push(item);
-            true
-        };
-        let cursor_value = |i: usize| cursor.as_ref().map(|c| c[i].1.clone());
-
-        if q.index.is_none() {
-            let lo = (q.pk.clone(), lo);
-            let hi = hi.map_or_else(|| (end(), String::new()), |h| (q.pk.clone(), h));
-            let cur = cursor_value(0).zip(cursor_value(1));
-            let (lo, hi) = bounds(lo, hi, cur, q.forward);
-            let range = items
-                .range::<(&str, &str)>((borrow2(&lo), borrow2(&hi)))
-                .map_err(backend)?;
-            let iter: Box<dyn Iterator<Item = _>> = if q.forward {
-                Box::new(range)
-            } else {
-                Box::new(range.rev())
-            };
-            for entry in iter {
-                let (_, v) = entry.map_err(backend)?;
-                if !accept(decode(v.value())?) {
-                    break;
-                }
-            }
-        } else {
-            let index = match txn.open_table(index_def(&self.index)) {
-                Ok(t) => t,
-                Err(TableError::TableDoesNotExist(_)) => return Ok(Page::default()),
-                Err(e) => return Err(backend(e)),
-            };
-            let s = String::new;
-            let lo = (q.pk.clone(), lo, s(), s());
-            let hi = hi.map_or_else(|| (end(), s(), s(), s()), |h| (q.pk.clone(), h, s(), s()));
-            // Cursor order is PK, SK, GSI1PK, GSI1SK; index keys lead with the GSI keys.
-            let cur = cursor.as_ref().map(|c| {
-                (
-                    c[2].1.clone(),
-                    c[3].1.clone(),
-                    c[0].1.clone(),
-                    c[1].1.clone(),
-                )
-            });
-            let (lo, hi) = bounds(lo, hi, cur, q.forward);
-            let range = index
-                .range::<(&str, &str, &str, &str)>((borrow4(&lo), borrow4(&hi)))
-                .map_err(backend)?;
-            let iter: Box<dyn Iterator<Item = _>> = if q.forward {
-                Box::new(range)
-            } else {
-                Box::new(range.rev())
-            };
-            for entry in iter {
-                let (k, _) = entry.map_err(backend)?;
-                let (_, _, pk, sk) = k.value();
-                let Some(v) = items.get((pk, sk)).map_err(backend)? else {
-                    continue;
-                };
-                if !accept(decode(v.value())?) {
-                    break;
-                }
-            }
-        }
-        let cursor = match out.last() {
-            Some(last) if more => Some(encode_cursor(&cursor_of(last, q.index.is_some()))),
-            _ => None,
-        };
-        Ok(Page { items: out, cursor })
     }
 }
 

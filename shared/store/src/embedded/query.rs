@@ -1,0 +1,173 @@
+//! Queries of the embedded backend: a range scan of a partition, or of the index (each entry
+//! then read from the items table), in either direction and resuming past a cursor.
+
+use std::ops::Bound;
+
+use redb::{ReadOnlyTable, TableError};
+
+use super::{EmbeddedTable, IndexKey, ItemKey, OwnedKey, decode, index_def, items_def};
+use crate::common::{backend, cursor_of, decode_cursor, encode_cursor, sk_span};
+use crate::{Item, Page, Query, Result, is_expired, now_epoch};
+
+/// A query's decoded cursor: `(name, value)` in the order PK, SK, GSI1PK, GSI1SK.
+type Cursor = Vec<(String, String)>;
+
+/// Bounds of a scan from `lo` (inclusive) to `hi` (exclusive), narrowed past the cursor.
+fn bounds<K: Ord>(lo: K, hi: K, cursor: Option<K>, forward: bool) -> (Bound<K>, Bound<K>) {
+    match cursor {
+        Some(c) if forward && c >= lo => (Bound::Excluded(c), Bound::Excluded(hi)),
+        Some(c) if !forward && c < hi => (Bound::Included(lo), Bound::Excluded(c)),
+        _ => (Bound::Included(lo), Bound::Excluded(hi)),
+    }
+}
+
+fn borrow2(b: &Bound<OwnedKey>) -> Bound<(&str, &str)> {
+    b.as_ref().map(|(a, b)| (a.as_str(), b.as_str()))
+}
+
+fn borrow4(b: &Bound<(String, String, String, String)>) -> Bound<(&str, &str, &str, &str)> {
+    b.as_ref()
+        .map(|(a, b, c, d)| (a.as_str(), b.as_str(), c.as_str(), d.as_str()))
+}
+
+/// The end of the partition: the next partition key is `pk` followed by NUL.
+fn end(q: &Query) -> String {
+    format!("{}\0", q.pk)
+}
+
+/// What a scan keeps: the live items, up to the limit.
+struct Found {
+    out: Vec<Item>,
+    limit: usize,
+    now: i64,
+    /// A live item past the limit was seen: the page gets a cursor.
+    more: bool,
+}
+
+impl Found {
+    /// Keeps `item` unless it has expired; `false` once the page is full (stop scanning).
+    fn accept(&mut self, item: Item) -> bool {
+        if is_expired(&item, self.now) {
+            return true;
+        }
+        if self.out.len() == self.limit {
+            self.more = true;
+            return false;
+        }
+        self.out.push(item);
+        true
+    }
+}
+
+/// Scans a partition of the items table.
+fn scan_items(
+    items: &ReadOnlyTable<ItemKey, &'static [u8]>,
+    q: &Query,
+    cursor: Option<&Cursor>,
+    found: &mut Found,
+) -> Result<()> {
+    let (lo, hi) = sk_span(&q.sk);
+    let lo = (q.pk.clone(), lo);
+    let hi = hi.map_or_else(|| (end(q), String::new()), |h| (q.pk.clone(), h));
+    let cursor_value = |i: usize| cursor.map(|c| c[i].1.clone());
+    let cur = cursor_value(0).zip(cursor_value(1));
+    let (lo, hi) = bounds(lo, hi, cur, q.forward);
+    let range = items
+        .range::<(&str, &str)>((borrow2(&lo), borrow2(&hi)))
+        .map_err(backend)?;
+    let iter: Box<dyn Iterator<Item = _>> = if q.forward {
+        Box::new(range)
+    } else {
+        Box::new(range.rev())
+    };
+    for entry in iter {
+        let (_, v) = entry.map_err(backend)?;
+        if !found.accept(decode(v.value())?) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Scans a partition of the index, reading each entry's item.
+fn scan_index(
+    items: &ReadOnlyTable<ItemKey, &'static [u8]>,
+    index: &ReadOnlyTable<IndexKey, ()>,
+    q: &Query,
+    cursor: Option<&Cursor>,
+    found: &mut Found,
+) -> Result<()> {
+    let (lo, hi) = sk_span(&q.sk);
+    let s = String::new;
+    let lo = (q.pk.clone(), lo, s(), s());
+    let hi = hi.map_or_else(|| (end(q), s(), s(), s()), |h| (q.pk.clone(), h, s(), s()));
+    // Cursor order is PK, SK, GSI1PK, GSI1SK; index keys lead with the GSI keys.
+    let cur = cursor.map(|c| {
+        (
+            c[2].1.clone(),
+            c[3].1.clone(),
+            c[0].1.clone(),
+            c[1].1.clone(),
+        )
+    });
+    let (lo, hi) = bounds(lo, hi, cur, q.forward);
+    let range = index
+        .range::<(&str, &str, &str, &str)>((borrow4(&lo), borrow4(&hi)))
+        .map_err(backend)?;
+    let iter: Box<dyn Iterator<Item = _>> = if q.forward {
+        Box::new(range)
+    } else {
+        Box::new(range.rev())
+    };
+    for entry in iter {
+        let (k, _) = entry.map_err(backend)?;
+        let (_, _, pk, sk) = k.value();
+        let Some(v) = items.get((pk, sk)).map_err(backend)? else {
+            continue;
+        };
+        if !found.accept(decode(v.value())?) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+impl EmbeddedTable {
+    pub(super) fn query_sync(&self, q: &Query) -> Result<Page> {
+        let cursor = q
+            .cursor
+            .as_deref()
+            .map(|c| decode_cursor(c, q))
+            .transpose()?;
+        let txn = self.db.begin_read().map_err(backend)?;
+        let items = match txn.open_table(items_def(&self.name)) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Page::default()),
+            Err(e) => return Err(backend(e)),
+        };
+        let mut found = Found {
+            out: Vec::new(),
+            limit: q.limit.unwrap_or(usize::MAX),
+            now: now_epoch(),
+            more: false,
+        };
+        if q.index.is_none() {
+            scan_items(&items, q, cursor.as_ref(), &mut found)?;
+        } else {
+            let index = match txn.open_table(index_def(&self.index)) {
+                Ok(t) => t,
+                Err(TableError::TableDoesNotExist(_)) => return Ok(Page::default()),
+                Err(e) => return Err(backend(e)),
+            };
+            scan_index(&items, &index, q, cursor.as_ref(), &mut found)?;
+        }
+        let cursor = match found.out.last() {
+            Some(last) if found.more => Some(encode_cursor(&cursor_of(last, q.index.is_some()))),
+            _ => None,
+        };
+        Ok(Page {
+            items: found.out,
+            cursor,
+        })
+    }
+}
