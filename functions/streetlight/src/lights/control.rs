@@ -1,0 +1,230 @@
+//! Changing a light's status: manual control by operators and admins, and status reports from
+//! devices (over HTTP or the MQTT topic rule). Each change is logged and counted.
+
+use axum::extract::State as S;
+use axum::http::StatusCode;
+use civic_core::item::to_item;
+use civic_core::retry::won;
+use civic_core::{Error, Json, Result, ids, retry};
+use civic_store::{Cond, Key, Table, Update, Write};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::model::{ControlLog, Light, Status, Versioned, summary_key};
+use crate::{AtLeast, Operator, Reply, State, reply, require_fields, required};
+
+#[derive(Deserialize, ToSchema)]
+pub struct ControlRequest {
+    #[serde(rename = "lightId")]
+    #[schema(required, nullable = false)]
+    light_id: Option<String>,
+    /// `on` or `off`.
+    #[schema(required, nullable = false)]
+    action: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ControlData {
+    light_id: String,
+    status: Status,
+    is_automatic: bool,
+    last_status_change: String,
+}
+
+/// Turn a light on or off (operator or admin). Switches the light to manual mode.
+#[utoipa::path(post, path = "/api/lights/control", tag = "lights", request_body = ControlRequest, security(("bearer" = [])),
+    responses((status = 200, body = inline(crate::Envelope<ControlData>)), (status = 400), (status = 401), (status = 403), (status = 404)))]
+pub(super) async fn control(
+    S(s): S<State>,
+    AtLeast(user): Operator,
+    Json(req): Json<ControlRequest>,
+) -> Result<Reply<ControlData>> {
+    require_fields(&[("lightId", &req.light_id), ("action", &req.action)])?;
+    let status = match required(&req.action) {
+        Some("on") => Status::On,
+        Some("off") => Status::Off,
+        _ => return Err(Error::bad_request("action must be \"on\" or \"off\"")),
+    };
+    let change = Change {
+        status,
+        error_details: None,
+        manual: true,
+        performed_by: user.email.clone(),
+    };
+    let light = change_status(
+        s.table.as_ref(),
+        required(&req.light_id).unwrap_or_default(),
+        change,
+    )
+    .await?;
+    command(&s, &light.light_id, status).await;
+    let data = ControlData {
+        light_id: light.light_id,
+        status: light.status,
+        is_automatic: light.is_automatic,
+        last_status_change: light.last_status_change,
+    };
+    Ok(reply(
+        StatusCode::OK,
+        format!("Light turned {}", status.as_str()),
+        data,
+    ))
+}
+
+/// Tells the light's device to switch. The change is stored already; a device that misses
+/// the command reports its real status, so a failed publish is logged, not returned.
+async fn command(s: &State, light_id: &str, status: Status) {
+    let topic = format!("streetlight/lights/{light_id}/command");
+    let msg = serde_json::json!({"action": status.as_str()});
+    if let Err(e) = s.devices.publish(&topic, &msg).await {
+        tracing::warn!(light = light_id, error = %e, "command not published");
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct StatusRequest {
+    #[serde(rename = "lightId")]
+    #[schema(required, nullable = false)]
+    light_id: Option<String>,
+    /// `on`, `off` or `error`.
+    #[schema(required, nullable = false)]
+    status: Option<Status>,
+    #[serde(rename = "errorDetails")]
+    error_details: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StatusData {
+    light_id: String,
+    status: Status,
+    error_details: Option<String>,
+    last_status_change: String,
+}
+
+/// A status report from a light's device (operator or admin credentials; devices over MQTT use
+/// the same logic). Logged as an automatic change.
+#[utoipa::path(post, path = "/api/lights/update-status", tag = "lights", request_body = StatusRequest, security(("bearer" = [])),
+    responses((status = 200, body = inline(crate::Envelope<StatusData>)), (status = 400), (status = 401), (status = 403), (status = 404)))]
+pub(super) async fn update_status(
+    S(s): S<State>,
+    AtLeast(user): Operator,
+    Json(req): Json<StatusRequest>,
+) -> Result<Reply<StatusData>> {
+    let data = status_report(&s, req, &user.email).await?;
+    Ok(reply(StatusCode::OK, "Light status updated", data))
+}
+
+/// The topic rule's message: `{status, errorDetails}` and `lightId` from the topic
+/// (`streetlight/lights/{lightId}/status`). The device's certificate policy lets it publish
+/// only on its own topic, so the change is logged as performed by `device`.
+pub async fn device_status(s: State, msg: Value) -> Result<Value> {
+    let data = status_report(&s, civic_core::iot::message(msg)?, "device").await?;
+    civic_core::iot::report(data)
+}
+
+async fn status_report(s: &State, req: StatusRequest, by: &str) -> Result<StatusData> {
+    require_fields(&[("lightId", &req.light_id)])?;
+    let status = req
+        .status
+        .ok_or_else(|| Error::bad_request("Missing required fields: status"))?;
+    let light = report_status(
+        s.table.as_ref(),
+        required(&req.light_id).unwrap_or_default(),
+        status,
+        req.error_details,
+        by,
+    )
+    .await?;
+    Ok(StatusData {
+        light_id: light.light_id,
+        status: light.status,
+        error_details: light.error_details,
+        last_status_change: light.last_status_change,
+    })
+}
+
+/// A device's status report: the domain function behind `update-status` and the MQTT rule.
+pub async fn report_status(
+    table: &dyn Table,
+    light_id: &str,
+    status: Status,
+    details: Option<String>,
+    by: &str,
+) -> Result<Light> {
+    let error_details = if status == Status::Error {
+        details.filter(|d| !d.trim().is_empty())
+    } else {
+        None
+    };
+    change_status(
+        table,
+        light_id,
+        Change {
+            status,
+            error_details,
+            manual: false,
+            performed_by: by.to_owned(),
+        },
+    )
+    .await
+}
+
+struct Change {
+    status: Status,
+    error_details: Option<String>,
+    /// Manual control switches the light out of automatic mode.
+    manual: bool,
+    performed_by: String,
+}
+
+/// Writes the light, its log entry and the city counters in one transaction, guarded by the
+/// light's version so concurrent changes cannot skew the counters.
+async fn change_status(table: &dyn Table, light_id: &str, change: Change) -> Result<Light> {
+    let log_id = ids::next_id(table, "log").await?;
+    let change = &change;
+    retry::optimistic(move || async move {
+        let Versioned {
+            light: before,
+            version,
+        } = Versioned::load(table, light_id).await?;
+        let now = civic_core::time::now_rfc3339();
+        let mut light = before.clone();
+        light.status = change.status;
+        light.error_details = change.error_details.clone();
+        light.last_status_change = now.clone();
+        if change.manual {
+            light.is_automatic = false;
+        }
+        let log = ControlLog {
+            id: log_id,
+            light_id: light.light_id.clone(),
+            action: change.status.as_str().into(),
+            performed_by: change.performed_by.clone(),
+            control_type: if change.manual { "manual" } else { "automatic" }.into(),
+            previous_status: before.status,
+            new_status: change.status,
+            created_at: now.clone(),
+        };
+        let log_key = Key::new(format!("LIGHT#{light_id}"), format!("LOG#{log_id:012}"));
+        let mut writes = vec![
+            Write::Put {
+                item: light.to_item(version + 1)?,
+                cond: Cond::Version(version),
+            },
+            Write::Put {
+                item: to_item(&log, &[("PK", log_key.pk), ("SK", log_key.sk)])?,
+                cond: Cond::Always,
+            },
+        ];
+        if before.status != change.status {
+            let counters = Update::new(summary_key(&light.city))
+                .add(before.status.counter(), -1)
+                .add(change.status.counter(), 1)
+                .set("last_updated", now);
+            writes.push(Write::Update(counters));
+        }
+        won(table.transact(writes).await).map(|won| won.then_some(light))
+    })
+    .await
+}

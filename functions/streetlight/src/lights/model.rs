@@ -1,0 +1,144 @@
+//! The stored shapes: a light (with the version it was read at), its control log entries, and a
+//! city's summary counters; their keys.
+
+use civic_core::item::{from_item, to_item};
+use civic_core::{Error, Result};
+use civic_store::{Item, Key, Table};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::{city_key, required};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    On,
+    Off,
+    Error,
+}
+
+impl Status {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Status::On => "on",
+            Status::Off => "off",
+            Status::Error => "error",
+        }
+    }
+    /// The summary counter this status is counted in.
+    pub(super) fn counter(self) -> &'static str {
+        match self {
+            Status::On => "lights_on",
+            Status::Off => "lights_off",
+            Status::Error => "lights_in_error",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Light {
+    pub id: i64,
+    pub light_id: String,
+    pub name: String,
+    pub city: String,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub address: Option<String>,
+    pub status: Status,
+    pub is_automatic: bool,
+    pub brightness: i64,
+    pub last_status_change: String,
+    pub error_details: Option<String>,
+}
+
+/// A stored light and the version it was read at.
+pub(super) struct Versioned {
+    pub(super) light: Light,
+    pub(super) version: i64,
+}
+
+pub(super) fn light_key(light_id: &str) -> Key {
+    Key::new(format!("LIGHT#{light_id}"), "META")
+}
+
+impl Light {
+    pub(super) fn to_item(&self, version: i64) -> Result<Item> {
+        let key = light_key(&self.light_id);
+        let mut item = to_item(
+            self,
+            &[
+                ("PK", key.pk),
+                ("SK", key.sk),
+                ("GSI1PK", city_key(&self.city)),
+                ("GSI1SK", self.light_id.clone()),
+            ],
+        )?;
+        item.insert("version".into(), version.into());
+        Ok(item)
+    }
+}
+
+impl Versioned {
+    fn from_item(item: Item) -> Result<Self> {
+        let version = item.get("version").and_then(Value::as_i64).unwrap_or(0);
+        Ok(Self {
+            light: from_item(item)?,
+            version,
+        })
+    }
+
+    pub(super) async fn load(table: &dyn Table, light_id: &str) -> Result<Self> {
+        let item = table
+            .get(&light_key(light_id))
+            .await?
+            .ok_or_else(not_found)?;
+        Self::from_item(item)
+    }
+}
+
+pub(super) fn not_found() -> Error {
+    Error::NotFound("Light not found".into())
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ControlLog {
+    pub id: i64,
+    pub light_id: String,
+    pub action: String,
+    pub performed_by: String,
+    /// `manual` (control) or `automatic` (device status update).
+    pub control_type: String,
+    pub previous_status: Status,
+    pub new_status: Status,
+    pub created_at: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Summary {
+    pub id: i64,
+    pub city: String,
+    pub total_lights: i64,
+    pub lights_on: i64,
+    pub lights_off: i64,
+    pub lights_in_error: i64,
+    pub last_updated: String,
+}
+
+pub(super) fn summary_key(city: &str) -> Key {
+    Key::new(city_key(city), "SUMMARY")
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LightParams {
+    #[serde(rename = "lightId")]
+    #[param(rename = "lightId")]
+    light_id: Option<String>,
+}
+
+impl LightParams {
+    pub(super) fn light_id(&self) -> Result<&str> {
+        required(&self.light_id).ok_or_else(|| Error::bad_request("Light ID not provided"))
+    }
+}
