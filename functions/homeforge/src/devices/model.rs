@@ -1,0 +1,167 @@
+//! The stored device (its record, with each state key an attribute of its own), the device as
+//! the API shows it, and which devices a caller sees.
+
+use std::collections::HashSet;
+
+use civic_core::Result;
+use civic_core::item::{from_item, to_item};
+use civic_store::{Item, Key, Table};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::{Caller, not_found, sk};
+
+pub(super) const STATE: &str = "state.";
+pub const DEFAULT_ICON: &str = "fa-cube";
+/// The device item's attribute that guards adding undeclared state keys.
+pub(super) const VERSION: &str = "version";
+
+/// The stored device, without its state (which lives in `state.*` attributes).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Record {
+    pub id: i64,
+    pub name: String,
+    pub ip_address: String,
+    pub device_type: i64,
+    /// Copied from the type at registration (types do not change after approval).
+    pub device_type_name: String,
+    /// The type's component ids: the state keys this device accepts.
+    pub variables: Vec<String>,
+    pub room: Option<i64>,
+    pub icon: String,
+    pub owner: i64,
+    /// `online` once a state patch reached it, `offline` until then.
+    pub status: String,
+    pub last_seen: Option<String>,
+    pub created_at: String,
+}
+
+/// A device with its current state.
+#[derive(Clone, Debug)]
+pub struct Device {
+    pub id: i64,
+    pub record: Record,
+    pub current_state: Map<String, Value>,
+    /// Bumped by each patch that adds an undeclared state key; `None` for devices registered
+    /// before it existed (set to 0 by their first such patch).
+    pub version: Option<i64>,
+}
+
+/// A device as the API shows it.
+#[derive(Serialize, ToSchema)]
+pub struct DeviceOut {
+    pub id: i64,
+    pub name: String,
+    pub ip_address: String,
+    /// The (approved) device type's id.
+    pub device_type: i64,
+    pub device_type_name: String,
+    /// Room id, or null (also once the room is deleted).
+    pub room: Option<i64>,
+    pub icon: String,
+    /// `online` or `offline`.
+    pub status: String,
+    #[schema(value_type = Object)]
+    pub current_state: Map<String, Value>,
+    /// The owning user's id.
+    pub owner: i64,
+    pub last_seen: Option<String>,
+    pub created_at: String,
+}
+
+pub fn device_key(id: i64) -> Key {
+    Key::new("DEVICES", sk(id))
+}
+
+impl Record {
+    /// A new device's item: its keys, and the version that guards adding undeclared state keys.
+    pub(super) fn new_item(&self) -> Result<Item> {
+        let key = device_key(self.id);
+        let mut item = to_item(
+            self,
+            &[
+                ("PK", key.pk),
+                ("SK", key.sk),
+                ("GSI1PK", format!("OWNER#{}", self.owner)),
+                ("GSI1SK", format!("DEVICE#{}", sk(self.id))),
+            ],
+        )?;
+        item.insert(VERSION.into(), 0.into());
+        Ok(item)
+    }
+}
+
+impl Device {
+    pub fn from_item(mut item: Item) -> Result<Self> {
+        let keys: Vec<String> = item
+            .keys()
+            .filter(|k| k.starts_with(STATE))
+            .cloned()
+            .collect();
+        let mut current_state = Map::new();
+        for k in keys {
+            if let Some(v) = item.remove(&k) {
+                current_state.insert(k[STATE.len()..].to_owned(), v);
+            }
+        }
+        let version = item.remove(VERSION).and_then(|v| v.as_i64());
+        let record: Record = from_item(item)?;
+        Ok(Self {
+            id: record.id,
+            record,
+            current_state,
+            version,
+        })
+    }
+
+    /// The state keys its type does not declare.
+    pub(super) fn undeclared(&self) -> impl Iterator<Item = &String> {
+        self.current_state
+            .keys()
+            .filter(|k| !self.record.variables.contains(k))
+    }
+
+    pub async fn load(table: &dyn Table, id: i64) -> Result<Option<Self>> {
+        table
+            .get(&device_key(id))
+            .await?
+            .map(Self::from_item)
+            .transpose()
+    }
+
+    /// The device, when `caller` may see it; others' devices do not exist for them.
+    pub async fn visible(table: &dyn Table, caller: &Caller, id: i64) -> Result<Self> {
+        Self::load(table, id)
+            .await?
+            .filter(|d| caller.can_see(d.record.owner))
+            .ok_or_else(not_found)
+    }
+
+    /// `rooms`: the rooms that still exist (a deleted room reads as none).
+    pub fn out(self, rooms: &HashSet<i64>) -> DeviceOut {
+        let r = self.record;
+        DeviceOut {
+            id: r.id,
+            name: r.name,
+            ip_address: r.ip_address,
+            device_type: r.device_type,
+            device_type_name: r.device_type_name,
+            room: r.room.filter(|id| rooms.contains(id)),
+            icon: r.icon,
+            status: r.status,
+            current_state: self.current_state,
+            owner: r.owner,
+            last_seen: r.last_seen,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// The devices `caller` sees: all for owners and admins, their own for others. One query.
+pub fn visible_devices(caller: &Caller) -> civic_store::Query {
+    match caller.is_staff() {
+        true => civic_store::Query::partition("DEVICES"),
+        false => civic_store::Query::index(format!("OWNER#{}", caller.id())).prefix("DEVICE#"),
+    }
+}
