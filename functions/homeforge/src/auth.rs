@@ -48,6 +48,47 @@ async fn register(
     Base(base): Base,
     Json(req): Json<RegisterRequest>,
 ) -> Result<(StatusCode, Json<UserOut>)> {
+    let fields = validate(&req)?;
+    let role = fields.role;
+
+    // A token that comes along must be valid; an owner or admin may grant up to their own role.
+    let granter = caller(&s, &headers).await?.map(|c| c.role());
+    let elevated = role > Role::User && !granter.is_some_and(|g| g.is_staff() && role <= g);
+    let has_first = first_user::exists(s.table.as_ref()).await?;
+    if has_first && elevated {
+        return Err(forbidden(role));
+    }
+
+    let mut user = UserRecord {
+        id: ids::next_id(s.table.as_ref(), "user").await?,
+        username: fields.username,
+        email: fields.email,
+        first_name: fields.first_name,
+        last_name: fields.last_name,
+        role,
+        is_superuser: false,
+        avatar: None,
+        accent_color: DEFAULT_ACCENT.into(),
+        password_hash: hash_password(req.password.as_deref().unwrap_or_default()).await?,
+        date_joined: civic_core::time::now_rfc3339(),
+        version: 1,
+        token_version: 0,
+    };
+    store(&s, &mut user, has_first, elevated).await?;
+    Ok((StatusCode::CREATED, Json(user.out(&base))))
+}
+
+/// A registration's checked fields.
+struct Fields {
+    username: String,
+    email: String,
+    first_name: String,
+    last_name: String,
+    role: Role,
+}
+
+/// Every field's errors together, as DRF reports them.
+fn validate(req: &RegisterRequest) -> Result<Fields> {
     let mut invalid = Invalid::default();
     let username = invalid.take("username", valid_username(req.username.as_deref()));
     let email = invalid.take("email", valid_email(req.email.as_deref()));
@@ -67,36 +108,26 @@ async fn register(
     let (Some(username), Some(role)) = (username, role) else {
         return Err(Error::Internal("validated fields missing".into()));
     };
-
-    // A token that comes along must be valid; an owner or admin may grant up to their own role.
-    let granter = caller(&s, &headers).await?.map(|c| c.role());
-    let elevated = role > Role::User && !granter.is_some_and(|g| g.is_staff() && role <= g);
-    let forbidden = || {
-        Error::Forbidden(format!(
-            "Only an owner or admin can register a user with the {} role.",
-            role.as_str()
-        ))
-    };
-    let has_first = first_user::exists(s.table.as_ref()).await?;
-    if has_first && elevated {
-        return Err(forbidden());
-    }
-
-    let mut user = UserRecord {
-        id: ids::next_id(s.table.as_ref(), "user").await?,
+    Ok(Fields {
         username,
         email: email.unwrap_or_default(),
         first_name: first_name.unwrap_or_default(),
         last_name: last_name.unwrap_or_default(),
         role,
-        is_superuser: false,
-        avatar: None,
-        accent_color: DEFAULT_ACCENT.into(),
-        password_hash: hash_password(req.password.as_deref().unwrap_or_default()).await?,
-        date_joined: civic_core::time::now_rfc3339(),
-        version: 1,
-        token_version: 0,
-    };
+    })
+}
+
+fn forbidden(role: Role) -> Error {
+    Error::Forbidden(format!(
+        "Only an owner or admin can register a user with the {} role.",
+        role.as_str()
+    ))
+}
+
+/// Writes the new user. With no first user yet, it races to become the owner (with superuser
+/// rights); having lost that race, an elevated registration is refused after all, since the
+/// role check above assumed no owner existed.
+async fn store(s: &State, user: &mut UserRecord, has_first: bool, elevated: bool) -> Result<()> {
     let taken = || Error::field("username", "A user with that username already exists.");
     let claim = match has_first {
         true => Claim::Lost,
@@ -119,7 +150,7 @@ async fn register(
             user.is_superuser = true;
         }
         Claim::UserExists => return Err(taken()),
-        Claim::Lost if elevated => return Err(forbidden()),
+        Claim::Lost if elevated => return Err(forbidden(user.role)),
         Claim::Lost => {
             let writes = vec![
                 Write::Put {
@@ -137,7 +168,7 @@ async fn register(
             }
         }
     }
-    Ok((StatusCode::CREATED, Json(user.out(&base))))
+    Ok(())
 }
 
 #[derive(Deserialize, ToSchema)]
