@@ -32,21 +32,14 @@ impl Counter {
     /// Both models from `paths`, on `threads` threads each.
     pub fn load(paths: &Paths, threads: usize) -> Result<Self, VisionError> {
         let env = runtime::environment(&paths.dylib)?;
-        let threshold = |name: &str, default: f32| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(default)
-        };
         Ok(Self {
-            // 0.5: the lowest mean error on the labelled set (tests/labels.csv).
             primary: NanoDet::new(
                 runtime::session(env, &paths.models.join("nanodet.onnx"), threads)?,
-                threshold("CIVIC_PERSON_THRESHOLD", 0.5),
+                paths.person_threshold,
             )?,
             second: CenterNet::new(
                 runtime::session(env, &paths.models.join("centernet.onnx"), threads)?,
-                threshold("CIVIC_SECOND_THRESHOLD", 0.4),
+                paths.second_threshold,
             )?,
             slicing: Slicing::default(),
         })

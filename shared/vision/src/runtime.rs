@@ -6,13 +6,19 @@ use std::sync::OnceLock;
 
 use crate::VisionError;
 
-/// Where the library and the models are.
+/// The detector's settings (this crate's one config struct): where the library and the models
+/// are, and the detection thresholds.
 #[derive(Clone, Debug)]
 pub struct Paths {
     /// `ORT_DYLIB_PATH`; else the repo's `.venv` wheel, found by [`find_dylib`].
     pub dylib: PathBuf,
     /// `CIVIC_MODEL_DIR`; else the repo's `models/`.
     pub models: PathBuf,
+    /// The primary detector's score threshold (`CIVIC_PERSON_THRESHOLD`, default 0.5: the
+    /// lowest mean error on the labelled set, tests/labels.csv).
+    pub person_threshold: f32,
+    /// The second opinion's threshold (`CIVIC_SECOND_THRESHOLD`, default 0.4).
+    pub second_threshold: f32,
 }
 
 impl Paths {
@@ -28,10 +34,17 @@ impl Paths {
                 )
             })?,
         };
-        let models = std::env::var_os("CIVIC_MODEL_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| repo.join("models"));
-        Ok(Self { dylib, models })
+        let mut env = civic_core::config::Env::new();
+        let config = Self {
+            dylib,
+            models: env
+                .text("CIVIC_MODEL_DIR")
+                .map_or_else(|| repo.join("models"), PathBuf::from),
+            person_threshold: env.get("CIVIC_PERSON_THRESHOLD", 0.5),
+            second_threshold: env.get("CIVIC_SECOND_THRESHOLD", 0.4),
+        };
+        env.finish(config)
+            .map_err(|e| VisionError::Runtime(e.to_string()))
     }
 }
 
