@@ -162,24 +162,8 @@ impl Devices {
         let publisher =
             civic_iot::mqtt::MqttPublisher::connect(&broker, &id).map_err(anyhow::Error::msg)?;
         let platform = platform.with_publisher(Arc::new(publisher));
-        let stats = Arc::new(Stats {
-            malformed: AtomicU64::new(0),
-            rules: rules
-                .iter()
-                .map(|r| (r.id.clone(), Counters::default()))
-                .collect(),
-        });
-        let engine = Arc::new(Engine {
-            consumers: rules
-                .into_iter()
-                .map(|compiled| Consumer {
-                    handler: (compiled.function.handler)(&platform),
-                    compiled,
-                })
-                .collect(),
-            stats: stats.clone(),
-            errors: platform.blob(),
-        });
+        let engine = Arc::new(Engine::new(rules, &platform));
+        let stats = engine.stats.clone();
         match devices {
             Some((listener, broker)) => {
                 let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -358,6 +342,29 @@ async fn subscribe(url: &str, engine: Arc<Engine>) -> Result<()> {
 }
 
 impl Engine {
+    /// Each rule with its consumer, built on `platform`: the one publishing to the broker, so
+    /// a consumer's commands reach the devices.
+    fn new(rules: Vec<Compiled>, platform: &Platform) -> Self {
+        let stats = Arc::new(Stats {
+            malformed: AtomicU64::new(0),
+            rules: rules
+                .iter()
+                .map(|r| (r.id.clone(), Counters::default()))
+                .collect(),
+        });
+        Self {
+            consumers: rules
+                .into_iter()
+                .map(|compiled| Consumer {
+                    handler: (compiled.function.handler)(platform),
+                    compiled,
+                })
+                .collect(),
+            stats,
+            errors: platform.blob(),
+        }
+    }
+
     /// Whether a rule's `FROM` takes messages on `topic`.
     fn routes(&self, topic: &str) -> bool {
         self.consumers

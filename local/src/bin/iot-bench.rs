@@ -80,15 +80,14 @@ async fn run(
     Ok(count as f64 / start.elapsed().as_secs_f64())
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
-    let args = Args::parse();
+/// civic-local on an embedded store in `dir`: its device port (with the topic rules) and its
+/// HTTP API. Returns the devices' side and the API's base URL.
+async fn start(args: &Args, dir: &std::path::Path) -> Result<(Devices, String)> {
     let yaml = std::fs::read_to_string(&args.template)
         .context("reading the template: run from the repository root")?;
-    let dir = std::env::temp_dir().join(format!("civic-iot-bench-{}", std::process::id()));
     let platform = Platform::local(
-        &dir,
-        Backend::embedded(&dir)?,
+        dir,
+        Backend::embedded(dir)?,
         Limits::default().unlimited_rate(),
     )
     .map_err(anyhow::Error::msg)?;
@@ -104,12 +103,14 @@ async fn main() -> Result<()> {
         Devices::start(&opts, &yaml, platform, civic_local::registry::DEVICES).await?;
     let defs = civic_local::template::parse(&yaml)?;
     let civic = civic_local::bench::serve(civic_local::router(&defs, &platform)?).await?;
+    Ok((devices, civic))
+}
 
-    // Staff assign the devices (their handshakes come first, as in the field).
-    let http = reqwest::Client::new();
-    let api = format!("{civic}/ozone/api");
-    let cookie = civic_local::bench::ozone_staff(&http, &api).await?;
-    for d in 0..args.devices {
+/// Staff assign the devices (their handshakes come first, as in the field). Returns the
+/// staff session's cookie.
+async fn assign_devices(http: &reqwest::Client, api: &str, devices: usize) -> Result<String> {
+    let cookie = civic_local::bench::ozone_staff(http, api).await?;
+    for d in 0..devices {
         let mac = format!("02:00:00:00:01:{d:02X}");
         http.post(format!("{api}/handshake/"))
             .json(&json!({"mac": mac}))
@@ -124,6 +125,48 @@ async fn main() -> Result<()> {
             .await?
             .error_for_status()?;
     }
+    Ok(cookie)
+}
+
+/// The events the devices count, through the HTTP API: every stored event must show there.
+async fn events_counted(http: &reqwest::Client, api: &str, cookie: &str) -> Result<i64> {
+    let events: Value = http
+        .get(format!("{api}/devices/all/"))
+        .header("cookie", cookie)
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(events
+        .as_array()
+        .context("devices")?
+        .iter()
+        .filter_map(|d| d["event_count"].as_i64())
+        .sum())
+}
+
+fn report(n: usize, devices: usize, raw: f64, ingest: f64) {
+    println!("{n} QoS 1 messages over {devices} topics, civic-local's device port on 127.0.0.1");
+    println!("{:<52} {:>10}", "path", "msgs/s");
+    println!(
+        "{:<52} {raw:>10.0}",
+        "baseline: broker publish -> subscribe (QoS 1)"
+    );
+    println!(
+        "{:<52} {ingest:>10.0}  ({:.3}x)",
+        "ozone events: publish -> rule -> stored -> PUBACK",
+        ingest / raw
+    );
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let dir = std::env::temp_dir().join(format!("civic-iot-bench-{}", std::process::id()));
+    let (devices, civic) = start(&args, &dir).await?;
+    let http = reqwest::Client::new();
+    let api = format!("{civic}/ozone/api");
+    let cookie = assign_devices(&http, &api, args.devices).await?;
 
     let stats = devices.stats.clone();
     // A publisher per path, so that one path's PUBACKs never count for the other.
@@ -177,38 +220,13 @@ async fn main() -> Result<()> {
         "every event should be stored: {}",
         serde_json::to_string(&*stats)?
     );
-    let events: Value = http
-        .get(format!("{api}/devices/all/"))
-        .header("cookie", &cookie)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let counted: i64 = events
-        .as_array()
-        .context("devices")?
-        .iter()
-        .filter_map(|d| d["event_count"].as_i64())
-        .sum();
+    let counted = events_counted(&http, &api, &cookie).await?;
     ensure!(
         counted as usize == warm + n,
         "devices count {counted} events"
     );
 
-    println!(
-        "{n} QoS 1 messages over {} topics, civic-local's device port on 127.0.0.1",
-        args.devices
-    );
-    println!("{:<52} {:>10}", "path", "msgs/s");
-    println!(
-        "{:<52} {raw:>10.0}",
-        "baseline: broker publish -> subscribe (QoS 1)"
-    );
-    println!(
-        "{:<52} {ingest:>10.0}  ({:.3}x)",
-        "ozone events: publish -> rule -> stored -> PUBACK",
-        ingest / raw
-    );
+    report(n, args.devices, raw, ingest);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -88,12 +88,11 @@ async fn baseline(
     .await
 }
 
+/// A stats query's cost: the query, its store round trips, the total it reported, its latency.
+type Cost = (String, u64, i64, Duration);
+
 /// Round trips and latency of each stats query.
-async fn stats_costs(
-    http: &reqwest::Client,
-    base: &str,
-    cookie: &str,
-) -> Result<Vec<(String, u64, i64, Duration)>> {
+async fn stats_costs(http: &reqwest::Client, base: &str, cookie: &str) -> Result<Vec<Cost>> {
     let queries = [
         "granularity=day&days=30",
         "granularity=day&days=30&compare=true&ma=7&cumulative=true",
@@ -123,28 +122,12 @@ async fn stats_costs(
     Ok(out)
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
-    let args = Args::parse();
-    ensure!(
-        args.many >= 1_000 + args.events,
-        "--many must be at least 1000 + --events"
-    );
-    let (civic, dir) = bench::platform(&args.template).await?;
-    let noop = bench::serve(Router::new().route(
-        "/noop",
-        post(|axum::Json(_): axum::Json<Value>| async { axum::Json(json!({"ack": true})) }),
-    ))
-    .await?;
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .build()?;
-    let api = format!("{civic}/ozone/api");
-
-    // Seed through the API: a staff user and the devices, each with its token.
-    let cookie = civic_local::bench::ozone_staff(&http, &api).await?;
+/// Seeds through the API: a staff user and the devices, each with its token. Returns the
+/// staff session's cookie and the tokens, by device.
+async fn seed(http: &reqwest::Client, api: &str, devices: usize) -> Result<(String, Vec<String>)> {
+    let cookie = civic_local::bench::ozone_staff(http, api).await?;
     let mut tokens = Vec::new();
-    for d in 0..args.devices {
+    for d in 0..devices {
         let mac = format!("02:00:00:00:00:{d:02X}");
         http.post(format!("{api}/handshake/"))
             .json(&json!({"mac": mac}))
@@ -166,6 +149,74 @@ async fn main() -> Result<()> {
             .await?;
         tokens.push(hs["token"].as_str().context("no token")?.to_owned());
     }
+    Ok((cookie, tokens))
+}
+
+fn print_ingest(args: &Args, base: &Stats, run: &Stats) {
+    println!(
+        "Ozone ingest: {} events, {} connections, {} devices, 127.0.0.1, embedded store (fsync per ack)",
+        args.events, args.concurrency, args.devices
+    );
+    println!("{}", Stats::HEADER);
+    println!("{}", base.row("no-op axum handler (baseline)", base.rps));
+    println!(
+        "{}",
+        run.row("POST /api/device/events (acked = durable)", base.rps)
+    );
+}
+
+/// Prints each stats query's cost at 1,000 and at `many` events; `true` when the round trips
+/// grew with the number of events.
+fn print_stats_costs(many: usize, at_1k: &[Cost], at_many: &[Cost]) -> bool {
+    println!("Stats query cost (x-store-round-trips) at 1,000 vs {many} events");
+    println!(
+        "{:<58} {:>8} {:>8} {:>10} {:>10} {:>9} {:>9}",
+        "query", "trips 1k", "trips N", "total 1k", "total N", "ms 1k", "ms N"
+    );
+    let mut grew = false;
+    for ((q, t1, n1, d1), (_, tn, nn, dn)) in at_1k.iter().zip(at_many) {
+        grew |= tn > t1;
+        println!(
+            "{:<58} {:>8} {:>8} {:>10} {:>10} {:>9.2} {:>9.2}",
+            q,
+            t1,
+            tn,
+            n1,
+            nn,
+            d1.as_secs_f64() * 1e3,
+            dn.as_secs_f64() * 1e3
+        );
+    }
+    println!(
+        "round trips {}",
+        if grew {
+            "GREW with the number of events"
+        } else {
+            "did not grow with the number of events"
+        }
+    );
+    grew
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    ensure!(
+        args.many >= 1_000 + args.events,
+        "--many must be at least 1000 + --events"
+    );
+    let (civic, dir) = bench::platform(&args.template).await?;
+    let noop = bench::serve(Router::new().route(
+        "/noop",
+        post(|axum::Json(_): axum::Json<Value>| async { axum::Json(json!({"ack": true})) }),
+    ))
+    .await?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()?;
+    let api = format!("{civic}/ozone/api");
+
+    let (cookie, tokens) = seed(&http, &api, args.devices).await?;
     let tokens = Arc::new(tokens);
     let url = format!("{api}/device/events/");
 
@@ -204,47 +255,9 @@ async fn main() -> Result<()> {
     .await?;
     let at_many = stats_costs(&http, &civic, &cookie).await?;
 
-    println!(
-        "Ozone ingest: {} events, {} connections, {} devices, 127.0.0.1, embedded store (fsync per ack)",
-        args.events, args.concurrency, args.devices
-    );
-    println!("{}", Stats::HEADER);
-    println!("{}", base.row("no-op axum handler (baseline)", base.rps));
-    println!(
-        "{}",
-        run.row("POST /api/device/events (acked = durable)", base.rps)
-    );
+    print_ingest(&args, &base, &run);
     println!();
-    println!(
-        "Stats query cost (x-store-round-trips) at 1,000 vs {} events",
-        args.many
-    );
-    println!(
-        "{:<58} {:>8} {:>8} {:>10} {:>10} {:>9} {:>9}",
-        "query", "trips 1k", "trips N", "total 1k", "total N", "ms 1k", "ms N"
-    );
-    let mut grew = false;
-    for ((q, t1, n1, d1), (_, tn, nn, dn)) in at_1k.iter().zip(&at_many) {
-        grew |= tn > t1;
-        println!(
-            "{:<58} {:>8} {:>8} {:>10} {:>10} {:>9.2} {:>9.2}",
-            q,
-            t1,
-            tn,
-            n1,
-            nn,
-            d1.as_secs_f64() * 1e3,
-            dn.as_secs_f64() * 1e3
-        );
-    }
-    println!(
-        "round trips {}",
-        if grew {
-            "GREW with the number of events"
-        } else {
-            "did not grow with the number of events"
-        }
-    );
+    let grew = print_stats_costs(args.many, &at_1k, &at_many);
     let _ = std::fs::remove_dir_all(&dir);
     ensure!(!grew, "stats round trips grew with the number of events");
     Ok(())
