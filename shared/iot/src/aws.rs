@@ -102,16 +102,14 @@ impl IotProvisioner {
             .filter(|p| !p.is_empty())?;
         Some(Self::new(&aws_config::load_from_env().await, policy))
     }
-}
 
-#[async_trait]
-impl crate::Provision for IotProvisioner {
-    async fn provision(
+    /// Creates the thing, or updates its attributes and retires its certificates.
+    async fn put_thing(
         &self,
         thing: &str,
         attributes: &[(&str, &str)],
-    ) -> Result<DeviceCredentials, ProvisionError> {
-        use aws_sdk_iot::types::{AttributePayload, CertificateStatus};
+    ) -> Result<(), ProvisionError> {
+        use aws_sdk_iot::types::AttributePayload;
         let attrs = attributes
             .iter()
             .fold(AttributePayload::builder().merge(true), |b, (k, v)| {
@@ -132,31 +130,7 @@ impl crate::Provision for IotProvisioner {
                 .send()
                 .await
                 .map_err(failed("update_thing"))?;
-            // One live certificate per device: retire the ones it had.
-            let old = self
-                .client
-                .list_thing_principals()
-                .thing_name(thing)
-                .send()
-                .await;
-            for principal in old.map_err(failed("list_thing_principals"))?.principals() {
-                self.client
-                    .detach_thing_principal()
-                    .thing_name(thing)
-                    .principal(principal)
-                    .send()
-                    .await
-                    .map_err(failed("detach_thing_principal"))?;
-                if let Some(id) = principal.rsplit('/').next() {
-                    self.client
-                        .update_certificate()
-                        .certificate_id(id)
-                        .new_status(CertificateStatus::Inactive)
-                        .send()
-                        .await
-                        .map_err(failed("update_certificate"))?;
-                }
-            }
+            self.retire_certificates(thing).await?;
         } else {
             let create = self.client.create_thing().thing_name(thing);
             create
@@ -165,6 +139,48 @@ impl crate::Provision for IotProvisioner {
                 .await
                 .map_err(failed("create_thing"))?;
         }
+        Ok(())
+    }
+
+    /// One live certificate per device: retire the ones it had.
+    async fn retire_certificates(&self, thing: &str) -> Result<(), ProvisionError> {
+        use aws_sdk_iot::types::CertificateStatus;
+        let old = self
+            .client
+            .list_thing_principals()
+            .thing_name(thing)
+            .send()
+            .await;
+        for principal in old.map_err(failed("list_thing_principals"))?.principals() {
+            self.client
+                .detach_thing_principal()
+                .thing_name(thing)
+                .principal(principal)
+                .send()
+                .await
+                .map_err(failed("detach_thing_principal"))?;
+            if let Some(id) = principal.rsplit('/').next() {
+                self.client
+                    .update_certificate()
+                    .certificate_id(id)
+                    .new_status(CertificateStatus::Inactive)
+                    .send()
+                    .await
+                    .map_err(failed("update_certificate"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::Provision for IotProvisioner {
+    async fn provision(
+        &self,
+        thing: &str,
+        attributes: &[(&str, &str)],
+    ) -> Result<DeviceCredentials, ProvisionError> {
+        self.put_thing(thing, attributes).await?;
         let cert = self
             .client
             .create_keys_and_certificate()
