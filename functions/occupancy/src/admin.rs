@@ -6,7 +6,7 @@
 use axum::extract::State as S;
 use axum::http::StatusCode;
 use chrono::Utc;
-use civic_core::{Error, Json, Result};
+use civic_core::{Error, Json, Result, calendar};
 use civic_store::Table;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -14,7 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::cameras::{Record, active_cameras};
 use crate::timeline::{self, Op};
-use crate::{Config, State, calendar};
+use crate::{Config, State};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new().routes(routes!(aggregate))

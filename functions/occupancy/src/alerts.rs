@@ -6,7 +6,7 @@ use axum::extract::State as S;
 use chrono::Utc;
 use civic_core::item::from_item;
 use civic_core::retry::won;
-use civic_core::{Error, Json, Query, Result, page};
+use civic_core::{Error, Json, Query, Result, calendar, page};
 use civic_store::{Cond, Table, Update, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -15,7 +15,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::cameras::{Record, facility_key};
 use crate::timeline::{OPEN_ALERTS, alert_key};
-use crate::{Id, State, calendar};
+use crate::{Id, State};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()

@@ -4,14 +4,14 @@
 use axum::extract::State as S;
 use chrono::{DateTime, Datelike, Duration, Utc};
 use civic_core::item::from_item;
-use civic_core::{Error, Json, Query, Result};
+use civic_core::{Error, Json, Query, Result, calendar};
 use civic_store::{Item, SkRange, Table};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::calendar::{self, Granularity};
+use crate::buckets::Granularity;
 use crate::cameras::{Record, facility_key};
 use crate::{Id, State, round1};
 

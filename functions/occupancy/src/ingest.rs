@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use axum::extract::State as S;
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
-use civic_core::{Error, Json, Result, ids};
+use civic_core::{Error, Json, Result, calendar, ids};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -14,7 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::cameras::{Record, lines_of};
 use crate::timeline::{self, Crossing, Op};
-use crate::{Config, Id, State, calendar};
+use crate::{Config, Id, State};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()

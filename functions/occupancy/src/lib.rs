@@ -22,7 +22,7 @@
 pub mod admin;
 pub mod alerts;
 pub mod analytics;
-pub mod calendar;
+pub mod buckets;
 pub mod cameras;
 pub mod frames;
 pub mod ingest;

@@ -1,9 +1,11 @@
-//! Calendar-correct buckets in the configured time zone: 5-minute log periods, hours, local
-//! days (23 or 25 hours across DST) and calendar months. Log and hour buckets are keyed by
-//! their start instant in UTC, so the local hour repeated at a DST fall-back stays two buckets.
+//! The occupancy buckets, cut in the configured time zone's calendar ([`civic_core::calendar`]):
+//! 5-minute log periods, hours, local days (23 or 25 hours across DST) and calendar months. Log
+//! and hour buckets are keyed by their start instant in UTC, so the local hour repeated at a
+//! DST fall-back stays two buckets.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use chrono_tz::Tz;
+use civic_core::calendar::{self, Unit};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Granularity {
@@ -43,66 +45,40 @@ impl Granularity {
         }
     }
 
+    /// The calendar unit this granularity's buckets are cut in.
+    pub fn unit(self) -> Unit {
+        match self {
+            Self::Log => Unit::Every(LOG_SECS),
+            Self::Hour => Unit::Hour,
+            Self::Day => Unit::Day,
+            Self::Month => Unit::Month,
+        }
+    }
+
     /// The bucket holding `t`.
     pub fn bucket(self, tz: Tz, t: DateTime<Utc>) -> Bucket {
-        let start = self.floor(tz, t);
+        let unit = self.unit();
+        let start = unit.floor(tz, t);
         Bucket {
             g: self,
             start: start.to_utc(),
-            end: self.next(tz, start).to_utc(),
+            end: unit.next(tz, start).to_utc(),
             key: self.key(&start),
             label: self.label(&start),
             local_hour: start.hour(),
         }
     }
 
-    fn floor(self, tz: Tz, t: DateTime<Utc>) -> DateTime<Tz> {
-        let local = t.with_timezone(&tz);
-        match self {
-            Self::Log => {
-                let s = t.timestamp();
-                Utc.timestamp_opt(s - s.rem_euclid(LOG_SECS), 0)
-                    .single()
-                    .unwrap_or(t)
-                    .with_timezone(&tz)
-            }
-            Self::Hour => {
-                let into = i64::from(local.minute() * 60 + local.second());
-                local - Duration::seconds(into) - Duration::nanoseconds(local.nanosecond().into())
-            }
-            Self::Day => start_of_day(tz, local.date_naive()),
-            Self::Month => start_of_day(tz, first_of_month(local.year(), local.month())),
-        }
-    }
-
-    fn next(self, tz: Tz, start: DateTime<Tz>) -> DateTime<Tz> {
-        match self {
-            Self::Log => start + Duration::seconds(LOG_SECS),
-            Self::Hour => self.floor(tz, (start + Duration::minutes(60)).to_utc()),
-            Self::Day => start_of_day(tz, start.date_naive() + Duration::days(1)),
-            Self::Month => {
-                let (y, m) = (start.year(), start.month());
-                let (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-                start_of_day(tz, first_of_month(y, m))
-            }
-        }
-    }
-
     /// Sort key: UTC start for logs and hours, local date or month otherwise.
     pub fn key(self, start: &DateTime<Tz>) -> String {
-        match self {
-            Self::Log => start.to_utc().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-            Self::Hour => start.to_utc().format("%Y-%m-%dT%H:%MZ").to_string(),
-            Self::Day => start.format("%Y-%m-%d").to_string(),
-            Self::Month => start.format("%Y-%m").to_string(),
-        }
+        self.unit().key(start)
     }
 
     /// What the seed prints: `2025-01-15T10:05:00Z`, `2025-01-15 10:00` (local), `2025-01-15`,
     /// `2025-01`.
     fn label(self, start: &DateTime<Tz>) -> String {
         match self {
-            Self::Log => rfc3339(start.to_utc()),
+            Self::Log => calendar::rfc3339(start.to_utc()),
             Self::Hour => start.format("%Y-%m-%d %H:%M").to_string(),
             Self::Day | Self::Month => self.key(start),
         }
@@ -127,37 +103,6 @@ impl Bucket {
     }
 }
 
-fn first_of_month(year: i32, month: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(year, month, 1).unwrap_or_default()
-}
-
-/// Local midnight, or the first instant of the day when a DST jump skips midnight.
-fn start_of_day(tz: Tz, date: NaiveDate) -> DateTime<Tz> {
-    let midnight = date.and_time(chrono::NaiveTime::MIN);
-    (0..=3)
-        .find_map(|h| {
-            tz.from_local_datetime(&(midnight + Duration::hours(h)))
-                .earliest()
-        })
-        .unwrap_or_else(|| tz.from_utc_datetime(&midnight))
-}
-
-/// RFC 3339 in UTC with a `Z`, second precision, as the seed prints timestamps.
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-/// Hour of week in the local calendar, 0 (Monday 00h) to 167: the anomaly baseline's slot.
-pub fn hour_of_week(tz: Tz, t: DateTime<Utc>) -> u32 {
-    let local = t.with_timezone(&tz);
-    local.weekday().num_days_from_monday() * 24 + local.hour()
-}
-
-/// Local hour of `t` (0–23).
-pub fn local_hour(tz: Tz, t: DateTime<Utc>) -> u32 {
-    t.with_timezone(&tz).hour()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +111,7 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().to_utc()
     }
 
+    /// The calendar itself is tested in `civic_core::calendar`; these are occupancy's buckets.
     #[test]
     fn local_days_months_and_dst() {
         let berlin: Tz = "Europe/Berlin".parse().unwrap();
@@ -187,6 +133,9 @@ mod tests {
         assert_ne!(a.key, b.key);
         let log = Granularity::Log.bucket(berlin, utc("2026-10-25T01:33:10Z"));
         assert_eq!(log.label, "2026-10-25T01:30:00Z");
-        assert_eq!(hour_of_week(chrono_tz::UTC, utc("2026-11-23T05:00:00Z")), 5); // a Monday
+        assert_eq!(
+            calendar::hour_of_week(chrono_tz::UTC, utc("2026-11-23T05:00:00Z")),
+            5
+        ); // a Monday
     }
 }

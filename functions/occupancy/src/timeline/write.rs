@@ -1,0 +1,203 @@
+//! The write builder: a finished plan becomes one transaction, the camera item first
+//! (conditional on the version read), then bucket counters, the baseline, calibration log
+//! entries, the facility's counters, alerts and, last, the markers (so that a cancellation on
+//! markers only is recognisable by position).
+
+use std::collections::BTreeSet;
+
+use civic_core::{Result, calendar};
+use civic_store::{Cond, Item, Key, Update, Write};
+use serde_json::{Value, json};
+
+use super::keys::{OPEN_ALERTS, alert_key, baseline_key};
+use super::plan::Plan;
+use super::types::{Need, epoch};
+use crate::buckets::Granularity;
+use crate::cameras::{Record, facility_key};
+
+/// A finished plan: what it still needs, or its transaction.
+pub(super) enum Built {
+    Needs(BTreeSet<Need>),
+    Writes {
+        writes: Vec<Write>,
+        first_marker: usize,
+        markers: Vec<Key>,
+        changed: bool,
+        accepted: usize,
+        record: Box<Record>,
+    },
+}
+
+impl Plan<'_, '_> {
+    /// The transaction: the camera item first (position 0), then everything else.
+    pub(super) fn finish(mut self, version: i64) -> Result<Built> {
+        let changed = self.changed || !self.triggers.is_empty();
+        let (alert_writes, new_alerts) = self.alert_writes();
+        let mut writes = self.bucket_writes();
+        if !self.needs.is_empty() {
+            return Ok(Built::Needs(std::mem::take(&mut self.needs)));
+        }
+        writes.extend(self.baseline_write());
+        for item in self.logs.drain(..) {
+            writes.push(Write::Put {
+                item,
+                cond: Cond::Always,
+            });
+        }
+        writes.extend(self.facility_write(new_alerts));
+        writes.extend(alert_writes);
+        let first_marker = writes.len() + 1;
+        let markers = self.marker_writes(&mut writes);
+        let record = Record {
+            camera: self.camera,
+            live: self.live,
+            version: version + 1,
+        };
+        writes.insert(
+            0,
+            Write::Put {
+                item: record.to_item()?,
+                cond: Cond::Version(version),
+            },
+        );
+        Ok(Built::Writes {
+            writes,
+            first_marker,
+            markers,
+            changed,
+            accepted: self.accepted,
+            record: Box::new(record),
+        })
+    }
+
+    /// An open alert of a type is updated; a new one needs an id first. Returns the writes and
+    /// how many alerts open.
+    fn alert_writes(&mut self) -> (Vec<Write>, i64) {
+        let mut new_alerts = 0i64;
+        let mut alert_writes = Vec::new();
+        for (kind, t) in std::mem::take(&mut self.triggers) {
+            let at = calendar::rfc3339(t.at);
+            let w = match self.live.alerts.get(kind) {
+                Some(&id) => Write::Update(
+                    Update::new(alert_key(id))
+                        .set("current_occupancy", t.occupancy)
+                        .set("message", t.message)
+                        .set("timestamp", at)
+                        .add("occurrences", 1),
+                ),
+                None => {
+                    let Some(&id) = self.ctx.ids.get(kind) else {
+                        self.needs.insert(Need::Id(kind.into()));
+                        continue;
+                    };
+                    self.live.alerts.insert(kind.into(), id);
+                    new_alerts += 1;
+                    let key = alert_key(id);
+                    let alert = json!({
+                        "PK": key.pk, "SK": key.sk,
+                        "GSI1PK": OPEN_ALERTS, "GSI1SK": format!("{:010}#{id:010}", self.camera.id),
+                        "id": id, "camera_id": self.camera.id, "alert_type": kind,
+                        "current_occupancy": t.occupancy, "message": t.message, "is_resolved": false,
+                        "timestamp": at, "occurrences": 1, "version": 1,
+                    });
+                    let Value::Object(item) = alert else { continue };
+                    Write::Put {
+                        item,
+                        cond: Cond::NotExists,
+                    }
+                }
+            };
+            alert_writes.push(w);
+        }
+        (alert_writes, new_alerts)
+    }
+
+    /// Counters are ADDed (late crossings count in their own buckets); the open buckets'
+    /// snapshots are SET. A new log bucket needs an id first.
+    fn bucket_writes(&mut self) -> Vec<Write> {
+        let mut writes = Vec::new();
+        for (sk, w) in std::mem::take(&mut self.buckets) {
+            let Some(b) = w.bucket else { continue };
+            let mut u = Update::new(Key::new(self.pk.clone(), sk.clone()))
+                .add("entries", w.entries)
+                .add("exits", w.exits)
+                .add("unique_persons", w.unique)
+                .set_if_absent("camera_id", self.camera.id)
+                .set_if_absent("label", b.label.clone())
+                .set_if_absent("start", epoch(b.start))
+                .set_if_absent("end", epoch(b.end));
+            if b.g == Granularity::Log && self.known_log.as_ref() != Some(&sk) {
+                let Some(&id) = self.ctx.ids.get(&sk) else {
+                    self.needs.insert(Need::Id(sk));
+                    continue;
+                };
+                u = u.set_if_absent("id", id);
+            }
+            if let Some(s) = w.snapshot {
+                u = u
+                    .set("area", s.area)
+                    .set("peak", s.peak)
+                    .set("peak_hour", s.peak_hour)
+                    .set("last_level", s.last_level)
+                    .set("last_at", s.last_at);
+                if let Some(avg) = s.avg {
+                    u = u.set("avg_occupancy", avg);
+                }
+            }
+            writes.push(Write::Update(u));
+        }
+        writes
+    }
+
+    /// The closed hours' sums, ADDed to their hour-of-week slots.
+    fn baseline_write(&self) -> Option<Write> {
+        if self.baseline.is_empty() {
+            return None;
+        }
+        let u =
+            self.baseline
+                .iter()
+                .fold(Update::new(baseline_key(self.camera.id)), |u, (k, v)| {
+                    u.add(
+                        k,
+                        serde_json::Number::from_f64(*v).unwrap_or_else(|| 0.into()),
+                    )
+                });
+        Some(Write::Update(u))
+    }
+
+    /// The facility's counters, when anything they count changed.
+    fn facility_write(&self, new_alerts: i64) -> Option<Write> {
+        let delta = self.live.occupancy - self.start_level;
+        if self.entries + self.exits == 0 && new_alerts == 0 && delta == 0 {
+            return None;
+        }
+        // Wall clock: the cameras' timelines may be at different (even past) times.
+        let at = calendar::rfc3339(self.ctx.now);
+        Some(Write::Update(
+            Update::new(facility_key())
+                .add("occupancy", delta)
+                .add("entries", self.entries)
+                .add("exits", self.exits)
+                .add("active_alerts", new_alerts)
+                .set("last_updated", at),
+        ))
+    }
+
+    /// Appends the markers, each written only if new; returns their keys in write order.
+    fn marker_writes(&mut self, writes: &mut Vec<Write>) -> Vec<Key> {
+        let mut markers = Vec::new();
+        for (key, expires) in std::mem::take(&mut self.markers) {
+            let mut item = Item::new();
+            item.insert("PK".into(), key.pk.clone().into());
+            item.insert("SK".into(), key.sk.clone().into());
+            item.insert("expires_at".into(), expires.into());
+            writes.push(Write::Put {
+                item,
+                cond: Cond::NotExists,
+            });
+            markers.push(key);
+        }
+        markers
+    }
+}
