@@ -1,0 +1,129 @@
+//! Cameras and their virtual lines: create (unique `camera_id`), list, detail, update
+//! ([`setup`]), MQTT logins ([`mqtt`]) and lines ([`lines`]). Here: the stored camera.
+
+mod lines;
+mod mqtt;
+mod setup;
+
+use civic_core::item::{from_item, to_item};
+use civic_core::{Error, Result};
+use civic_store::{Item, Key, Table};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use lines::{Direction, Line, LinePatch, NewLine, lines_of};
+pub use mqtt::DEVICES;
+pub use setup::{CameraPatch, Created, NewCamera, active_cameras, create_camera, register_camera};
+
+use crate::timeline::Live;
+use crate::{State, camera_not_found};
+
+pub fn routes() -> OpenApiRouter<State> {
+    setup::routes().merge(mqtt::routes()).merge(lines::routes())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CameraType {
+    EntryOnly,
+    ExitOnly,
+    Bidirectional,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Camera {
+    pub id: i64,
+    pub camera_id: String,
+    pub camera_name: String,
+    pub location: Option<String>,
+    pub camera_type: CameraType,
+    pub is_active: bool,
+    pub max_occupancy: Option<i64>,
+    pub resolution_width: i64,
+    pub resolution_height: i64,
+    pub created_at: String,
+}
+
+/// The stored camera: its configuration, its live state and the version both are written at.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Record {
+    #[serde(flatten)]
+    pub camera: Camera,
+    #[serde(default)]
+    pub live: Live,
+    #[serde(default)]
+    pub version: i64,
+}
+
+pub fn camera_key(id: i64) -> Key {
+    Key::new(format!("CAMERA#{id}"), "CAMERA")
+}
+
+pub const FACILITY: &str = "FACILITY";
+
+pub fn facility_key() -> Key {
+    Key::new(FACILITY, FACILITY)
+}
+
+impl Record {
+    pub fn to_item(&self) -> Result<Item> {
+        let key = camera_key(self.camera.id);
+        let index = if self.camera.is_active {
+            "CAMERAS"
+        } else {
+            "CAMERAS#inactive"
+        };
+        to_item(
+            self,
+            &[
+                ("PK", key.pk),
+                ("SK", key.sk),
+                ("GSI1PK", index.into()),
+                ("GSI1SK", format!("{:010}", self.camera.id)),
+            ],
+        )
+    }
+
+    pub async fn load(table: &dyn Table, id: i64) -> Result<Self> {
+        let item = table
+            .get(&camera_key(id))
+            .await?
+            .ok_or_else(|| camera_not_found(id))?;
+        from_item(item)
+    }
+
+    /// The capacity this camera adds to the facility's.
+    pub fn capacity(&self) -> i64 {
+        if self.camera.is_active {
+            self.camera.max_occupancy.unwrap_or(0)
+        } else {
+            0
+        }
+    }
+}
+
+fn text(value: Option<String>, name: &str) -> Result<String> {
+    match value.as_deref().map(str::trim) {
+        Some(v) if !v.is_empty() && v.len() <= 200 => Ok(v.to_owned()),
+        Some(v) if !v.is_empty() => Err(Error::bad_request(format!("{name} is too long"))),
+        _ => Err(Error::bad_request(format!("{name} is required"))),
+    }
+}
+
+fn valid_capacity(max: Option<i64>) -> Result<()> {
+    match max {
+        Some(m) if m < 1 => Err(Error::bad_request("max_occupancy must be at least 1")),
+        _ => Ok(()),
+    }
+}
+
+fn valid_resolution(w: i64, h: i64) -> Result<()> {
+    if (1..=16384).contains(&w) && (1..=16384).contains(&h) {
+        Ok(())
+    } else {
+        Err(Error::bad_request(
+            "resolution must be between 1 and 16384 pixels",
+        ))
+    }
+}
