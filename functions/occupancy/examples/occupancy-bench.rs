@@ -70,6 +70,83 @@ async fn ingest(router: Router, cam: i64, lines: (i64, i64), from: usize, to: us
     }
 }
 
+/// A camera with its entry line and its exit line.
+type Cam = (i64, (i64, i64));
+
+/// Creates `cameras` cameras through the admin router, each with an entry and an exit line.
+async fn setup(admin: &Router, cameras: usize) -> Vec<Cam> {
+    let mut cams = Vec::new();
+    for c in 0..cameras {
+        let body = json!({"camera_id": format!("BENCH_{c}"), "camera_name": "bench"});
+        let id = call(admin, "POST", "/api/occupancy/cameras", Some(body))
+            .await
+            .1["id"]
+            .as_i64()
+            .unwrap();
+        let mut lines = Vec::new();
+        for dir in ["entry", "exit"] {
+            let body = json!({"camera_id": id, "line_name": dir, "x1": 0, "y1": 10, "x2": 100, "y2": 10, "direction": dir});
+            lines.push(
+                call(admin, "POST", "/api/occupancy/lines", Some(body))
+                    .await
+                    .1["id"]
+                    .as_i64()
+                    .unwrap(),
+            );
+        }
+        cams.push((id, (lines[0], lines[1])));
+    }
+    cams
+}
+
+/// `monthly?months=12` of a camera: its store round trips and the entries it sums to.
+async fn monthly(analytics: &Router, cam: i64) -> (u64, i64) {
+    let path = format!("/api/occupancy/cameras/{cam}/monthly?months=12");
+    let (status, body, trips) = call(analytics, "GET", &path, None).await;
+    assert_eq!(status, 200, "{body}");
+    let entries: i64 = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["entries"].as_i64().unwrap())
+        .sum();
+    (trips, entries)
+}
+
+/// The same batches, the same way, into every camera at once (`from` skips the warm-up):
+/// the seconds it took.
+async fn run(router: Router, cams: &[Cam], per_camera: usize) -> f64 {
+    let began = Instant::now();
+    let mut runs = tokio::task::JoinSet::new();
+    for (i, &(cam, lines)) in cams.iter().enumerate() {
+        let from = if i == 0 { WARM } else { 0 };
+        runs.spawn(ingest(
+            router.clone(),
+            cam,
+            lines,
+            from,
+            per_camera,
+            per_camera,
+        ));
+    }
+    runs.join_all().await;
+    began.elapsed().as_secs_f64()
+}
+
+/// Baseline: a no-op handler that parses the same batch bodies and answers 202.
+fn noop() -> Router {
+    Router::new().route(
+        "/api/occupancy/cameras/{cam}/events",
+        axum::routing::post(|axum::Json(b): axum::Json<Value>| async move {
+            let n = b["events"].as_array().map_or(0, Vec::len);
+            (
+                axum::http::StatusCode::ACCEPTED,
+                axum::Json(json!({ "accepted": n })),
+            )
+        }),
+    )
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<usize> = std::env::args()
@@ -88,84 +165,16 @@ async fn main() {
     let [admin, ingest_fn, analytics] =
         [occupancy::CAMERAS, occupancy::INGEST, occupancy::ANALYTICS].map(|f| f.build(&p).0);
 
-    let mut cams = Vec::new();
-    for c in 0..cameras {
-        let body = json!({"camera_id": format!("BENCH_{c}"), "camera_name": "bench"});
-        let id = call(&admin, "POST", "/api/occupancy/cameras", Some(body))
-            .await
-            .1["id"]
-            .as_i64()
-            .unwrap();
-        let mut lines = Vec::new();
-        for dir in ["entry", "exit"] {
-            let body = json!({"camera_id": id, "line_name": dir, "x1": 0, "y1": 10, "x2": 100, "y2": 10, "direction": dir});
-            lines.push(
-                call(&admin, "POST", "/api/occupancy/lines", Some(body))
-                    .await
-                    .1["id"]
-                    .as_i64()
-                    .unwrap(),
-            );
-        }
-        cams.push((id, (lines[0], lines[1])));
-    }
+    let cams = setup(&admin, cameras).await;
     let per_camera = many / cameras;
-    let monthly = |cam: i64| {
-        let analytics = analytics.clone();
-        async move {
-            let path = format!("/api/occupancy/cameras/{cam}/monthly?months=12");
-            let (status, body, trips) = call(&analytics, "GET", &path, None).await;
-            assert_eq!(status, 200, "{body}");
-            let entries: i64 = body
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| m["entries"].as_i64().unwrap())
-                .sum();
-            (trips, entries)
-        }
-    };
-
     let (cam0, lines0) = cams[0];
     ingest(ingest_fn.clone(), cam0, lines0, 0, WARM, per_camera).await;
-    let (trips_small, entries_small) = monthly(cam0).await;
+    let (trips_small, entries_small) = monthly(&analytics, cam0).await;
 
-    // The same batches, the same way, into every camera at once: `from` skips the warm-up.
-    let run = |router: Router| {
-        let cams = cams.clone();
-        async move {
-            let began = Instant::now();
-            let mut runs = tokio::task::JoinSet::new();
-            for (i, &(cam, lines)) in cams.iter().enumerate() {
-                let from = if i == 0 { WARM } else { 0 };
-                runs.spawn(ingest(
-                    router.clone(),
-                    cam,
-                    lines,
-                    from,
-                    per_camera,
-                    per_camera,
-                ));
-            }
-            runs.join_all().await;
-            began.elapsed().as_secs_f64()
-        }
-    };
-    // Baseline: a no-op handler that parses the same batch bodies and answers 202.
-    let noop = Router::new().route(
-        "/api/occupancy/cameras/{cam}/events",
-        axum::routing::post(|axum::Json(b): axum::Json<Value>| async move {
-            let n = b["events"].as_array().map_or(0, Vec::len);
-            (
-                axum::http::StatusCode::ACCEPTED,
-                axum::Json(json!({ "accepted": n })),
-            )
-        }),
-    );
-    let base_secs = run(noop).await;
-    let secs = run(ingest_fn.clone()).await;
+    let base_secs = run(noop(), &cams, per_camera).await;
+    let secs = run(ingest_fn.clone(), &cams, per_camera).await;
     let ingested = per_camera * cameras - WARM;
-    let (trips_large, entries_large) = monthly(cam0).await;
+    let (trips_large, entries_large) = monthly(&analytics, cam0).await;
 
     println!(
         "crossing ingest: {ingested} crossings over {cameras} cameras in {secs:.1} s = {:.0} crossings/s (batches of {BATCH}, fsync per batch)",
