@@ -7,8 +7,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use chrono::Utc;
 use civic_core::retry::{self, won};
 use civic_core::{Error, Result};
-use civic_store::{Item, Key, StoreError, Table, Update};
-use serde_json::Value;
+use civic_store::{Item, Key, StoreError, Table};
 
 use super::keys::baseline_key;
 use super::plan::Plan;
@@ -195,23 +194,8 @@ async fn provide(
         }
     }
     for (kind, keys) in wanted {
-        let first = reserve_ids(table, kind, keys.len()).await?;
+        let first = civic_core::ids::reserve(table, kind, keys.len()).await?;
         lock(scratch).ids.extend(keys.into_iter().zip(first..));
     }
     Ok(())
-}
-
-/// Reserves `n` consecutive ids of a kind in one `ADD` on the same counter as
-/// [`civic_core::ids::next_id`]; returns the first. Not `next_id` itself: that takes one id per
-/// round trip, and a chunk may open several log buckets and alerts at once.
-async fn reserve_ids(table: &dyn Table, kind: &str, n: usize) -> Result<i64> {
-    let n = n as i64;
-    let item = table
-        .update(Update::new(Key::new("COUNTER", kind)).add("value", n))
-        .await?;
-    let last = item
-        .get("value")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| Error::Internal(format!("counter {kind} is not an integer")))?;
-    Ok(last - n + 1)
 }
