@@ -11,6 +11,7 @@ use std::ops::RangeInclusive;
 use std::str::FromStr;
 
 use axum::extract::{FromRequest, Request};
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::{Error, Json, Result};
@@ -57,6 +58,8 @@ pub struct Body {
     map: Map<String, Value>,
     partial: bool,
     errors: Vec<(String, String)>,
+    /// Set by [`Body::typed`]: a field of the wrong type refuses the whole body.
+    refused: Option<String>,
 }
 
 impl<S: Send + Sync> FromRequest<S> for Body {
@@ -69,6 +72,7 @@ impl<S: Send + Sync> FromRequest<S> for Body {
                 map,
                 partial: false,
                 errors: Vec::new(),
+                refused: None,
             }),
             _ => Err(Error::bad_request(
                 "Invalid data. Expected a dictionary, but got a different type.",
@@ -84,6 +88,7 @@ impl Body {
             map: value.as_object().cloned().unwrap_or_default(),
             partial: false,
             errors: Vec::new(),
+            refused: None,
         }
     }
 
@@ -103,8 +108,16 @@ impl Body {
         self.finish().map(|()| value)
     }
 
+    /// Whether required fields may be absent (a [`Patch`]), for a reader whose rule differs.
+    pub fn is_partial(&self) -> bool {
+        self.partial
+    }
+
     /// All errors so far as one 400.
     pub fn finish(self) -> Result<()> {
+        if let Some(msg) = self.refused {
+            return Err(Error::BadRequest(msg));
+        }
         match self.errors.is_empty() {
             true => Ok(()),
             false => Err(Error::Fields(self.errors)),
@@ -292,6 +305,54 @@ impl Body {
         }
     }
 
+    /// A field read by serde's rules for `T`, as a typed JSON body (`Json<T>`) reads it: no
+    /// coercion (`5` is no string) and null reads as absent ([`REQUIRED`] when `required`
+    /// outside a partial update). A value of the wrong type refuses the whole body, as
+    /// `Json<T>` does: [`Body::finish`] answers `Invalid request body: {field}: {serde's
+    /// message}` (a `detail` error) before any field error. For apps whose clients rely on
+    /// that strictness.
+    pub fn typed<T: DeserializeOwned>(&mut self, field: &str, required: bool) -> Option<T> {
+        let value = match self.map.get(field) {
+            Some(v) if !v.is_null() => v.clone(),
+            _ => {
+                if required && !self.partial {
+                    self.error(field, REQUIRED);
+                }
+                return None;
+            }
+        };
+        match serde_json::from_value(value) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let msg = format!("Invalid request body: {field}: {e}");
+                self.refused.get_or_insert(msg);
+                None
+            }
+        }
+    }
+
+    /// [`Body::string`]'s checks (trimmed, `blank` allows "", at most `max` characters) on a
+    /// [`Body::typed`] string.
+    pub fn strict_string(
+        &mut self,
+        field: &str,
+        required: bool,
+        blank: bool,
+        max: usize,
+    ) -> Option<String> {
+        let s = self.typed::<String>(field, required)?.trim().to_owned();
+        if s.is_empty() && !blank {
+            return self.fail(field, BLANK);
+        }
+        if s.chars().count() > max {
+            return self.fail(
+                field,
+                format!("Ensure this field has no more than {max} characters."),
+            );
+        }
+        Some(s)
+    }
+
     fn fail<T>(&mut self, field: &str, msg: impl Into<String>) -> Option<T> {
         self.error(field, msg);
         None
@@ -416,6 +477,44 @@ mod tests {
             panic!("errors expected")
         };
         assert_eq!(errors, [("blank".to_owned(), REQUIRED.to_owned())]);
+    }
+
+    #[test]
+    fn typed_fields_keep_serdes_strictness_and_refuse_the_whole_body() {
+        let mut b = Body::of(json!({"name": " Ann ", "n": 5, "null": null, "blank": " "}));
+        assert_eq!(
+            b.strict_string("name", true, false, 10).as_deref(),
+            Some("Ann")
+        );
+        assert_eq!(b.typed::<i64>("n", true), Some(5));
+        assert_eq!(b.typed::<String>("null", true), None);
+        assert_eq!(b.strict_string("blank", true, false, 10), None);
+        let Err(Error::Fields(errors)) = b.finish() else {
+            panic!("errors expected")
+        };
+        assert_eq!(
+            errors,
+            [
+                ("null".to_owned(), REQUIRED.to_owned()),
+                ("blank".to_owned(), BLANK.to_owned())
+            ]
+        );
+        let mut b = Body::of(json!({"name": 5, "n": "x"}));
+        assert_eq!(b.strict_string("name", true, false, 10), None);
+        assert_eq!(b.typed::<i64>("n", true), None);
+        assert_eq!(b.typed::<String>("absent", true), None);
+        let Err(Error::BadRequest(msg)) = b.finish() else {
+            panic!("a refusal expected")
+        };
+        assert_eq!(
+            msg,
+            "Invalid request body: name: invalid type: integer `5`, expected a string"
+        );
+        let mut patch = Body::of(json!({"null": null})).partial();
+        assert!(patch.is_partial());
+        assert_eq!(patch.typed::<String>("null", true), None);
+        assert_eq!(patch.typed::<String>("absent", true), None);
+        assert!(patch.finish().is_ok());
     }
 
     struct Room {
