@@ -353,6 +353,17 @@ impl Body {
         Some(s)
     }
 
+    /// Refuses the whole body with the app's own message, as a [`Body::typed`] type error
+    /// does: [`Body::finish`] answers it as a `detail` error before any field error, and the
+    /// first refusal wins. For apps whose clients expect their own texts (`"x is required"`)
+    /// rather than per-field ones. `None`, for a reader's early return.
+    pub fn refuse<T>(&mut self, msg: impl Into<String>) -> Option<T> {
+        if self.refused.is_none() {
+            self.refused = Some(msg.into());
+        }
+        None
+    }
+
     fn fail<T>(&mut self, field: &str, msg: impl Into<String>) -> Option<T> {
         self.error(field, msg);
         None
@@ -515,6 +526,26 @@ mod tests {
         assert_eq!(patch.typed::<String>("null", true), None);
         assert_eq!(patch.typed::<String>("absent", true), None);
         assert!(patch.finish().is_ok());
+    }
+
+    #[test]
+    fn the_first_refusal_is_the_answer_before_any_field_error() {
+        let mut b = Body::of(json!({"n": "x"}));
+        assert_eq!(b.typed::<i64>("n", false), None);
+        assert_eq!(b.refuse::<i64>("n is required"), None);
+        b.error("m", REQUIRED);
+        let Err(Error::BadRequest(msg)) = b.finish() else {
+            panic!("a refusal expected")
+        };
+        assert!(msg.starts_with("Invalid request body: n: "), "{msg}");
+        let mut b = Body::of(json!({}));
+        b.error("m", REQUIRED);
+        b.refuse::<()>("first");
+        b.refuse::<()>("second");
+        let Err(Error::BadRequest(msg)) = b.finish() else {
+            panic!("a refusal expected")
+        };
+        assert_eq!(msg, "first");
     }
 
     struct Room {
