@@ -5,18 +5,19 @@ use axum::extract::State as S;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use civic_auth::backoff::{self, Scope};
-use civic_auth::first_user::{self, Claim};
+use civic_auth::first_user::{Refused, Registration};
 use civic_auth::{hash_password, verify_password};
+use civic_core::fields::{Body, FromBody, Valid};
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Json, Result, ids};
-use civic_store::{Cond, Item, StoreError, Table, Update};
+use civic_store::{Cond, Item, Table, Update};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::keys::{user_index_sk, user_key};
-use crate::{State, User, required};
+use crate::keys::{USERS, indexed, user_index_sk, user_key};
+use crate::{State, User, unless_null};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()
@@ -58,16 +59,8 @@ pub struct UserOut {
 
 impl UserRecord {
     fn to_item(&self) -> Result<Item> {
-        let key = user_key(&self.username);
-        to_item(
-            self,
-            &[
-                ("PK", key.pk),
-                ("SK", key.sk),
-                ("GSI1PK", "USERS".into()),
-                ("GSI1SK", user_index_sk(self.id)),
-            ],
-        )
+        let keys = indexed(user_key(&self.username), USERS, user_index_sk(self.id));
+        to_item(self, &keys)
     }
 
     async fn load(table: &dyn Table, username: &str) -> Result<Option<Self>> {
@@ -107,20 +100,26 @@ pub struct UserReply {
     user: UserOut,
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct LoginRequest {
-    #[schema(required, nullable = false)]
-    username: Option<String>,
-    #[schema(required, nullable = false)]
-    password: Option<String>,
+    username: String,
+    password: String,
+}
+
+impl FromBody for LoginRequest {
+    fn from_body(b: &mut Body) -> Self {
+        Self {
+            username: b.required_text("username").unwrap_or_default(),
+            password: b.required_text("password").unwrap_or_default(),
+        }
+    }
 }
 
 /// Sign in; sets the `ozone_sessionid` cookie (HttpOnly, SameSite=Lax).
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = UserReply, headers(("set-cookie" = String))), (status = 400), (status = 401), (status = 429, description = "Too many failed attempts on this account: `Retry-After` gives the seconds to wait")))]
-async fn login(S(s): S<State>, Json(req): Json<LoginRequest>) -> Result<Response> {
-    let username = required("username", &req.username)?;
-    let password = required("password", &req.password)?;
+async fn login(S(s): S<State>, Valid(req): Valid<LoginRequest>) -> Result<Response> {
+    let (username, password) = (req.username.as_str(), req.password.as_str());
     let table = s.table.as_ref();
     let user = backoff::guard(table, Scope::Login, username, async {
         let user = UserRecord::load(table, username).await?;
@@ -155,12 +154,10 @@ async fn logout(S(s): S<State>, headers: HeaderMap) -> Result<Response> {
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct RegisterRequest {
-    #[schema(required, nullable = false)]
-    username: Option<String>,
-    #[schema(required, nullable = false)]
-    password: Option<String>,
+    username: String,
+    password: String,
     email: Option<String>,
     first_name: Option<String>,
     last_name: Option<String>,
@@ -168,6 +165,35 @@ pub struct RegisterRequest {
     is_staff: Option<bool>,
     /// Only a superuser's session may grant this; otherwise 403.
     is_superuser: Option<bool>,
+}
+
+impl FromBody for RegisterRequest {
+    fn from_body(b: &mut Body) -> Self {
+        let username = b.required_text("username");
+        if username.as_deref().is_some_and(|u| !valid_username(u)) {
+            b.error(
+                "username",
+                "Enter a valid username: up to 150 letters, digits and @/./+/-/_ only.",
+            );
+        }
+        let password = new_password(b, "password");
+        let email = b.text("email", false).map(|e| e.trim().to_owned());
+        if email
+            .as_deref()
+            .is_some_and(|e| !e.is_empty() && !valid_email(e))
+        {
+            b.error("email", "Enter a valid email address.");
+        }
+        Self {
+            username: username.unwrap_or_default(),
+            password,
+            email,
+            first_name: b.text("first_name", false),
+            last_name: b.text("last_name", false),
+            is_staff: unless_null(b, "is_staff", |b, f| b.bool(f, false)),
+            is_superuser: unless_null(b, "is_superuser", |b, f| b.bool(f, false)),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -179,29 +205,28 @@ pub struct RegisterReply {
 
 const MIN_PASSWORD: usize = 8;
 
+/// A new password (trimmed, as every required text): at least [`MIN_PASSWORD`] characters.
+fn new_password(b: &mut Body, field: &str) -> String {
+    let password = b.required_text(field).unwrap_or_default();
+    if !password.is_empty() && password.chars().count() < MIN_PASSWORD {
+        b.error(
+            field,
+            format!(
+                "This password is too short. It must contain at least {MIN_PASSWORD} characters."
+            ),
+        );
+    }
+    password
+}
+
 /// Create a user. The app's first user becomes staff and superuser.
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
     responses((status = 201, body = RegisterReply), (status = 400), (status = 403)))]
 async fn register(
     S(s): S<State>,
     headers: HeaderMap,
-    Json(req): Json<RegisterRequest>,
+    Valid(req): Valid<RegisterRequest>,
 ) -> Result<(StatusCode, Json<RegisterReply>)> {
-    let username = required("username", &req.username)?;
-    valid_username(username)?;
-    let password = required("password", &req.password)?;
-    if password.chars().count() < MIN_PASSWORD {
-        return Err(Error::field(
-            "password",
-            format!(
-                "This password is too short. It must contain at least {MIN_PASSWORD} characters."
-            ),
-        ));
-    }
-    let email = req.email.as_deref().map(str::trim).unwrap_or_default();
-    if !email.is_empty() && !valid_email(email) {
-        return Err(Error::field("email", "Enter a valid email address."));
-    }
     let wants_privilege = req.is_staff == Some(true) || req.is_superuser == Some(true);
     let caller = session_user(&s, &headers).await?;
     if wants_privilege && caller.is_some() {
@@ -210,46 +235,34 @@ async fn register(
             .check_origin(&axum::http::Method::POST, &headers)?;
     }
     let caller_is_superuser = caller.as_ref().is_some_and(|u| u.is_superuser);
-
-    let has_first = first_user::exists(s.table.as_ref()).await?;
-    let privileged_without_superuser = wants_privilege && !caller_is_superuser;
-    let forbidden = || Error::Forbidden("Only a superuser can create staff or superusers.".into());
-    if has_first && privileged_without_superuser {
-        return Err(forbidden());
-    }
-    let mut user = UserRecord {
-        id: ids::next_id(s.table.as_ref(), "user").await?,
-        username: username.to_owned(),
-        email: email.to_lowercase(),
+    let table = s.table.as_ref();
+    let reg = Registration::open(table, wants_privilege && !caller_is_superuser)
+        .await?
+        .map_err(refused)?;
+    let user = UserRecord {
+        id: ids::next_id(table, "user").await?,
+        username: req.username,
+        email: req.email.unwrap_or_default().to_lowercase(),
         first_name: req.first_name.unwrap_or_default().trim().to_owned(),
         last_name: req.last_name.unwrap_or_default().trim().to_owned(),
         is_staff: req.is_staff.unwrap_or(false),
         is_superuser: req.is_superuser.unwrap_or(false),
-        password_hash: hash_password(password).await?,
+        password_hash: hash_password(&req.password).await?,
         date_joined: crate::iso(crate::now()),
         token_version: 0,
     };
-    let taken = || Error::field("username", "A user with that username already exists.");
-    let claim = match has_first {
-        true => Claim::Lost,
-        false => {
-            let owner = UserRecord {
-                is_staff: true,
-                is_superuser: true,
-                ..user.clone()
-            };
-            first_user::claim(s.table.as_ref(), owner.to_item()?).await?
-        }
+    let first = UserRecord {
+        is_staff: true,
+        is_superuser: true,
+        ..user.clone()
     };
-    match claim {
-        Claim::Won => (user.is_staff, user.is_superuser) = (true, true),
-        Claim::UserExists => return Err(taken()),
-        Claim::Lost if privileged_without_superuser => return Err(forbidden()),
-        Claim::Lost => match s.table.put_if_absent(user.to_item()?).await {
-            Err(StoreError::ConditionFailed) => return Err(taken()),
-            other => other?,
-        },
-    }
+    let (first_item, item) = (first.to_item()?, user.to_item()?);
+    let is_first = reg.store(table, vec![first_item], vec![item]).await?;
+    let user = if is_first.map_err(refused)? {
+        first
+    } else {
+        user
+    };
     Ok((
         StatusCode::CREATED,
         Json(RegisterReply {
@@ -260,19 +273,21 @@ async fn register(
     ))
 }
 
-/// Django's rule: up to 150 letters, digits and `@.+-_`.
-fn valid_username(u: &str) -> Result<()> {
-    let ok = u.chars().count() <= 150
-        && u.chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '@' | '.' | '+' | '-' | '_'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::field(
-            "username",
-            "Enter a valid username: up to 150 letters, digits and @/./+/-/_ only.",
-        ))
+/// A refused registration in this app's words.
+fn refused(r: Refused) -> Error {
+    match r {
+        Refused::Elevated => {
+            Error::Forbidden("Only a superuser can create staff or superusers.".into())
+        }
+        Refused::Exists => Error::field("username", "A user with that username already exists."),
     }
+}
+
+/// Django's rule: up to 150 letters, digits and `@.+-_`.
+fn valid_username(u: &str) -> bool {
+    u.chars().count() <= 150
+        && u.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '@' | '.' | '+' | '-' | '_'))
 }
 
 fn valid_email(e: &str) -> bool {
@@ -313,12 +328,19 @@ async fn check(S(s): S<State>, headers: HeaderMap) -> Result<Json<CheckReply>> {
     }))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct PasswordRequest {
-    #[schema(required, nullable = false)]
-    current_password: Option<String>,
-    #[schema(required, nullable = false)]
-    new_password: Option<String>,
+    current_password: String,
+    new_password: String,
+}
+
+impl FromBody for PasswordRequest {
+    fn from_body(b: &mut Body) -> Self {
+        Self {
+            current_password: b.required_text("current_password").unwrap_or_default(),
+            new_password: new_password(b, "new_password"),
+        }
+    }
 }
 
 /// Extension: change the signed-in user's password. The current password is required (a
@@ -329,18 +351,9 @@ pub struct PasswordRequest {
 async fn change_password(
     S(s): S<State>,
     User(user): User,
-    Json(req): Json<PasswordRequest>,
+    Valid(req): Valid<PasswordRequest>,
 ) -> Result<Response> {
-    let current = required("current_password", &req.current_password)?;
-    let new = required("new_password", &req.new_password)?;
-    if new.chars().count() < MIN_PASSWORD {
-        return Err(Error::field(
-            "new_password",
-            format!(
-                "This password is too short. It must contain at least {MIN_PASSWORD} characters."
-            ),
-        ));
-    }
+    let (current, new) = (req.current_password.as_str(), req.new_password.as_str());
     let table = s.table.as_ref();
     let wrong = "Current password is incorrect";
     backoff::confirm_password(table, &user.username, current, &user.password_hash, wrong).await?;

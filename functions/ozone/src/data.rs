@@ -14,10 +14,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::UserRecord;
 use crate::gateway::{Device, DeviceRecord, Event};
-use crate::keys::{device_count_key, events_pk};
+use crate::keys::{DEVICES, EVENTS, device_count_key, events_pk};
 use crate::rollup::{Counts, Granularity, Scope};
 use crate::{
-    Config, State, User, iso, iso_ms, now, parse_bool, parse_days, required, valid_device_id,
+    Config, State, User, iso, iso_ms, now, parse_bool, parse_days, required_param, valid_device_id,
 };
 
 pub fn routes() -> OpenApiRouter<State> {
@@ -121,7 +121,7 @@ async fn device_page(
     online_only: bool,
 ) -> Result<(Vec<DeviceOut>, Option<String>)> {
     let limit = page::limit(q.limit, 1000, 1000)?;
-    let mut query = civic_store::Query::index("DEVICES")
+    let mut query = civic_store::Query::index(DEVICES)
         .reverse()
         .limit(limit)
         .cursor(q.cursor);
@@ -250,7 +250,7 @@ async fn summary(
     User(u): User,
     Query(q): Query<DeviceIdParam>,
 ) -> Result<Json<Summary>> {
-    let id = required("device_id", &q.device_id)?;
+    let id = required_param("device_id", &q.device_id)?;
     valid_device_id("device_id", id)?;
     let device = DeviceRecord::load(s.table.as_ref(), id)
         .await?
@@ -306,6 +306,6 @@ pub(crate) fn events_query(device_id: Option<&str>) -> Result<civic_store::Query
             valid_device_id("device_id", id)?;
             civic_store::Query::partition(events_pk(id))
         }
-        None => civic_store::Query::index("EVENTS"),
+        None => civic_store::Query::index(EVENTS),
     })
 }

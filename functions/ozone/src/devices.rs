@@ -4,9 +4,10 @@
 
 use axum::extract::{Path, State as S};
 use axum::response::Response;
+use civic_core::fields::{Body, FromBody, Valid};
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Json, Query, Result, page, retry};
-use civic_store::{Cond, Item, StoreError, Update, Write};
+use civic_store::{Cond, GSI1PK, GSI1SK, Item, PK, SK, StoreError, Update, VERSION, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -16,8 +17,8 @@ use crate::gateway::{
     CERTIFICATE, Certificate, Device, DeviceRecord, LEGACY_INGEST, LegacyIngest, TOKEN_DIGEST,
     attribute, normalize_mac,
 };
-use crate::keys::{device_count_key, device_index_sk, device_key, mac_key};
-use crate::{Staff, State, iso_ms, now, required, valid_device_id};
+use crate::keys::{DEVICES, MACS, device_count_key, device_index_sk, device_key, indexed, mac_key};
+use crate::{Staff, State, iso_ms, now, valid_device_id};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()
@@ -29,12 +30,25 @@ pub fn routes() -> OpenApiRouter<State> {
         .routes(routes!(pending))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct AssignRequest {
-    #[schema(required, nullable = false)]
-    mac: Option<String>,
-    #[schema(required, nullable = false)]
-    device_id: Option<String>,
+    mac: String,
+    device_id: String,
+}
+
+impl FromBody for AssignRequest {
+    fn from_body(b: &mut Body) -> Self {
+        let mac = b.required_text("mac");
+        let mac = mac.and_then(|mac| b.check(normalize_mac("mac", &mac)));
+        let device_id = b.required_text("device_id");
+        if let Some(id) = &device_id {
+            b.check(valid_device_id("device_id", id));
+        }
+        Self {
+            mac: mac.unwrap_or_default(),
+            device_id: device_id.unwrap_or_default(),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -53,18 +67,16 @@ pub struct AssignReply {
 async fn assign(
     S(s): S<State>,
     _staff: Staff,
-    Json(req): Json<AssignRequest>,
+    Valid(req): Valid<AssignRequest>,
 ) -> Result<Json<AssignReply>> {
-    let mac = normalize_mac("mac", required("mac", &req.mac)?)?;
-    let device_id = required("device_id", &req.device_id)?;
-    valid_device_id("device_id", device_id)?;
-    let (table, mac, at) = (s.table.as_ref(), mac.as_str(), iso_ms(now()));
+    let (mac, device_id) = (req.mac.as_str(), req.device_id.as_str());
+    let (table, at) = (s.table.as_ref(), iso_ms(now()));
     let at = at.as_str();
     retry::optimistic(move || async move {
         let current = table.get(&mac_key(mac)).await?;
         let version = current
             .as_ref()
-            .map(|i| i.get("version").and_then(Value::as_i64).unwrap_or(0));
+            .map(|i| i.get(VERSION).and_then(Value::as_i64).unwrap_or(0));
         match current
             .as_ref()
             .and_then(|i| i.get("device_id"))
@@ -122,16 +134,16 @@ fn assigned_registration(
         Item::from_iter([
             ("mac".to_owned(), Value::from(mac)),
             ("first_seen".to_owned(), at.into()),
-            ("GSI1PK".to_owned(), "MACS".into()),
-            ("GSI1SK".to_owned(), mac.into()),
+            (GSI1PK.to_owned(), MACS.into()),
+            (GSI1SK.to_owned(), mac.into()),
         ])
     });
     let key = mac_key(mac);
-    registration.insert("PK".into(), key.pk.into());
-    registration.insert("SK".into(), key.sk.into());
+    registration.insert(PK.into(), key.pk.into());
+    registration.insert(SK.into(), key.sk.into());
     registration.insert("device_id".into(), device_id.into());
     registration.insert("assigned".into(), true.into());
-    registration.insert("version".into(), version.into());
+    registration.insert(VERSION.into(), version.into());
     registration
 }
 
@@ -143,17 +155,13 @@ fn new_device(mac: &str, device_id: &str, at: &str) -> Result<Item> {
         assigned_at: at.to_owned(),
         ..Device::default()
     };
-    let key = device_key(device_id);
-    let mut device = to_item(
-        &device,
-        &[
-            ("PK", key.pk),
-            ("SK", key.sk),
-            ("GSI1PK", "DEVICES".into()),
-            ("GSI1SK", device_index_sk(at, device_id)),
-        ],
-    )?;
-    device.insert("version".into(), 1.into());
+    let keys = indexed(
+        device_key(device_id),
+        DEVICES,
+        device_index_sk(at, device_id),
+    );
+    let mut device = to_item(&device, &keys)?;
+    device.insert(VERSION.into(), 1.into());
     Ok(device)
 }
 
@@ -183,7 +191,7 @@ async fn rotate_token(
     let (token, digest) = s.tokens.issue();
     let u = Update::new(device_key(&device_id))
         .set(TOKEN_DIGEST, digest)
-        .add("version", 1)
+        .add(VERSION, 1)
         .cond(Cond::Exists);
     match s.table.update(u).await {
         Err(StoreError::ConditionFailed) => {
@@ -210,7 +218,7 @@ async fn revoke_token(
 ) -> Result<Json<Value>> {
     let u = Update::new(device_key(&device_id))
         .remove(TOKEN_DIGEST)
-        .add("version", 1)
+        .add(VERSION, 1)
         .cond(Cond::Exists);
     match s.table.update(u).await {
         Err(StoreError::ConditionFailed) => Err(Error::NotFound("Device not found.".into())),
@@ -285,12 +293,19 @@ async fn rotate_certificate(
     }))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct LegacyIngestRequest {
     /// `true`: `POST /api/iot/` takes this device's form reports without its bearer token
     /// (for old firmware that cannot send one); `false`: the token is required again.
-    #[schema(required, nullable = false)]
-    allowed: Option<bool>,
+    allowed: bool,
+}
+
+impl FromBody for LegacyIngestRequest {
+    fn from_body(b: &mut Body) -> Self {
+        Self {
+            allowed: b.bool("allowed", true).unwrap_or_default(),
+        }
+    }
 }
 
 /// Extension (staff): allow (or stop allowing) a device's legacy form reports without its
@@ -303,11 +318,8 @@ async fn set_legacy_ingest(
     S(s): S<State>,
     Staff(staff): Staff,
     Path(DevicePath { device_id }): Path<DevicePath>,
-    Json(req): Json<LegacyIngestRequest>,
+    Valid(LegacyIngestRequest { allowed }): Valid<LegacyIngestRequest>,
 ) -> Result<Json<Device>> {
-    let allowed = req
-        .allowed
-        .ok_or_else(|| Error::field("allowed", "This field is required."))?;
     let decision = LegacyIngest {
         allowed,
         by: staff.username.clone(),
@@ -327,10 +339,23 @@ async fn set_legacy_ingest(
     Ok(Json(from_item(item)?))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct NotesRequest {
-    #[schema(required, nullable = false)]
-    notes: Option<String>,
+    notes: String,
+}
+
+impl FromBody for NotesRequest {
+    /// Notes are kept as written (not trimmed) and may be blank.
+    fn from_body(b: &mut Body) -> Self {
+        let notes = b.text("notes", true).unwrap_or_default();
+        if notes.chars().count() > 2000 {
+            b.error(
+                "notes",
+                "Ensure this field has no more than 2000 characters.",
+            );
+        }
+        Self { notes }
+    }
 }
 
 /// Extension (staff): set a device's admin notes.
@@ -341,17 +366,8 @@ async fn set_notes(
     S(s): S<State>,
     _staff: Staff,
     Path(DevicePath { device_id }): Path<DevicePath>,
-    Json(req): Json<NotesRequest>,
+    Valid(NotesRequest { notes }): Valid<NotesRequest>,
 ) -> Result<Json<Device>> {
-    let notes = req
-        .notes
-        .ok_or_else(|| Error::field("notes", "This field is required."))?;
-    if notes.chars().count() > 2000 {
-        return Err(Error::field(
-            "notes",
-            "Ensure this field has no more than 2000 characters.",
-        ));
-    }
     let u = Update::new(device_key(&device_id))
         .set("notes", notes)
         .cond(Cond::Exists);
@@ -391,7 +407,7 @@ async fn pending(S(s): S<State>, _staff: Staff, Query(q): Query<PageParams>) -> 
     let res = s
         .table
         .query(
-            civic_store::Query::index("MACS")
+            civic_store::Query::index(MACS)
                 .limit(limit)
                 .cursor(q.cursor),
         )

@@ -2,7 +2,30 @@
 //! the table in the crate's docs; rollup keys are `rollup::Scope::pk` and the bucket key).
 //! Stored keys outlive the code: a string changed here orphans every item written before.
 
-use civic_store::Key;
+use civic_store::{GSI1PK, GSI1SK, Key, PK, SK};
+
+/// The index partitions (`GSI1PK`) listing each kind of item.
+pub const USERS: &str = "USERS";
+pub const MACS: &str = "MACS";
+pub const DEVICES: &str = "DEVICES";
+pub const EVENTS: &str = "EVENTS";
+pub const OUTLETS: &str = "OUTLETS";
+pub const MACHINES: &str = "MACHINES";
+
+/// The key attributes of an item stored at `key`.
+pub fn attributes(key: Key) -> [(&'static str, String); 2] {
+    [(PK, key.pk), (SK, key.sk)]
+}
+
+/// The key attributes of an item stored at `key` and listed in `index` under `index_sk`.
+pub fn indexed(key: Key, index: &str, index_sk: String) -> [(&'static str, String); 4] {
+    [
+        (PK, key.pk),
+        (SK, key.sk),
+        (GSI1PK, index.to_owned()),
+        (GSI1SK, index_sk),
+    ]
+}
 
 /// Usernames are unique without regard to case.
 pub fn user_key(username: &str) -> Key {
@@ -123,5 +146,19 @@ mod tests {
         );
         assert_eq!(user_index_sk(5), "0000000005");
         assert_eq!(outlet_index_sk(5), "0000000005");
+        assert_eq!(
+            [USERS, MACS, DEVICES, EVENTS, OUTLETS, MACHINES],
+            ["USERS", "MACS", "DEVICES", "EVENTS", "OUTLETS", "MACHINES"]
+        );
+        let attrs = indexed(outlet_key(5), OUTLETS, outlet_index_sk(5));
+        assert_eq!(
+            attrs.map(|(a, v)| format!("{a}={v}")),
+            [
+                "PK=OUTLET#0000000005",
+                "SK=OUTLET",
+                "GSI1PK=OUTLETS",
+                "GSI1SK=0000000005"
+            ]
+        );
     }
 }

@@ -38,6 +38,7 @@ use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use civic_auth::{DeviceTokens, Sessions};
+use civic_core::fields::Body;
 use civic_core::platform::env_or;
 use civic_core::{App, Error, Function, IotFunction, Platform, Problem, Result};
 use civic_store::Table;
@@ -288,12 +289,25 @@ pub fn valid_device_id(field: &str, id: &str) -> Result<()> {
     }
 }
 
-/// A present, non-blank string.
-pub fn required<'a>(field: &str, v: &'a Option<String>) -> Result<&'a str> {
+/// A present, non-blank query or form value, trimmed (a JSON body's is
+/// [`Body::required_text`](civic_core::fields::Body::required_text)).
+pub fn required_param<'a>(field: &str, v: &'a Option<String>) -> Result<&'a str> {
     v.as_deref()
         .map(str::trim)
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| Error::field(field, "This field is required."))
+        .ok_or_else(|| Error::field(field, civic_core::fields::REQUIRED))
+}
+
+/// An optional body field read by `read` unless it is absent or null: Ozone's optional
+/// fields have always taken null as "not given" (a form's empty number, a device's counter
+/// on a heartbeat), where `Body`'s readers call null a bad value.
+pub fn unless_null<T>(
+    b: &mut Body,
+    field: &str,
+    read: fn(&mut Body, &str) -> Option<T>,
+) -> Option<T> {
+    b.any(field)?;
+    read(b, field)
 }
 
 pub fn now() -> DateTime<Utc> {

@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::gateway::Event;
-use crate::keys::{device_key, event_id_key};
+use crate::keys::{DEVICES, EVENTS, MACHINES, OUTLETS, device_key, event_id_key};
 use crate::rollup::{self, Scope};
 use crate::{Staff, State};
 
@@ -41,7 +41,7 @@ pub(super) async fn flush(S(s): S<State>, _staff: Staff) -> Result<Json<FlushRep
         deleted: 0,
     };
     // Raw events and their markers.
-    let events = civic_store::Query::index("EVENTS").limit(FLUSH_BATCH / 2);
+    let events = civic_store::Query::index(EVENTS).limit(FLUSH_BATCH / 2);
     if !run.drain(events, event_and_marker).await? {
         return Ok(Json(progress(run.deleted)));
     }
@@ -111,7 +111,7 @@ fn event_and_marker(item: &Item) -> Result<Vec<Key>> {
 
 async fn device_ids(table: &dyn Table) -> Result<Vec<String>> {
     Ok(table
-        .query_all(civic_store::Query::index("DEVICES").limit(1000))
+        .query_all(civic_store::Query::index(DEVICES).limit(1000))
         .await?
         .iter()
         .filter_map(|i| i.get("device_id")?.as_str().map(str::to_owned))
@@ -122,13 +122,8 @@ async fn device_ids(table: &dyn Table) -> Result<Vec<String>> {
 async fn rollup_scopes(table: &dyn Table, devices: &[String]) -> Result<Vec<Scope>> {
     let mut scopes = vec![Scope::All];
     scopes.extend(devices.iter().cloned().map(Scope::Device));
-    scopes.extend(
-        ids(table, "MACHINES")
-            .await?
-            .into_iter()
-            .map(Scope::Machine),
-    );
-    scopes.extend(ids(table, "OUTLETS").await?.into_iter().map(Scope::Outlet));
+    scopes.extend(ids(table, MACHINES).await?.into_iter().map(Scope::Machine));
+    scopes.extend(ids(table, OUTLETS).await?.into_iter().map(Scope::Outlet));
     Ok(scopes)
 }
 

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::catalog::{Machine, Outlet};
 use crate::gateway::Device;
-use crate::keys::{BINDINGS, machine_key, machines_of_outlet};
+use crate::keys::{BINDINGS, DEVICES, MACHINES, OUTLETS, machine_key, machines_of_outlet};
 use crate::rollup::{self, Granularity};
 use crate::{State, User, parse_id};
 
@@ -58,7 +58,7 @@ pub(super) async fn stats_options(
         Ok::<_, Error>(table.query(query.limit(MAX_OPTIONS)).await?.items)
     };
 
-    let outlets = page(civic_store::Query::index("OUTLETS"))
+    let outlets = page(civic_store::Query::index(OUTLETS))
         .await?
         .into_iter()
         .map(|i| {
@@ -70,7 +70,7 @@ pub(super) async fn stats_options(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let mut machines_query = civic_store::Query::index("MACHINES");
+    let mut machines_query = civic_store::Query::index(MACHINES);
     if let Some(o) = outlet {
         machines_query = machines_query.prefix(machines_of_outlet(o));
     }
@@ -103,7 +103,7 @@ pub(super) async fn stats_options(
                 machine_id: Some(m),
             })
             .collect(),
-        None => page(civic_store::Query::index("DEVICES").reverse())
+        None => page(civic_store::Query::index(DEVICES).reverse())
             .await?
             .into_iter()
             .map(|i| {

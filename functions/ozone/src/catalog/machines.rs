@@ -3,17 +3,21 @@
 use axum::extract::{Path, State as S};
 use axum::http::StatusCode;
 use axum::response::Response;
+use civic_core::fields::{Body, FromBody, Patch, Valid};
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Json, Query, Result, ids, page, retry};
-use civic_store::{Cond, Item, Table, Update, Write};
+use civic_store::{Cond, Item, SK, Table, Update, VERSION, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{IdPath, ListParams, Outlet, name, not_found, path_id, version_of};
+use super::{ANY_ID, IdPath, ListParams, Outlet, name, not_found, path_id, version_of};
 use crate::gateway::DeviceRecord;
-use crate::keys::{binding_key, device_key, machine_index_sk, machine_key, machines_of_outlet};
-use crate::{Staff, State, User, iso, now, parse_bool, parse_id, valid_device_id};
+use crate::keys::{
+    MACHINES, attributes, binding_key, device_key, indexed, machine_index_sk, machine_key,
+    machines_of_outlet,
+};
+use crate::{Staff, State, User, iso, now, parse_bool, parse_id, unless_null, valid_device_id};
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Machine {
@@ -40,17 +44,9 @@ pub struct MachineDevice {
 
 impl Machine {
     pub(super) fn to_item(&self, version: i64) -> Result<Item> {
-        let k = machine_key(self.id);
-        let mut item = to_item(
-            self,
-            &[
-                ("PK", k.pk),
-                ("SK", k.sk),
-                ("GSI1PK", "MACHINES".into()),
-                ("GSI1SK", machine_index_sk(self.outlet, self.id)),
-            ],
-        )?;
-        item.insert("version".into(), version.into());
+        let index_sk = machine_index_sk(self.outlet, self.id);
+        let mut item = to_item(self, &indexed(machine_key(self.id), MACHINES, index_sk))?;
+        item.insert(VERSION.into(), version.into());
         Ok(item)
     }
 
@@ -66,8 +62,7 @@ impl Machine {
 }
 
 pub(super) fn binding_item(b: &MachineDevice) -> Result<Item> {
-    let k = binding_key(b.machine, &b.device_id);
-    to_item(b, &[("PK", k.pk), ("SK", k.sk)])
+    to_item(b, &attributes(binding_key(b.machine, &b.device_id)))
 }
 
 /// The outlet a machine names must exist (DRF's message for a dangling key).
@@ -81,13 +76,23 @@ pub(super) async fn existing_outlet(table: &dyn Table, field: &str, id: i64) -> 
     }
 }
 
-#[derive(Clone, Deserialize, ToSchema)]
+#[derive(Clone, ToSchema)]
 pub struct MachineInput {
     /// The outlet's id.
     outlet: Option<i64>,
     name: Option<String>,
     /// Default `true`.
     is_active: Option<bool>,
+}
+
+impl FromBody for MachineInput {
+    fn from_body(b: &mut Body) -> Self {
+        Self {
+            name: name(b, "name"),
+            outlet: b.int("outlet", true, ANY_ID),
+            is_active: unless_null(b, "is_active", |b, f| b.bool(f, false)),
+        }
+    }
 }
 
 civic_core::schema_variant!(
@@ -129,7 +134,7 @@ pub(super) async fn list_machines(
         ));
     }
     let limit = page::limit(q.limit, 1000, 1000)?;
-    let mut query = civic_store::Query::index("MACHINES")
+    let mut query = civic_store::Query::index(MACHINES)
         .limit(limit)
         .cursor(q.cursor);
     if let Some(o) = outlet {
@@ -151,12 +156,13 @@ pub(super) async fn list_machines(
 pub(super) async fn create_machine(
     S(s): S<State>,
     _staff: Staff,
-    Json(input): Json<MachineInput>,
+    Valid(input): Valid<MachineInput>,
 ) -> Result<(StatusCode, Json<Machine>)> {
-    let name = name("name", &input.name)?;
-    let outlet = input
-        .outlet
-        .ok_or_else(|| Error::field("outlet", "This field is required."))?;
+    // A whole body names both (`Valid`): only a partial update may leave them out.
+    let (name, outlet) = (
+        input.name.unwrap_or_default(),
+        input.outlet.unwrap_or_default(),
+    );
     existing_outlet(s.table.as_ref(), "outlet", outlet).await?;
     let at = iso(now());
     let machine = Machine {
@@ -191,12 +197,12 @@ pub(super) async fn get_machine(
     let key = machine_key(path_id(&id)?);
     let items = s
         .table
-        .query(civic_store::Query::partition(key.pk).limit(101))
+        .query(civic_store::Query::partition(key.pk.as_str()).limit(101))
         .await?
         .items;
     let (mut machine, mut devices) = (None, Vec::new());
     for item in items {
-        if item.get("SK").and_then(Value::as_str) == Some("MACHINE") {
+        if item.get(SK).and_then(Value::as_str) == Some(key.sk.as_str()) {
             machine = Some(from_item::<Machine>(item)?);
         } else {
             devices.push(from_item::<MachineDevice>(item)?);
@@ -220,7 +226,7 @@ async fn device_follows(
         return Ok(None);
     };
     let u = change(Update::new(device_key(device_id)))
-        .set("version", record.version + 1)
+        .set(VERSION, record.version + 1)
         .cond(Cond::Version(record.version));
     Ok(Some(Write::Update(u)))
 }
@@ -232,7 +238,7 @@ pub(super) async fn update_machine(
     S(s): S<State>,
     _staff: Staff,
     Path(IdPath { id }): Path<IdPath>,
-    Json(input): Json<MachineInput>,
+    Patch(input): Patch<MachineInput>,
 ) -> Result<Json<Machine>> {
     let (id, table, input) = (path_id(&id)?, s.table.as_ref(), &input);
     if let Some(o) = input.outlet {
@@ -240,9 +246,7 @@ pub(super) async fn update_machine(
     }
     let machine = retry::optimistic(move || async move {
         let (mut m, v) = Machine::load(table, id).await?.ok_or_else(not_found)?;
-        if input.name.is_some() {
-            m.name = name("name", &input.name)?;
-        }
+        m.name = input.name.clone().unwrap_or(m.name);
         m.is_active = input.is_active.unwrap_or(m.is_active);
         let moved = input.outlet.is_some_and(|o| o != m.outlet);
         m.outlet = input.outlet.unwrap_or(m.outlet);

@@ -9,14 +9,15 @@ mod machines;
 mod outlets;
 mod register;
 
+use civic_core::fields::Body;
 use civic_core::{Error, Result};
-use civic_store::Item;
+use civic_store::{Item, VERSION};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{State, required};
+use crate::State;
 
 pub use self::machines::{Machine, MachineDetail, MachineDevice, MachineInput, NewMachine};
 pub use self::outlets::{NewOutlet, Outlet, OutletInput};
@@ -60,19 +61,22 @@ fn not_found() -> Error {
 }
 
 fn version_of(item: &Item) -> i64 {
-    item.get("version").and_then(Value::as_i64).unwrap_or(0)
+    item.get(VERSION).and_then(Value::as_i64).unwrap_or(0)
 }
 
-fn name(field: &str, v: &Option<String>) -> Result<String> {
-    let n = required(field, v)?;
-    if n.chars().count() > 200 {
-        return Err(Error::field(
-            field,
-            "Ensure this field has no more than 200 characters.",
-        ));
+/// An outlet's or machine's name: required, not blank (a partial update may leave it out),
+/// at most 200 characters.
+fn name(b: &mut Body, field: &str) -> Option<String> {
+    let name = b.required_text(field)?;
+    if name.chars().count() > 200 {
+        b.error(field, "Ensure this field has no more than 200 characters.");
+        return None;
     }
-    Ok(n.to_owned())
+    Some(name)
 }
+
+/// Any id a body names: a foreign key's existence is checked against the table.
+const ANY_ID: std::ops::RangeInclusive<i64> = i64::MIN..=i64::MAX;
 
 #[derive(Deserialize, IntoParams)]
 pub struct ListParams {

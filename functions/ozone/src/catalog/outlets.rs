@@ -3,15 +3,16 @@
 use axum::extract::{Path, State as S};
 use axum::http::StatusCode;
 use axum::response::Response;
+use civic_core::fields::{Body, FromBody, Patch, Valid};
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Json, Query, Result, ids, page, retry};
-use civic_store::{Cond, Item, StoreError, Table};
+use civic_store::{Cond, Item, StoreError, Table, VERSION};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{IdPath, ListParams, name, not_found, path_id, version_of};
-use crate::keys::{machines_of_outlet, outlet_index_sk, outlet_key};
-use crate::{Staff, State, User, iso, now, parse_bool};
+use crate::keys::{MACHINES, OUTLETS, indexed, machines_of_outlet, outlet_index_sk, outlet_key};
+use crate::{Staff, State, User, iso, now, parse_bool, unless_null};
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Outlet {
@@ -29,17 +30,9 @@ pub struct Outlet {
 
 impl Outlet {
     fn to_item(&self, version: i64) -> Result<Item> {
-        let k = outlet_key(self.id);
-        let mut item = to_item(
-            self,
-            &[
-                ("PK", k.pk),
-                ("SK", k.sk),
-                ("GSI1PK", "OUTLETS".into()),
-                ("GSI1SK", outlet_index_sk(self.id)),
-            ],
-        )?;
-        item.insert("version".into(), version.into());
+        let keys = indexed(outlet_key(self.id), OUTLETS, outlet_index_sk(self.id));
+        let mut item = to_item(self, &keys)?;
+        item.insert(VERSION.into(), version.into());
         Ok(item)
     }
 
@@ -54,7 +47,7 @@ impl Outlet {
     }
 }
 
-#[derive(Clone, Deserialize, ToSchema)]
+#[derive(Clone, ToSchema)]
 pub struct OutletInput {
     name: Option<String>,
     address: Option<String>,
@@ -71,35 +64,45 @@ civic_core::schema_variant!(
     pub NewOutlet = OutletInput, ["name"]
 );
 
+impl FromBody for OutletInput {
+    fn from_body(b: &mut Body) -> Self {
+        let trimmed = |b: &mut Body, field| b.text(field, false).map(|t| t.trim().to_owned());
+        Self {
+            name: name(b, "name"),
+            address: trimmed(b, "address"),
+            contact_person: trimmed(b, "contact_person"),
+            is_active: unless_null(b, "is_active", |b, f| b.bool(f, false)),
+            total_sva: unless_null(b, "total_sva", count),
+            average_intage_services: unless_null(b, "average_intage_services", |b, f| {
+                b.float(f, false)
+            }),
+            number_of_machines: unless_null(b, "number_of_machines", count),
+        }
+    }
+}
+
+/// An owner-maintained count: a whole number, not negative.
+fn count(b: &mut Body, field: &str) -> Option<i64> {
+    b.int(field, false, 0..=i64::MAX)
+}
+
 impl OutletInput {
-    /// Applies the fields present (PUT replaces what it names; `name` may not be blanked).
-    fn apply(&self, o: &mut Outlet) -> Result<()> {
-        if self.name.is_some() {
-            o.name = name("name", &self.name)?;
+    /// Applies the fields present (PUT replaces what it names).
+    fn apply(&self, o: &mut Outlet) {
+        if let Some(n) = &self.name {
+            o.name = n.clone();
         }
         if let Some(a) = &self.address {
-            o.address = a.trim().to_owned();
+            o.address = a.clone();
         }
         if let Some(c) = &self.contact_person {
-            o.contact_person = c.trim().to_owned();
+            o.contact_person = c.clone();
         }
         o.is_active = self.is_active.unwrap_or(o.is_active);
-        for (field, v) in [
-            ("total_sva", self.total_sva),
-            ("number_of_machines", self.number_of_machines),
-        ] {
-            if v.is_some_and(|n| n < 0) {
-                return Err(Error::field(
-                    field,
-                    "Ensure this value is greater than or equal to 0.",
-                ));
-            }
-        }
         o.total_sva = self.total_sva.or(o.total_sva);
         o.number_of_machines = self.number_of_machines.or(o.number_of_machines);
         o.average_intage_services = self.average_intage_services.or(o.average_intage_services);
         o.updated_at = iso(now());
-        Ok(())
     }
 }
 
@@ -116,7 +119,7 @@ pub(super) async fn list_outlets(
     let res = s
         .table
         .query(
-            civic_store::Query::index("OUTLETS")
+            civic_store::Query::index(OUTLETS)
                 .limit(limit)
                 .cursor(q.cursor),
         )
@@ -139,13 +142,12 @@ pub(super) async fn list_outlets(
 pub(super) async fn create_outlet(
     S(s): S<State>,
     _staff: Staff,
-    Json(input): Json<OutletInput>,
+    Valid(input): Valid<OutletInput>,
 ) -> Result<(StatusCode, Json<Outlet>)> {
-    let name = name("name", &input.name)?;
     let at = iso(now());
     let mut outlet = Outlet {
         id: 0,
-        name,
+        name: String::new(),
         address: String::new(),
         contact_person: String::new(),
         is_active: true,
@@ -155,7 +157,7 @@ pub(super) async fn create_outlet(
         created_at: at.clone(),
         updated_at: at,
     };
-    input.apply(&mut outlet)?;
+    input.apply(&mut outlet);
     outlet.id = ids::next_id(s.table.as_ref(), "outlet").await?;
     s.table.put(outlet.to_item(1)?, Cond::NotExists).await?;
     Ok((StatusCode::CREATED, Json(outlet)))
@@ -181,12 +183,12 @@ pub(super) async fn update_outlet(
     S(s): S<State>,
     _staff: Staff,
     Path(IdPath { id }): Path<IdPath>,
-    Json(input): Json<OutletInput>,
+    Patch(input): Patch<OutletInput>,
 ) -> Result<Json<Outlet>> {
     let (id, table, input) = (path_id(&id)?, s.table.as_ref(), &input);
     let outlet = retry::optimistic(move || async move {
         let (mut outlet, v) = Outlet::load(table, id).await?.ok_or_else(not_found)?;
-        input.apply(&mut outlet)?;
+        input.apply(&mut outlet);
         retry::won(table.put(outlet.to_item(v + 1)?, Cond::Version(v)).await)
             .map(|won| won.then_some(outlet))
     })
@@ -206,7 +208,7 @@ pub(super) async fn delete_outlet(
     let machines = s
         .table
         .query(
-            civic_store::Query::index("MACHINES")
+            civic_store::Query::index(MACHINES)
                 .prefix(machines_of_outlet(id))
                 .limit(1),
         )

@@ -3,29 +3,41 @@
 use axum::extract::State as S;
 use axum::http::StatusCode;
 use axum::response::Response;
+use civic_core::fields::{Body, FromBody, Valid};
 use civic_core::item::from_item;
 use civic_core::{Error, Json, Query, Result, ids, page, retry};
-use civic_store::{Cond, Update, Write};
+use civic_store::{Cond, Update, VERSION, Write};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::machines::{binding_item, existing_outlet};
-use super::{Machine, MachineDevice, name};
+use super::{ANY_ID, Machine, MachineDevice, name};
 use crate::data::DeviceOut;
 use crate::gateway::{Device, DeviceRecord};
-use crate::keys::device_key;
-use crate::{Staff, State, User, iso, now, required, valid_device_id};
+use crate::keys::{DEVICES, device_key};
+use crate::{Staff, State, User, iso, now, valid_device_id};
 
 /// Named apart from the user registration's `RegisterRequest`: one document holds both.
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 #[schema(as = MachineRegisterRequest)]
 pub struct RegisterRequest {
-    #[schema(required, nullable = false)]
-    device_id: Option<String>,
-    #[schema(required, nullable = false)]
-    outlet_id: Option<i64>,
-    #[schema(required, nullable = false)]
-    name: Option<String>,
+    device_id: String,
+    outlet_id: i64,
+    name: String,
+}
+
+impl FromBody for RegisterRequest {
+    fn from_body(b: &mut Body) -> Self {
+        let device_id = b.required_text("device_id");
+        if let Some(id) = &device_id {
+            b.check(valid_device_id("device_id", id));
+        }
+        Self {
+            device_id: device_id.unwrap_or_default(),
+            outlet_id: b.int("outlet_id", true, ANY_ID).unwrap_or_default(),
+            name: name(b, "name").unwrap_or_default(),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -42,18 +54,13 @@ pub struct Registered {
 pub(super) async fn register(
     S(s): S<State>,
     _staff: Staff,
-    Json(req): Json<RegisterRequest>,
+    Valid(req): Valid<RegisterRequest>,
 ) -> Result<(StatusCode, Json<Registered>)> {
-    let device_id = required("device_id", &req.device_id)?;
-    valid_device_id("device_id", device_id)?;
-    let outlet = req
-        .outlet_id
-        .ok_or_else(|| Error::field("outlet_id", "This field is required."))?;
-    let name = name("name", &req.name)?;
+    let (device_id, outlet) = (req.device_id.as_str(), req.outlet_id);
     let table = s.table.as_ref();
     existing_outlet(table, "outlet_id", outlet).await?;
     let id = ids::next_id(table, "machine").await?;
-    let name = name.as_str();
+    let name = req.name.as_str();
     let registered = retry::optimistic(move || async move {
         let record = DeviceRecord::load(table, device_id).await?.ok_or_else(|| {
             Error::field(
@@ -86,7 +93,7 @@ pub(super) async fn register(
         let bind = Update::new(device_key(device_id))
             .set("machine_id", id)
             .set("outlet_id", outlet)
-            .set("version", record.version + 1)
+            .set(VERSION, record.version + 1)
             .cond(Cond::Version(record.version));
         let writes = vec![
             Write::Put {
@@ -126,7 +133,7 @@ pub(super) async fn unregistered(
     let res = s
         .table
         .query(
-            civic_store::Query::index("DEVICES")
+            civic_store::Query::index(DEVICES)
                 .reverse()
                 .limit(limit)
                 .cursor(q.cursor),

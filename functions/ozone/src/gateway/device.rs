@@ -2,7 +2,7 @@
 
 use civic_core::item::from_item;
 use civic_core::{Error, Result};
-use civic_store::{Item, Table, Update};
+use civic_store::{GSI1SK, Item, Table, Update, VERSION};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -105,7 +105,7 @@ impl DeviceRecord {
             .get(TOKEN_DIGEST)
             .and_then(Value::as_str)
             .map(str::to_owned);
-        let version = item.get("version").and_then(Value::as_i64).unwrap_or(0);
+        let version = item.get(VERSION).and_then(Value::as_i64).unwrap_or(0);
         let last_receipt = item.get(LAST_RECEIPT).and_then(Value::as_i64).unwrap_or(0);
         Ok(Self {
             device: from_item(item)?,
@@ -127,5 +127,5 @@ impl DeviceRecord {
 /// `SET last_seen` and the index key that sorts devices by it.
 pub fn touch(u: Update, device_id: &str, at: &str) -> Update {
     u.set("last_seen", at)
-        .set("GSI1SK", device_index_sk(at, device_id))
+        .set(GSI1SK, device_index_sk(at, device_id))
 }

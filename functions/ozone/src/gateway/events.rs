@@ -4,32 +4,63 @@ use axum::extract::State as S;
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use civic_auth::secret::bearer_token;
+use civic_core::fields::{Body, FromBody, REQUIRED, Valid};
 use civic_core::{Error, Json, Result};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::{DeviceRecord, Event, firmware, ingest, status_update};
-use crate::{State, Treatment, iso, iso_ms, now, required, valid_device_id};
+use crate::{State, Treatment, iso, iso_ms, now, unless_null, valid_device_id};
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct DeviceEvent {
-    #[schema(required, nullable = false)]
-    device_id: Option<String>,
+    device_id: String,
     firmware: Option<String>,
     /// Unique per device; a repeat is acknowledged without storing anything.
-    #[schema(required, nullable = false)]
-    event_id: Option<String>,
+    event_id: String,
     /// Default `treatment`; `status`/`heartbeat` are status reports.
-    event: Option<String>,
+    #[schema(value_type = Option<String>)]
+    event: String,
     /// BASIC, STANDARD or PREMIUM; required for treatments.
-    treatment: Option<String>,
+    #[schema(value_type = Option<String>)]
+    treatment: Option<Treatment>,
     /// Billing counter at press time.
     counter: Option<i64>,
     /// When it happened (RFC 3339); default: when received.
     ts: Option<String>,
+    /// `ts` as a time; `None`: when received.
+    #[schema(ignore)]
+    occurred: Option<DateTime<Utc>>,
     wifi_status: Option<Value>,
     payload: Option<Value>,
+}
+
+/// Every field checked before anything is read, so a bad request is a 400 whoever sends it.
+impl FromBody for DeviceEvent {
+    fn from_body(b: &mut Body) -> Self {
+        let device_id = b.required_text("device_id");
+        if let Some(id) = &device_id {
+            b.check(valid_device_id("device_id", id));
+        }
+        let event_id = b.required_text("event_id").filter(|id| event_id(b, id));
+        let event = event_name(b);
+        let treatment = treatment(b, event.as_deref());
+        let counter = unless_null(b, "counter", |b, f| b.int(f, false, 0..=i64::MAX));
+        let ts = b.text("ts", false);
+        Self {
+            device_id: device_id.unwrap_or_default(),
+            event_id: event_id.unwrap_or_default(),
+            event: event.unwrap_or_default(),
+            treatment,
+            counter,
+            occurred: ts.as_deref().and_then(|ts| occurred_at(b, ts)),
+            ts,
+            firmware: firmware(b),
+            wifi_status: b.any("wifi_status"),
+            payload: b.any("payload"),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -44,7 +75,7 @@ pub struct Ack {
 pub(super) async fn device_events(
     S(s): S<State>,
     headers: HeaderMap,
-    Json(req): Json<DeviceEvent>,
+    Valid(req): Valid<DeviceEvent>,
 ) -> Result<Json<Ack>> {
     Ok(Json(accept_event(&s, req, Sender::Token(&headers)).await?))
 }
@@ -52,7 +83,13 @@ pub(super) async fn device_events(
 /// The topic rule's message: the seed's event body with `device_id` from the topic
 /// (`ozone/devices/{device_id}/events`), which overrides any `device_id` in the payload.
 pub async fn device_message(s: State, msg: Value) -> Result<Value> {
-    let ack = accept_event(&s, civic_core::iot::message(msg)?, Sender::Topic).await?;
+    if !msg.is_object() {
+        return Err(Error::bad_request(
+            "Invalid message: expected a JSON object",
+        ));
+    }
+    let req = Body::of(msg).read()?;
+    let ack = accept_event(&s, req, Sender::Topic).await?;
     civic_core::iot::report(ack)
 }
 
@@ -65,11 +102,11 @@ pub enum Sender<'a> {
     Topic,
 }
 
-/// Validates and stores one device event, once per `event_id`: the logic behind
+/// Stores one checked device event, once per `event_id`: the logic behind
 /// `/api/device/events/` and the MQTT rule.
 pub async fn accept_event(s: &State, req: DeviceEvent, sender: Sender<'_>) -> Result<Ack> {
     let received = now();
-    let e = req.check(received)?;
+    let e = req.event(received);
     let device_id = e.device_id.as_str();
     let record = match sender {
         Sender::Token(headers) => authenticate(s, headers, device_id).await?,
@@ -86,104 +123,90 @@ pub async fn accept_event(s: &State, req: DeviceEvent, sender: Sender<'_>) -> Re
 }
 
 impl DeviceEvent {
-    /// The event this request describes, every field checked before anything is read, so a
-    /// bad request is a 400 whoever sends it.
-    fn check(self, received: DateTime<Utc>) -> Result<Event> {
-        let device_id = required("device_id", &self.device_id)?.to_owned();
-        valid_device_id("device_id", &device_id)?;
-        let event_id = event_id(required("event_id", &self.event_id)?)?.to_owned();
-        let event = event_name(self.event.as_deref())?;
-        let treatment = treatment(self.treatment.as_deref(), &event)?;
-        if self.counter.is_some_and(|c| c < 0) {
-            return Err(Error::field(
-                "counter",
-                "Ensure this value is greater than or equal to 0.",
-            ));
-        }
-        let occurred = occurred_at(self.ts.as_deref(), received)?;
-        let firmware = firmware(&self.firmware)?;
-        let event_type = match (treatment, event.as_str()) {
+    /// The event this request describes, `received` at that time.
+    fn event(self, received: DateTime<Utc>) -> Event {
+        let event_type = match (self.treatment, self.event.as_str()) {
             (Some(t), "treatment") => t.as_str().to_owned(),
             (_, "status" | "heartbeat") => "status".to_owned(),
             (_, other) => other.to_owned(),
         };
-        Ok(Event {
-            device_id,
+        Event {
+            device_id: self.device_id,
             event_type,
-            event_id,
+            event_id: self.event_id,
             // Only treatments bill; another event names no treatment in the rollups.
-            treatment: treatment.filter(|_| event == "treatment"),
-            event,
+            treatment: self.treatment.filter(|_| self.event == "treatment"),
+            event: self.event,
             counter: self.counter,
-            occurred_at: iso(occurred),
+            occurred_at: iso(self.occurred.unwrap_or(received)),
             device_timestamp: self.ts,
             wifi_status: self.wifi_status,
             payload: self.payload,
             count_basic: None,
             count_standard: None,
             count_premium: None,
-            firmware,
+            firmware: self.firmware,
             received_at: iso(received),
-        })
+        }
     }
 }
 
 /// Event ids are part of keys: no spaces, and short enough for one.
-fn event_id(id: &str) -> Result<&str> {
-    if id.len() > 128 || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(Error::field(
-            "event_id",
-            "Enter up to 128 characters without spaces.",
-        ));
+fn event_id(b: &mut Body, id: &str) -> bool {
+    let ok = id.len() <= 128 && !id.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !ok {
+        b.error("event_id", "Enter up to 128 characters without spaces.");
     }
-    Ok(id)
+    ok
 }
 
 /// The event's name, `treatment` when none is given.
-fn event_name(event: Option<&str>) -> Result<String> {
-    let event = event.map(str::trim).unwrap_or("treatment").to_owned();
+fn event_name(b: &mut Body) -> Option<String> {
+    let event = b.text("event", false);
+    let event = event.as_deref().map_or("treatment", str::trim).to_owned();
     if event.is_empty()
         || event.len() > 32
         || !event
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
     {
-        return Err(Error::field(
-            "event",
-            "Enter up to 32 lower-case letters, digits or '_'.",
-        ));
+        b.error("event", "Enter up to 32 lower-case letters, digits or '_'.");
+        return None;
     }
-    Ok(event)
+    Some(event)
 }
 
 /// The treatment named, which a `treatment` event must name.
-fn treatment(treatment: Option<&str>, event: &str) -> Result<Option<Treatment>> {
-    match treatment.map(str::trim) {
-        None | Some("") if event == "treatment" => {
-            Err(Error::field("treatment", "This field is required."))
+fn treatment(b: &mut Body, event: Option<&str>) -> Option<Treatment> {
+    let treatment = b.text("treatment", false);
+    match treatment.as_deref().map(str::trim) {
+        None | Some("") if event == Some("treatment") => {
+            b.error("treatment", REQUIRED);
+            None
         }
-        None | Some("") => Ok(None),
-        Some(t) => Treatment::parse(t).map(Some).ok_or_else(|| {
-            Error::field(
+        None | Some("") => None,
+        Some(t) => Treatment::parse(t).or_else(|| {
+            b.error(
                 "treatment",
                 format!("\"{t}\" is not a valid choice (BASIC, STANDARD, PREMIUM)."),
-            )
+            );
+            None
         }),
     }
 }
 
-/// When the event happened: its `ts`, or when it was received.
-fn occurred_at(ts: Option<&str>, received: DateTime<Utc>) -> Result<DateTime<Utc>> {
-    match ts.map(str::trim).filter(|t| !t.is_empty()) {
-        Some(ts) => Ok(DateTime::parse_from_rfc3339(ts)
-            .map_err(|_| {
-                Error::field(
-                    "ts",
-                    "Enter an ISO 8601 date-time such as 2025-09-16T12:34:56Z.",
-                )
-            })?
-            .to_utc()),
-        None => Ok(received),
+/// When the event happened, from a non-blank `ts`.
+fn occurred_at(b: &mut Body, ts: &str) -> Option<DateTime<Utc>> {
+    let ts = Some(ts.trim()).filter(|t| !t.is_empty())?;
+    match DateTime::parse_from_rfc3339(ts) {
+        Ok(t) => Some(t.to_utc()),
+        Err(_) => {
+            b.error(
+                "ts",
+                "Enter an ISO 8601 date-time such as 2025-09-16T12:34:56Z.",
+            );
+            None
+        }
     }
 }
 

@@ -3,9 +3,10 @@
 use axum::extract::State as S;
 use axum::http::HeaderMap;
 use civic_auth::secret::bearer_token;
+use civic_core::fields::{Body, FromBody, Valid};
 use civic_core::{Error, Json, Result, retry};
-use civic_store::{Cond, Item, StoreError, Table, Update};
-use serde::{Deserialize, Serialize};
+use civic_store::{Cond, GSI1PK, GSI1SK, Item, StoreError, Table, Update, VERSION};
+use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
@@ -13,8 +14,8 @@ use super::{
     CERTIFICATE, Certificate, DeviceRecord, TOKEN_DIGEST, attribute, firmware, missing_device,
     normalize_mac, touch,
 };
-use crate::keys::{device_key, mac_key};
-use crate::{State, iso_ms, now, required};
+use crate::keys::{MACS, device_key, mac_key};
+use crate::{State, iso_ms, now};
 
 /// Records that `mac` made contact (created on its first) and returns its registration, which
 /// names its device id once staff have assigned one. Unassigned MACs are listed as pending.
@@ -28,21 +29,32 @@ pub(super) async fn contact(
         .set("last_seen", at)
         .set_if_absent("mac", mac)
         .set_if_absent("first_seen", at)
-        .set_if_absent("GSI1PK", "MACS")
-        .set_if_absent("GSI1SK", mac)
+        .set_if_absent(GSI1PK, MACS)
+        .set_if_absent(GSI1SK, mac)
         // Assignment is guarded by this version; contacts only refresh the details.
-        .set_if_absent("version", 0);
+        .set_if_absent(VERSION, 0);
     if let Some(f) = firmware {
         seen = seen.set("firmware", f);
     }
     Ok(table.update(seen).await?)
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct HandshakeRequest {
-    #[schema(required, nullable = false)]
-    mac: Option<String>,
+    mac: String,
     firmware: Option<String>,
+}
+
+impl FromBody for HandshakeRequest {
+    fn from_body(b: &mut Body) -> Self {
+        let mac = b.required_text("mac");
+        Self {
+            mac: mac
+                .and_then(|mac| b.check(normalize_mac("mac", &mac)))
+                .unwrap_or_default(),
+            firmware: firmware(b),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -73,10 +85,9 @@ pub struct HandshakeReply {
 pub(super) async fn handshake(
     S(s): S<State>,
     headers: HeaderMap,
-    Json(req): Json<HandshakeRequest>,
+    Valid(req): Valid<HandshakeRequest>,
 ) -> Result<Json<HandshakeReply>> {
-    let mac = normalize_mac("mac", required("mac", &req.mac)?)?;
-    let firmware = firmware(&req.firmware)?;
+    let (mac, firmware) = (req.mac, req.firmware);
     let at = iso_ms(now());
     let record = contact(s.table.as_ref(), &mac, firmware.as_deref(), &at).await?;
     let Some(device_id) = record.get("device_id").and_then(Value::as_str) else {
@@ -151,7 +162,7 @@ async fn claim(
         let (token, digest) = s.tokens.issue();
         let mut u = touch(Update::new(device_key(device_id)), device_id, at)
             .set(TOKEN_DIGEST, digest)
-            .add("version", 1)
+            .add(VERSION, 1)
             .cond(Cond::Version(record.version));
         if let Some(f) = firmware {
             u = u.set("firmware", f);
@@ -191,7 +202,7 @@ async fn first_certificate(
         let undo = Update::new(device_key(device_id))
             .remove(TOKEN_DIGEST)
             .remove(CERTIFICATE)
-            .add("version", 1)
+            .add(VERSION, 1)
             .cond(Cond::Version(claim.version));
         if let Err(e) = s.table.update(undo).await {
             tracing::warn!(device_id, error = %e, "could not undo a claim whose certificate failed");

@@ -6,13 +6,13 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use chrono::DateTime;
 use civic_core::item::to_item;
 use civic_core::{Error, Result, retry};
-use civic_store::{Cond, Item, StoreError, Update, Write};
+use civic_store::{Cond, EXPIRES_AT, Item, PK, SK, StoreError, Update, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::{DeviceRecord, LAST_RECEIPT, touch};
-use crate::keys::{device_key, event_id_key, event_index_sk, event_key};
+use crate::keys::{EVENTS, device_key, event_id_key, event_index_sk, event_key, indexed};
 use crate::rollup::{self, Scope};
 use crate::{State, Treatment, now};
 
@@ -79,25 +79,15 @@ pub async fn ingest(s: &State, record: &DeviceRecord, e: &Event, status: Update)
     let expires_at = now().timestamp() + s.config.retention_secs;
     let marker_key = event_id_key(&e.device_id, &e.event_id);
     let marker = Item::from_iter([
-        ("PK".to_owned(), Value::from(marker_key.pk)),
-        ("SK".to_owned(), marker_key.sk.into()),
+        (PK.to_owned(), Value::from(marker_key.pk)),
+        (SK.to_owned(), marker_key.sk.into()),
         ("occurred_at".to_owned(), e.occurred_at.clone().into()),
-        ("expires_at".to_owned(), expires_at.into()),
+        (EXPIRES_AT.to_owned(), expires_at.into()),
     ]);
     let key = event_key(&e.device_id, &e.occurred_at, receipt, &e.event_id);
-    let mut event = to_item(
-        e,
-        &[
-            ("PK", key.pk),
-            ("SK", key.sk),
-            ("GSI1PK", "EVENTS".into()),
-            (
-                "GSI1SK",
-                event_index_sk(&e.occurred_at, receipt, &e.device_id, &e.event_id),
-            ),
-        ],
-    )?;
-    event.insert("expires_at".into(), expires_at.into());
+    let index_sk = event_index_sk(&e.occurred_at, receipt, &e.device_id, &e.event_id);
+    let mut event = to_item(e, &indexed(key, EVENTS, index_sk))?;
+    event.insert(EXPIRES_AT.into(), expires_at.into());
     let mut writes = vec![
         Write::Put {
             item: marker,

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::{DeviceRecord, Event, contact, ingest, normalize_mac, status_update};
 use crate::keys::mac_key;
-use crate::{State, Treatment, iso, iso_ms, now, parse_bool, parse_time, required};
+use crate::{State, Treatment, iso, iso_ms, now, parse_bool, parse_time, required_param};
 
 /// The legacy firmware's form fields (all text, parsed here so bad values get field errors).
 #[derive(Deserialize, ToSchema)]
@@ -147,7 +147,7 @@ struct LegacyReport {
 
 impl LegacyForm {
     fn check(self, tz: Tz, received: DateTime<Utc>) -> Result<LegacyReport> {
-        let mode = required("mode", &self.mode)?.to_owned();
+        let mode = required_param("mode", &self.mode)?.to_owned();
         let treatment = match mode.as_str() {
             "status" => None,
             m => Some(Treatment::parse(m).ok_or_else(|| {
@@ -157,7 +157,7 @@ impl LegacyForm {
                 )
             })?),
         };
-        let mac = normalize_mac("macaddr", required("macaddr", &self.macaddr)?)?;
+        let mac = normalize_mac("macaddr", required_param("macaddr", &self.macaddr)?)?;
         let counts = [
             count("count1", &self.count1)?,
             count("count2", &self.count2)?,

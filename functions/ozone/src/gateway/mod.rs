@@ -15,6 +15,7 @@ mod handshake;
 mod ingest;
 mod legacy;
 
+use civic_core::fields::Body;
 use civic_core::{Error, Result};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -66,14 +67,17 @@ pub fn normalize_mac(field: &str, mac: &str) -> Result<String> {
         .join(":"))
 }
 
-fn firmware(v: &Option<String>) -> Result<Option<String>> {
-    match v.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
-        Some(f) if f.len() > 64 => Err(Error::field(
+/// A body's `firmware` version: optional, blank as absent, at most 64 bytes.
+fn firmware(b: &mut Body) -> Option<String> {
+    let f = b.text("firmware", false)?.trim().to_owned();
+    if f.len() > 64 {
+        b.error(
             "firmware",
             "Ensure this field has no more than 64 characters.",
-        )),
-        f => Ok(f.map(str::to_owned)),
+        );
+        return None;
     }
+    Some(f).filter(|f| !f.is_empty())
 }
 
 pub(crate) fn missing_device() -> Error {
