@@ -6,9 +6,10 @@
 use axum::extract::State as S;
 use axum::http::StatusCode;
 use chrono::Utc;
-use civic_core::{Error, Json, Result, calendar};
+use civic_core::fields::{Body, FromBody, Valid};
+use civic_core::{Json, Result, calendar};
 use civic_store::Table;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -36,14 +37,31 @@ pub async fn sweep(table: &dyn Table, config: &Config) -> Result<usize> {
     Ok(cameras.len())
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct AggregateRequest {
     /// One camera, or null for all.
     camera_id: Option<i64>,
     /// Required: `hourly`, `daily` or `monthly`. Every level is closed by the same pass; the
     /// level is echoed.
-    #[schema(required = true, value_type = String)]
-    aggregation_level: Option<String>,
+    aggregation_level: String,
+}
+
+impl FromBody for AggregateRequest {
+    fn from_body(b: &mut Body) -> Self {
+        // Both types first: a wrong one is the answer, as it was for a typed body.
+        let camera_id = b.typed("camera_id", false);
+        let level = match b.typed::<String>("aggregation_level", false) {
+            None => b.refuse("aggregation_level is required: hourly, daily or monthly"),
+            Some(l) if !["hourly", "daily", "monthly"].contains(&l.as_str()) => {
+                b.refuse("aggregation_level must be one of hourly, daily, monthly")
+            }
+            level => level,
+        };
+        Self {
+            camera_id,
+            aggregation_level: level.unwrap_or_default(),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -58,18 +76,9 @@ pub struct AggregateAccepted {
     responses((status = 202, body = AggregateAccepted), (status = 400), (status = 404)))]
 async fn aggregate(
     S(s): S<State>,
-    Json(req): Json<AggregateRequest>,
+    Valid(req): Valid<AggregateRequest>,
 ) -> Result<(StatusCode, Json<AggregateAccepted>)> {
-    let Some(level) = req.aggregation_level else {
-        return Err(Error::bad_request(
-            "aggregation_level is required: hourly, daily or monthly",
-        ));
-    };
-    if !["hourly", "daily", "monthly"].contains(&level.as_str()) {
-        return Err(Error::bad_request(
-            "aggregation_level must be one of hourly, daily, monthly",
-        ));
-    }
+    let level = req.aggregation_level;
     let table = s.table.as_ref();
     match req.camera_id {
         Some(id) => {

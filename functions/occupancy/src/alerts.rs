@@ -7,14 +7,14 @@ use chrono::Utc;
 use civic_core::item::from_item;
 use civic_core::retry::won;
 use civic_core::{Error, Json, Query, Result, calendar, page};
-use civic_store::{Cond, Table, Update, Write};
+use civic_store::{Cond, GSI1PK, GSI1SK, Table, Update, VERSION, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::cameras::{Record, facility_key};
-use crate::timeline::{OPEN_ALERTS, alert_key};
+use crate::cameras::Record;
+use crate::keys::{OPEN_ALERTS, alert_key, facility_key, open_alerts_of};
 use crate::{Id, State};
 
 pub fn routes() -> OpenApiRouter<State> {
@@ -61,7 +61,7 @@ async fn list(S(s): S<State>, Query(q): Query<AlertParams>) -> Result<axum::resp
         .limit(limit)
         .cursor(q.cursor);
     if let Some(camera) = q.camera_id {
-        query = query.prefix(format!("{camera:010}#"));
+        query = query.prefix(open_alerts_of(camera));
     }
     let res = s.table.query(query).await?;
     let alerts = res
@@ -100,7 +100,7 @@ pub async fn resolve_alert(table: &dyn Table, id: i64) -> Result<String> {
             .get(&alert_key(id))
             .await?
             .ok_or_else(|| Error::NotFound(format!("Alert {id} not found")))?;
-        let version = item.get("version").and_then(Value::as_i64).unwrap_or(0);
+        let version = item.get(VERSION).and_then(Value::as_i64).unwrap_or(0);
         let alert: Alert = from_item(item)?;
         if let Some(at) = alert.resolved_at {
             return Ok(Some(at));
@@ -111,9 +111,9 @@ pub async fn resolve_alert(table: &dyn Table, id: i64) -> Result<String> {
                 Update::new(alert_key(id))
                     .set("is_resolved", true)
                     .set("resolved_at", now.clone())
-                    .remove("GSI1PK")
-                    .remove("GSI1SK")
-                    .add("version", 1)
+                    .remove(GSI1PK)
+                    .remove(GSI1SK)
+                    .add(VERSION, 1)
                     .cond(Cond::Version(version)),
             ),
             Write::Update(

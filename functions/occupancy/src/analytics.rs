@@ -12,7 +12,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::buckets::Granularity;
-use crate::cameras::{Record, facility_key};
+use crate::cameras::Record;
+use crate::keys::{camera_pk, facility_key};
 use crate::{Id, State, round1};
 
 pub fn routes() -> OpenApiRouter<State> {
@@ -71,7 +72,7 @@ async fn buckets(
     let mut out = Vec::new();
     let mut cursor = None;
     loop {
-        let mut q = civic_store::Query::partition(format!("CAMERA#{camera}"))
+        let mut q = civic_store::Query::partition(camera_pk(camera))
             .sk(SkRange::Between(from.clone(), format!("{}~", g.prefix())))
             .cursor(cursor);
         if !forward {

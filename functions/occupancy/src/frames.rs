@@ -17,6 +17,7 @@ use axum::extract::State as S;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, SecondsFormat};
 use civic_core::Json;
+use civic_core::fields::{Body, FromBody, Valid};
 use civic_core::uploads::{PresignedPut, request_base};
 use civic_core::{Error, Result, S3Function, item};
 use civic_store::{Blob, Capped, Cond, Write};
@@ -29,6 +30,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::cameras::{Record, lines_of};
 use crate::ingest::{CrossingEvent, MAX_BATCH, ingest};
+use crate::keys::{attributes, frame_batch_key, frame_batches_pk, video_key};
 use crate::timeline::Crossing;
 use crate::{APP, Id, State};
 
@@ -40,11 +42,25 @@ pub fn routes() -> OpenApiRouter<State> {
 const TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// What a camera asks an upload URL for.
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(utoipa::ToSchema)]
 pub struct UploadRequest {
     /// The batch's size in bytes (1 to 64 MiB): the URL takes exactly this many.
-    #[schema(required, nullable = false)]
-    content_length: Option<i64>,
+    content_length: i64,
+}
+
+impl FromBody for UploadRequest {
+    fn from_body(b: &mut Body) -> Self {
+        let length = match b.typed("content_length", false) {
+            None => b.refuse("content_length is required"),
+            Some(n) if !(1..=MAX_BATCH_BYTES as i64).contains(&n) => b.refuse(format!(
+                "content_length must be between 1 and {MAX_BATCH_BYTES}"
+            )),
+            length => length,
+        };
+        Self {
+            content_length: length.unwrap_or_default(),
+        }
+    }
 }
 
 /// Extension: a URL the camera `PUT`s one frame batch of the stated size to (a tar of
@@ -58,17 +74,10 @@ async fn presign(
     S(s): S<State>,
     Id(camera): Id,
     headers: HeaderMap,
-    Json(req): Json<UploadRequest>,
+    Valid(req): Valid<UploadRequest>,
 ) -> Result<(StatusCode, Json<PresignedPut>)> {
     Record::load(s.table.as_ref(), camera).await?;
-    let length = req
-        .content_length
-        .ok_or_else(|| Error::bad_request("content_length is required"))?;
-    if !(1..=MAX_BATCH_BYTES as i64).contains(&length) {
-        return Err(Error::bad_request(format!(
-            "content_length must be between 1 and {MAX_BATCH_BYTES}"
-        )));
-    }
+    let length = req.content_length;
     let key = format!(
         "{PREFIX}{camera}/frames/{}.tar",
         uuid::Uuid::new_v4().simple()
@@ -94,7 +103,7 @@ async fn batches(S(s): S<State>, Id(camera): Id) -> Result<Json<Vec<Report>>> {
     Record::load(s.table.as_ref(), camera).await?;
     let page = s
         .table
-        .query(civic_store::Query::partition(format!("FRAMEBATCH#{camera}")).limit(MAX_LISTED))
+        .query(civic_store::Query::partition(frame_batches_pk(camera)).limit(MAX_LISTED))
         .await?;
     Ok(Json(
         page.items
@@ -176,7 +185,7 @@ async fn refuse(s: &State, key: &str, e: Error) -> Result<Report> {
         error: Some(e.to_string()),
         ..Report::new(camera, key)
     };
-    let item = item::to_item(&report, &marker_keys(camera, key))?;
+    let item = item::to_item(&report, &attributes(frame_batch_key(camera, key)))?;
     s.table
         .put(item, Cond::NotExists)
         .await
@@ -207,31 +216,12 @@ struct Video {
     version: i64,
 }
 
-fn video_keys(camera: i64) -> [(&'static str, String); 2] {
-    [("PK", format!("CAMERA#{camera}")), ("SK", "VIDEO".into())]
-}
-
-fn marker_keys(camera: i64, key: &str) -> [(&'static str, String); 2] {
-    [
-        ("PK", format!("FRAMEBATCH#{camera}")),
-        ("SK", key.to_owned()),
-    ]
-}
-
-fn store_key([(_, pk), (_, sk)]: [(&'static str, String); 2]) -> civic_store::Key {
-    civic_store::Key::new(pk, sk)
-}
-
 /// Counts one uploaded batch (idempotent by key).
 pub async fn count_batch(s: &State, blob: &dyn Blob, key: &str) -> Result<Report> {
     let camera = camera_of(key)?;
     let table = s.table.as_ref();
     let mut report = Report::new(camera, key);
-    if table
-        .get(&store_key(marker_keys(camera, key)))
-        .await?
-        .is_some()
-    {
+    if table.get(&frame_batch_key(camera, key)).await?.is_some() {
         report.duplicate = true;
         return Ok(report);
     }
@@ -249,7 +239,7 @@ pub async fn count_batch(s: &State, blob: &dyn Blob, key: &str) -> Result<Report
             b: (l.x2 as f32, l.y2 as f32),
         })
         .collect();
-    let (video, version) = match table.get(&store_key(video_keys(camera))).await? {
+    let (video, version) = match table.get(&video_key(camera)).await? {
         Some(item) => {
             let v: Video = item::from_item(item)?;
             (v.state, Some(v.version))
@@ -276,9 +266,9 @@ pub async fn count_batch(s: &State, blob: &dyn Blob, key: &str) -> Result<Report
             state: video,
             version: next,
         },
-        &video_keys(camera),
+        &attributes(video_key(camera)),
     )?;
-    let marker = item::to_item(&report, &marker_keys(camera, key))?;
+    let marker = item::to_item(&report, &attributes(frame_batch_key(camera, key)))?;
     table
         .transact(vec![
             Write::Put {

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use axum::extract::State as S;
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
+use civic_core::fields::{Body, FromBody, Valid};
 use civic_core::{Error, Json, Result, calendar, ids};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -153,12 +154,32 @@ pub async fn camera_message(s: State, msg: Value) -> Result<Value> {
     civic_core::iot::report(Accepted { accepted })
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct Calibration {
     /// The head count: the camera's occupancy from now on.
-    #[schema(required, nullable = false)]
-    occupancy_value: Option<i64>,
+    occupancy_value: i64,
     notes: Option<String>,
+}
+
+impl FromBody for Calibration {
+    fn from_body(b: &mut Body) -> Self {
+        // Both types first: a wrong one is the answer, as it was for a typed body.
+        let (value, notes) = (
+            b.typed("occupancy_value", false),
+            b.typed::<String>("notes", false),
+        );
+        let occupancy_value = match value {
+            None => b.refuse("occupancy_value is required"),
+            Some(v) if !(0..=1_000_000).contains(&v) => {
+                b.refuse("occupancy_value must be between 0 and 1000000")
+            }
+            value => value,
+        };
+        Self {
+            occupancy_value: occupancy_value.unwrap_or_default(),
+            notes: notes.map(|n| n.chars().take(1000).collect()),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -177,17 +198,9 @@ pub struct Calibrated {
 async fn calibrate(
     S(s): S<State>,
     Id(id): Id,
-    Json(req): Json<Calibration>,
+    Valid(req): Valid<Calibration>,
 ) -> Result<Json<Calibrated>> {
-    let value = req
-        .occupancy_value
-        .ok_or_else(|| Error::bad_request("occupancy_value is required"))?;
-    if !(0..=1_000_000).contains(&value) {
-        return Err(Error::bad_request(
-            "occupancy_value must be between 0 and 1000000",
-        ));
-    }
-    let notes = req.notes.map(|n| n.chars().take(1000).collect::<String>());
+    let (value, notes) = (req.occupancy_value, req.notes);
     let table = s.table.as_ref();
     Record::load(table, id).await?;
     let log_id = ids::next_id(table, "log").await?;

@@ -26,9 +26,10 @@ pub mod buckets;
 pub mod cameras;
 pub mod frames;
 pub mod ingest;
+pub mod keys;
 pub mod timeline;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::{FromRequestParts, Request, State as AxState};
 use axum::http::request::Parts;
@@ -36,8 +37,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use chrono_tz::Tz;
 use civic_auth::Auth;
+use civic_core::config::{self, ConfigError, Env, FromEnv};
 use civic_core::openapi::BearerAuth;
-use civic_core::platform::env_or;
 use civic_core::{App, Error, Function, IotFunction, Platform, Problem, Result, Scheduled};
 use civic_store::Table;
 use serde_json::{Value, json};
@@ -48,6 +49,7 @@ pub const APP: App = App {
     name: "occupancy",
     format: error_body,
     functions: || FUNCTIONS,
+    config: || civic_auth::Config::get().and(Config::get()).map(drop),
 };
 
 /// FastAPI's error body: `{"detail": "..."}`.
@@ -156,25 +158,23 @@ pub struct Config {
     pub cors_origins: Vec<String>,
 }
 
-impl Config {
-    pub fn from_env() -> Self {
-        let tz = std::env::var("OCCUPANCY_TIME_ZONE").unwrap_or_else(|_| "UTC".into());
+impl FromEnv for Config {
+    fn from_env(env: &mut Env) -> Self {
         Self {
-            tz: tz
-                .parse()
-                .unwrap_or_else(|_| panic!("OCCUPANCY_TIME_ZONE={tz:?} is not an IANA time zone")),
-            silence_secs: env_or("OCCUPANCY_SILENCE_SECS", 900),
-            require_auth: env_or(
-                "OCCUPANCY_REQUIRE_AUTH",
-                std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some(),
-            ),
-            cors_origins: std::env::var("OCCUPANCY_CORS_ORIGINS")
-                .unwrap_or_default()
-                .split(',')
-                .map(|o| o.trim().to_owned())
-                .filter(|o| !o.is_empty())
-                .collect(),
+            tz: env.get("OCCUPANCY_TIME_ZONE", Tz::UTC),
+            silence_secs: env.get("OCCUPANCY_SILENCE_SECS", 900),
+            require_auth: env.get("OCCUPANCY_REQUIRE_AUTH", config::in_lambda()),
+            cors_origins: env.list("OCCUPANCY_CORS_ORIGINS"),
         }
+    }
+}
+
+impl Config {
+    /// Read once per process; the start-up check ([`APP`]'s `config`) is the first reader, so
+    /// a bad value stops the start naming its variable.
+    pub fn get() -> Result<&'static Self, ConfigError> {
+        static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
+        config::once(&CONFIG)
     }
 }
 
@@ -192,7 +192,7 @@ impl State {
         Self {
             table: p.table(APP.name),
             auth: Auth::for_app(p, APP.name),
-            config: Arc::new(Config::from_env()),
+            config: Arc::new(Config::get().cloned().unwrap_or_else(|e| panic!("{e}"))),
             platform: p.clone(),
         }
     }

@@ -2,16 +2,18 @@
 
 use axum::extract::State as S;
 use axum::http::StatusCode;
+use civic_core::fields::{Body, FromBody, Patch, Valid};
 use civic_core::item::{from_item, to_item};
 use civic_core::retry::won;
 use civic_core::{Error, Json, Result, ids, retry};
-use civic_store::{Cond, Item, Key, Table};
+use civic_store::{Cond, Item, Table, VERSION};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{Camera, Record, text};
+use super::{Camera, Record, name};
+use crate::keys::{by_id, indexed, line_key, lines_index};
 use crate::{Id, State};
 
 pub(super) fn routes() -> OpenApiRouter<State> {
@@ -46,23 +48,15 @@ pub struct Line {
     pub created_at: String,
 }
 
-fn line_key(id: i64) -> Key {
-    Key::new(format!("LINE#{id}"), "LINE")
-}
-
 impl Line {
     fn to_item(&self, version: i64) -> Result<Item> {
-        let key = line_key(self.id);
-        let mut item = to_item(
-            self,
-            &[
-                ("PK", key.pk),
-                ("SK", key.sk),
-                ("GSI1PK", format!("LINES#{}", self.camera_id)),
-                ("GSI1SK", format!("{:010}", self.id)),
-            ],
-        )?;
-        item.insert("version".into(), version.into());
+        let keys = indexed(
+            line_key(self.id),
+            lines_index(self.camera_id),
+            by_id(self.id),
+        );
+        let mut item = to_item(self, &keys)?;
+        item.insert(VERSION.into(), version.into());
         Ok(item)
     }
 
@@ -101,14 +95,14 @@ async fn load_line(table: &dyn Table, id: i64) -> Result<(Line, i64)> {
         .get(&line_key(id))
         .await?
         .ok_or_else(|| line_not_found(id))?;
-    let version = item.get("version").and_then(Value::as_i64).unwrap_or(0);
+    let version = item.get(VERSION).and_then(Value::as_i64).unwrap_or(0);
     Ok((from_item(item)?, version))
 }
 
 /// The lines of a camera (a camera has a handful; one query).
 pub async fn lines_of(table: &dyn Table, camera: i64) -> Result<Vec<Line>> {
     let page = table
-        .query(civic_store::Query::index(format!("LINES#{camera}")).limit(MAX_LINES))
+        .query(civic_store::Query::index(lines_index(camera)).limit(MAX_LINES))
         .await?;
     page.items.into_iter().map(from_item).collect()
 }
@@ -116,46 +110,67 @@ pub async fn lines_of(table: &dyn Table, camera: i64) -> Result<Vec<Line>> {
 /// Lines per camera, so that a camera's lines are always one query.
 const MAX_LINES: usize = 100;
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct NewLine {
-    #[schema(required, nullable = false)]
-    camera_id: Option<i64>,
-    #[schema(required, nullable = false)]
-    line_name: Option<String>,
-    #[schema(required, nullable = false)]
-    x1: Option<i64>,
-    #[schema(required, nullable = false)]
-    y1: Option<i64>,
-    #[schema(required, nullable = false)]
-    x2: Option<i64>,
-    #[schema(required, nullable = false)]
-    y2: Option<i64>,
+    camera_id: i64,
+    line_name: String,
+    x1: i64,
+    y1: i64,
+    x2: i64,
+    y2: i64,
     /// `entry`, `exit` or `bidirectional` (default).
     direction: Option<Direction>,
     /// 0–1, default 0.5.
     confidence_threshold: Option<f64>,
 }
 
+impl FromBody for NewLine {
+    fn from_body(b: &mut Body) -> Self {
+        // Every field's type first: a wrong one is the answer, as it was for a typed body.
+        let camera_id = b.typed("camera_id", false);
+        let line_name = b.typed("line_name", false);
+        let ends = ["x1", "y1", "x2", "y2"].map(|f| b.typed::<i64>(f, false));
+        let (direction, confidence_threshold) = (
+            b.typed("direction", false),
+            b.typed("confidence_threshold", false),
+        );
+        let camera_id = camera_id.or_else(|| b.refuse("camera_id is required"));
+        let [x1, y1, x2, y2] = match ends {
+            [Some(x1), Some(y1), Some(x2), Some(y2)] => [x1, y1, x2, y2],
+            _ => b
+                .refuse("x1, y1, x2 and y2 are required")
+                .unwrap_or_default(),
+        };
+        Self {
+            camera_id: camera_id.unwrap_or_default(),
+            line_name: name(b, "line_name", line_name).unwrap_or_default(),
+            x1,
+            y1,
+            x2,
+            y2,
+            direction,
+            confidence_threshold,
+        }
+    }
+}
+
 /// Create a virtual line on a camera.
 #[utoipa::path(post, path = "/api/occupancy/lines", tag = "lines", request_body = NewLine,
     responses((status = 201, body = Line), (status = 400), (status = 404)))]
-async fn create_line(S(s): S<State>, Json(new): Json<NewLine>) -> Result<(StatusCode, Json<Line>)> {
-    let camera_id = new
-        .camera_id
-        .ok_or_else(|| Error::bad_request("camera_id is required"))?;
-    let (Some(x1), Some(y1), Some(x2), Some(y2)) = (new.x1, new.y1, new.x2, new.y2) else {
-        return Err(Error::bad_request("x1, y1, x2 and y2 are required"));
-    };
-    let table = s.table.as_ref();
+async fn create_line(
+    S(s): S<State>,
+    Valid(new): Valid<NewLine>,
+) -> Result<(StatusCode, Json<Line>)> {
+    let (camera_id, table) = (new.camera_id, s.table.as_ref());
     let cam = Record::load(table, camera_id).await?.camera;
     let mut line = Line {
         id: 0,
         camera_id,
-        line_name: text(new.line_name, "line_name")?,
-        x1,
-        y1,
-        x2,
-        y2,
+        line_name: new.line_name,
+        x1: new.x1,
+        y1: new.y1,
+        x2: new.x2,
+        y2: new.y2,
         direction: new.direction.unwrap_or(Direction::Bidirectional),
         confidence_threshold: new.confidence_threshold.unwrap_or(0.5),
         is_active: true,
@@ -192,7 +207,7 @@ async fn line_detail(S(s): S<State>, Id(id): Id) -> Result<Json<Line>> {
     Ok(Json(load_line(s.table.as_ref(), id).await?.0))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct LinePatch {
     line_name: Option<String>,
     x1: Option<i64>,
@@ -204,6 +219,25 @@ pub struct LinePatch {
     is_active: Option<bool>,
 }
 
+impl FromBody for LinePatch {
+    fn from_body(b: &mut Body) -> Self {
+        // Every field's type first: a wrong one is the answer, as it was for a typed body.
+        let line_name = b.typed("line_name", false);
+        let mut patch = Self {
+            line_name: None,
+            x1: b.typed("x1", false),
+            y1: b.typed("y1", false),
+            x2: b.typed("x2", false),
+            y2: b.typed("y2", false),
+            direction: b.typed("direction", false),
+            confidence_threshold: b.typed("confidence_threshold", false),
+            is_active: b.typed("is_active", false),
+        };
+        patch.line_name = name(b, "line_name", line_name);
+        patch
+    }
+}
+
 /// Update a virtual line's configuration.
 #[utoipa::path(put, path = "/api/occupancy/lines/{line_id}", tag = "lines", request_body = LinePatch,
     params(("line_id" = i64, Path)),
@@ -211,14 +245,14 @@ pub struct LinePatch {
 async fn update_line(
     S(s): S<State>,
     Id(id): Id,
-    Json(patch): Json<LinePatch>,
+    Patch(patch): Patch<LinePatch>,
 ) -> Result<Json<Line>> {
     let (patch, table) = (&patch, s.table.as_ref());
     let line = retry::optimistic(move || async move {
         let (mut line, version) = load_line(table, id).await?;
         let cam = Record::load(table, line.camera_id).await?.camera;
-        if patch.line_name.is_some() {
-            line.line_name = text(patch.line_name.clone(), "line_name")?;
+        if let Some(name) = &patch.line_name {
+            line.line_name = name.clone();
         }
         line.x1 = patch.x1.unwrap_or(line.x1);
         line.y1 = patch.y1.unwrap_or(line.y1);

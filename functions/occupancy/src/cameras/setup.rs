@@ -3,17 +3,20 @@
 
 use axum::extract::State as S;
 use axum::http::StatusCode;
+use civic_core::fields::{Body, FromBody, Patch, Valid};
 use civic_core::iot::MqttLogin;
-use civic_core::item::from_item;
+use civic_core::item::{from_item, to_item};
 use civic_core::retry::won;
 use civic_core::{Error, Json, Result, ids, retry};
-use civic_store::{Cond, Item, Key, StoreError, Table, Update, Write};
-use serde::{Deserialize, Serialize};
+use civic_store::{Cond, StoreError, Table, Update, Write};
+use serde::Serialize;
+use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::mqtt::issue;
-use super::{Camera, CameraType, Record, facility_key, text, valid_capacity, valid_resolution};
+use super::{Camera, CameraType, Record, check_capacity, name, valid_resolution};
+use crate::keys::{attributes, camera_id_key, cameras_index, facility_key};
 use crate::timeline::Live;
 use crate::{Id, State};
 
@@ -23,12 +26,10 @@ pub(super) fn routes() -> OpenApiRouter<State> {
         .routes(routes!(detail, update))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct NewCamera {
-    #[schema(required, nullable = false)]
-    camera_id: Option<String>,
-    #[schema(required, nullable = false)]
-    camera_name: Option<String>,
+    camera_id: String,
+    camera_name: String,
     location: Option<String>,
     /// `entry_only`, `exit_only` or `bidirectional` (default): which crossings it counts.
     camera_type: Option<CameraType>,
@@ -40,6 +41,40 @@ pub struct NewCamera {
     resolution_height: Option<i64>,
 }
 
+impl NewCamera {
+    /// Width and height, 1920×1080 unless given.
+    fn resolution(&self) -> (i64, i64) {
+        (
+            self.resolution_width.unwrap_or(1920),
+            self.resolution_height.unwrap_or(1080),
+        )
+    }
+}
+
+impl FromBody for NewCamera {
+    fn from_body(b: &mut Body) -> Self {
+        // Every field's type first: a wrong one is the answer, as it was for a typed body.
+        let (camera_id, camera_name) = (b.typed("camera_id", false), b.typed("camera_name", false));
+        let mut new = Self {
+            camera_id: String::new(),
+            camera_name: String::new(),
+            location: b.typed("location", false),
+            camera_type: b.typed("camera_type", false),
+            max_occupancy: b.typed("max_occupancy", false),
+            resolution_width: b.typed("resolution_width", false),
+            resolution_height: b.typed("resolution_height", false),
+        };
+        new.camera_id = name(b, "camera_id", camera_id).unwrap_or_default();
+        new.camera_name = name(b, "camera_name", camera_name).unwrap_or_default();
+        check_capacity(b, new.max_occupancy);
+        let (w, h) = new.resolution();
+        if let Err(e) = valid_resolution(w, h) {
+            b.refuse::<()>(e.to_string());
+        }
+        new
+    }
+}
+
 /// Creates a camera (see [`register_camera`]) without showing its MQTT login.
 pub async fn create_camera(table: &dyn Table, new: NewCamera) -> Result<Camera> {
     register_camera(table, new).await.map(|(camera, _)| camera)
@@ -48,22 +83,15 @@ pub async fn create_camera(table: &dyn Table, new: NewCamera) -> Result<Camera> 
 /// Creates a camera and issues its MQTT credential, atomically; `camera_id` is unique (a
 /// conditional write on its own item).
 pub async fn register_camera(table: &dyn Table, new: NewCamera) -> Result<(Camera, MqttLogin)> {
-    let camera_id = text(new.camera_id, "camera_id")?;
-    let camera_name = text(new.camera_name, "camera_name")?;
-    valid_capacity(new.max_occupancy)?;
-    let (w, h) = (
-        new.resolution_width.unwrap_or(1920),
-        new.resolution_height.unwrap_or(1080),
-    );
-    valid_resolution(w, h)?;
-    let unique = Key::new(format!("CAMERAID#{camera_id}"), "CAMERAID");
+    let (w, h) = new.resolution();
+    let unique = camera_id_key(&new.camera_id);
     if table.get(&unique).await?.is_some() {
-        return Err(duplicate(&camera_id));
+        return Err(duplicate(&new.camera_id));
     }
     let camera = Camera {
         id: ids::next_id(table, "camera").await?,
-        camera_id,
-        camera_name,
+        camera_id: new.camera_id,
+        camera_name: new.camera_name,
         location: new
             .location
             .map(|l| l.trim().to_owned())
@@ -80,10 +108,7 @@ pub async fn register_camera(table: &dyn Table, new: NewCamera) -> Result<(Camer
         live: Live::default(),
         version: 1,
     };
-    let mut marker = Item::new();
-    marker.insert("PK".into(), unique.pk.into());
-    marker.insert("SK".into(), unique.sk.into());
-    marker.insert("id".into(), camera.id.into());
+    let marker = to_item(&json!({ "id": camera.id }), &attributes(unique))?;
     let facility = Update::new(facility_key())
         .add("total_cameras", 1)
         .add("active_cameras", 1)
@@ -130,7 +155,10 @@ pub struct Created {
 /// login for civic-local's device port (user name `occupancy-{id}`); only its digest is kept.
 #[utoipa::path(post, path = "/api/occupancy/cameras", tag = "cameras", request_body = NewCamera,
     responses((status = 201, body = Created), (status = 400), (status = 409)))]
-async fn create(S(s): S<State>, Json(new): Json<NewCamera>) -> Result<(StatusCode, Json<Created>)> {
+async fn create(
+    S(s): S<State>,
+    Valid(new): Valid<NewCamera>,
+) -> Result<(StatusCode, Json<Created>)> {
     let (camera, mqtt) = register_camera(s.table.as_ref(), new).await?;
     Ok((StatusCode::CREATED, Json(Created { camera, mqtt })))
 }
@@ -149,7 +177,7 @@ pub async fn active_cameras(table: &dyn Table) -> Result<Vec<Camera>> {
     loop {
         let page = table
             .query(
-                civic_store::Query::index("CAMERAS")
+                civic_store::Query::index(cameras_index(true))
                     .limit(1000)
                     .cursor(cursor),
             )
@@ -172,7 +200,7 @@ async fn detail(S(s): S<State>, Id(id): Id) -> Result<Json<Camera>> {
     Ok(Json(Record::load(s.table.as_ref(), id).await?.camera))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct CameraPatch {
     /// Not changeable (it is the camera's unique external id).
     camera_id: Option<String>,
@@ -186,6 +214,26 @@ pub struct CameraPatch {
     is_active: Option<bool>,
 }
 
+impl FromBody for CameraPatch {
+    fn from_body(b: &mut Body) -> Self {
+        // Every field's type first: a wrong one is the answer, as it was for a typed body.
+        let camera_name = b.typed("camera_name", false);
+        let mut patch = Self {
+            camera_id: b.typed("camera_id", false),
+            camera_name: None,
+            location: b.typed("location", false),
+            camera_type: b.typed("camera_type", false),
+            max_occupancy: b.typed("max_occupancy", false),
+            resolution_width: b.typed("resolution_width", false),
+            resolution_height: b.typed("resolution_height", false),
+            is_active: b.typed("is_active", false),
+        };
+        check_capacity(b, patch.max_occupancy);
+        patch.camera_name = name(b, "camera_name", camera_name);
+        patch
+    }
+}
+
 /// Update a camera's configuration. The facility's camera and capacity counters follow in the
 /// same transaction.
 #[utoipa::path(put, path = "/api/occupancy/cameras/{camera_id}", tag = "cameras", request_body = CameraPatch,
@@ -194,9 +242,8 @@ pub struct CameraPatch {
 async fn update(
     S(s): S<State>,
     Id(id): Id,
-    Json(patch): Json<CameraPatch>,
+    Patch(patch): Patch<CameraPatch>,
 ) -> Result<Json<Camera>> {
-    valid_capacity(patch.max_occupancy)?;
     let (patch, table) = (&patch, s.table.as_ref());
     let camera = retry::optimistic(move || async move {
         let before = Record::load(table, id).await?;
@@ -207,8 +254,8 @@ async fn update(
         {
             return Err(Error::bad_request("camera_id cannot be changed"));
         }
-        if patch.camera_name.is_some() {
-            c.camera_name = text(patch.camera_name.clone(), "camera_name")?;
+        if let Some(name) = &patch.camera_name {
+            c.camera_name = name.clone();
         }
         if let Some(l) = &patch.location {
             c.location = Some(l.trim().to_owned()).filter(|l| !l.is_empty());

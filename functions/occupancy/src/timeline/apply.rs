@@ -9,11 +9,12 @@ use civic_core::retry::{self, won};
 use civic_core::{Error, Result};
 use civic_store::{Item, Key, StoreError, Table};
 
-use super::keys::baseline_key;
 use super::plan::Plan;
 use super::types::{Ctx, Need, Op};
 use super::write::Built;
+use crate::buckets::Granularity;
 use crate::cameras::Record;
+use crate::keys::baseline_key;
 
 /// Writes one op may add to a plan at most (4 own buckets, 4 timeline buckets, 5 markers, a
 /// baseline, a calibration entry, alerts); a plan stops taking ops before 100.
@@ -134,7 +135,9 @@ async fn attempt(
                     return Ok(None);
                 }
                 // An alert id is used once; a later chunk may need a fresh one.
-                lock(scratch).ids.retain(|k, _| k.starts_with("LOG#"));
+                lock(scratch)
+                    .ids
+                    .retain(|k, _| k.starts_with(Granularity::Log.prefix()));
                 return Ok(Some((taken, *record, accepted)));
             }
         }
@@ -184,7 +187,7 @@ async fn provide(
                 lock(scratch).baseline = Some(baseline);
             }
             Need::Id(k) => {
-                let kind = if k.starts_with("LOG#") {
+                let kind = if k.starts_with(Granularity::Log.prefix()) {
                     "log"
                 } else {
                     "alert"

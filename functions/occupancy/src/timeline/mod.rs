@@ -25,13 +25,12 @@
 
 mod advance;
 mod apply;
-mod keys;
 mod plan;
 mod types;
 mod write;
 
+pub use crate::keys::{OPEN_ALERTS, alert_key};
 pub use apply::{Applied, apply};
-pub use keys::{OPEN_ALERTS, alert_key};
 pub use types::{Crossing, Ctx, Current, Limits, Live, Op};
 
 use crate::cameras::{CameraType, Direction};

@@ -6,15 +6,18 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use civic_core::calendar;
+use civic_core::item::to_item;
 use civic_store::{Item, Key};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::keys::{CROSSED_TTL_SECS, crossed_marker, seen_marker};
 use super::types::{
     BucketWrite, Crossing, Ctx, Live, Need, Op, Snapshot, Trigger, epoch, from_epoch,
 };
 use crate::buckets::{Bucket, GRANULARITIES, Granularity};
-use crate::cameras::{Camera, Record, camera_key};
+use crate::cameras::{Camera, Record};
+use crate::keys::{
+    CROSSED_TTL_SECS, attributes, calibration_key, camera_key, crossed_marker, seen_marker,
+};
 
 /// A chunk of ops turned into writes.
 pub(super) struct Plan<'c, 'a> {
@@ -240,12 +243,11 @@ impl<'c, 'a> Plan<'c, 'a> {
         self.live.occupancy = value;
         let t = from_epoch(self.live.last_at.unwrap_or_default());
         let entry = json!({
-            "PK": self.pk, "SK": format!("LOG#{}#CAL", t.format("%Y-%m-%dT%H:%M:%SZ")),
             "id": log_id, "camera_id": self.camera.id, "entry_count": 0, "exit_count": 0,
             "net_occupancy": value, "timestamp": calendar::rfc3339(t), "tracked_persons": 0,
             "is_manual_calibration": true, "notes": notes,
         });
-        if let Value::Object(item) = entry {
+        if let Ok(item) = to_item(&entry, &attributes(calibration_key(self.camera.id, t))) {
             self.logs.push(item);
         }
         self.record_level();

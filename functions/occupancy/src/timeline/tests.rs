@@ -3,10 +3,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use civic_store::Item;
 
-use super::keys::crossed_marker;
 use super::plan::Plan;
 use super::{Crossing, Ctx, Live, Op, counts};
 use crate::cameras::{Camera, CameraType, Direction, Record};
+use crate::keys::crossed_marker;
 
 fn record(max: Option<i64>) -> Record {
     let camera = Camera {

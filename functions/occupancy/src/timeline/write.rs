@@ -5,15 +5,18 @@
 
 use std::collections::BTreeSet;
 
+use civic_core::item::to_item;
 use civic_core::{Result, calendar};
-use civic_store::{Cond, Item, Key, Update, Write};
-use serde_json::{Value, json};
+use civic_store::{Cond, EXPIRES_AT, Item, Key, Update, VERSION, Write};
+use serde_json::json;
 
-use super::keys::{OPEN_ALERTS, alert_key, baseline_key};
 use super::plan::Plan;
 use super::types::{Need, epoch};
 use crate::buckets::Granularity;
-use crate::cameras::{Record, facility_key};
+use crate::cameras::Record;
+use crate::keys::{
+    OPEN_ALERTS, alert_key, attributes, baseline_key, facility_key, indexed, open_alert_sk,
+};
 
 /// A finished plan: what it still needs, or its transaction.
 pub(super) enum Built {
@@ -92,15 +95,16 @@ impl Plan<'_, '_> {
                     };
                     self.live.alerts.insert(kind.into(), id);
                     new_alerts += 1;
-                    let key = alert_key(id);
                     let alert = json!({
-                        "PK": key.pk, "SK": key.sk,
-                        "GSI1PK": OPEN_ALERTS, "GSI1SK": format!("{:010}#{id:010}", self.camera.id),
                         "id": id, "camera_id": self.camera.id, "alert_type": kind,
                         "current_occupancy": t.occupancy, "message": t.message, "is_resolved": false,
-                        "timestamp": at, "occurrences": 1, "version": 1,
+                        "timestamp": at, "occurrences": 1, VERSION: 1,
                     });
-                    let Value::Object(item) = alert else { continue };
+                    let index_sk = open_alert_sk(self.camera.id, id);
+                    let keys = indexed(alert_key(id), OPEN_ALERTS.into(), index_sk);
+                    let Ok(item) = to_item(&alert, &keys) else {
+                        continue;
+                    };
                     Write::Put {
                         item,
                         cond: Cond::NotExists,
@@ -188,10 +192,11 @@ impl Plan<'_, '_> {
     fn marker_writes(&mut self, writes: &mut Vec<Write>) -> Vec<Key> {
         let mut markers = Vec::new();
         for (key, expires) in std::mem::take(&mut self.markers) {
-            let mut item = Item::new();
-            item.insert("PK".into(), key.pk.clone().into());
-            item.insert("SK".into(), key.sk.clone().into());
-            item.insert("expires_at".into(), expires.into());
+            let mut item: Item = attributes(key.clone())
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.into()))
+                .collect();
+            item.insert(EXPIRES_AT.into(), expires.into());
             writes.push(Write::Put {
                 item,
                 cond: Cond::NotExists,
