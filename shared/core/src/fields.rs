@@ -170,26 +170,10 @@ impl Body {
         Some(s)
     }
 
-    /// A JSON string as sent (not trimmed, maybe blank); absent or null reads as `None`, and
-    /// is [`REQUIRED`] when `required` outside a partial update. Unlike [`Body::string`], a
-    /// number is not a string here (where a number would pass a later check, e.g. a name).
-    pub fn text(&mut self, field: &str, required: bool) -> Option<String> {
-        match self.map.get(field) {
-            None | Some(Value::Null) => {
-                if required && !self.partial {
-                    self.error(field, REQUIRED);
-                }
-                None
-            }
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => self.fail(field, "Not a valid string."),
-        }
-    }
-
-    /// A trimmed, non-blank JSON string: absent, null or blank is [`REQUIRED`], not
-    /// [`BLANK`] (a partial update may leave it out, or send null, but not blank it).
+    /// A trimmed, non-blank [`Body::typed`] string: absent, null or blank is [`REQUIRED`],
+    /// not [`BLANK`] (a partial update may leave it out, or send null, but not blank it).
     pub fn required_text(&mut self, field: &str) -> Option<String> {
-        let text = self.text(field, true)?.trim().to_owned();
+        let text = self.typed::<String>(field, true)?.trim().to_owned();
         if text.is_empty() {
             return self.fail(field, REQUIRED);
         }
@@ -225,19 +209,6 @@ impl Body {
             );
         }
         Some(n)
-    }
-
-    /// A finite number (or a string of one), as DRF's `FloatField`.
-    pub fn float(&mut self, field: &str, required: bool) -> Option<f64> {
-        let n = match self.value(field, required, false)? {
-            Value::Number(n) => n.as_f64(),
-            Value::String(s) => s.trim().parse::<f64>().ok(),
-            _ => None,
-        };
-        match n.filter(|n| n.is_finite()) {
-            Some(n) => Some(n),
-            None => self.fail(field, "A valid number is required."),
-        }
     }
 
     pub fn bool(&mut self, field: &str, required: bool) -> Option<bool> {
@@ -284,11 +255,6 @@ impl Body {
             Ok(v) => Some(Some(v)),
             Err(msg) => self.fail(field, msg),
         }
-    }
-
-    /// Any JSON value, for a free-form field (a payload); null reads as absent.
-    pub fn any(&self, field: &str) -> Option<Value> {
-        self.map.get(field).filter(|v| !v.is_null()).cloned()
     }
 
     /// The value of a check shared with query strings or forms (which returns field errors as
@@ -457,29 +423,30 @@ mod tests {
     }
 
     #[test]
-    fn text_is_a_json_string_and_required_text_may_not_be_blank() {
-        let mut b = Body::of(json!({"a": " x ", "n": 5, "blank": "  ", "null": null}));
-        assert_eq!(b.text("a", true).as_deref(), Some(" x "));
+    fn required_text_may_not_be_blank_and_checks_record_their_errors() {
+        let mut b = Body::of(json!({"a": " x ", "blank": "  ", "null": null}));
         assert_eq!(b.required_text("a").as_deref(), Some("x"));
-        assert_eq!(b.text("null", false), None);
-        assert_eq!(b.text("absent", false), None);
-        assert_eq!(b.text("n", false), None);
         assert_eq!(b.required_text("blank"), None);
         assert_eq!(b.required_text("null"), None);
         assert_eq!(b.required_text("absent"), None);
-        assert_eq!(b.float("n", true), Some(5.0));
-        assert_eq!(b.any("n"), Some(json!(5)));
-        assert_eq!(b.any("null"), None);
         assert_eq!(b.check(Err::<(), _>(Error::field("mac", "Bad."))), None);
+        assert_eq!(b.check(Ok::<_, Error>(7)), Some(7));
         let Err(Error::Fields(errors)) = b.finish() else {
             panic!("errors expected")
         };
-        let msg = |f: &str| errors.iter().find(|(n, _)| n == f).map(|(_, m)| m.as_str());
-        assert_eq!(msg("n"), Some("Not a valid string."));
-        assert_eq!(msg("null"), Some(REQUIRED));
-        assert_eq!(msg("mac"), Some("Bad."));
-        let fields: Vec<&str> = errors.iter().map(|(f, _)| f.as_str()).collect();
-        assert_eq!(fields, ["n", "blank", "null", "absent", "mac"]);
+        let fields: Vec<(&str, &str)> = errors
+            .iter()
+            .map(|(f, m)| (f.as_str(), m.as_str()))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("blank", REQUIRED),
+                ("null", REQUIRED),
+                ("absent", REQUIRED),
+                ("mac", "Bad.")
+            ]
+        );
         let mut patch = Body::of(json!({"blank": "", "null": null})).partial();
         assert_eq!(patch.required_text("absent"), None);
         assert_eq!(patch.required_text("null"), None);
@@ -488,6 +455,9 @@ mod tests {
             panic!("errors expected")
         };
         assert_eq!(errors, [("blank".to_owned(), REQUIRED.to_owned())]);
+        let mut wrong = Body::of(json!({"a": 5}));
+        assert_eq!(wrong.required_text("a"), None);
+        assert!(matches!(wrong.finish(), Err(Error::BadRequest(_))));
     }
 
     #[test]
