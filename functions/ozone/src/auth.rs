@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::keys::{USERS, indexed, user_index_sk, user_key};
-use crate::{State, User, unless_null};
+use crate::{State, User};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()
@@ -177,7 +177,9 @@ impl FromBody for RegisterRequest {
             );
         }
         let password = new_password(b, "password");
-        let email = b.text("email", false).map(|e| e.trim().to_owned());
+        let email = b
+            .typed::<String>("email", false)
+            .map(|e| e.trim().to_owned());
         if email
             .as_deref()
             .is_some_and(|e| !e.is_empty() && !valid_email(e))
@@ -188,10 +190,10 @@ impl FromBody for RegisterRequest {
             username: username.unwrap_or_default(),
             password,
             email,
-            first_name: b.text("first_name", false),
-            last_name: b.text("last_name", false),
-            is_staff: unless_null(b, "is_staff", |b, f| b.bool(f, false)),
-            is_superuser: unless_null(b, "is_superuser", |b, f| b.bool(f, false)),
+            first_name: b.typed("first_name", false),
+            last_name: b.typed("last_name", false),
+            is_staff: b.typed("is_staff", false),
+            is_superuser: b.typed("is_superuser", false),
         }
     }
 }

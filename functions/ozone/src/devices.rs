@@ -303,7 +303,7 @@ pub struct LegacyIngestRequest {
 impl FromBody for LegacyIngestRequest {
     fn from_body(b: &mut Body) -> Self {
         Self {
-            allowed: b.bool("allowed", true).unwrap_or_default(),
+            allowed: b.typed("allowed", true).unwrap_or_default(),
         }
     }
 }
@@ -347,7 +347,7 @@ pub struct NotesRequest {
 impl FromBody for NotesRequest {
     /// Notes are kept as written (not trimmed) and may be blank.
     fn from_body(b: &mut Body) -> Self {
-        let notes = b.text("notes", true).unwrap_or_default();
+        let notes = b.typed::<String>("notes", true).unwrap_or_default();
         if notes.chars().count() > 2000 {
             b.error(
                 "notes",

@@ -31,15 +31,15 @@ pub mod keys;
 pub mod mqtt;
 pub mod rollup;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use civic_auth::{DeviceTokens, Sessions};
+use civic_core::config::{self, ConfigError, Env, FromEnv};
 use civic_core::fields::Body;
-use civic_core::platform::env_or;
 use civic_core::{App, Error, Function, IotFunction, Platform, Problem, Result};
 use civic_store::Table;
 use serde::{Deserialize, Serialize};
@@ -53,6 +53,7 @@ pub const APP: App = App {
     name: "ozone",
     format: error_body,
     functions: || FUNCTIONS,
+    config: || civic_auth::Config::get().and(Config::get()).map(drop),
 };
 
 /// `{"success": false, "error": msg}` plus DRF's keys: `detail` for a general error, or one
@@ -166,17 +167,23 @@ pub struct Config {
     pub handshake_reissue: bool,
 }
 
-impl Config {
-    pub fn from_env() -> Self {
-        let tz = std::env::var("OZONE_TIME_ZONE").unwrap_or_else(|_| "UTC".into());
+impl FromEnv for Config {
+    fn from_env(env: &mut Env) -> Self {
         Self {
-            tz: tz
-                .parse()
-                .unwrap_or_else(|_| panic!("OZONE_TIME_ZONE={tz:?} is not an IANA time zone")),
-            retention_secs: env_or("OZONE_EVENT_RETENTION_DAYS", 90i64) * 86400,
-            online_secs: env_or("OZONE_ONLINE_WINDOW_SECS", 300),
-            handshake_reissue: env_or("OZONE_HANDSHAKE_REISSUE", false),
+            tz: env.get("OZONE_TIME_ZONE", Tz::UTC),
+            retention_secs: env.get("OZONE_EVENT_RETENTION_DAYS", 90i64) * 86400,
+            online_secs: env.get("OZONE_ONLINE_WINDOW_SECS", 300),
+            handshake_reissue: env.get("OZONE_HANDSHAKE_REISSUE", false),
         }
+    }
+}
+
+impl Config {
+    /// Read once per process; the start-up check ([`APP`]'s `config`) is the first reader, so
+    /// a bad value stops the start naming its variable.
+    pub fn get() -> Result<&'static Self, ConfigError> {
+        static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
+        config::once(&CONFIG)
     }
 }
 
@@ -196,7 +203,7 @@ impl State {
             table: p.table(APP.name),
             sessions: Arc::new(Sessions::new(APP.name)),
             tokens: DeviceTokens::new(APP.name),
-            config: Arc::new(Config::from_env()),
+            config: Arc::new(Config::get().cloned().unwrap_or_else(|e| panic!("{e}"))),
             provisioner: p.provisioner(),
         }
     }
@@ -298,16 +305,15 @@ pub fn required_param<'a>(field: &str, v: &'a Option<String>) -> Result<&'a str>
         .ok_or_else(|| Error::field(field, civic_core::fields::REQUIRED))
 }
 
-/// An optional body field read by `read` unless it is absent or null: Ozone's optional
-/// fields have always taken null as "not given" (a form's empty number, a device's counter
-/// on a heartbeat), where `Body`'s readers call null a bad value.
-pub fn unless_null<T>(
-    b: &mut Body,
-    field: &str,
-    read: fn(&mut Body, &str) -> Option<T>,
-) -> Option<T> {
-    b.any(field)?;
-    read(b, field)
+/// An optional count in a body (a counter, an owner-maintained number): a whole number,
+/// not negative.
+pub fn count(b: &mut Body, field: &str) -> Option<i64> {
+    let n = b.typed::<i64>(field, false)?;
+    if n < 0 {
+        b.error(field, "Ensure this value is greater than or equal to 0.");
+        return None;
+    }
+    Some(n)
 }
 
 pub fn now() -> DateTime<Utc> {

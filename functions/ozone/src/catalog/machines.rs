@@ -11,13 +11,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{ANY_ID, IdPath, ListParams, Outlet, name, not_found, path_id, version_of};
+use super::{IdPath, ListParams, Outlet, name, not_found, path_id, version_of};
 use crate::gateway::DeviceRecord;
 use crate::keys::{
     MACHINES, attributes, binding_key, device_key, indexed, machine_index_sk, machine_key,
     machines_of_outlet,
 };
-use crate::{Staff, State, User, iso, now, parse_bool, parse_id, unless_null, valid_device_id};
+use crate::{Staff, State, User, iso, now, parse_bool, parse_id, valid_device_id};
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Machine {
@@ -89,8 +89,8 @@ impl FromBody for MachineInput {
     fn from_body(b: &mut Body) -> Self {
         Self {
             name: name(b, "name"),
-            outlet: b.int("outlet", true, ANY_ID),
-            is_active: unless_null(b, "is_active", |b, f| b.bool(f, false)),
+            outlet: b.typed("outlet", true),
+            is_active: b.typed("is_active", false),
         }
     }
 }

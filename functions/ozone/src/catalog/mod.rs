@@ -75,9 +75,6 @@ fn name(b: &mut Body, field: &str) -> Option<String> {
     Some(name)
 }
 
-/// Any id a body names: a foreign key's existence is checked against the table.
-const ANY_ID: std::ops::RangeInclusive<i64> = i64::MIN..=i64::MAX;
-
 #[derive(Deserialize, IntoParams)]
 pub struct ListParams {
     /// `true`/`false`: only active or inactive ones.

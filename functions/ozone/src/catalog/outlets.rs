@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::{IdPath, ListParams, name, not_found, path_id, version_of};
 use crate::keys::{MACHINES, OUTLETS, indexed, machines_of_outlet, outlet_index_sk, outlet_key};
-use crate::{Staff, State, User, iso, now, parse_bool, unless_null};
+use crate::{Staff, State, User, count, iso, now, parse_bool};
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Outlet {
@@ -66,24 +66,20 @@ civic_core::schema_variant!(
 
 impl FromBody for OutletInput {
     fn from_body(b: &mut Body) -> Self {
-        let trimmed = |b: &mut Body, field| b.text(field, false).map(|t| t.trim().to_owned());
+        let trimmed = |b: &mut Body, field| {
+            let text = b.typed::<String>(field, false);
+            text.map(|t| t.trim().to_owned())
+        };
         Self {
             name: name(b, "name"),
             address: trimmed(b, "address"),
             contact_person: trimmed(b, "contact_person"),
-            is_active: unless_null(b, "is_active", |b, f| b.bool(f, false)),
-            total_sva: unless_null(b, "total_sva", count),
-            average_intage_services: unless_null(b, "average_intage_services", |b, f| {
-                b.float(f, false)
-            }),
-            number_of_machines: unless_null(b, "number_of_machines", count),
+            is_active: b.typed("is_active", false),
+            total_sva: count(b, "total_sva"),
+            average_intage_services: b.typed("average_intage_services", false),
+            number_of_machines: count(b, "number_of_machines"),
         }
     }
-}
-
-/// An owner-maintained count: a whole number, not negative.
-fn count(b: &mut Body, field: &str) -> Option<i64> {
-    b.int(field, false, 0..=i64::MAX)
 }
 
 impl OutletInput {

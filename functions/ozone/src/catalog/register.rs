@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::machines::{binding_item, existing_outlet};
-use super::{ANY_ID, Machine, MachineDevice, name};
+use super::{Machine, MachineDevice, name};
 use crate::data::DeviceOut;
 use crate::gateway::{Device, DeviceRecord};
 use crate::keys::{DEVICES, device_key};
@@ -34,7 +34,7 @@ impl FromBody for RegisterRequest {
         }
         Self {
             device_id: device_id.unwrap_or_default(),
-            outlet_id: b.int("outlet_id", true, ANY_ID).unwrap_or_default(),
+            outlet_id: b.typed("outlet_id", true).unwrap_or_default(),
             name: name(b, "name").unwrap_or_default(),
         }
     }

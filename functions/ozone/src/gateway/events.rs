@@ -11,7 +11,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::{DeviceRecord, Event, firmware, ingest, status_update};
-use crate::{State, Treatment, iso, iso_ms, now, unless_null, valid_device_id};
+use crate::{State, Treatment, count, iso, iso_ms, now, valid_device_id};
 
 #[derive(ToSchema)]
 pub struct DeviceEvent {
@@ -46,8 +46,8 @@ impl FromBody for DeviceEvent {
         let event_id = b.required_text("event_id").filter(|id| event_id(b, id));
         let event = event_name(b);
         let treatment = treatment(b, event.as_deref());
-        let counter = unless_null(b, "counter", |b, f| b.int(f, false, 0..=i64::MAX));
-        let ts = b.text("ts", false);
+        let counter = count(b, "counter");
+        let ts = b.typed::<String>("ts", false);
         Self {
             device_id: device_id.unwrap_or_default(),
             event_id: event_id.unwrap_or_default(),
@@ -57,8 +57,8 @@ impl FromBody for DeviceEvent {
             occurred: ts.as_deref().and_then(|ts| occurred_at(b, ts)),
             ts,
             firmware: firmware(b),
-            wifi_status: b.any("wifi_status"),
-            payload: b.any("payload"),
+            wifi_status: b.typed("wifi_status", false),
+            payload: b.typed("payload", false),
         }
     }
 }
@@ -162,7 +162,7 @@ fn event_id(b: &mut Body, id: &str) -> bool {
 
 /// The event's name, `treatment` when none is given.
 fn event_name(b: &mut Body) -> Option<String> {
-    let event = b.text("event", false);
+    let event = b.typed::<String>("event", false);
     let event = event.as_deref().map_or("treatment", str::trim).to_owned();
     if event.is_empty()
         || event.len() > 32
@@ -178,7 +178,7 @@ fn event_name(b: &mut Body) -> Option<String> {
 
 /// The treatment named, which a `treatment` event must name.
 fn treatment(b: &mut Body, event: Option<&str>) -> Option<Treatment> {
-    let treatment = b.text("treatment", false);
+    let treatment = b.typed::<String>("treatment", false);
     match treatment.as_deref().map(str::trim) {
         None | Some("") if event == Some("treatment") => {
             b.error("treatment", REQUIRED);

@@ -69,7 +69,7 @@ pub fn normalize_mac(field: &str, mac: &str) -> Result<String> {
 
 /// A body's `firmware` version: optional, blank as absent, at most 64 bytes.
 fn firmware(b: &mut Body) -> Option<String> {
-    let f = b.text("firmware", false)?.trim().to_owned();
+    let f = b.typed::<String>("firmware", false)?.trim().to_owned();
     if f.len() > 64 {
         b.error(
             "firmware",
