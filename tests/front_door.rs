@@ -216,6 +216,23 @@ async fn start_up_errors_name_the_problem_and_the_fix() {
         "{no_ort}"
     );
 
+    // A typo in a setting stops the start, naming the variable, rather than a panic later.
+    for (var, value, says) in [
+        ("OZONE_ONLINE_WINDOW_SECS", "5m", "is not a valid integer"),
+        ("AUTH_BACKOFF_FREE", "many", "is not a valid integer"),
+        (
+            "OCCUPANCY_TIME_ZONE",
+            "Mars/Olympus",
+            "is not a valid IANA time zone",
+        ),
+    ] {
+        let typo = start_error(&[], &[(var, value)]).await;
+        assert!(
+            typo.contains(&format!("{var}=\"{value}\" {says}")),
+            "{typo}"
+        );
+    }
+
     let yaml = std::fs::read_to_string(repo().join("template.yaml")).unwrap();
     let stale = tempfile::NamedTempFile::new().unwrap();
     let moved = yaml.replace("Path: /api/status,", "Path: /api/state,");

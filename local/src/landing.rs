@@ -43,7 +43,8 @@ pub fn occupancy_access(template: &str) -> String {
             Some("true") => "closed (template OccupancyRequireAuth defaults to true)",
             _ => "OPEN (template OccupancyRequireAuth defaults to false)",
         };
-    if occupancy::Config::from_env().require_auth {
+    // Read after the start-up check (preflight::config), so a bad value never gets here.
+    if occupancy::Config::get().is_ok_and(|c| c.require_auth) {
         format!("closed: every route needs an occupancy bearer token; deployed: {deployed}")
     } else {
         format!(

@@ -142,6 +142,7 @@ fn start_schedules(defs: &[FunctionDef], platform: &Platform) {
 pub async fn serve(opts: ServeOpts) -> Result<()> {
     // First: no device port opens beyond loopback without device logins.
     opts.mqtt.check()?;
+    preflight::config()?;
     let yaml = preflight::template(opts.template.as_deref())?;
     let defs = template::parse(&yaml)?;
     let listener = preflight::listen(opts.host, opts.port, "--port").await?;

@@ -121,6 +121,27 @@ pub fn detector() -> Result<Detector> {
 
 /// The template and the linked routers disagree: the binary is older or newer than the
 /// template it was given.
+/// Every app's settings from the environment ([`civic_core::config`]): a bad value is a
+/// one-line error naming the variable, before anything listens.
+pub fn config() -> Result<()> {
+    let mut bad: Vec<String> = Vec::new();
+    for functions in crate::registry::APPS {
+        let Some(Err(e)) = functions.first().map(|f| (f.app.config)()) else {
+            continue;
+        };
+        // The shared crates' settings are every app's: name each bad variable once.
+        bad.extend(
+            e.0.into_iter()
+                .filter(|v| !bad.contains(v))
+                .collect::<Vec<_>>(),
+        );
+    }
+    match bad.is_empty() {
+        true => Ok(()),
+        false => Err(anyhow!("{}", civic_core::config::ConfigError(bad))),
+    }
+}
+
 pub fn disagreement(problems: &[String]) -> anyhow::Error {
     anyhow!(
         "the template and the routers linked into civic-local disagree: {}; rebuild civic-local \

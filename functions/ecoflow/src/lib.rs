@@ -47,6 +47,7 @@ pub const APP: App = App {
     name: "ecoflow",
     format: civic_core::error::drf,
     functions: || FUNCTIONS,
+    config: || civic_auth::Config::get().map(drop),
 };
 
 pub const AUTH: Function = Function {

@@ -25,13 +25,14 @@ pub mod sync;
 pub mod topology;
 pub mod users;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use civic_auth::{Auth, TokenKind};
+use civic_core::config::{self, ConfigError, Env, FromEnv};
 use civic_core::openapi::BearerAuth;
 use civic_core::{App, Error, Function, IotFunction, Json, Platform, Result, page};
 use civic_store::{Blob, Table};
@@ -48,6 +49,7 @@ pub const APP: App = App {
     name: "homeforge",
     format: civic_core::error::drf,
     functions: || FUNCTIONS,
+    config: || civic_auth::Config::get().and(Config::get()).map(drop),
 };
 
 pub const AUTH: Function = Function {
@@ -118,13 +120,25 @@ pub struct Config {
     pub gateway_ip: String,
 }
 
-impl Config {
-    pub fn from_env() -> Self {
-        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+impl FromEnv for Config {
+    fn from_env(env: &mut Env) -> Self {
         Self {
-            public_url: var("HOMEFORGE_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
-            gateway_ip: var("HOMEFORGE_GATEWAY_IP").unwrap_or_else(|| "192.168.1.1".into()),
+            public_url: env
+                .text("HOMEFORGE_PUBLIC_URL")
+                .map(|u| u.trim_end_matches('/').to_owned()),
+            gateway_ip: env
+                .text("HOMEFORGE_GATEWAY_IP")
+                .unwrap_or_else(|| "192.168.1.1".into()),
         }
+    }
+}
+
+impl Config {
+    /// Read once per process; the start-up check ([`APP`]'s `config`) is the first reader, so
+    /// a bad value stops the start naming its variable.
+    pub fn get() -> Result<&'static Self, ConfigError> {
+        static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
+        config::once(&CONFIG)
     }
 }
 
@@ -147,7 +161,7 @@ impl State {
             blob: p.blob(),
             auth: Auth::for_app(p, APP.name),
             sync: Arc::new(PublishSync(p.publisher())),
-            config: Arc::new(Config::from_env()),
+            config: Arc::new(Config::get().cloned().unwrap_or_else(|e| panic!("{e}"))),
             provisioner: p.provisioner(),
         }
     }

@@ -35,6 +35,7 @@ pub const APP: App = App {
     name: "streetlight",
     format: error_body,
     functions: || FUNCTIONS,
+    config: || civic_auth::Config::get().map(drop),
 };
 
 /// Errors use the same envelope as successes, with `data: null`.

@@ -31,6 +31,10 @@ pub struct App {
     /// ([`crate::openapi::document`]) that its first function serves on Lambda. A fn pointer,
     /// because `FUNCTIONS` holds this `App` and a const cannot contain itself.
     pub functions: fn() -> &'static [crate::Function],
+    /// Reads the app's settings (its `Config` and the shared crates' it uses) once, so that
+    /// Lambda's init and civic-local's start fail on a bad value, naming the variable, before
+    /// serving anything ([`crate::config`]).
+    pub config: fn() -> Result<(), crate::config::ConfigError>,
 }
 
 #[derive(Clone, Debug)]

@@ -375,6 +375,7 @@ mod tests {
         name: "test",
         format: crate::error::drf,
         functions: || &[ONE, TWO, THREE],
+        config: || Ok(()),
     };
     const ONE: Function = Function {
         name: "one",

@@ -1,13 +1,14 @@
 //! IoT Core glue: topic-rule consumers, and the device publisher of apps that command devices.
 
-use civic_core::{IotFunction, Platform};
+use civic_core::{App, IotFunction, Platform};
 use serde_json::json;
 
 use crate::{Error, init_tracing};
 
 /// The platform from the environment. With the `iot` feature (apps with devices), commands go
 /// out through IoT Core's data plane, and devices are provisioned under `DEVICE_POLICY`.
-pub(crate) async fn platform() -> Result<Platform, Error> {
+pub(crate) async fn platform(app: &App) -> Result<Platform, Error> {
+    (app.config)()?;
     let p = Platform::from_env().await?;
     #[cfg(feature = "iot")]
     let p = {
@@ -25,7 +26,7 @@ pub(crate) async fn platform() -> Result<Platform, Error> {
 /// help; any other error fails it, so Lambda retries.
 pub async fn run_iot(function: &'static IotFunction) -> Result<(), Error> {
     init_tracing(true);
-    let platform = platform().await?;
+    let platform = platform(&function.app).await?;
     let handler = (function.handler)(&platform);
     let service = lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {

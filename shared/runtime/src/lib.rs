@@ -16,7 +16,7 @@ pub use iot::run_iot;
 /// Serves one endpoint group as an API Gateway HTTP API function.
 pub async fn run_http(function: &Function) -> Result<(), Error> {
     init_tracing(true);
-    let platform = iot::platform().await?;
+    let platform = iot::platform(&function.app).await?;
     let router = http_router(function, &platform)?;
     lambda_http::run(civic_core::layers::into_service(router)).await
 }
@@ -37,6 +37,7 @@ pub fn http_router(function: &Function, platform: &Platform) -> Result<axum::Rou
 /// Runs a scheduled job once per EventBridge event.
 pub async fn run_schedule(job: &'static Scheduled) -> Result<(), Error> {
     init_tracing(true);
+    (job.app.config)()?;
     let platform = Platform::from_env().await?;
     let handler =
         lambda_runtime::service_fn(move |_: lambda_runtime::LambdaEvent<serde_json::Value>| {
@@ -54,6 +55,7 @@ pub async fn run_schedule(job: &'static Scheduled) -> Result<(), Error> {
 /// Lambda retries the event (asynchronous invocations are retried twice).
 pub async fn run_s3(function: &'static S3Function) -> Result<(), Error> {
     init_tracing(true);
+    (function.app.config)()?;
     let platform = Platform::from_env().await?;
     let handler = lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<aws_lambda_events::s3::S3Event>| {
