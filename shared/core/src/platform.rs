@@ -177,10 +177,3 @@ impl FromEnv for Config {
         }
     }
 }
-
-/// Transitional: the apps' own settings move to their `Config` through [`crate::config::Env`].
-pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    let mut env = Env::new();
-    let value = env.get(name, default);
-    env.finish(value).unwrap_or_else(|e| panic!("{e}"))
-}
