@@ -45,20 +45,27 @@ const TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 #[derive(utoipa::ToSchema)]
 pub struct UploadRequest {
     /// The batch's size in bytes (1 to 64 MiB): the URL takes exactly this many.
-    content_length: i64,
+    #[schema(required, nullable = false)]
+    content_length: Option<i64>,
 }
 
 impl FromBody for UploadRequest {
     fn from_body(b: &mut Body) -> Self {
-        let length = match b.typed("content_length", false) {
-            None => b.refuse("content_length is required"),
-            Some(n) if !(1..=MAX_BATCH_BYTES as i64).contains(&n) => b.refuse(format!(
-                "content_length must be between 1 and {MAX_BATCH_BYTES}"
-            )),
-            length => length,
-        };
         Self {
-            content_length: length.unwrap_or_default(),
+            content_length: b.typed("content_length", false),
+        }
+    }
+}
+
+impl UploadRequest {
+    /// The size, checked once the camera is found (an unknown camera is a 404 first).
+    fn length(&self) -> Result<u64> {
+        match self.content_length {
+            None => Err(Error::bad_request("content_length is required")),
+            Some(n) if (1..=MAX_BATCH_BYTES as i64).contains(&n) => Ok(n as u64),
+            Some(_) => Err(Error::bad_request(format!(
+                "content_length must be between 1 and {MAX_BATCH_BYTES}"
+            ))),
         }
     }
 }
@@ -77,7 +84,7 @@ async fn presign(
     Valid(req): Valid<UploadRequest>,
 ) -> Result<(StatusCode, Json<PresignedPut>)> {
     Record::load(s.table.as_ref(), camera).await?;
-    let length = req.content_length;
+    let length = req.length()?;
     let key = format!(
         "{PREFIX}{camera}/frames/{}.tar",
         uuid::Uuid::new_v4().simple()
@@ -87,7 +94,7 @@ async fn presign(
         .presign_put(
             &key,
             "application/x-tar",
-            length as u64,
+            length,
             TTL,
             &request_base(&headers),
         )

@@ -12,7 +12,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{Camera, Record, name};
+use super::{Camera, Record, text};
 use crate::keys::{by_id, indexed, line_key, lines_index};
 use crate::{Id, State};
 
@@ -113,7 +113,9 @@ const MAX_LINES: usize = 100;
 #[derive(ToSchema)]
 pub struct NewLine {
     camera_id: i64,
-    line_name: String,
+    // Checked once the camera is found (a missing camera is a 404 first).
+    #[schema(required, nullable = false)]
+    line_name: Option<String>,
     x1: i64,
     y1: i64,
     x2: i64,
@@ -143,7 +145,7 @@ impl FromBody for NewLine {
         };
         Self {
             camera_id: camera_id.unwrap_or_default(),
-            line_name: name(b, "line_name", line_name).unwrap_or_default(),
+            line_name,
             x1,
             y1,
             x2,
@@ -166,7 +168,7 @@ async fn create_line(
     let mut line = Line {
         id: 0,
         camera_id,
-        line_name: new.line_name,
+        line_name: text(new.line_name, "line_name")?,
         x1: new.x1,
         y1: new.y1,
         x2: new.x2,
@@ -222,9 +224,8 @@ pub struct LinePatch {
 impl FromBody for LinePatch {
     fn from_body(b: &mut Body) -> Self {
         // Every field's type first: a wrong one is the answer, as it was for a typed body.
-        let line_name = b.typed("line_name", false);
-        let mut patch = Self {
-            line_name: None,
+        Self {
+            line_name: b.typed("line_name", false),
             x1: b.typed("x1", false),
             y1: b.typed("y1", false),
             x2: b.typed("x2", false),
@@ -232,9 +233,7 @@ impl FromBody for LinePatch {
             direction: b.typed("direction", false),
             confidence_threshold: b.typed("confidence_threshold", false),
             is_active: b.typed("is_active", false),
-        };
-        patch.line_name = name(b, "line_name", line_name);
-        patch
+        }
     }
 }
 
@@ -251,8 +250,8 @@ async fn update_line(
     let line = retry::optimistic(move || async move {
         let (mut line, version) = load_line(table, id).await?;
         let cam = Record::load(table, line.camera_id).await?.camera;
-        if let Some(name) = &patch.line_name {
-            line.line_name = name.clone();
+        if patch.line_name.is_some() {
+            line.line_name = text(patch.line_name.clone(), "line_name")?;
         }
         line.x1 = patch.x1.unwrap_or(line.x1);
         line.y1 = patch.y1.unwrap_or(line.y1);

@@ -84,25 +84,29 @@ impl Record {
     }
 }
 
-/// A name (`camera_id`, `camera_name`, `line_name`) as the seed checks it: trimmed, 1 to 200
-/// bytes, refused in the seed's words. The caller reads it with [`Body::typed`] before any
-/// check, so that a value of the wrong type is the answer, as it was. Absent from an update:
-/// kept.
-fn name(b: &mut Body, field: &str, value: Option<String>) -> Option<String> {
-    if value.is_none() && b.is_partial() {
-        return None;
-    }
+/// A check's value, or its message as the body's refusal. The checks below are the seed's
+/// rules in its words; an update runs some of them on stored values, or only once the
+/// camera or line is found, so they are not body readers themselves.
+fn checked<T: Default>(b: &mut Body, check: Result<T>) -> T {
+    check.unwrap_or_else(|e| {
+        b.refuse::<()>(e.to_string());
+        T::default()
+    })
+}
+
+/// A name (`camera_id`, `camera_name`, `line_name`): trimmed, 1 to 200 bytes.
+fn text(value: Option<String>, name: &str) -> Result<String> {
     match value.as_deref().map(str::trim) {
-        Some(v) if !v.is_empty() && v.len() <= 200 => Some(v.to_owned()),
-        Some(v) if !v.is_empty() => b.refuse(format!("{field} is too long")),
-        _ => b.refuse(format!("{field} is required")),
+        Some(v) if !v.is_empty() && v.len() <= 200 => Ok(v.to_owned()),
+        Some(v) if !v.is_empty() => Err(Error::bad_request(format!("{name} is too long"))),
+        _ => Err(Error::bad_request(format!("{name} is required"))),
     }
 }
 
-/// `max_occupancy`, when given, is at least 1.
-fn check_capacity(b: &mut Body, max: Option<i64>) {
-    if max.is_some_and(|m| m < 1) {
-        b.refuse::<()>("max_occupancy must be at least 1");
+fn valid_capacity(max: Option<i64>) -> Result<()> {
+    match max {
+        Some(m) if m < 1 => Err(Error::bad_request("max_occupancy must be at least 1")),
+        _ => Ok(()),
     }
 }
 

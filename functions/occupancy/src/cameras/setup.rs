@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::mqtt::issue;
-use super::{Camera, CameraType, Record, check_capacity, name, valid_resolution};
+use super::{Camera, CameraType, Record, checked, text, valid_capacity, valid_resolution};
 use crate::keys::{attributes, camera_id_key, cameras_index, facility_key};
 use crate::timeline::Live;
 use crate::{Id, State};
@@ -64,13 +64,11 @@ impl FromBody for NewCamera {
             resolution_width: b.typed("resolution_width", false),
             resolution_height: b.typed("resolution_height", false),
         };
-        new.camera_id = name(b, "camera_id", camera_id).unwrap_or_default();
-        new.camera_name = name(b, "camera_name", camera_name).unwrap_or_default();
-        check_capacity(b, new.max_occupancy);
+        new.camera_id = checked(b, text(camera_id, "camera_id"));
+        new.camera_name = checked(b, text(camera_name, "camera_name"));
+        checked(b, valid_capacity(new.max_occupancy));
         let (w, h) = new.resolution();
-        if let Err(e) = valid_resolution(w, h) {
-            b.refuse::<()>(e.to_string());
-        }
+        checked(b, valid_resolution(w, h));
         new
     }
 }
@@ -217,10 +215,9 @@ pub struct CameraPatch {
 impl FromBody for CameraPatch {
     fn from_body(b: &mut Body) -> Self {
         // Every field's type first: a wrong one is the answer, as it was for a typed body.
-        let camera_name = b.typed("camera_name", false);
-        let mut patch = Self {
+        let patch = Self {
             camera_id: b.typed("camera_id", false),
-            camera_name: None,
+            camera_name: b.typed("camera_name", false),
             location: b.typed("location", false),
             camera_type: b.typed("camera_type", false),
             max_occupancy: b.typed("max_occupancy", false),
@@ -228,8 +225,7 @@ impl FromBody for CameraPatch {
             resolution_height: b.typed("resolution_height", false),
             is_active: b.typed("is_active", false),
         };
-        check_capacity(b, patch.max_occupancy);
-        patch.camera_name = name(b, "camera_name", camera_name);
+        checked(b, valid_capacity(patch.max_occupancy));
         patch
     }
 }
@@ -254,8 +250,9 @@ async fn update(
         {
             return Err(Error::bad_request("camera_id cannot be changed"));
         }
-        if let Some(name) = &patch.camera_name {
-            c.camera_name = name.clone();
+        // Checked once the camera is found, as before (a missing camera is a 404 first).
+        if patch.camera_name.is_some() {
+            c.camera_name = text(patch.camera_name.clone(), "camera_name")?;
         }
         if let Some(l) = &patch.location {
             c.location = Some(l.trim().to_owned()).filter(|l| !l.is_empty());
