@@ -24,7 +24,8 @@
 pub mod alerts;
 pub mod auth;
 pub mod carbon;
-pub mod fields;
+/// The one body checker every app uses (it began here, as DRF's serializers).
+pub use civic_core::fields;
 pub mod notifications;
 pub mod sensor;
 pub mod sites;
