@@ -3,17 +3,18 @@
 use axum::extract::State as S;
 use axum::http::{HeaderMap, StatusCode};
 use civic_auth::backoff::{self, Scope};
-use civic_auth::first_user::{self, Claim};
+use civic_auth::first_user::{Refused, Registration};
 use civic_auth::{Grant, TokenKind, Tokens, hash_password, verify_password};
+use civic_core::fields::{Body, FromBody, Valid};
 use civic_core::item::from_item;
-use civic_core::{Error, Json, Result, ids};
-use civic_store::{Cond, StoreError, Update};
-use serde::{Deserialize, Serialize};
+use civic_core::{Error, Result, ids};
+use civic_store::{Cond, Update};
+use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::users::{UserOut, UserRecord, user_key};
-use crate::{Reply, Role, State, reply, require_fields, required};
+use crate::{Reply, Role, State, reply, required_string, secret};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()
@@ -26,18 +27,26 @@ pub fn routes() -> OpenApiRouter<State> {
 
 const MIN_PASSWORD: usize = 8;
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct RegisterRequest {
-    #[schema(required, nullable = false)]
-    name: Option<String>,
-    #[schema(required, nullable = false)]
-    email: Option<String>,
-    #[schema(required, nullable = false)]
-    password: Option<String>,
-    #[schema(required, nullable = false)]
-    city: Option<String>,
+    name: String,
+    email: String,
+    password: String,
+    city: String,
     /// Optional, default `viewer`. A higher role needs an admin's bearer token.
     role: Option<Role>,
+}
+
+impl FromBody for RegisterRequest {
+    fn from_body(b: &mut Body) -> Self {
+        Self {
+            name: required_string(b, "name"),
+            email: required_string(b, "email"),
+            password: secret(b, "password"),
+            city: required_string(b, "city"),
+            role: b.typed("role", false),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -55,76 +64,55 @@ pub struct AuthData {
 async fn register(
     S(s): S<State>,
     headers: HeaderMap,
-    Json(req): Json<RegisterRequest>,
+    Valid(req): Valid<RegisterRequest>,
 ) -> Result<Reply<AuthData>> {
-    require_fields(&[
-        ("name", &req.name),
-        ("email", &req.email),
-        ("password", &req.password),
-        ("city", &req.city),
-    ])?;
-    let email = normalize_email(required(&req.email).unwrap_or_default())?;
-    let password = req.password.as_deref().unwrap_or_default();
-    if password.chars().count() < MIN_PASSWORD {
-        return Err(Error::bad_request(format!(
-            "Password must be at least {MIN_PASSWORD} characters"
-        )));
-    }
+    let email = normalize_email(&req.email)?;
+    check_password(&req.password)?;
     let requested = req.role.unwrap_or(Role::Viewer);
     // An admin may register users with any role; a present but bad token is an error, not anonymity.
     let caller_is_admin = match headers.contains_key(axum::http::header::AUTHORIZATION) {
         true => crate::User::from_headers(&s, &headers).await?.role == Role::Admin,
         false => false,
     };
-
-    let has_admin = first_user::exists(s.table.as_ref()).await?;
+    let table = s.table.as_ref();
     let elevated_without_admin = requested > Role::Viewer && !caller_is_admin;
-    let forbidden = || {
-        Error::Forbidden(format!(
+    let refused = |r: Refused| match r {
+        Refused::Elevated => Error::Forbidden(format!(
             "Only an admin can register a user with the {} role",
             requested.as_str()
-        ))
+        )),
+        Refused::Exists => Error::bad_request("User already exists"),
     };
-    if has_admin && elevated_without_admin {
-        return Err(forbidden());
-    }
+    let reg = Registration::open(table, elevated_without_admin)
+        .await?
+        .map_err(refused)?;
 
-    let mut user = UserRecord {
-        id: ids::next_id(s.table.as_ref(), "user").await?.to_string(),
-        name: required(&req.name).unwrap_or_default().to_owned(),
+    let user = UserRecord {
+        id: ids::next_id(table, "user").await?.to_string(),
+        name: req.name,
         email,
         role: requested,
-        city: required(&req.city).unwrap_or_default().to_owned(),
-        password_hash: hash_password(password).await?,
+        city: req.city,
+        password_hash: hash_password(&req.password).await?,
         created_at: civic_core::time::now_rfc3339(),
         token_version: 0,
         first_admin: false,
     };
-    let exists = || Error::bad_request("User already exists");
-    let claim = match has_admin {
-        true => Claim::Lost,
-        false => {
-            first_user::claim(
-                s.table.as_ref(),
-                UserRecord {
-                    role: Role::Admin,
-                    first_admin: true,
-                    ..user.clone()
-                }
-                .to_item()?,
-            )
-            .await?
-        }
+    // Stored as the first admin when it is the app's first user.
+    let first = UserRecord {
+        role: Role::Admin,
+        first_admin: true,
+        ..user.clone()
     };
-    match claim {
-        Claim::Won => (user.role, user.first_admin) = (Role::Admin, true),
-        Claim::UserExists => return Err(exists()),
-        Claim::Lost if elevated_without_admin => return Err(forbidden()),
-        Claim::Lost => match s.table.put_if_absent(user.to_item()?).await {
-            Err(StoreError::ConditionFailed) => return Err(exists()),
-            other => other?,
-        },
-    }
+    let (first_items, items) = (vec![first.to_item()?], vec![user.to_item()?]);
+    let user = match reg
+        .store(table, first_items, items)
+        .await?
+        .map_err(refused)?
+    {
+        true => first,
+        false => user,
+    };
     let tokens = issue(&s, &user, None).await?;
     Ok(reply(
         StatusCode::CREATED,
@@ -133,7 +121,17 @@ async fn register(
     ))
 }
 
-#[derive(Deserialize, ToSchema)]
+/// The password policy of registration and password changes.
+fn check_password(password: &str) -> Result<()> {
+    match password.chars().count() < MIN_PASSWORD {
+        true => Err(Error::bad_request(format!(
+            "Password must be at least {MIN_PASSWORD} characters"
+        ))),
+        false => Ok(()),
+    }
+}
+
+#[derive(ToSchema)]
 pub struct LoginRequest {
     #[schema(required, nullable = false)]
     email: Option<String>,
@@ -141,11 +139,24 @@ pub struct LoginRequest {
     password: Option<String>,
 }
 
+/// Both are read as optional: missing credentials have login's own message.
+impl FromBody for LoginRequest {
+    fn from_body(b: &mut Body) -> Self {
+        Self {
+            email: b.typed("email", false),
+            password: b.typed("password", false),
+        }
+    }
+}
+
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = inline(crate::Envelope<AuthData>)), (status = 400), (status = 401), (status = 429, description = "Too many failed attempts on this account: `Retry-After` gives the seconds to wait")))]
-async fn login(S(s): S<State>, Json(req): Json<LoginRequest>) -> Result<Reply<AuthData>> {
+async fn login(S(s): S<State>, Valid(req): Valid<LoginRequest>) -> Result<Reply<AuthData>> {
     let (Some(email), Some(password)) = (
-        required(&req.email),
+        req.email
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty()),
         req.password.as_deref().filter(|p| !p.is_empty()),
     ) else {
         return Err(Error::bad_request(
@@ -172,11 +183,18 @@ async fn login(S(s): S<State>, Json(req): Json<LoginRequest>) -> Result<Reply<Au
     ))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct RefreshRequest {
     #[serde(rename = "refreshToken")]
-    #[schema(required, nullable = false)]
-    refresh_token: Option<String>,
+    refresh_token: String,
+}
+
+impl FromBody for RefreshRequest {
+    fn from_body(b: &mut Body) -> Self {
+        Self {
+            refresh_token: required_string(b, "refreshToken"),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -190,9 +208,8 @@ pub struct TokenData {
 /// one revokes the whole session.
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = inline(crate::Envelope<TokenData>)), (status = 400), (status = 401), (status = 429, description = "Too many failed attempts on this account: `Retry-After` gives the seconds to wait")))]
-async fn refresh(S(s): S<State>, Json(req): Json<RefreshRequest>) -> Result<Reply<TokenData>> {
-    let token = required(&req.refresh_token)
-        .ok_or_else(|| Error::bad_request("Missing required fields: refreshToken"))?;
+async fn refresh(S(s): S<State>, Valid(req): Valid<RefreshRequest>) -> Result<Reply<TokenData>> {
+    let token = req.refresh_token.as_str();
     let signed = s.auth.verify(token, TokenKind::Refresh)?;
     let table = s.table.as_ref();
     let (claims, user) = backoff::guard(table, Scope::Refresh, &signed.sub, async {
@@ -221,10 +238,11 @@ async fn refresh(S(s): S<State>, Json(req): Json<RefreshRequest>) -> Result<Repl
 /// Extension: revoke a refresh token.
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = inline(crate::Envelope<Option<String>>)), (status = 400), (status = 401)))]
-async fn logout(S(s): S<State>, Json(req): Json<RefreshRequest>) -> Result<Reply<Option<String>>> {
-    let token = required(&req.refresh_token)
-        .ok_or_else(|| Error::bad_request("Missing required fields: refreshToken"))?;
-    s.auth.revoke(s.table.as_ref(), token).await?;
+async fn logout(
+    S(s): S<State>,
+    Valid(req): Valid<RefreshRequest>,
+) -> Result<Reply<Option<String>>> {
+    s.auth.revoke(s.table.as_ref(), &req.refresh_token).await?;
     Ok(reply(StatusCode::OK, "Logged out", None))
 }
 
@@ -235,14 +253,21 @@ async fn issue(s: &State, user: &UserRecord, family: Option<String>) -> Result<T
     s.auth.issue(s.table.as_ref(), &grant, family).await
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct PasswordRequest {
     #[serde(rename = "currentPassword")]
-    #[schema(required, nullable = false)]
-    current_password: Option<String>,
+    current_password: String,
     #[serde(rename = "newPassword")]
-    #[schema(required, nullable = false)]
-    new_password: Option<String>,
+    new_password: String,
+}
+
+impl FromBody for PasswordRequest {
+    fn from_body(b: &mut Body) -> Self {
+        Self {
+            current_password: secret(b, "currentPassword"),
+            new_password: secret(b, "newPassword"),
+        }
+    }
 }
 
 /// Extension: change the caller's password. The current password is required (a wrong one
@@ -253,20 +278,11 @@ pub struct PasswordRequest {
 async fn change_password(
     S(s): S<State>,
     caller: crate::User,
-    Json(req): Json<PasswordRequest>,
+    Valid(req): Valid<PasswordRequest>,
 ) -> Result<Reply<TokenData>> {
-    require_fields(&[
-        ("currentPassword", &req.current_password),
-        ("newPassword", &req.new_password),
-    ])?;
-    let new = req.new_password.as_deref().unwrap_or_default();
-    if new.chars().count() < MIN_PASSWORD {
-        return Err(Error::bad_request(format!(
-            "Password must be at least {MIN_PASSWORD} characters"
-        )));
-    }
+    let (current, new) = (req.current_password.as_str(), req.new_password.as_str());
+    check_password(new)?;
     let table = s.table.as_ref();
-    let current = req.current_password.as_deref().unwrap_or_default();
     let user = UserRecord::load(table, &caller.email)
         .await?
         .ok_or_else(|| Error::Unauthorized("User no longer exists".into()))?;

@@ -14,6 +14,7 @@
 //! transaction as the light's status.
 
 pub mod auth;
+pub mod keys;
 pub mod lights;
 pub mod users;
 
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::StatusCode;
 use civic_auth::Auth;
+use civic_core::fields::{BLANK, Body, FromBody, REQUIRED};
 use civic_core::openapi::BearerAuth;
 use civic_core::{App, Error, Function, IotFunction, Json, Platform, Problem, Result};
 use civic_iot::Publisher;
@@ -40,7 +42,11 @@ pub const APP: App = App {
 
 /// Errors use the same envelope as successes, with `data: null`.
 fn error_body(p: &Problem) -> Value {
-    json!({"status": p.status.as_u16(), "message": p.message, "data": null})
+    let message = match p.fields.is_empty() {
+        true => p.message.clone(),
+        false => fields_message(&p.fields),
+    };
+    json!({"status": p.status.as_u16(), "message": message, "data": null})
 }
 
 pub const AUTH: Function = Function {
@@ -215,29 +221,41 @@ pub fn reply<T>(status: StatusCode, message: impl Into<String>, data: T) -> Repl
     )
 }
 
-/// A required, non-blank string field.
-fn required(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+/// A required string field, trimmed; blank counts as missing.
+fn required_string(b: &mut Body, field: &str) -> String {
+    b.strict_string(field, true, false, usize::MAX)
+        .unwrap_or_default()
 }
 
-/// `Missing required fields: a, b` when any named field is absent or blank.
-fn require_fields(fields: &[(&str, &Option<String>)]) -> Result<()> {
-    let missing: Vec<&str> = fields
-        .iter()
-        .filter(|(_, v)| required(v).is_none())
-        .map(|(n, _)| *n)
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::bad_request(format!(
-            "Missing required fields: {}",
-            missing.join(", ")
-        )))
+/// A password, as sent (not trimmed); blank counts as missing.
+fn secret(b: &mut Body, field: &str) -> String {
+    match b.typed::<String>(field, true) {
+        Some(s) if s.trim().is_empty() => {
+            b.error(field, BLANK);
+            s
+        }
+        s => s.unwrap_or_default(),
     }
 }
 
-/// Cities are matched without regard to case or surrounding blanks.
-fn city_key(city: &str) -> String {
-    format!("CITY#{}", city.trim().to_lowercase())
+/// Field errors in the seed's words: `Missing required fields: a, b` (in request order) when
+/// every one is a missing or blank field, else the first other one.
+pub(crate) fn fields_message(fields: &[(String, String)]) -> String {
+    let missing = |msg: &str| msg == REQUIRED || msg == BLANK;
+    match fields.iter().find(|(_, msg)| !missing(msg)) {
+        Some((field, msg)) => format!("Invalid request body: {field}: {msg}"),
+        None => {
+            let names: Vec<&str> = fields.iter().map(|(f, _)| f.as_str()).collect();
+            format!("Missing required fields: {}", names.join(", "))
+        }
+    }
+}
+
+/// `T` from a message that did not come over HTTP (an MQTT report, an imported row), its
+/// field errors worded as the envelope words them.
+pub(crate) fn read_message<T: FromBody>(msg: Value) -> Result<T> {
+    Body::of(msg).read().map_err(|e| match e {
+        Error::Fields(fields) => Error::bad_request(fields_message(&fields)),
+        other => other,
+    })
 }

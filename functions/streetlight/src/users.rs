@@ -3,15 +3,18 @@
 use axum::extract::State as S;
 use axum::http::StatusCode;
 use axum::response::Response;
+use civic_core::fields::{Body, FromBody, Valid};
 use civic_core::item::{from_item, to_item};
-use civic_core::{Error, Json, Query, Result, page};
-use civic_store::{Cond, Item, Key, StoreError, Table, Update};
+use civic_core::{Error, Query, Result, page};
+use civic_store::{Cond, GSI1PK, GSI1SK, Item, PK, SK, StoreError, Table, Update};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::normalize_email;
-use crate::{Admin, AtLeast, Role, State, User, reply, require_fields, required};
+pub use crate::keys::user_key;
+use crate::keys::{USERS, user_index_sk};
+use crate::{Admin, AtLeast, Role, State, User, reply, required_string};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()
@@ -47,10 +50,6 @@ pub struct UserOut {
     pub city: String,
 }
 
-pub fn user_key(email: &str) -> Key {
-    Key::new(format!("USER#{email}"), "USER")
-}
-
 impl UserRecord {
     pub fn to_item(&self) -> Result<Item> {
         let key = user_key(&self.email);
@@ -58,10 +57,10 @@ impl UserRecord {
         to_item(
             self,
             &[
-                ("PK", key.pk),
-                ("SK", key.sk),
-                ("GSI1PK", "USERS".into()),
-                ("GSI1SK", format!("{id:010}")),
+                (PK, key.pk),
+                (SK, key.sk),
+                (GSI1PK, USERS.into()),
+                (GSI1SK, user_index_sk(id)),
             ],
         )
     }
@@ -101,7 +100,7 @@ async fn list_users(S(s): S<State>, _: Admin, Query(q): Query<PageParams>) -> Re
     let res = s
         .table
         .query(
-            civic_store::Query::index("USERS")
+            civic_store::Query::index(USERS)
                 .limit(limit)
                 .cursor(q.cursor),
         )
@@ -123,12 +122,21 @@ pub(crate) fn outranks(actor: &User, target: &UserRecord) -> bool {
     (actor.role, actor.first_admin) > (target.role, target.first_admin)
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct RoleRequest {
-    #[schema(required, nullable = false)]
-    email: Option<String>,
+    email: String,
     #[schema(required, nullable = false)]
     role: Option<Role>,
+}
+
+impl FromBody for RoleRequest {
+    fn from_body(b: &mut Body) -> Self {
+        Self {
+            email: required_string(b, "email"),
+            // Required too, but named only once `email` is there, as the seed's handler does.
+            role: b.typed("role", false),
+        }
+    }
 }
 
 /// Extension (admin): change a user's role. It applies from the user's next request. Only a
@@ -139,13 +147,12 @@ pub struct RoleRequest {
 async fn set_role(
     S(s): S<State>,
     AtLeast(user): Admin,
-    Json(req): Json<RoleRequest>,
+    Valid(req): Valid<RoleRequest>,
 ) -> Result<crate::Reply<UserOut>> {
-    require_fields(&[("email", &req.email)])?;
     let role = req
         .role
         .ok_or_else(|| Error::bad_request("Missing required fields: role"))?;
-    let email = normalize_email(required(&req.email).unwrap_or_default())?;
+    let email = normalize_email(&req.email)?;
     if email == user.email {
         return Err(Error::bad_request("Admins cannot change their own role"));
     }

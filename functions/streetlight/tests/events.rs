@@ -1,6 +1,7 @@
 //! Each sample event in `events/` goes through lambda_http's API Gateway v2 conversion into the
 //! function's own router, exactly as in Lambda.
 
+use civic_core::fields::Body;
 use civic_testkit::lambda::{bearer, call, event, platform, text};
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -37,7 +38,7 @@ async fn the_sample_iot_event_reports_a_lights_status() {
     let p = platform(dir.path());
     let light = json!({"lightId": "SL001", "name": "Main", "city": "Delhi", "latitude": 28.6, "longitude": 77.2});
     let state = streetlight::State::new(&p);
-    streetlight::lights::create_light(state.table.as_ref(), serde_json::from_value(light).unwrap())
+    streetlight::lights::create_light(state.table.as_ref(), Body::of(light).read().unwrap())
         .await
         .unwrap();
     let sample: Value = serde_json::from_str(&text("streetlight-iot")).unwrap();

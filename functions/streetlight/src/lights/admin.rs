@@ -4,25 +4,24 @@
 use axum::extract::State as S;
 use axum::http::StatusCode;
 use civic_auth::device as credential;
+use civic_core::fields::{Body, FromBody, Valid};
 use civic_core::iot::{DeviceClass, DeviceTopics, MqttLogin};
 use civic_core::retry::won;
-use civic_core::{Error, Json, Query, Result, ids, retry};
+use civic_core::{Error, Query, Result, ids, retry};
 use civic_store::{Cond, StoreError, Table, Update, Write};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::model::{Light, LightParams, Status, Versioned, light_key, summary_key};
-use crate::{Admin, Reply, State, city_key, reply, require_fields, required};
+use super::model::{Light, LightParams, Status, Versioned, given};
+use crate::keys::{city_pk, light_key, summary_key};
+use crate::{Admin, Reply, State, reply, required_string};
 
-#[derive(Clone, Deserialize, ToSchema)]
+#[derive(Clone, ToSchema)]
 pub struct NewLight {
-    #[serde(rename = "lightId", alias = "light_id")]
-    #[schema(required, nullable = false)]
-    pub(super) light_id: Option<String>,
-    #[schema(required, nullable = false)]
-    name: Option<String>,
-    #[schema(required, nullable = false)]
-    city: Option<String>,
+    #[serde(rename = "lightId")]
+    pub(super) light_id: String,
+    name: String,
+    city: String,
     #[schema(required, nullable = false)]
     latitude: Option<f64>,
     #[schema(required, nullable = false)]
@@ -34,6 +33,31 @@ pub struct NewLight {
     is_automatic: Option<bool>,
     /// 0–100, default 100.
     brightness: Option<i64>,
+}
+
+impl FromBody for NewLight {
+    fn from_body(b: &mut Body) -> Self {
+        Self {
+            light_id: light_id(b),
+            name: required_string(b, "name"),
+            city: required_string(b, "city"),
+            // Required too, but checked once the others are there, as the seed's handler does.
+            latitude: b.typed("latitude", false),
+            longitude: b.typed("longitude", false),
+            address: b.typed("address", false),
+            status: b.typed("status", false),
+            is_automatic: b.typed("is_automatic", false),
+            brightness: b.typed("brightness", false),
+        }
+    }
+}
+
+/// `lightId`, or `light_id` as older clients and CSV headers spell it.
+fn light_id(b: &mut Body) -> String {
+    match !b.has("lightId") && b.has("light_id") {
+        true => required_string(b, "light_id"),
+        false => required_string(b, "lightId"),
+    }
 }
 
 fn valid_light_id(id: &str) -> Result<()> {
@@ -75,28 +99,22 @@ pub async fn create_light(table: &dyn Table, new: NewLight) -> Result<Light> {
 
 /// Creates a light, counts it in its city's summary and issues its MQTT credential, atomically.
 pub async fn register_light(table: &dyn Table, new: NewLight) -> Result<(Light, MqttLogin)> {
-    require_fields(&[
-        ("lightId", &new.light_id),
-        ("name", &new.name),
-        ("city", &new.city),
-    ])?;
     let (Some(latitude), Some(longitude)) = (new.latitude, new.longitude) else {
         return Err(Error::bad_request(
             "Missing required fields: latitude, longitude",
         ));
     };
-    let light_id = required(&new.light_id).unwrap_or_default();
+    let (light_id, city) = (new.light_id.as_str(), new.city.as_str());
     valid_light_id(light_id)?;
     valid_position(latitude, longitude)?;
     let brightness = new.brightness.unwrap_or(100);
     valid_brightness(brightness)?;
-    let city = required(&new.city).unwrap_or_default();
 
     let now = civic_core::time::now_rfc3339();
     let light = Light {
         id: ids::next_id(table, "light").await?,
         light_id: light_id.to_owned(),
-        name: required(&new.name).unwrap_or_default().to_owned(),
+        name: new.name,
         city: city.to_owned(),
         latitude,
         longitude,
@@ -158,7 +176,7 @@ pub struct Created {
 pub(super) async fn create(
     S(s): S<State>,
     _: Admin,
-    Json(new): Json<NewLight>,
+    Valid(new): Valid<NewLight>,
 ) -> Result<Reply<Created>> {
     let (light, mqtt) = register_light(s.table.as_ref(), new).await?;
     Ok(reply(
@@ -205,11 +223,10 @@ async fn verify_light(s: State, light_id: String, secret: String) -> Result<bool
     Ok(credential::verify(s.table.as_ref(), &TOPICS, &key, &secret).await?)
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct LightPatch {
-    #[serde(rename = "lightId", alias = "light_id")]
-    #[schema(required, nullable = false)]
-    light_id: Option<String>,
+    #[serde(rename = "lightId")]
+    light_id: String,
     name: Option<String>,
     address: Option<String>,
     latitude: Option<f64>,
@@ -220,21 +237,35 @@ pub struct LightPatch {
     city: Option<String>,
 }
 
+impl FromBody for LightPatch {
+    fn from_body(b: &mut Body) -> Self {
+        Self {
+            light_id: light_id(b),
+            name: b.typed("name", false),
+            address: b.typed("address", false),
+            latitude: b.typed("latitude", false),
+            longitude: b.typed("longitude", false),
+            brightness: b.typed("brightness", false),
+            is_automatic: b.typed("is_automatic", false),
+            city: b.typed("city", false),
+        }
+    }
+}
+
 /// Extension (admin): change a light's descriptive fields. Status changes go through control.
 #[utoipa::path(put, path = "/api/lights/update", tag = "lights", request_body = LightPatch, security(("bearer" = [])),
     responses((status = 200, body = inline(crate::Envelope<Light>)), (status = 400), (status = 401), (status = 403), (status = 404)))]
 pub(super) async fn update(
     S(s): S<State>,
     _: Admin,
-    Json(patch): Json<LightPatch>,
+    Valid(patch): Valid<LightPatch>,
 ) -> Result<Reply<Light>> {
-    require_fields(&[("lightId", &patch.light_id)])?;
-    let light_id = required(&patch.light_id).unwrap_or_default();
     let (patch, table) = (&patch, s.table.as_ref());
+    let light_id = patch.light_id.as_str();
     let light = retry::optimistic(move || async move {
         let Versioned { mut light, version } = Versioned::load(table, light_id).await?;
-        if let Some(city) = required(&patch.city)
-            && city_key(city) != city_key(&light.city)
+        if let Some(city) = given(&patch.city)
+            && city_pk(city) != city_pk(&light.city)
         {
             return Err(Error::bad_request(
                 "A light's city cannot be changed; delete and re-create it",

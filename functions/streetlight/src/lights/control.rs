@@ -3,25 +3,34 @@
 
 use axum::extract::State as S;
 use axum::http::StatusCode;
+use civic_core::fields::{Body, FromBody, Valid};
 use civic_core::item::to_item;
 use civic_core::retry::won;
-use civic_core::{Error, Json, Result, ids, retry};
-use civic_store::{Cond, Key, Table, Update, Write};
-use serde::{Deserialize, Serialize};
+use civic_core::{Error, Result, ids, retry};
+use civic_store::{Cond, PK, SK, Table, Update, Write};
+use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::model::{ControlLog, Light, Status, Versioned, summary_key};
-use crate::{AtLeast, Operator, Reply, State, reply, require_fields, required};
+use super::model::{ControlLog, Light, Status, Versioned};
+use crate::keys::{log_key, summary_key};
+use crate::{AtLeast, Operator, Reply, State, reply, required_string};
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct ControlRequest {
     #[serde(rename = "lightId")]
-    #[schema(required, nullable = false)]
-    light_id: Option<String>,
+    light_id: String,
     /// `on` or `off`.
-    #[schema(required, nullable = false)]
-    action: Option<String>,
+    action: String,
+}
+
+impl FromBody for ControlRequest {
+    fn from_body(b: &mut Body) -> Self {
+        Self {
+            light_id: required_string(b, "lightId"),
+            action: required_string(b, "action"),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -38,12 +47,11 @@ pub struct ControlData {
 pub(super) async fn control(
     S(s): S<State>,
     AtLeast(user): Operator,
-    Json(req): Json<ControlRequest>,
+    Valid(req): Valid<ControlRequest>,
 ) -> Result<Reply<ControlData>> {
-    require_fields(&[("lightId", &req.light_id), ("action", &req.action)])?;
-    let status = match required(&req.action) {
-        Some("on") => Status::On,
-        Some("off") => Status::Off,
+    let status = match req.action.as_str() {
+        "on" => Status::On,
+        "off" => Status::Off,
         _ => return Err(Error::bad_request("action must be \"on\" or \"off\"")),
     };
     let change = Change {
@@ -52,12 +60,7 @@ pub(super) async fn control(
         manual: true,
         performed_by: user.email.clone(),
     };
-    let light = change_status(
-        s.table.as_ref(),
-        required(&req.light_id).unwrap_or_default(),
-        change,
-    )
-    .await?;
+    let light = change_status(s.table.as_ref(), &req.light_id, change).await?;
     command(&s, &light.light_id, status).await;
     let data = ControlData {
         light_id: light.light_id,
@@ -82,16 +85,26 @@ async fn command(s: &State, light_id: &str, status: Status) {
     }
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct StatusRequest {
     #[serde(rename = "lightId")]
-    #[schema(required, nullable = false)]
-    light_id: Option<String>,
+    light_id: String,
     /// `on`, `off` or `error`.
     #[schema(required, nullable = false)]
     status: Option<Status>,
     #[serde(rename = "errorDetails")]
     error_details: Option<String>,
+}
+
+impl FromBody for StatusRequest {
+    fn from_body(b: &mut Body) -> Self {
+        Self {
+            light_id: required_string(b, "lightId"),
+            // Required too, but named only once `lightId` is there, as the seed's handler does.
+            status: b.typed("status", false),
+            error_details: b.typed("errorDetails", false),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -109,7 +122,7 @@ pub struct StatusData {
 pub(super) async fn update_status(
     S(s): S<State>,
     AtLeast(user): Operator,
-    Json(req): Json<StatusRequest>,
+    Valid(req): Valid<StatusRequest>,
 ) -> Result<Reply<StatusData>> {
     let data = status_report(&s, req, &user.email).await?;
     Ok(reply(StatusCode::OK, "Light status updated", data))
@@ -119,18 +132,17 @@ pub(super) async fn update_status(
 /// (`streetlight/lights/{lightId}/status`). The device's certificate policy lets it publish
 /// only on its own topic, so the change is logged as performed by `device`.
 pub async fn device_status(s: State, msg: Value) -> Result<Value> {
-    let data = status_report(&s, civic_core::iot::message(msg)?, "device").await?;
+    let data = status_report(&s, crate::read_message(msg)?, "device").await?;
     civic_core::iot::report(data)
 }
 
 async fn status_report(s: &State, req: StatusRequest, by: &str) -> Result<StatusData> {
-    require_fields(&[("lightId", &req.light_id)])?;
     let status = req
         .status
         .ok_or_else(|| Error::bad_request("Missing required fields: status"))?;
     let light = report_status(
         s.table.as_ref(),
-        required(&req.light_id).unwrap_or_default(),
+        &req.light_id,
         status,
         req.error_details,
         by,
@@ -206,14 +218,14 @@ async fn change_status(table: &dyn Table, light_id: &str, change: Change) -> Res
             new_status: change.status,
             created_at: now.clone(),
         };
-        let log_key = Key::new(format!("LIGHT#{light_id}"), format!("LOG#{log_id:012}"));
+        let log_key = log_key(light_id, log_id);
         let mut writes = vec![
             Write::Put {
                 item: light.to_item(version + 1)?,
                 cond: Cond::Version(version),
             },
             Write::Put {
-                item: to_item(&log, &[("PK", log_key.pk), ("SK", log_key.sk)])?,
+                item: to_item(&log, &[(PK, log_key.pk), (SK, log_key.sk)])?,
                 cond: Cond::Always,
             },
         ];

@@ -3,12 +3,14 @@
 use axum::extract::State as S;
 use axum::http::{HeaderMap, StatusCode, header};
 use bytes::Bytes;
+use civic_core::fields::{Body, FromBody};
 use civic_core::{Error, Result};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::admin::{NewLight, create_light};
-use crate::{Admin, Reply, State, reply};
+use crate::{Admin, Reply, State, fields_message, reply};
 
 #[derive(Serialize, ToSchema)]
 pub struct ImportFailure {
@@ -24,10 +26,23 @@ pub struct ImportResult {
     failed: Vec<ImportFailure>,
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct ImportBody {
-    lights: Vec<NewLight>,
+    // Each row is read as a `NewLight` on its own (`read_row`).
+    #[schema(value_type = Vec<NewLight>)]
+    lights: Vec<Map<String, Value>>,
 }
+
+impl FromBody for ImportBody {
+    fn from_body(b: &mut Body) -> Self {
+        Self {
+            lights: b.typed("lights", true).unwrap_or_default(),
+        }
+    }
+}
+
+/// One row: its `lightId` as sent (for the failure list), and the light or why it is refused.
+type Row = (Option<String>, Result<NewLight>);
 
 const MAX_IMPORT: usize = 1000;
 
@@ -47,15 +62,10 @@ pub(super) async fn import(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let rows: Vec<std::result::Result<NewLight, String>> = if content_type.starts_with("text/csv") {
-        csv::Reader::from_reader(body.as_ref())
-            .deserialize::<NewLight>()
-            .map(|r| r.map_err(|e| format!("invalid row: {e}")))
-            .collect()
+    let rows = if content_type.starts_with("text/csv") {
+        csv_rows(&body)
     } else if content_type.starts_with("application/json") {
-        let parsed: ImportBody = serde_json::from_slice(&body)
-            .map_err(|e| Error::bad_request(format!("Invalid request body: {e}")))?;
-        parsed.lights.into_iter().map(Ok).collect()
+        json_rows(&body)?
     } else {
         return Err(Error::UnsupportedMediaType(
             "Send text/csv or application/json".into(),
@@ -70,26 +80,19 @@ pub(super) async fn import(
         created: 0,
         failed: Vec::new(),
     };
-    for (i, row) in rows.into_iter().enumerate() {
-        let light_id = row.as_ref().ok().and_then(|r| r.light_id.clone());
-        match row
-            .map_err(Error::BadRequest)
-            .map(|r| create_light(s.table.as_ref(), r))
-        {
-            Ok(fut) => match fut.await {
-                Ok(_) => result.created += 1,
-                Err(e) if e.status().is_client_error() => result.failed.push(ImportFailure {
-                    row: i + 1,
-                    light_id,
-                    error: e.to_string(),
-                }),
-                Err(e) => return Err(e),
-            },
-            Err(e) => result.failed.push(ImportFailure {
+    for (i, (light_id, row)) in rows.into_iter().enumerate() {
+        let created = match row {
+            Ok(new) => create_light(s.table.as_ref(), new).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        match created {
+            Ok(()) => result.created += 1,
+            Err(e) if e.status().is_client_error() => result.failed.push(ImportFailure {
                 row: i + 1,
                 light_id,
                 error: e.to_string(),
             }),
+            Err(e) => return Err(e),
         }
     }
     Ok(reply(
@@ -97,4 +100,68 @@ pub(super) async fn import(
         format!("Imported {} lights", result.created),
         result,
     ))
+}
+
+/// JSON rows: a row with a field of the wrong type refuses the whole import.
+fn json_rows(body: &[u8]) -> Result<Vec<Row>> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| Error::bad_request(format!("Invalid request body: {e}")))?;
+    let import: ImportBody = Body::of(value).read()?;
+    import.lights.into_iter().map(read_row).collect()
+}
+
+/// CSV rows, each refused on its own (a malformed row, or a field of the wrong type).
+fn csv_rows(body: &[u8]) -> Vec<Row> {
+    let mut reader = csv::Reader::from_reader(body);
+    let invalid = |e: csv::Error| (None, Err(Error::bad_request(format!("invalid row: {e}"))));
+    let headers = match reader.headers() {
+        Ok(headers) => headers.clone(),
+        Err(e) => return vec![invalid(e)],
+    };
+    reader
+        .records()
+        .map(|record| match record {
+            Err(e) => invalid(e),
+            Ok(record) => {
+                let fields = headers
+                    .iter()
+                    .zip(record.iter())
+                    .filter(|(_, cell)| !cell.is_empty())
+                    .map(|(column, cell)| (column.to_owned(), cell_value(column, cell)))
+                    .collect();
+                read_row(fields).unwrap_or_else(|e| (None, Err(e)))
+            }
+        })
+        .collect()
+}
+
+/// CSV cells are text: the numeric and yes/no columns become JSON numbers and booleans, so a
+/// row reads as the same light sent as JSON would (a cell that is neither stays text and is
+/// refused as the wrong type).
+fn cell_value(column: &str, cell: &str) -> Value {
+    let typed = match column {
+        "latitude" | "longitude" | "brightness" => {
+            cell.parse::<serde_json::Number>().ok().map(Value::Number)
+        }
+        "is_automatic" => cell.parse::<bool>().ok().map(Value::Bool),
+        _ => None,
+    };
+    typed.unwrap_or_else(|| Value::String(cell.to_owned()))
+}
+
+/// A row as a light; `Err` when a field has the wrong type (the row cannot be read at all).
+/// Missing fields are the row's own failure, in the envelope's words.
+fn read_row(fields: Map<String, Value>) -> Result<Row> {
+    let light_id = fields
+        .get("lightId")
+        .or_else(|| fields.get("light_id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    match Body::of(Value::Object(fields)).read::<NewLight>() {
+        Ok(new) => Ok((light_id, Ok(new))),
+        Err(Error::Fields(fields)) => {
+            Ok((light_id, Err(Error::bad_request(fields_message(&fields)))))
+        }
+        Err(refused) => Err(refused),
+    }
 }

@@ -3,12 +3,12 @@
 
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Result};
-use civic_store::{Item, Key, Table};
+use civic_store::{GSI1PK, GSI1SK, Item, PK, SK, Table, VERSION};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::{city_key, required};
+use crate::keys::{city_pk, light_key};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -58,30 +58,26 @@ pub(super) struct Versioned {
     pub(super) version: i64,
 }
 
-pub(super) fn light_key(light_id: &str) -> Key {
-    Key::new(format!("LIGHT#{light_id}"), "META")
-}
-
 impl Light {
     pub(super) fn to_item(&self, version: i64) -> Result<Item> {
         let key = light_key(&self.light_id);
         let mut item = to_item(
             self,
             &[
-                ("PK", key.pk),
-                ("SK", key.sk),
-                ("GSI1PK", city_key(&self.city)),
-                ("GSI1SK", self.light_id.clone()),
+                (PK, key.pk),
+                (SK, key.sk),
+                (GSI1PK, city_pk(&self.city)),
+                (GSI1SK, self.light_id.clone()),
             ],
         )?;
-        item.insert("version".into(), version.into());
+        item.insert(VERSION.into(), version.into());
         Ok(item)
     }
 }
 
 impl Versioned {
     fn from_item(item: Item) -> Result<Self> {
-        let version = item.get("version").and_then(Value::as_i64).unwrap_or(0);
+        let version = item.get(VERSION).and_then(Value::as_i64).unwrap_or(0);
         Ok(Self {
             light: from_item(item)?,
             version,
@@ -125,10 +121,6 @@ pub struct Summary {
     pub last_updated: String,
 }
 
-pub(super) fn summary_key(city: &str) -> Key {
-    Key::new(city_key(city), "SUMMARY")
-}
-
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LightParams {
@@ -139,6 +131,11 @@ pub struct LightParams {
 
 impl LightParams {
     pub(super) fn light_id(&self) -> Result<&str> {
-        required(&self.light_id).ok_or_else(|| Error::bad_request("Light ID not provided"))
+        given(&self.light_id).ok_or_else(|| Error::bad_request("Light ID not provided"))
     }
+}
+
+/// A query parameter's value, when given and not blank.
+pub(super) fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }

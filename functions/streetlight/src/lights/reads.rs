@@ -10,10 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::model::{
-    ControlLog, Light, LightParams, Status, Summary, Versioned, light_key, not_found, summary_key,
-};
-use crate::{Operator, Reply, State, User, city_key, reply, required};
+use super::model::{ControlLog, Light, LightParams, Status, Summary, Versioned, given, not_found};
+use crate::keys::{LIGHT_SK, LOGS, city_pk, light_key, light_pk, summary_key};
+use crate::{Operator, Reply, State, User, reply};
 
 #[derive(Deserialize, IntoParams)]
 pub struct CityParams {
@@ -27,13 +26,13 @@ pub struct CityParams {
 
 impl CityParams {
     fn city<'a>(&'a self, user: &'a User) -> &'a str {
-        required(&self.city).unwrap_or(&user.city)
+        given(&self.city).unwrap_or(&user.city)
     }
 }
 
 async fn city_page(s: &State, user: &User, q: CityParams) -> Result<(Vec<Light>, Option<String>)> {
     let limit = page::limit(q.limit, 1000, 1000)?;
-    let query = civic_store::Query::index(city_key(q.city(user)))
+    let query = civic_store::Query::index(city_pk(q.city(user)))
         .limit(limit)
         .cursor(q.cursor.clone());
     let res = s.table.query(query).await?;
@@ -115,7 +114,7 @@ pub(super) async fn summary(
     user: User,
     Query(q): Query<SummaryParams>,
 ) -> Result<Reply<Summary>> {
-    let city = required(&q.city).unwrap_or(&user.city);
+    let city = given(&q.city).unwrap_or(&user.city);
     let item = s
         .table
         .get(&summary_key(city))
@@ -157,7 +156,7 @@ pub(super) async fn detail(
     let mut items = res.items.into_iter();
     let light = items
         .next()
-        .filter(|i| i.get("SK").and_then(Value::as_str) == Some("META"))
+        .filter(|i| i.get(civic_store::SK).and_then(Value::as_str) == Some(LIGHT_SK))
         .ok_or_else(not_found)?;
     let recent_logs = items.map(from_item).collect::<Result<Vec<ControlLog>>>()?;
     Ok(reply(
@@ -189,14 +188,13 @@ pub(super) async fn logs(
     _: Operator,
     Query(q): Query<LogParams>,
 ) -> Result<Response> {
-    let light_id =
-        required(&q.light_id).ok_or_else(|| Error::bad_request("Light ID not provided"))?;
+    let light_id = given(&q.light_id).ok_or_else(|| Error::bad_request("Light ID not provided"))?;
     let limit = page::limit(q.limit, 50, 500)?;
     if q.cursor.is_none() {
         Versioned::load(s.table.as_ref(), light_id).await?;
     }
-    let query = civic_store::Query::partition(format!("LIGHT#{light_id}"))
-        .prefix("LOG#")
+    let query = civic_store::Query::partition(light_pk(light_id))
+        .prefix(LOGS)
         .reverse()
         .limit(limit)
         .cursor(q.cursor);
