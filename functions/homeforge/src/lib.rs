@@ -20,6 +20,7 @@
 pub mod auth;
 pub mod device_types;
 pub mod devices;
+pub mod keys;
 pub mod rooms;
 pub mod sync;
 pub mod topology;
@@ -33,6 +34,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use civic_auth::{Auth, TokenKind};
 use civic_core::config::{self, ConfigError, Env, FromEnv};
+use civic_core::fields::Body;
 use civic_core::openapi::BearerAuth;
 use civic_core::{App, Error, Function, IotFunction, Json, Platform, Result, page};
 use civic_store::{Blob, Table};
@@ -42,6 +44,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
+pub use crate::keys::sk;
 use crate::sync::{DeviceSync, PublishSync};
 use crate::users::UserRecord;
 
@@ -311,59 +314,6 @@ pub fn not_found() -> Error {
     Error::NotFound("Not found.".into())
 }
 
-/// Field errors collected across a whole request, reported together as DRF does.
-#[derive(Default)]
-pub struct Invalid(Vec<(String, String)>);
-
-impl Invalid {
-    pub fn add(&mut self, field: &str, msg: impl Into<String>) {
-        self.0.push((field.to_owned(), msg.into()));
-    }
-    /// The value, or its error recorded under `field`.
-    pub fn take<T>(&mut self, field: &str, r: std::result::Result<T, String>) -> Option<T> {
-        r.map_err(|msg| self.add(field, msg)).ok()
-    }
-    pub fn check(self) -> Result<()> {
-        match self.0.is_empty() {
-            true => Ok(()),
-            false => Err(Error::Fields(self.0)),
-        }
-    }
-}
-
-pub const REQUIRED: &str = "This field is required.";
-
-/// A required text field: trimmed, non-blank, at most `max` characters.
-pub fn required_text(v: Option<&str>, max: usize) -> std::result::Result<String, String> {
-    match v.map(str::trim) {
-        None => Err(REQUIRED.into()),
-        Some("") => Err("This field may not be blank.".into()),
-        Some(t) => limited(t, max),
-    }
-}
-
-/// An optional text field (blank allowed), at most `max` characters.
-pub fn optional_text(v: Option<&str>, max: usize) -> std::result::Result<String, String> {
-    limited(v.unwrap_or_default().trim(), max)
-}
-
-fn limited(t: &str, max: usize) -> std::result::Result<String, String> {
-    match t.chars().count() > max {
-        true => Err(format!(
-            "Ensure this field has no more than {max} characters."
-        )),
-        false => Ok(t.to_owned()),
-    }
-}
-
-/// For `Option<Value>` fields where an explicit `null` (clear it) differs from absence (keep
-/// it): with `#[serde(default, deserialize_with = "crate::present")]`, null is `Some(Null)`.
-pub fn present<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
-}
-
 /// A primary key given in a body: an integer, or a string of digits (DRF accepts both).
 pub fn pk(v: &Value) -> std::result::Result<i64, String> {
     let id = match v {
@@ -385,6 +335,32 @@ pub fn pk(v: &Value) -> std::result::Result<i64, String> {
         .ok_or_else(|| format!("Invalid pk \"{}\" - object does not exist.", pk_text(v)))
 }
 
+/// A primary key read from a body, with the value as sent (DRF's errors quote it).
+#[derive(Clone, Debug)]
+pub struct Pk {
+    pub id: i64,
+    pub given: Value,
+}
+
+impl Pk {
+    /// The field's pk, DRF's error recorded when it is none; absent or null reads as `None`.
+    pub fn read(b: &mut Body, field: &str, required: bool) -> Option<Self> {
+        let given = b.typed::<Value>(field, required)?;
+        match pk(&given) {
+            Ok(id) => Some(Self { id, given }),
+            Err(msg) => {
+                b.error(field, msg);
+                None
+            }
+        }
+    }
+
+    /// DRF's error for a pk that names no object.
+    pub fn no_such_object(&self) -> String {
+        no_such_object(&self.given)
+    }
+}
+
 pub fn no_such_object(v: &Value) -> String {
     format!("Invalid pk \"{}\" - object does not exist.", pk_text(v))
 }
@@ -394,11 +370,6 @@ fn pk_text(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-/// Zero-padded ids sort as numbers.
-pub fn sk(id: i64) -> String {
-    format!("{id:010}")
 }
 
 #[derive(Deserialize, IntoParams)]

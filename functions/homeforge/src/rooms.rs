@@ -3,19 +3,18 @@
 use axum::extract::State as S;
 use axum::http::StatusCode;
 use axum::response::Response;
+use civic_core::fields::{Body, FromBody, Patch, Valid};
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Json, Query, Result, ids};
-use civic_store::{Cond, Item, Key, StoreError, Table, Update};
+use civic_store::{Cond, GSI1PK, GSI1SK, Item, PK, SK, StoreError, Table, Update};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+pub use crate::keys::room_key;
+use crate::keys::{ROOM, ROOMS, owner_pk, room_index_sk};
 use crate::users::UserRecord;
-use crate::{
-    AtLeast, Caller, Id, Invalid, PageParams, Staff, State, no_such_object, not_found,
-    optional_text, pk, required_text, sk,
-};
+use crate::{AtLeast, Caller, Id, PageParams, Pk, Staff, State, not_found};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()
@@ -33,20 +32,16 @@ pub struct Room {
     pub created_at: String,
 }
 
-pub fn room_key(id: i64) -> Key {
-    Key::new("ROOMS", sk(id))
-}
-
 impl Room {
     fn to_item(&self) -> Result<Item> {
         let key = room_key(self.id);
         to_item(
             self,
             &[
-                ("PK", key.pk),
-                ("SK", key.sk),
-                ("GSI1PK", format!("OWNER#{}", self.owner)),
-                ("GSI1SK", format!("ROOM#{}", sk(self.id))),
+                (PK, key.pk),
+                (SK, key.sk),
+                (GSI1PK, owner_pk(self.owner)),
+                (GSI1SK, room_index_sk(self.id)),
             ],
         )
     }
@@ -66,20 +61,30 @@ impl Room {
 /// Every room (one query of the rooms partition).
 pub async fn all_rooms(table: &dyn Table) -> Result<Vec<Room>> {
     table
-        .query_all(civic_store::Query::partition("ROOMS").limit(1000))
+        .query_all(civic_store::Query::partition(ROOMS).limit(1000))
         .await?
         .into_iter()
         .map(from_item)
         .collect()
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct RoomInput {
     name: Option<String>,
     description: Option<String>,
     /// User id the room belongs to (default: the creator).
     #[schema(value_type = Option<i64>)]
-    owner: Option<Value>,
+    owner: Option<Pk>,
+}
+
+impl FromBody for RoomInput {
+    fn from_body(b: &mut Body) -> Self {
+        Self {
+            name: b.strict_string("name", true, false, 100),
+            description: b.strict_string("description", false, true, 1000),
+            owner: Pk::read(b, "owner", false),
+        }
+    }
 }
 
 civic_core::schema_variant!(
@@ -96,8 +101,8 @@ async fn list_rooms(
     Query(params): Query<PageParams>,
 ) -> Result<Response> {
     let q = match caller.is_staff() {
-        true => civic_store::Query::partition("ROOMS"),
-        false => civic_store::Query::index(format!("OWNER#{}", caller.id())).prefix("ROOM#"),
+        true => civic_store::Query::partition(ROOMS),
+        false => civic_store::Query::index(owner_pk(caller.id())).prefix(ROOM),
     };
     crate::list(s.table.as_ref(), q, params, |r: Room| r).await
 }
@@ -108,39 +113,28 @@ async fn list_rooms(
 async fn create_room(
     S(s): S<State>,
     AtLeast(caller): Staff,
-    Json(req): Json<RoomInput>,
+    Valid(req): Valid<RoomInput>,
 ) -> Result<(StatusCode, Json<Room>)> {
-    let mut invalid = Invalid::default();
-    let name = invalid.take("name", required_text(req.name.as_deref(), 100));
-    let description = invalid.take(
-        "description",
-        optional_text(req.description.as_deref(), 1000),
-    );
-    let owner = match &req.owner {
-        None | Some(Value::Null) => Some(caller.id()),
-        Some(v) => invalid.take("owner", pk(v)),
-    };
-    invalid.check()?;
-    let owner = owner.unwrap_or(caller.id());
-    ensure_user(s.table.as_ref(), owner, req.owner.as_ref()).await?;
+    let owner = req.owner.unwrap_or_else(|| Pk {
+        id: caller.id(),
+        given: caller.id().into(),
+    });
+    ensure_user(s.table.as_ref(), &owner).await?;
     let room = Room {
         id: ids::next_id(s.table.as_ref(), "room").await?,
-        name: name.unwrap_or_default(),
-        description: description.unwrap_or_default(),
-        owner,
+        name: req.name.unwrap_or_default(),
+        description: req.description.unwrap_or_default(),
+        owner: owner.id,
         created_at: civic_core::time::now_rfc3339(),
     };
     s.table.put_if_absent(room.to_item()?).await?;
     Ok((StatusCode::CREATED, Json(room)))
 }
 
-async fn ensure_user(table: &dyn Table, id: i64, given: Option<&Value>) -> Result<()> {
-    match UserRecord::load(table, id).await? {
+async fn ensure_user(table: &dyn Table, owner: &Pk) -> Result<()> {
+    match UserRecord::load(table, owner.id).await? {
         Some(_) => Ok(()),
-        None => Err(Error::field(
-            "owner",
-            no_such_object(given.unwrap_or(&id.into())),
-        )),
+        None => Err(Error::field("owner", owner.no_such_object())),
     }
 }
 
@@ -162,33 +156,20 @@ async fn update_room(
     S(s): S<State>,
     _: Staff,
     Id(id): Id,
-    Json(req): Json<RoomInput>,
+    Patch(req): Patch<RoomInput>,
 ) -> Result<Json<Room>> {
-    let mut invalid = Invalid::default();
     let mut update = Update::new(room_key(id)).cond(Cond::Exists);
-    if req.name.is_some()
-        && let Some(name) = invalid.take("name", required_text(req.name.as_deref(), 100))
-    {
+    if let Some(name) = req.name {
         update = update.set("name", name);
     }
-    if req.description.is_some()
-        && let Some(d) = invalid.take(
-            "description",
-            optional_text(req.description.as_deref(), 1000),
-        )
-    {
-        update = update.set("description", d);
+    if let Some(description) = req.description {
+        update = update.set("description", description);
     }
-    let owner = match &req.owner {
-        None | Some(Value::Null) => None,
-        Some(v) => invalid.take("owner", pk(v)),
-    };
-    invalid.check()?;
-    if let Some(owner) = owner {
-        ensure_user(s.table.as_ref(), owner, req.owner.as_ref()).await?;
+    if let Some(owner) = req.owner {
+        ensure_user(s.table.as_ref(), &owner).await?;
         update = update
-            .set("owner", owner)
-            .set("GSI1PK", format!("OWNER#{owner}"));
+            .set("owner", owner.id)
+            .set(GSI1PK, owner_pk(owner.id));
     }
     if update.set.is_empty() {
         return room_detail_for_staff(s.table.as_ref(), id).await;

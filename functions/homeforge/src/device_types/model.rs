@@ -3,11 +3,12 @@
 
 use civic_core::Result;
 use civic_core::item::{from_item, to_item};
-use civic_store::{Item, Key, Table};
+use civic_store::{GSI1PK, GSI1SK, Item, PK, SK, Table};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::sk;
+pub use crate::keys::type_key;
+use crate::keys::{proposal_key, sk, types_with_status};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -18,7 +19,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub(super) fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Pending => "pending",
             Status::Approved => "approved",
@@ -44,7 +45,7 @@ pub struct Component {
     pub position: Position,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
 pub struct Definition {
     pub name: String,
     pub structure: Vec<Component>,
@@ -80,7 +81,7 @@ pub struct Control {
 
 pub const WIDGETS: [&str; 5] = ["TOGGLE", "SLIDER", "BUTTON", "GAUGE", "TEXT"];
 
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
 pub struct CardTemplate {
     #[serde(default)]
     pub layout_config: LayoutConfig,
@@ -123,19 +124,6 @@ pub(super) struct Record {
     pub(super) version: i64,
 }
 
-pub fn type_key(id: i64) -> Key {
-    Key::new("TYPES", sk(id))
-}
-
-/// The proposer's copy, so "my proposals" is one query of their partition.
-pub(super) fn proposal_key(proposer: i64, id: i64) -> Key {
-    Key::new(format!("USER#{proposer}"), format!("PROPOSAL#{}", sk(id)))
-}
-
-pub(super) fn name_key(name: &str) -> Key {
-    Key::new(format!("TYPENAME#{}", name.to_lowercase()), "TYPENAME")
-}
-
 impl Record {
     pub(super) fn items(&self) -> Result<[Item; 2]> {
         let (main, copy) = (
@@ -146,13 +134,13 @@ impl Record {
             to_item(
                 self,
                 &[
-                    ("PK", main.pk),
-                    ("SK", main.sk),
-                    ("GSI1PK", format!("TYPES#{}", self.t.status.as_str())),
-                    ("GSI1SK", sk(self.t.id)),
+                    (PK, main.pk),
+                    (SK, main.sk),
+                    (GSI1PK, types_with_status(self.t.status)),
+                    (GSI1SK, sk(self.t.id)),
                 ],
             )?,
-            to_item(self, &[("PK", copy.pk), ("SK", copy.sk)])?,
+            to_item(self, &[(PK, copy.pk), (SK, copy.sk)])?,
         ])
     }
 

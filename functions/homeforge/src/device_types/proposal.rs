@@ -5,24 +5,49 @@ use std::collections::HashSet;
 
 use axum::extract::State as S;
 use axum::http::StatusCode;
+use civic_core::fields::{Body, FromBody, Valid};
 use civic_core::{Error, Json, Result, ids};
-use civic_store::{Cond, Item, StoreError, Write};
-use serde::Deserialize;
+use civic_store::{Cond, Item, PK, SK, StoreError, Write};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::model::{Record, name_key};
+use super::model::Record;
 use super::{CardTemplate, Definition, DeviceType, LayoutConfig, Status, WIDGETS};
-use crate::{AtLeast, Invalid, State, Writer, required_text};
+use crate::keys::type_name_key;
+use crate::{AtLeast, State, Writer};
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct Proposal {
-    #[schema(required, nullable = false)]
-    name: Option<String>,
-    #[schema(value_type = Definition)]
-    definition: Option<Value>,
-    #[schema(value_type = CardTemplate)]
-    card_template: Option<Value>,
+    name: String,
+    definition: Definition,
+    card_template: CardTemplate,
+}
+
+/// Every field's errors together: the name, each nested object's shape, then the checks of
+/// the definition and of the card against it.
+impl FromBody for Proposal {
+    fn from_body(b: &mut Body) -> Self {
+        let name = b.strict_string("name", true, false, 100);
+        let definition = nested::<Definition>(b, "definition");
+        let template = nested::<CardTemplate>(b, "card_template");
+        let mut ids = HashSet::new();
+        if let Some(d) = &definition {
+            for msg in definition_errors(d, &mut ids) {
+                b.error("definition", msg);
+            }
+        }
+        if let Some(t) = &template {
+            for msg in template_errors(t, definition.as_ref().map(|_| &ids)) {
+                b.error("card_template", msg);
+            }
+        }
+        Self {
+            name: name.unwrap_or_default(),
+            definition: definition.unwrap_or_default(),
+            card_template: template.unwrap_or_default(),
+        }
+    }
 }
 
 /// `POST /device-types/propose/`: a new type, pending review. Names are unique (any case).
@@ -32,9 +57,13 @@ pub struct Proposal {
 pub(super) async fn propose(
     S(s): S<State>,
     AtLeast(caller): Writer,
-    Json(req): Json<Proposal>,
+    Valid(req): Valid<Proposal>,
 ) -> Result<(StatusCode, Json<DeviceType>)> {
-    let (name, definition, card_template) = validate(req)?;
+    let Proposal {
+        name,
+        definition,
+        card_template,
+    } = req;
     let table = s.table.as_ref();
     let t = DeviceType {
         id: ids::next_id(table, "device_type").await?,
@@ -50,10 +79,10 @@ pub(super) async fn propose(
         reviewed_at: None,
     };
     let record = Record { t, version: 1 };
-    let key = name_key(&record.t.name);
+    let key = type_name_key(&record.t.name);
     let mut marker = Item::new();
-    marker.insert("PK".into(), key.pk.into());
-    marker.insert("SK".into(), key.sk.into());
+    marker.insert(PK.into(), key.pk.into());
+    marker.insert(SK.into(), key.sk.into());
     marker.insert("id".into(), record.t.id.into());
     let [main, copy] = record.items()?;
     let writes = [marker, main, copy]
@@ -73,35 +102,12 @@ pub(super) async fn propose(
     Ok((StatusCode::CREATED, Json(record.t)))
 }
 
-fn validate(req: Proposal) -> Result<(String, Definition, CardTemplate)> {
-    let mut invalid = Invalid::default();
-    let name = invalid.take("name", required_text(req.name.as_deref(), 100));
-    let definition = invalid.take("definition", nested::<Definition>(req.definition));
-    let template = invalid.take("card_template", nested::<CardTemplate>(req.card_template));
-    let mut ids = HashSet::new();
-    if let Some(d) = &definition {
-        for msg in definition_errors(d, &mut ids) {
-            invalid.add("definition", msg);
-        }
-    }
-    if let Some(t) = &template {
-        for msg in template_errors(t, definition.as_ref().map(|_| &ids)) {
-            invalid.add("card_template", msg);
-        }
-    }
-    invalid.check()?;
-    match (name, definition, template) {
-        (Some(n), Some(d), Some(t)) => Ok((n, d, t)),
-        _ => Err(Error::Internal("validated fields missing".into())),
-    }
-}
-
 /// A required nested object, with serde's complaint (which names the path) as its error.
-fn nested<T: serde::de::DeserializeOwned>(v: Option<Value>) -> std::result::Result<T, String> {
-    match v {
-        None | Some(Value::Null) => Err(crate::REQUIRED.into()),
-        Some(v) => serde_json::from_value(v).map_err(|e| format!("Invalid value: {e}.")),
-    }
+fn nested<T: DeserializeOwned>(b: &mut Body, field: &str) -> Option<T> {
+    let value = b.typed::<Value>(field, true)?;
+    serde_json::from_value(value)
+        .map_err(|e| b.error(field, format!("Invalid value: {e}.")))
+        .ok()
 }
 
 /// Component ids become state keys (and storage attribute names): short, plain and unique.
@@ -181,20 +187,27 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn proposal(controls: Value) -> Proposal {
-        Proposal {
-            name: Some("Smart Fan".into()),
-            definition: Some(json!({"name": "Fan v1", "structure": [
+    fn proposal(controls: Value) -> Value {
+        json!({
+            "name": "Smart Fan",
+            "definition": {"name": "Fan v1", "structure": [
                 {"id": "relay_1", "type": "relay", "label": "Power", "position": {"x": 150, "y": 50}},
-                {"id": "pwm_1", "type": "pwm", "label": "Speed", "position": {"x": 150, "y": 150}}]})),
-            card_template: Some(json!({"layout_config": {"w": 2, "h": 2}, "controls": controls})),
-        }
+                {"id": "pwm_1", "type": "pwm", "label": "Speed", "position": {"x": 150, "y": 150}}]},
+            "card_template": {"layout_config": {"w": 2, "h": 2}, "controls": controls},
+        })
     }
 
-    fn field_errors(r: Result<(String, Definition, CardTemplate)>) -> Vec<(String, String)> {
+    fn validate(body: Value) -> Result<Proposal> {
+        Body::of(body).read()
+    }
+
+    fn field_errors(r: Result<Proposal>) -> Vec<(String, String)> {
         match r {
             Err(Error::Fields(f)) => f,
-            other => panic!("expected field errors, got {:?}", other.map(|v| v.0)),
+            other => panic!(
+                "expected field errors, got {:?}",
+                other.map(|p| p.name).map_err(|e| e.to_string())
+            ),
         }
     }
 
@@ -223,9 +236,9 @@ mod tests {
                 .contains("\"LASER\" is not a valid choice")
         );
         let mut dup = proposal(json!([]));
-        dup.definition = Some(json!({"name": "x", "structure": [
+        dup["definition"] = json!({"name": "x", "structure": [
             {"id": "a", "type": "relay", "position": {"x": 0, "y": 0}},
-            {"id": "a", "type": "relay", "position": {"x": 0, "y": 0}}]}));
+            {"id": "a", "type": "relay", "position": {"x": 0, "y": 0}}]});
         assert!(field_errors(validate(dup))[0].1.contains("used twice"));
     }
 }

@@ -5,7 +5,8 @@ use axum::response::Response;
 use civic_core::{Json, Query, Result};
 
 use super::model::Record;
-use super::{DeviceType, load_type};
+use super::{DeviceType, Status, load_type};
+use crate::keys::{PROPOSAL, TYPES, proposals_pk, types_with_status};
 use crate::{Caller, Id, PageParams, State, not_found};
 
 /// `GET /device-types/`: owners and admins see every type, others the approved ones.
@@ -17,8 +18,8 @@ pub(super) async fn list_types(
     Query(params): Query<PageParams>,
 ) -> Result<Response> {
     let q = match caller.is_staff() {
-        true => civic_store::Query::partition("TYPES"),
-        false => civic_store::Query::index("TYPES#approved"),
+        true => civic_store::Query::partition(TYPES),
+        false => civic_store::Query::index(types_with_status(Status::Approved)),
     };
     crate::list(s.table.as_ref(), q, params, |r: Record| r.t).await
 }
@@ -31,7 +32,7 @@ pub(super) async fn my_proposals(
     caller: Caller,
     Query(params): Query<PageParams>,
 ) -> Result<Response> {
-    let q = civic_store::Query::partition(format!("USER#{}", caller.id())).prefix("PROPOSAL#");
+    let q = civic_store::Query::partition(proposals_pk(caller.id())).prefix(PROPOSAL);
     crate::list(s.table.as_ref(), q, params, |r: Record| r.t).await
 }
 

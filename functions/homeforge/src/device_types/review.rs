@@ -2,14 +2,15 @@
 
 use axum::extract::State as S;
 use axum::response::Response;
+use civic_core::fields::{Body, FromBody, Valid};
 use civic_core::{Error, Json, Query, Result, retry};
-use civic_store::{Cond, Key, StoreError, Update, Write};
-use serde::Deserialize;
+use civic_store::{Cond, GSI1PK, Key, StoreError, Update, VERSION, Write};
 use utoipa::ToSchema;
 
-use super::model::{Record, name_key, proposal_key};
+use super::model::Record;
 use super::{DeviceType, Status, type_key};
-use crate::{AtLeast, Caller, Id, PageParams, Staff, State, not_found, required_text};
+use crate::keys::{proposal_key, type_name_key, types_with_status};
+use crate::{AtLeast, Caller, Id, PageParams, Staff, State, not_found};
 
 /// `GET /admin/device-types/pending/` (owners and admins), with the full definition and card.
 #[utoipa::path(get, path = "/api/admin/device-types/pending", tag = "admin", params(PageParams),
@@ -20,7 +21,7 @@ pub(super) async fn pending(
     _: Staff,
     Query(params): Query<PageParams>,
 ) -> Result<Response> {
-    let q = civic_store::Query::index("TYPES#pending");
+    let q = civic_store::Query::index(types_with_status(Status::Pending));
     crate::list(s.table.as_ref(), q, params, |r: Record| r.t).await
 }
 
@@ -38,10 +39,19 @@ pub(super) async fn approve(
         .map(Json)
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct DenyRequest {
-    #[schema(required, nullable = false)]
-    reason: Option<String>,
+    reason: String,
+}
+
+impl FromBody for DenyRequest {
+    fn from_body(b: &mut Body) -> Self {
+        Self {
+            reason: b
+                .strict_string("reason", true, false, 1000)
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// `POST /admin/device-types/<id>/deny/` (owners and admins): `reason` is required and kept
@@ -53,11 +63,9 @@ pub(super) async fn deny(
     S(s): S<State>,
     AtLeast(caller): Staff,
     Id(id): Id,
-    Json(req): Json<DenyRequest>,
+    Valid(req): Valid<DenyRequest>,
 ) -> Result<Json<DeviceType>> {
-    let reason =
-        required_text(req.reason.as_deref(), 1000).map_err(|m| Error::field("reason", m))?;
-    review(&s, &caller, id, Status::Denied, Some(reason))
+    review(&s, &caller, id, Status::Denied, Some(req.reason))
         .await
         .map(Json)
 }
@@ -98,15 +106,15 @@ async fn review(
             let mut writes = vec![
                 Write::Update(
                     fields(type_key(id))
-                        .set("GSI1PK", format!("TYPES#{}", verdict.as_str()))
-                        .add("version", 1)
+                        .set(GSI1PK, types_with_status(verdict))
+                        .add(VERSION, 1)
                         .cond(Cond::Version(version)),
                 ),
                 Write::Update(fields(proposal_key(t.proposed_by, id)).cond(Cond::Exists)),
             ];
             if verdict == Status::Denied {
                 writes.push(Write::Delete {
-                    key: name_key(&t.name),
+                    key: type_name_key(&t.name),
                     cond: Cond::Always,
                 });
             }

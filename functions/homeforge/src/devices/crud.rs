@@ -7,10 +7,11 @@ use axum::extract::State as S;
 use axum::http::StatusCode;
 use axum::response::Response;
 use civic_auth::device as credential;
+use civic_core::fields::{Body, FromBody, Valid};
 use civic_core::iot::MqttLogin;
 use civic_core::{Error, Json, Query, Result, ids, page};
 use civic_store::{Cond, StoreError, Table, Update};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
@@ -18,10 +19,7 @@ use super::credential::issue;
 use super::{DEFAULT_ICON, Device, DeviceOut, Record, device_key, visible_devices};
 use crate::device_types::load_type;
 use crate::rooms::{Room, all_rooms};
-use crate::{
-    AtLeast, Caller, Id, Invalid, PageParams, State, Writer, no_such_object, not_found, pk,
-    required_text,
-};
+use crate::{AtLeast, Caller, Id, PageParams, Pk, State, Writer, no_such_object, not_found, pk};
 
 /// The one room a device refers to, if it still exists.
 async fn existing_room(table: &dyn Table, room: Option<i64>) -> Result<HashSet<i64>> {
@@ -35,17 +33,16 @@ async fn existing_room(table: &dyn Table, room: Option<i64>) -> Result<HashSet<i
     })
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct DeviceInput {
     name: Option<String>,
     /// IPv4 or IPv6.
     ip_address: Option<String>,
     /// Id of an approved device type (fixed once registered).
     #[schema(value_type = Option<i64>)]
-    device_type: Option<Value>,
+    device_type: Option<Pk>,
     /// Id of a room the caller may see, or null.
     #[schema(value_type = Option<i64>)]
-    #[serde(default, deserialize_with = "crate::present")]
     room: Option<Value>,
     /// FontAwesome icon class (default `fa-cube`).
     icon: Option<String>,
@@ -57,21 +54,60 @@ civic_core::schema_variant!(
     pub NewDevice = DeviceInput, ["name", "ip_address", "device_type"]
 );
 
-fn valid_ip(v: Option<&str>) -> std::result::Result<String, String> {
-    let ip = required_text(v, 45)?;
-    ip.parse::<IpAddr>()
-        .map(|ip| ip.to_string())
-        .map_err(|_| "Enter a valid IPv4 or IPv6 address.".into())
+/// A new device (`Valid`) or an update (a partial body, read by [`update_device`]).
+impl FromBody for DeviceInput {
+    fn from_body(b: &mut Body) -> Self {
+        let name = b.strict_string("name", true, false, 100);
+        let ip_address = ip_address(b);
+        let icon = icon(b);
+        let device_type = match b.is_partial() {
+            // Fixed once registered: an update only compares what was sent with it.
+            true => b.typed::<Value>("device_type", false).map(|given| Pk {
+                id: pk(&given).unwrap_or_default(),
+                given,
+            }),
+            false => Pk::read(b, "device_type", true),
+        };
+        Self {
+            name,
+            ip_address,
+            device_type,
+            // Null (no room) differs from absent (keep it); the room is checked once the type is.
+            room: b
+                .has("room")
+                .then(|| b.typed("room", false).unwrap_or(Value::Null)),
+            icon,
+        }
+    }
 }
 
-fn valid_icon(v: &str) -> std::result::Result<String, String> {
-    let icon = required_text(Some(v), 50)?;
+fn ip_address(b: &mut Body) -> Option<String> {
+    let ip = b.strict_string("ip_address", true, false, 45)?;
+    match ip.parse::<IpAddr>() {
+        Ok(ip) => Some(ip.to_string()),
+        Err(_) => {
+            b.error("ip_address", "Enter a valid IPv4 or IPv6 address.");
+            None
+        }
+    }
+}
+
+/// A new device without an icon, or with "", gets [`DEFAULT_ICON`] (`None` here).
+fn icon(b: &mut Body) -> Option<String> {
+    let sent = b.typed::<String>("icon", false);
+    if !b.is_partial() && sent.is_none_or(|i| i.is_empty()) {
+        return None;
+    }
+    let icon = b.strict_string("icon", false, false, 50)?;
     match icon
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == ' ')
     {
-        true => Ok(icon),
-        false => Err("Enter an icon class such as fa-lightbulb.".into()),
+        true => Some(icon),
+        false => {
+            b.error("icon", "Enter an icon class such as fa-lightbulb.");
+            None
+        }
     }
 }
 
@@ -131,42 +167,30 @@ pub struct Registered {
 pub(super) async fn create_device(
     S(s): S<State>,
     AtLeast(caller): Writer,
-    Json(req): Json<DeviceInput>,
+    Valid(req): Valid<DeviceInput>,
 ) -> Result<(StatusCode, Json<Registered>)> {
-    let mut invalid = Invalid::default();
-    let name = invalid.take("name", required_text(req.name.as_deref(), 100));
-    let ip = invalid.take("ip_address", valid_ip(req.ip_address.as_deref()));
-    let icon = match req.icon.as_deref() {
-        None | Some("") => Some(DEFAULT_ICON.to_owned()),
-        Some(i) => invalid.take("icon", valid_icon(i)),
-    };
-    let type_id = match &req.device_type {
-        None | Some(Value::Null) => {
-            invalid.add("device_type", crate::REQUIRED);
-            None
-        }
-        Some(v) => invalid.take("device_type", pk(v)),
-    };
-    invalid.check()?;
     let table = s.table.as_ref();
-    let given = req.device_type.unwrap_or_default();
-    let kind = load_type(table, type_id.unwrap_or_default())
+    let given = req.device_type.unwrap_or_else(|| Pk {
+        id: 0,
+        given: Value::Null,
+    });
+    let kind = load_type(table, given.id)
         .await?
         .filter(|t| t.approved || caller.can_see(t.proposed_by))
-        .ok_or_else(|| Error::field("device_type", no_such_object(&given)))?;
+        .ok_or_else(|| Error::field("device_type", given.no_such_object()))?;
     if !kind.approved {
         return Err(Error::field("device_type", "Device type must be approved."));
     }
     let room = room_field(&s, &caller, req.room.as_ref().unwrap_or(&Value::Null)).await?;
     let record = Record {
         id: ids::next_id(table, "device").await?,
-        name: name.unwrap_or_default(),
-        ip_address: ip.unwrap_or_default(),
+        name: req.name.unwrap_or_default(),
+        ip_address: req.ip_address.unwrap_or_default(),
         device_type: kind.id,
         device_type_name: kind.name.clone(),
         variables: kind.variables(),
         room,
-        icon: icon.unwrap_or_default(),
+        icon: req.icon.unwrap_or_else(|| DEFAULT_ICON.into()),
         owner: caller.id(),
         status: "offline".into(),
         last_seen: None,
@@ -224,36 +248,34 @@ pub(super) async fn update_device(
     S(s): S<State>,
     AtLeast(caller): Writer,
     Id(id): Id,
-    Json(req): Json<DeviceInput>,
+    body: Body,
 ) -> Result<Json<DeviceOut>> {
     let table = s.table.as_ref();
+    // Someone else's device does not exist for the caller, whatever they sent.
     let device = Device::visible(table, &caller, id).await?;
-    let mut invalid = Invalid::default();
-    let mut update = Update::new(device_key(id)).cond(Cond::Exists);
-    if req.name.is_some()
-        && let Some(v) = invalid.take("name", required_text(req.name.as_deref(), 100))
+    let mut body = body.partial();
+    let req = DeviceInput::from_body(&mut body);
+    if req
+        .device_type
+        .as_ref()
+        .is_some_and(|t| t.id != device.record.device_type)
     {
-        update = update.set("name", v);
-    }
-    if req.ip_address.is_some()
-        && let Some(v) = invalid.take("ip_address", valid_ip(req.ip_address.as_deref()))
-    {
-        update = update.set("ip_address", v);
-    }
-    if let Some(i) = req.icon.as_deref()
-        && let Some(v) = invalid.take("icon", valid_icon(i))
-    {
-        update = update.set("icon", v);
-    }
-    if let Some(v) = &req.device_type
-        && pk(v).ok() != Some(device.record.device_type)
-    {
-        invalid.add(
+        body.error(
             "device_type",
             "The device type of a registered device cannot be changed.",
         );
     }
-    invalid.check()?;
+    body.finish()?;
+    let mut update = Update::new(device_key(id)).cond(Cond::Exists);
+    for (field, value) in [
+        ("name", req.name),
+        ("ip_address", req.ip_address),
+        ("icon", req.icon),
+    ] {
+        if let Some(v) = value {
+            update = update.set(field, v);
+        }
+    }
     let mut room = device.record.room;
     if let Some(v) = &req.room {
         room = room_field(&s, &caller, v).await?;

@@ -5,17 +5,17 @@ use std::collections::HashSet;
 
 use civic_core::Result;
 use civic_core::item::{from_item, to_item};
-use civic_store::{Item, Key, Table};
+use civic_store::{GSI1PK, GSI1SK, Item, PK, SK, Table, VERSION};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::{Caller, not_found, sk};
+pub use crate::keys::device_key;
+use crate::keys::{DEVICE, DEVICES, device_index_sk, owner_pk};
+use crate::{Caller, not_found};
 
 pub(super) const STATE: &str = "state.";
 pub const DEFAULT_ICON: &str = "fa-cube";
-/// The device item's attribute that guards adding undeclared state keys.
-pub(super) const VERSION: &str = "version";
 
 /// The stored device, without its state (which lives in `state.*` attributes).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -70,21 +70,18 @@ pub struct DeviceOut {
     pub created_at: String,
 }
 
-pub fn device_key(id: i64) -> Key {
-    Key::new("DEVICES", sk(id))
-}
-
 impl Record {
-    /// A new device's item: its keys, and the version that guards adding undeclared state keys.
+    /// A new device's item: its keys, and the version ([`VERSION`]) that guards adding
+    /// undeclared state keys.
     pub(super) fn new_item(&self) -> Result<Item> {
         let key = device_key(self.id);
         let mut item = to_item(
             self,
             &[
-                ("PK", key.pk),
-                ("SK", key.sk),
-                ("GSI1PK", format!("OWNER#{}", self.owner)),
-                ("GSI1SK", format!("DEVICE#{}", sk(self.id))),
+                (PK, key.pk),
+                (SK, key.sk),
+                (GSI1PK, owner_pk(self.owner)),
+                (GSI1SK, device_index_sk(self.id)),
             ],
         )?;
         item.insert(VERSION.into(), 0.into());
@@ -161,7 +158,7 @@ impl Device {
 /// The devices `caller` sees: all for owners and admins, their own for others. One query.
 pub fn visible_devices(caller: &Caller) -> civic_store::Query {
     match caller.is_staff() {
-        true => civic_store::Query::partition("DEVICES"),
-        false => civic_store::Query::index(format!("OWNER#{}", caller.id())).prefix("DEVICE#"),
+        true => civic_store::Query::partition(DEVICES),
+        false => civic_store::Query::index(owner_pk(caller.id())).prefix(DEVICE),
     }
 }

@@ -3,14 +3,14 @@
 
 use axum::extract::State as S;
 use civic_core::{Error, Json, Result, retry};
-use civic_store::{Cond, StoreError, Table, Update};
+use civic_store::{Cond, StoreError, Table, Update, VERSION};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::model::{STATE, VERSION};
+use super::model::STATE;
 use super::{Device, device_key};
-use crate::{AtLeast, Id, Invalid, State, Writer, not_found};
+use crate::{AtLeast, Id, State, Writer, not_found};
 
 /// At most this many state keys that the device's type does not declare, per device (declared
 /// keys are bounded by the type: at most 100 components).
@@ -32,41 +32,45 @@ fn depth(v: &Value) -> usize {
 /// Why a state key and its value cannot be merged: declared keys take scalars; undeclared keys
 /// are plain names (like component ids) with values of bounded size, and not `device_id`.
 fn state_errors(device: &Device, changed: &Map<String, Value>) -> Result<()> {
-    let mut invalid = Invalid::default();
+    let mut errors: Vec<(String, String)> = Vec::new();
+    let mut add = |key: &str, msg: String| errors.push((key.to_owned(), msg));
     if changed.is_empty() {
-        invalid.add("non_field_errors", "Give at least one state key.");
+        add("non_field_errors", "Give at least one state key.".into());
     }
     for (k, v) in changed {
         if device.record.variables.contains(k) {
             if v.is_array() || v.is_object() {
-                invalid.add(
+                add(
                     k,
-                    "State values must be booleans, numbers, strings or null.",
+                    "State values must be booleans, numbers, strings or null.".into(),
                 );
             }
             continue;
         }
         if !crate::device_types::is_plain_id(k) {
             let shown: String = k.chars().take(64).collect();
-            invalid.add(
+            add(
                 "non_field_errors",
                 format!("State keys are 1 to 64 letters, digits, '_' or '-' (not \"{shown}\")."),
             );
         } else if k == TOPIC_ID {
-            invalid.add(k, "This state key is reserved for the device's id.");
+            add(k, "This state key is reserved for the device's id.".into());
         } else if serde_json::to_vec(v).map_or(usize::MAX, |b| b.len()) > MAX_UNDECLARED_BYTES {
-            invalid.add(
+            add(
                 k,
                 format!("Ensure this value has no more than {MAX_UNDECLARED_BYTES} bytes as JSON."),
             );
         } else if depth(v) > MAX_UNDECLARED_DEPTH {
-            invalid.add(
+            add(
                 k,
                 format!("Ensure this value nests no more than {MAX_UNDECLARED_DEPTH} levels."),
             );
         }
     }
-    invalid.check()
+    match errors.is_empty() {
+        true => Ok(()),
+        false => Err(Error::Fields(errors)),
+    }
 }
 
 /// Merges `changed` into a device's state and marks it online: one `UpdateItem` that sets

@@ -17,7 +17,7 @@ pub(super) async fn list_users(
     Base(base): Base,
     Query(params): Query<PageParams>,
 ) -> Result<Response> {
-    let q = civic_store::Query::partition("USERS");
+    let q = civic_store::Query::partition(crate::keys::USERS);
     crate::list(s.table.as_ref(), q, params, |u: UserRecord| u.out(&base)).await
 }
 

@@ -3,18 +3,15 @@
 
 use civic_auth::backoff;
 use civic_auth::hash_password;
+use civic_core::fields::REQUIRED;
 use civic_core::{Error, Result, retry};
 use civic_store::{Cond, StoreError, Write};
 
 use super::avatar::store_avatar;
-use super::{
-    ProfileInput, UserRecord, password_errors, username_key, valid_accent, valid_email,
-    valid_username,
-};
-use crate::{Caller, Invalid, Role, State, not_found, optional_text};
+use super::{ProfileInput, UserRecord, username_key};
+use crate::{Caller, Role, State, not_found};
 
-/// A validated profile change.
-#[derive(Default)]
+/// A checked profile change, ready to write.
 struct Change {
     username: Option<String>,
     email: Option<String>,
@@ -27,22 +24,37 @@ struct Change {
     avatar: Option<String>,
 }
 
-/// Validates `input`, stores a new avatar, then applies the change to user `id` with an
-/// optimistic versioned write (a username change moves its uniqueness item in the same
-/// transaction).
+/// Stores a new avatar (the fields are checked already), then applies the change to user `id`
+/// with an optimistic versioned write (a username change moves its uniqueness item in the
+/// same transaction).
 pub(super) async fn apply(
     s: &State,
     actor: &Caller,
     id: i64,
     input: ProfileInput,
 ) -> Result<UserRecord> {
-    let mut change = validate(&input).await?;
-    if change.password_hash.is_some() && actor.id() == id {
-        confirm_current_password(s, actor, &input).await?;
+    let ProfileInput(form) = input;
+    let password_hash = match &form.password {
+        Some(p) => Some(hash_password(p).await?),
+        None => None,
+    };
+    if password_hash.is_some() && actor.id() == id {
+        confirm_current_password(s, actor, form.current_password.as_deref()).await?;
     }
-    if let Some(bytes) = input.avatar {
-        change.avatar = Some(store_avatar(s, id, bytes).await?);
-    }
+    let avatar = match form.avatar {
+        Some(bytes) => Some(store_avatar(s, id, bytes).await?),
+        None => None,
+    };
+    let change = Change {
+        username: form.username,
+        email: form.email,
+        first_name: form.first_name,
+        last_name: form.last_name,
+        role: form.role,
+        accent_color: form.accent_color,
+        password_hash,
+        avatar,
+    };
     let result = retry::optimistic(|| attempt(s, actor, id, &change)).await;
     match &result {
         Ok((_, Some(old))) => {
@@ -60,42 +72,12 @@ pub(super) async fn apply(
     result.map(|(user, _)| user)
 }
 
-async fn validate(input: &ProfileInput) -> Result<Change> {
-    let mut invalid = Invalid::default();
-    let f = |name: &str| input.fields.get(name).map(String::as_str);
-    let mut change = Change {
-        username: f("username").and_then(|v| invalid.take("username", valid_username(Some(v)))),
-        email: f("email").and_then(|v| invalid.take("email", valid_email(Some(v)))),
-        first_name: f("first_name")
-            .and_then(|v| invalid.take("first_name", optional_text(Some(v), 150))),
-        last_name: f("last_name")
-            .and_then(|v| invalid.take("last_name", optional_text(Some(v), 150))),
-        role: f("role").and_then(|v| invalid.take("role", Role::parse(v))),
-        accent_color: f("accent_color").and_then(|v| invalid.take("accent_color", valid_accent(v))),
-        ..Change::default()
-    };
-    // An empty password field (a form that always sends it) leaves the password as it is.
-    let password = f("password").filter(|p| !p.is_empty());
-    for msg in password.map(password_errors).unwrap_or_default() {
-        invalid.add("password", msg);
-    }
-    invalid.check()?;
-    if let Some(p) = password {
-        change.password_hash = Some(hash_password(p).await?);
-    }
-    Ok(change)
-}
-
 /// A self-service password change must prove the current password (an extension: a stolen
 /// access token alone must not be enough to take the account over). A wrong one counts
 /// towards the login backoff.
-async fn confirm_current_password(s: &State, actor: &Caller, input: &ProfileInput) -> Result<()> {
-    let Some(current) = input
-        .fields
-        .get("current_password")
-        .filter(|p| !p.is_empty())
-    else {
-        return Err(Error::field("current_password", crate::REQUIRED));
+async fn confirm_current_password(s: &State, actor: &Caller, current: Option<&str>) -> Result<()> {
+    let Some(current) = current.filter(|p| !p.is_empty()) else {
+        return Err(Error::field("current_password", REQUIRED));
     };
     let (user, wrong) = (&actor.0, "Current password is incorrect.");
     backoff::confirm_password(

@@ -4,7 +4,7 @@
 //! | module | holds |
 //! |---|---|
 //! | `record` | the stored user, its keys, and the user as the API shows it |
-//! | `rules` | the field rules (username, email, password policy, accent color) |
+//! | `rules` | the field rules (username, email, role, password policy, accent color) |
 //! | `profile` | `/me/` and the profile-update body (multipart, form or JSON) |
 //! | `accounts` | the staff's list, detail and update of users |
 //! | `change` | validating and writing a profile change; who may change whom |
@@ -23,7 +23,7 @@ use crate::State;
 
 pub use profile::{ProfileForm, ProfileInput};
 pub use record::{DEFAULT_ACCENT, Profile, UserOut, UserRecord, user_key, username_key};
-pub use rules::{password_errors, valid_accent, valid_email, valid_username};
+pub use rules::{accent, email, new_password, password_errors, role, username, valid_accent};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()

@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use axum::extract::{FromRequest, Multipart, Request, State as S};
 use axum::http::{StatusCode, header};
 use bytes::Bytes;
+use civic_core::fields::{Body, FromBody};
 use civic_core::{Error, Form, Json, Result};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::UserOut;
 use super::change::apply;
-use crate::{Base, Caller, Invalid, State};
+use super::{UserOut, accent, email, new_password, role, username};
+use crate::{Base, Caller, Role, State};
 
 /// `GET /me/`.
 #[utoipa::path(get, path = "/api/me", tag = "users", security(("bearer" = [])),
@@ -21,39 +22,50 @@ pub(super) async fn me(Caller(user): Caller, Base(base): Base) -> Json<UserOut> 
     Json(user.out(&base))
 }
 
-/// The fields of a profile update, from `multipart/form-data` (the seed's way, the only one
-/// that carries an avatar), `application/x-www-form-urlencoded` or JSON. Every field is
-/// optional: what is absent stays as it is.
-/// Its schema is [`ProfileForm`].
-#[derive(Default)]
-pub struct ProfileInput {
-    /// Text fields by name (`first_name`, `last_name`, `email`, `username`, `password`,
-    /// `current_password`, `role`, `accent_color`); others are ignored.
-    pub(super) fields: BTreeMap<String, String>,
-    /// The `avatar` file's bytes.
+/// A profile update from `multipart/form-data` (the seed's way, the only one that carries an
+/// avatar), `application/x-www-form-urlencoded` or JSON: its text fields, read as a
+/// [`ProfileForm`] whatever the encoding, and the avatar file.
+pub struct ProfileInput(pub(super) ProfileForm);
+
+/// A profile update's fields as the docs show them (`ProfileInput` reads them).
+// Every one is optional: what is absent stays as it is.
+#[derive(ToSchema)]
+pub struct ProfileForm {
+    pub(super) first_name: Option<String>,
+    pub(super) last_name: Option<String>,
+    pub(super) email: Option<String>,
+    pub(super) username: Option<String>,
+    /// A new password (a reset). It revokes every token of the account issued before.
+    pub(super) password: Option<String>,
+    /// Extension: required with `password` on `PUT /me/` (400 without it, 403 when wrong);
+    /// ignored on `PUT /users/{id}/`.
+    pub(super) current_password: Option<String>,
+    /// `owner`, `admin`, `user` or `viewer`: not above your own.
+    #[schema(value_type = Option<String>)]
+    pub(super) role: Option<Role>,
+    /// `#RRGGBB`.
+    pub(super) accent_color: Option<String>,
+    /// PNG, JPEG, GIF or WebP; at most 2 MiB and 4096 px a side.
+    #[schema(value_type = Option<String>, format = Binary)]
     pub(super) avatar: Option<Bytes>,
 }
 
-/// A profile update's fields as the docs show them (`ProfileInput` reads them).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ProfileForm {
-    first_name: Option<String>,
-    last_name: Option<String>,
-    email: Option<String>,
-    username: Option<String>,
-    /// A new password (a reset). It revokes every token of the account issued before.
-    password: Option<String>,
-    /// Extension: required with `password` on `PUT /me/` (400 without it, 403 when wrong);
-    /// ignored on `PUT /users/{id}/`.
-    current_password: Option<String>,
-    /// `owner`, `admin`, `user` or `viewer`: not above your own.
-    role: Option<String>,
-    /// `#RRGGBB`.
-    accent_color: Option<String>,
-    /// PNG, JPEG, GIF or WebP; at most 2 MiB and 4096 px a side.
-    #[schema(value_type = Option<String>, format = Binary)]
-    avatar: Option<Bytes>,
+/// The text fields (in DRF's order of errors); the avatar is a file, which
+/// [`ProfileInput`] adds.
+impl FromBody for ProfileForm {
+    fn from_body(b: &mut Body) -> Self {
+        Self {
+            username: username(b),
+            email: email(b),
+            first_name: b.strict_string("first_name", false, true, 150),
+            last_name: b.strict_string("last_name", false, true, 150),
+            role: role(b),
+            accent_color: accent(b),
+            password: new_password(b, false),
+            current_password: b.typed("current_password", false),
+            avatar: None,
+        }
+    }
 }
 
 impl<S: Send + Sync> FromRequest<S> for ProfileInput {
@@ -66,54 +78,75 @@ impl<S: Send + Sync> FromRequest<S> for ProfileInput {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_ascii_lowercase();
-        let mut input = ProfileInput::default();
-        if kind.starts_with("multipart/form-data") {
-            let mut form = Multipart::from_request(req, state).await.map_err(|_| {
-                Error::bad_request(
-                    "Multipart form parse error - Invalid boundary in multipart: None",
-                )
-            })?;
-            while let Some(field) = form.next_field().await.map_err(multipart_error)? {
-                let name = field.name().unwrap_or_default().to_owned();
-                if name == "avatar" {
-                    let is_file = field.file_name().is_some();
-                    let bytes = field.bytes().await.map_err(multipart_error)?;
-                    if !is_file && bytes.is_empty() {
-                        continue; // an empty form field: no new avatar
-                    }
-                    input.avatar = Some(bytes);
-                } else {
-                    let text = field.text().await.map_err(multipart_error)?;
-                    input.fields.insert(name, text);
-                }
-            }
+        let (fields, avatar) = if kind.starts_with("multipart/form-data") {
+            multipart_fields(req, state).await?
         } else if kind.starts_with("application/x-www-form-urlencoded") {
             let Form(pairs) = Form::<Vec<(String, String)>>::from_request(req, state).await?;
-            input.fields.extend(pairs);
+            (pairs.into_iter().collect(), None)
         } else if kind.starts_with("application/json") {
-            let Json(body) =
-                Json::<serde_json::Map<String, Value>>::from_request(req, state).await?;
-            let mut invalid = Invalid::default();
-            for (name, value) in body {
-                match value {
-                    Value::String(s) if name != "avatar" => {
-                        input.fields.insert(name, s);
-                    }
-                    Value::Null => {}
-                    _ if name == "avatar" => invalid.add(
-                        "avatar",
-                        "The submitted data was not a file. Check the encoding type on the form.",
-                    ),
-                    _ => invalid.add(&name, "Not a valid string."),
-                }
-            }
-            invalid.check()?;
+            (json_fields(req, state).await?, None)
         } else {
             return Err(Error::UnsupportedMediaType(format!(
                 "Unsupported media type \"{kind}\" in request."
             )));
+        };
+        let text: Map<String, Value> = fields
+            .into_iter()
+            .map(|(name, value)| (name, Value::String(value)))
+            .collect();
+        let mut form: ProfileForm = Body::of(Value::Object(text)).partial().read()?;
+        form.avatar = avatar;
+        Ok(Self(form))
+    }
+}
+
+/// A multipart form's text fields and its `avatar` file.
+async fn multipart_fields<S: Send + Sync>(
+    req: Request,
+    state: &S,
+) -> Result<(BTreeMap<String, String>, Option<Bytes>)> {
+    let mut form = Multipart::from_request(req, state).await.map_err(|_| {
+        Error::bad_request("Multipart form parse error - Invalid boundary in multipart: None")
+    })?;
+    let (mut fields, mut avatar) = (BTreeMap::new(), None);
+    while let Some(field) = form.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "avatar" {
+            let is_file = field.file_name().is_some();
+            let bytes = field.bytes().await.map_err(multipart_error)?;
+            if !is_file && bytes.is_empty() {
+                continue; // an empty form field: no new avatar
+            }
+            avatar = Some(bytes);
+        } else {
+            let text = field.text().await.map_err(multipart_error)?;
+            fields.insert(name, text);
         }
-        Ok(input)
+    }
+    Ok((fields, avatar))
+}
+
+/// A JSON body's fields as a form would send them: strings (null leaves a field as it is);
+/// any other value, and an avatar (which only multipart carries), is a field error.
+async fn json_fields<S: Send + Sync>(req: Request, state: &S) -> Result<BTreeMap<String, String>> {
+    let Json(body) = Json::<Map<String, Value>>::from_request(req, state).await?;
+    let (mut fields, mut errors) = (BTreeMap::new(), Vec::new());
+    for (name, value) in body {
+        match value {
+            Value::String(s) if name != "avatar" => {
+                fields.insert(name, s);
+            }
+            Value::Null => {}
+            _ if name == "avatar" => errors.push((
+                name,
+                "The submitted data was not a file. Check the encoding type on the form.".into(),
+            )),
+            _ => errors.push((name, "Not a valid string.".into())),
+        }
+    }
+    match errors.is_empty() {
+        true => Ok(fields),
+        false => Err(Error::Fields(errors)),
     }
 }
 

@@ -2,12 +2,13 @@
 
 use civic_core::Result;
 use civic_core::item::{from_item, to_item};
-use civic_store::{Item, Key, Table};
+use civic_store::{Item, PK, SK, Table};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::{Role, sk};
+use crate::Role;
+pub use crate::keys::{user_key, username_key};
 
 pub const DEFAULT_ACCENT: &str = "#3B82F6";
 pub(super) const AVATARS: &str = "homeforge/avatars/";
@@ -54,26 +55,18 @@ pub struct Profile {
     pub accent_color: String,
 }
 
-pub fn user_key(id: i64) -> Key {
-    Key::new("USERS", sk(id))
-}
-
-pub fn username_key(username: &str) -> Key {
-    Key::new(format!("USERNAME#{}", username.to_lowercase()), "USERNAME")
-}
-
 impl UserRecord {
     pub fn to_item(&self) -> Result<Item> {
         let key = user_key(self.id);
-        to_item(self, &[("PK", key.pk), ("SK", key.sk)])
+        to_item(self, &[(PK, key.pk), (SK, key.sk)])
     }
 
     /// The item that reserves this user's username.
     pub fn username_item(&self) -> Item {
         let key = username_key(&self.username);
         let mut item = Item::new();
-        item.insert("PK".into(), key.pk.into());
-        item.insert("SK".into(), key.sk.into());
+        item.insert(PK.into(), key.pk.into());
+        item.insert(SK.into(), key.sk.into());
         item.insert("id".into(), self.id.into());
         item
     }

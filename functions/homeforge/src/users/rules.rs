@@ -1,22 +1,28 @@
-//! The field rules of an account: username, email, password policy, accent color.
+//! The field rules of an account (username, email, role, password policy, accent color), each
+//! read from a request [`Body`] with its errors recorded there.
 
-use crate::{optional_text, required_text};
+use civic_core::fields::{Body, REQUIRED};
+
+use crate::Role;
 
 /// Django's username rule: letters, digits and `@.+-_`, at most 150 characters.
-pub fn valid_username(v: Option<&str>) -> std::result::Result<String, String> {
-    let name = required_text(v, 150)?;
+pub fn username(b: &mut Body) -> Option<String> {
+    let name = b.strict_string("username", true, false, 150)?;
     match name
         .chars()
         .all(|c| c.is_alphanumeric() || "@.+-_".contains(c))
     {
-        true => Ok(name),
-        false => Err("Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.".into()),
+        true => Some(name),
+        false => {
+            b.error("username", "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.");
+            None
+        }
     }
 }
 
 /// Optional, but well-formed when given.
-pub fn valid_email(v: Option<&str>) -> std::result::Result<String, String> {
-    let email = optional_text(v, 254)?;
+pub fn email(b: &mut Body) -> Option<String> {
+    let email = b.strict_string("email", false, true, 254)?;
     let ok = email.is_empty()
         || (email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
@@ -26,9 +32,42 @@ pub fn valid_email(v: Option<&str>) -> std::result::Result<String, String> {
                 && !domain.contains('@')
         }) && !email.chars().any(char::is_whitespace));
     match ok {
-        true => Ok(email),
-        false => Err("Enter a valid email address.".into()),
+        true => Some(email),
+        false => {
+            b.error("email", "Enter a valid email address.");
+            None
+        }
     }
+}
+
+/// A role by name, or DRF's choice error.
+pub fn role(b: &mut Body) -> Option<Role> {
+    let value = b.typed::<String>("role", false)?;
+    Role::parse(&value).map_err(|msg| b.error("role", msg)).ok()
+}
+
+/// A new password, as sent, checked against [`password_errors`]. An empty one counts as
+/// absent (a form that always sends the field), which is [`REQUIRED`] when `required`.
+pub fn new_password(b: &mut Body, required: bool) -> Option<String> {
+    let password = b
+        .typed::<String>("password", false)
+        .filter(|p| !p.is_empty());
+    match &password {
+        None if required => b.error("password", REQUIRED),
+        None => {}
+        Some(p) => password_errors(p)
+            .into_iter()
+            .for_each(|msg| b.error("password", msg)),
+    }
+    password
+}
+
+/// `accent_color`, as [`valid_accent`] checks it.
+pub fn accent(b: &mut Body) -> Option<String> {
+    let value = b.typed::<String>("accent_color", false)?;
+    valid_accent(&value)
+        .map_err(|msg| b.error("accent_color", msg))
+        .ok()
 }
 
 /// The seed's policy: at least 4 characters, at least one uppercase letter; and, beyond the
@@ -79,16 +118,28 @@ mod tests {
         }
     }
 
+    fn body(field: &str, value: &str) -> Body {
+        Body::of(serde_json::json!({ field: value }))
+    }
+
     #[test]
     fn usernames_and_emails() {
-        assert_eq!(
-            valid_username(Some(" john.doe+1 ")),
-            Ok("john.doe+1".into())
-        );
-        assert!(valid_username(Some("john doe")).is_err());
-        assert!(valid_username(Some("")).is_err());
-        assert_eq!(valid_email(Some("")), Ok(String::new()));
-        assert!(valid_email(Some("john@example.com")).is_ok());
-        assert!(valid_email(Some("john@example")).is_err());
+        let mut b = body("username", " john.doe+1 ");
+        assert_eq!(username(&mut b).as_deref(), Some("john.doe+1"));
+        assert!(b.finish().is_ok());
+        for bad in ["john doe", ""] {
+            let mut b = body("username", bad);
+            assert_eq!(username(&mut b), None);
+            assert!(b.finish().is_err(), "{bad}");
+        }
+        let mut b = body("email", "");
+        assert_eq!(email(&mut b).as_deref(), Some(""));
+        assert!(b.finish().is_ok());
+        let mut b = body("email", "john@example.com");
+        assert!(email(&mut b).is_some());
+        assert!(b.finish().is_ok());
+        let mut b = body("email", "john@example");
+        assert_eq!(email(&mut b), None);
+        assert!(b.finish().is_err());
     }
 }
