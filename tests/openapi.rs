@@ -106,17 +106,6 @@ async fn every_app_serves_a_valid_document_that_generates_a_client() {
     .await;
     let http = reqwest::Client::new();
     let tmp = tempfile::tempdir().unwrap();
-    let (validator, generator) = (
-        venv_tool("openapi-spec-validator"),
-        venv_tool("openapi-python-client"),
-    );
-    let python = venv_tool("python");
-    // The generator formats its output with ruff, from the same venv.
-    let path = format!(
-        "{}:{}",
-        generator.parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
     for functions in civic_local::registry::APPS {
         let app = functions[0].app.name;
         let res = http
@@ -126,70 +115,86 @@ async fn every_app_serves_a_valid_document_that_generates_a_client() {
             .unwrap();
         assert_eq!(res.status(), 200, "/{app}/openapi.json");
         let doc: Value = res.json().await.unwrap();
-        // The stack's statuses are there (rate limits are on here).
-        for (path, item) in doc["paths"].as_object().unwrap() {
-            for (method, op) in item.as_object().unwrap() {
-                assert!(
-                    op["responses"].get("429").is_some(),
-                    "{app}: {method} {path} lacks 429"
-                );
-            }
-        }
-
-        let store = tempfile::tempdir().unwrap();
-        // The one difference: where the app is mounted (Lambda serves it at its API's root).
-        let mut unmounted = doc.clone();
-        let servers = unmounted.as_object_mut().unwrap().remove("servers");
-        assert_eq!(
-            servers,
-            Some(serde_json::json!([{"url": format!("/{app}")}]))
-        );
-        assert!(
-            unmounted == lambda_document(functions, store.path()).await,
-            "{app}: Lambda's GET /openapi.json differs from civic-local's /{app}/openapi.json"
-        );
-
+        same_document_as_lambda(functions, &doc).await;
         let file = tmp.path().join(format!("{app}.json"));
         std::fs::write(&file, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
-
-        let mut validate = Command::new(&validator);
-        validate.arg(&file);
-        run(
-            validate,
-            &format!("openapi-spec-validator on {app}'s document"),
-        );
-
-        let out = tmp.path().join(format!("{app}-client"));
-        let mut generate = Command::new(&generator);
-        generate
-            .args(["generate", "--overwrite", "--path"])
-            .arg(&file)
-            .arg("--output-path")
-            .arg(&out)
-            .env("PATH", &path)
-            .current_dir(tmp.path());
-        let output = run(
-            generate,
-            &format!("openapi-python-client on {app}'s document"),
-        );
-        let dropped = unexpected_warnings(&output);
-        assert!(
-            dropped.is_empty(),
-            "openapi-python-client dropped parts of {app}'s document:\n{}",
-            dropped.join("\n---\n")
-        );
-
-        // The generated package imports, every module of it.
-        let mut import = Command::new(&python);
-        import
-            .args([
-                "-c",
-                "import importlib, pkgutil, sys\n\
-                 pkg = next(p for p in pkgutil.iter_modules(['.']) if p.ispkg)\n\
-                 root = importlib.import_module(pkg.name)\n\
-                 for m in pkgutil.walk_packages(root.__path__, pkg.name + '.'):\n    importlib.import_module(m.name)\n",
-            ])
-            .current_dir(&out);
-        run(import, &format!("importing {app}'s generated client"));
+        validate_and_generate_a_client(app, &file, tmp.path());
     }
+}
+
+/// The stack's statuses are in the document (rate limits are on here), and it is Lambda's
+/// `GET /openapi.json` but for where the app is mounted.
+async fn same_document_as_lambda(functions: &'static [civic_core::Function], doc: &Value) {
+    let app = functions[0].app.name;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            assert!(
+                op["responses"].get("429").is_some(),
+                "{app}: {method} {path} lacks 429"
+            );
+        }
+    }
+    let store = tempfile::tempdir().unwrap();
+    // The one difference: where the app is mounted (Lambda serves it at its API's root).
+    let mut unmounted = doc.clone();
+    let servers = unmounted.as_object_mut().unwrap().remove("servers");
+    assert_eq!(
+        servers,
+        Some(serde_json::json!([{"url": format!("/{app}")}]))
+    );
+    assert!(
+        unmounted == lambda_document(functions, store.path()).await,
+        "{app}: Lambda's GET /openapi.json differs from civic-local's /{app}/openapi.json"
+    );
+}
+
+/// `openapi-spec-validator` accepts the document; `openapi-python-client` generates a client
+/// from it without dropping anything, and every module of that client imports.
+fn validate_and_generate_a_client(app: &str, file: &Path, tmp: &Path) {
+    let generator = venv_tool("openapi-python-client");
+    // The generator formats its output with ruff, from the same venv.
+    let path = format!(
+        "{}:{}",
+        generator.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut validate = Command::new(venv_tool("openapi-spec-validator"));
+    validate.arg(file);
+    run(
+        validate,
+        &format!("openapi-spec-validator on {app}'s document"),
+    );
+
+    let out = tmp.join(format!("{app}-client"));
+    let mut generate = Command::new(&generator);
+    generate
+        .args(["generate", "--overwrite", "--path"])
+        .arg(file)
+        .arg("--output-path")
+        .arg(&out)
+        .env("PATH", &path)
+        .current_dir(tmp);
+    let output = run(
+        generate,
+        &format!("openapi-python-client on {app}'s document"),
+    );
+    let dropped = unexpected_warnings(&output);
+    assert!(
+        dropped.is_empty(),
+        "openapi-python-client dropped parts of {app}'s document:\n{}",
+        dropped.join("\n---\n")
+    );
+
+    // The generated package imports, every module of it.
+    let mut import = Command::new(venv_tool("python"));
+    import
+        .args([
+            "-c",
+            "import importlib, pkgutil, sys\n\
+             pkg = next(p for p in pkgutil.iter_modules(['.']) if p.ispkg)\n\
+             root = importlib.import_module(pkg.name)\n\
+             for m in pkgutil.walk_packages(root.__path__, pkg.name + '.'):\n    importlib.import_module(m.name)\n",
+        ])
+        .current_dir(&out);
+    run(import, &format!("importing {app}'s generated client"));
 }
