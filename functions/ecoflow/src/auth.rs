@@ -9,7 +9,7 @@ use civic_auth::{Grant, TokenKind, Tokens, hash_password, verify_password};
 use civic_core::item::{from_item, to_item};
 use civic_core::retry::won;
 use civic_core::{Error, Json, Result, ids};
-use civic_store::{Cond, Item, Key, StoreError, Table};
+use civic_store::{Cond, GSI1PK, GSI1SK, Item, Key, PK, SK, StoreError, Table};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -54,10 +54,10 @@ impl UserRecord {
         let item = to_item(
             self,
             &[
-                ("PK", key.pk),
-                ("SK", key.sk),
-                ("GSI1PK", "USERS".into()),
-                ("GSI1SK", pad(self.id)),
+                (PK, key.pk),
+                (SK, key.sk),
+                (GSI1PK, "USERS".into()),
+                (GSI1SK, pad(self.id)),
             ],
         )?;
         Ok(with_version(item, version))

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use civic_core::item::{from_item, to_item};
 use civic_core::{Json, Query, Result, ids, page};
-use civic_store::{Cond, Key};
+use civic_store::{Cond, Key, PK, SK};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -81,7 +81,7 @@ async fn broadcast(
     };
     let k = key(n.id);
     s.table
-        .put(to_item(&n, &[("PK", k.pk), ("SK", k.sk)])?, Cond::NotExists)
+        .put(to_item(&n, &[(PK, k.pk), (SK, k.sk)])?, Cond::NotExists)
         .await?;
     Ok((StatusCode::CREATED, Json(n)))
 }

@@ -16,7 +16,7 @@ use std::str::FromStr;
 use civic_core::item::{from_item, to_item};
 use civic_core::retry::won;
 use civic_core::{Error, Result, ids, retry};
-use civic_store::{Cond, Item, Key, Table, Write};
+use civic_store::{Cond, Item, Key, PK, SK, Table, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -134,7 +134,7 @@ async fn save(table: &dyn Table, old: Option<(&Record, i64)>, new: &Record) -> R
         None => (0, Cond::NotExists),
     };
     let item = |pk: &str| -> Result<Item> {
-        to_item(new, &[("PK", pk.to_owned()), ("SK", pad(new.alert.id))])
+        to_item(new, &[(PK, pk.to_owned()), (SK, pad(new.alert.id))])
     };
     let new_views = views(&new.alert);
     let mut writes = vec![Write::Put {
@@ -162,8 +162,8 @@ async fn save(table: &dyn Table, old: Option<(&Record, i64)>, new: &Record) -> R
         match (was_open, is_open) {
             (false, true) => {
                 let mut m = Item::new();
-                m.insert("PK".into(), key.pk.into());
-                m.insert("SK".into(), key.sk.into());
+                m.insert(PK.into(), key.pk.into());
+                m.insert(SK.into(), key.sk.into());
                 m.insert("alert_id".into(), new.alert.id.into());
                 writes.push(Write::Put {
                     item: m,

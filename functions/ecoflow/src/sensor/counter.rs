@@ -13,7 +13,7 @@
 
 use aws_lambda_events::s3::{S3Event, S3EventRecord};
 use civic_core::Result;
-use civic_store::{Capped, Cond, StoreError};
+use civic_store::{Capped, Cond, PK, SK, StoreError};
 use serde_json::{Value, json};
 
 use super::uploads::MAX_BYTES;
@@ -110,8 +110,8 @@ async fn count(s: &State, record: S3EventRecord) -> Result<Outcome> {
 /// redelivered event a duplicate.
 async fn refuse(s: &State, marker: &civic_store::Key, why: &str) -> Result<()> {
     let mut item = civic_store::Item::new();
-    item.insert("PK".into(), marker.pk.clone().into());
-    item.insert("SK".into(), marker.sk.clone().into());
+    item.insert(PK.into(), marker.pk.clone().into());
+    item.insert(SK.into(), marker.sk.clone().into());
     item.insert("refused".into(), why.into());
     match s.table.put(item, Cond::NotExists).await {
         Ok(()) | Err(StoreError::ConditionFailed) => Ok(()),

@@ -21,7 +21,7 @@ pub mod uploads;
 use bytes::Bytes;
 use civic_core::item::to_item;
 use civic_core::{Error, Result, ids};
-use civic_store::{Cond, Key, StoreError, Table, Write};
+use civic_store::{Cond, GSI1PK, GSI1SK, Key, PK, SK, StoreError, Table, Write};
 use civic_vision::{ImageLimits, VisionError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -239,8 +239,8 @@ async fn record(table: &dyn Table, d: &Detection, origin: &Origin) -> Result<boo
     if let Origin::Upload { bucket, key, etag } = origin {
         let marker = upload_marker(bucket, key, etag);
         let mut item = civic_store::Item::new();
-        item.insert("PK".into(), marker.pk.into());
-        item.insert("SK".into(), marker.sk.into());
+        item.insert(PK.into(), marker.pk.into());
+        item.insert(SK.into(), marker.sk.into());
         item.insert("detection_id".into(), d.id.into());
         writes.push(Write::Put {
             item,
@@ -248,12 +248,12 @@ async fn record(table: &dyn Table, d: &Detection, origin: &Origin) -> Result<boo
         });
     }
     for zone in [None, Some(d.zone_id)] {
-        let mut keys = vec![("PK", partition(zone)), ("SK", pad(d.id))];
+        let mut keys = vec![(PK, partition(zone)), (SK, pad(d.id))];
         if d.saved.is_some() {
             // The sparse carbon history index (see `carbon`).
             keys.extend([
-                ("GSI1PK", carbon::history_partition(zone)),
-                ("GSI1SK", pad(d.id)),
+                (GSI1PK, carbon::history_partition(zone)),
+                (GSI1SK, pad(d.id)),
             ]);
         }
         writes.push(Write::Put {

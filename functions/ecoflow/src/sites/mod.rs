@@ -21,7 +21,7 @@ pub use out::{CameraBrief, CameraOut, OrgBrief, OrgOut, ZoneInOrg, ZoneOut, Zone
 
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Result};
-use civic_store::{Cond, Item, Key, Query, SkRange, Table, Write};
+use civic_store::{Cond, GSI1PK, GSI1SK, Item, Key, PK, Query, SK, SkRange, Table, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
@@ -120,10 +120,10 @@ fn site_item<T: Serialize>(value: &T, org: i64, sk: String, version: i64) -> Res
     let item = to_item(
         value,
         &[
-            ("PK", partition(org)),
-            ("SK", sk),
-            ("GSI1PK", SITES.into()),
-            ("GSI1SK", gsi_sk),
+            (PK, partition(org)),
+            (SK, sk),
+            (GSI1PK, SITES.into()),
+            (GSI1SK, gsi_sk),
         ],
     )?;
     Ok(with_version(item, version))
@@ -170,8 +170,8 @@ impl Camera {
 /// Where a zone or camera lives: its organization (and zone).
 fn pointer(key: Key, org: i64, zone: i64) -> Item {
     let mut item = Item::new();
-    item.insert("PK".into(), key.pk.into());
-    item.insert("SK".into(), key.sk.into());
+    item.insert(PK.into(), key.pk.into());
+    item.insert(SK.into(), key.sk.into());
     item.insert("organization_id".into(), org.into());
     item.insert("zone_id".into(), zone.into());
     item
@@ -217,7 +217,7 @@ impl Tree {
 fn build_trees(items: Vec<Item>) -> Result<Vec<Tree>> {
     let mut trees: Vec<Tree> = Vec::new();
     for item in items {
-        let sk = item.get("SK").and_then(Value::as_str).unwrap_or_default();
+        let sk = item.get(SK).and_then(Value::as_str).unwrap_or_default();
         let (is_org, is_camera) = (sk == "ORG", sk.contains("#CAM#"));
         let version = version_of(&item);
         if is_org {
