@@ -336,7 +336,7 @@ pub fn pk(v: &Value) -> std::result::Result<i64, String> {
 }
 
 /// A primary key read from a body, with the value as sent (DRF's errors quote it).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Pk {
     pub id: i64,
     pub given: Value,

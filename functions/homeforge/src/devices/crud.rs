@@ -170,10 +170,7 @@ pub(super) async fn create_device(
     Valid(req): Valid<DeviceInput>,
 ) -> Result<(StatusCode, Json<Registered>)> {
     let table = s.table.as_ref();
-    let given = req.device_type.unwrap_or_else(|| Pk {
-        id: 0,
-        given: Value::Null,
-    });
+    let given = req.device_type.unwrap_or_default();
     let kind = load_type(table, given.id)
         .await?
         .filter(|t| t.approved || caller.can_see(t.proposed_by))
