@@ -6,30 +6,57 @@ use serde_json::Value;
 
 use crate::{DeviceCredentials, ProvisionError, PublishError, Publisher};
 
+/// This crate's settings on AWS, from the function's environment (read once, at init).
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// `IOT_DATA_ENDPOINT` (`https://…-ats.iot.…`); unset: looked up with
+    /// `iot:DescribeEndpoint` at the first publish.
+    pub data_endpoint: Option<String>,
+    /// `DEVICE_POLICY`: the IoT policy device certificates get; unset: no provisioning.
+    pub device_policy: Option<String>,
+}
+
+impl Config {
+    /// Plain strings: nothing here can fail to parse.
+    pub fn from_env() -> Self {
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        Self {
+            data_endpoint: var("IOT_DATA_ENDPOINT"),
+            device_policy: var("DEVICE_POLICY"),
+        }
+    }
+}
+
 /// Publishes through IoT Core's data plane (`iot:Publish` on the topic). The client is made
 /// at the first publish, so functions that never publish pay nothing at cold start.
 #[derive(Default)]
 pub struct IotData {
     client: tokio::sync::OnceCell<aws_sdk_iotdataplane::Client>,
+    endpoint: Option<String>,
 }
 
 impl IotData {
-    pub fn from_env() -> Self {
-        Self::default()
+    pub fn new(config: &Config) -> Self {
+        Self {
+            client: Default::default(),
+            endpoint: config.data_endpoint.clone(),
+        }
     }
 
     async fn client(&self) -> &aws_sdk_iotdataplane::Client {
-        self.client.get_or_init(data_client).await
+        self.client
+            .get_or_init(|| data_client(self.endpoint.clone()))
+            .await
     }
 }
 
-/// The account's data endpoint is `IOT_DATA_ENDPOINT` (`https://…-ats.iot.…`), or is looked
-/// up with `iot:DescribeEndpoint`.
-async fn data_client() -> aws_sdk_iotdataplane::Client {
+/// The account's data endpoint is `endpoint` ([`Config::data_endpoint`]), or is looked up
+/// with `iot:DescribeEndpoint`.
+async fn data_client(endpoint: Option<String>) -> aws_sdk_iotdataplane::Client {
     let config = aws_config::load_from_env().await;
-    let endpoint = match std::env::var("IOT_DATA_ENDPOINT") {
-        Ok(e) if !e.is_empty() => Some(e),
-        _ => aws_sdk_iot::Client::new(&config)
+    let endpoint = match endpoint {
+        Some(e) => Some(e),
+        None => aws_sdk_iot::Client::new(&config)
             .describe_endpoint()
             .endpoint_type("iot:Data-ATS")
             .send()
@@ -95,11 +122,9 @@ impl IotProvisioner {
         }
     }
 
-    /// From the Lambda environment, when the template names the app's `DEVICE_POLICY`.
-    pub async fn from_env() -> Option<Self> {
-        let policy = std::env::var("DEVICE_POLICY")
-            .ok()
-            .filter(|p| !p.is_empty())?;
+    /// On AWS, when the template names the app's `DEVICE_POLICY`.
+    pub async fn from_config(config: &Config) -> Option<Self> {
+        let policy = config.device_policy.clone()?;
         Some(Self::new(&aws_config::load_from_env().await, policy))
     }
 

@@ -12,8 +12,9 @@ pub(crate) async fn platform(app: &App) -> Result<Platform, Error> {
     let p = Platform::from_env().await?;
     #[cfg(feature = "iot")]
     let p = {
-        let p = p.with_publisher(std::sync::Arc::new(civic_iot::aws::IotData::from_env()));
-        match civic_iot::aws::IotProvisioner::from_env().await {
+        let config = civic_iot::aws::Config::from_env();
+        let p = p.with_publisher(std::sync::Arc::new(civic_iot::aws::IotData::new(&config)));
+        match civic_iot::aws::IotProvisioner::from_config(&config).await {
             Some(provisioner) => p.with_provisioner(std::sync::Arc::new(provisioner)),
             None => p,
         }
