@@ -4,12 +4,12 @@
 use axum::extract::State as S;
 use axum::http::{HeaderMap, StatusCode, header};
 use civic_auth::backoff::{self, Scope};
-use civic_auth::first_user::{self, Claim};
+use civic_auth::first_user::{Refused, Registration};
 use civic_auth::{Grant, TokenKind, Tokens, hash_password, verify_password};
 use civic_core::item::{from_item, to_item};
 use civic_core::retry::won;
 use civic_core::{Error, Json, Result, ids};
-use civic_store::{Cond, GSI1PK, GSI1SK, Item, Key, PK, SK, StoreError, Table};
+use civic_store::{Cond, GSI1PK, GSI1SK, Item, Key, PK, SK, Table};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -180,19 +180,23 @@ async fn register(
         true => s.auth.bearer_headers(&headers)?.role == Role::Admin.as_str(),
         false => false,
     };
-    let has_admin = first_user::exists(s.table.as_ref()).await?;
-    let elevated_without_admin = requested > Role::User && !caller_is_admin;
     let forbidden = || Error::Forbidden("Only an admin can register an ADMIN user.".into());
-    if has_admin && elevated_without_admin {
-        return Err(forbidden());
-    }
     let exists = || Error::field("email", "user with this email already exists.");
-    if s.table.get(&user_key(&email)).await?.is_some() {
+    let refused = |why| match why {
+        Refused::Elevated => forbidden(),
+        Refused::Exists => exists(),
+    };
+    let table = s.table.as_ref();
+    let reg = Registration::open(table, requested > Role::User && !caller_is_admin)
+        .await?
+        .map_err(refused)?;
+    // Checked before hashing, so a taken email costs no hashing (the store re-checks it).
+    if table.get(&user_key(&email)).await?.is_some() {
         return Err(exists());
     }
 
-    let mut user = UserRecord {
-        id: ids::next_id(s.table.as_ref(), "user").await?,
+    let user = UserRecord {
+        id: ids::next_id(table, "user").await?,
         email,
         first_name,
         last_name,
@@ -202,25 +206,17 @@ async fn register(
         date_joined: civic_core::time::now_rfc3339(),
         token_version: 0,
     };
-    let claim = match has_admin {
-        true => Claim::Lost,
-        false => {
-            let first = UserRecord {
-                role: Role::Admin,
-                ..user.clone()
-            };
-            first_user::claim(s.table.as_ref(), first.to_item(1)?).await?
-        }
+    let first = UserRecord {
+        role: Role::Admin,
+        ..user.clone()
     };
-    match claim {
-        Claim::Won => user.role = Role::Admin,
-        Claim::UserExists => return Err(exists()),
-        Claim::Lost if elevated_without_admin => return Err(forbidden()),
-        Claim::Lost => match s.table.put_if_absent(user.to_item(1)?).await {
-            Err(StoreError::ConditionFailed) => return Err(exists()),
-            other => other?,
-        },
-    }
+    let (first_item, item) = (first.to_item(1)?, user.to_item(1)?);
+    let is_first = reg.store(table, vec![first_item], vec![item]).await?;
+    let user = if is_first.map_err(refused)? {
+        first
+    } else {
+        user
+    };
     Ok((
         StatusCode::CREATED,
         Json(Registered {
