@@ -3,24 +3,11 @@
 //! Stored keys outlive the code: a string changed here orphans every item written before.
 
 use chrono::{DateTime, Utc};
-use civic_store::{GSI1PK, GSI1SK, Key, PK, SK};
+use civic_store::Key;
 
 use crate::timeline::Crossing;
 
-/// The key attributes of an item stored at `key`.
-pub fn attributes(key: Key) -> [(&'static str, String); 2] {
-    [(PK, key.pk), (SK, key.sk)]
-}
-
-/// The key attributes of an item stored at `key` and listed in `index` under `index_sk`.
-pub fn indexed(key: Key, index: String, index_sk: String) -> [(&'static str, String); 4] {
-    [
-        (PK, key.pk),
-        (SK, key.sk),
-        (GSI1PK, index),
-        (GSI1SK, index_sk),
-    ]
-}
+pub use civic_core::item::{attributes, indexed};
 
 /// The partition of a camera: its item, buckets, calibrations, baseline and video state.
 pub fn camera_pk(id: i64) -> String {

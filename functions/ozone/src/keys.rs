@@ -2,7 +2,7 @@
 //! the table in the crate's docs; rollup keys are `rollup::Scope::pk` and the bucket key).
 //! Stored keys outlive the code: a string changed here orphans every item written before.
 
-use civic_store::{GSI1PK, GSI1SK, Key, PK, SK};
+use civic_store::Key;
 
 /// The index partitions (`GSI1PK`) listing each kind of item.
 pub const USERS: &str = "USERS";
@@ -12,20 +12,7 @@ pub const EVENTS: &str = "EVENTS";
 pub const OUTLETS: &str = "OUTLETS";
 pub const MACHINES: &str = "MACHINES";
 
-/// The key attributes of an item stored at `key`.
-pub fn attributes(key: Key) -> [(&'static str, String); 2] {
-    [(PK, key.pk), (SK, key.sk)]
-}
-
-/// The key attributes of an item stored at `key` and listed in `index` under `index_sk`.
-pub fn indexed(key: Key, index: &str, index_sk: String) -> [(&'static str, String); 4] {
-    [
-        (PK, key.pk),
-        (SK, key.sk),
-        (GSI1PK, index.to_owned()),
-        (GSI1SK, index_sk),
-    ]
-}
+pub use civic_core::item::{attributes, indexed};
 
 /// Usernames are unique without regard to case.
 pub fn user_key(username: &str) -> Key {

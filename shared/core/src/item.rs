@@ -1,6 +1,6 @@
 //! Typed records to and from store items: the domain struct's fields plus the keys.
 
-use civic_store::Item;
+use civic_store::{GSI1PK, GSI1SK, Item, Key, PK, SK};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -23,4 +23,24 @@ pub fn to_item<T: Serialize>(value: &T, keys: &[(&str, String)]) -> Result<Item>
 pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
     serde_json::from_value(Value::Object(item))
         .map_err(|e| Error::Internal(format!("corrupt record: {e}")))
+}
+
+/// The key attributes of an item stored at `key`, for [`to_item`].
+pub fn attributes(key: Key) -> [(&'static str, String); 2] {
+    [(PK, key.pk), (SK, key.sk)]
+}
+
+/// The key attributes of an item stored at `key` and listed in the `GSI1` index partition
+/// `index` under `index_sk`, for [`to_item`].
+pub fn indexed(
+    key: Key,
+    index: impl Into<String>,
+    index_sk: String,
+) -> [(&'static str, String); 4] {
+    [
+        (PK, key.pk),
+        (SK, key.sk),
+        (GSI1PK, index.into()),
+        (GSI1SK, index_sk),
+    ]
 }

@@ -101,7 +101,7 @@ impl Plan<'_, '_> {
                         "timestamp": at, "occurrences": 1, VERSION: 1,
                     });
                     let index_sk = open_alert_sk(self.camera.id, id);
-                    let keys = indexed(alert_key(id), OPEN_ALERTS.into(), index_sk);
+                    let keys = indexed(alert_key(id), OPEN_ALERTS, index_sk);
                     let Ok(item) = to_item(&alert, &keys) else {
                         continue;
                     };
