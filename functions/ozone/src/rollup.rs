@@ -172,7 +172,7 @@ pub async fn read(
         for item in page.items {
             let n = |name: &str| item.get(name).and_then(Value::as_i64).unwrap_or(0);
             let key = item
-                .get("SK")
+                .get(civic_store::SK)
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned();

@@ -24,8 +24,8 @@ pub fn issue(topics: &DeviceTopics, id: &str, device: &Key, at: &str) -> (MqttLo
     let (password, digest) = DeviceTokens::new(topics.app).issue();
     let key = credential_key(device);
     let mut item = Item::new();
-    item.insert("PK".into(), key.pk.into());
-    item.insert("SK".into(), key.sk.into());
+    item.insert(civic_store::PK.into(), key.pk.into());
+    item.insert(civic_store::SK.into(), key.sk.into());
     item.insert(DIGEST.into(), digest.into());
     item.insert("issued_at".into(), at.into());
     let username = topics.thing(id);

@@ -313,8 +313,8 @@ fn record(pk: String, sk: &str, expires_at: i64, fields: Value) -> Item {
         Value::Object(m) => m,
         _ => Item::new(),
     };
-    item.insert("PK".into(), pk.into());
-    item.insert("SK".into(), sk.into());
+    item.insert(civic_store::PK.into(), pk.into());
+    item.insert(civic_store::SK.into(), sk.into());
     item.insert("expires_at".into(), expires_at.into());
     item
 }

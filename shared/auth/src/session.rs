@@ -65,8 +65,8 @@ impl Sessions {
         let id = random_secret();
         let key = self.key(&id);
         let item = Item::from_iter([
-            ("PK".to_owned(), Value::from(key.pk)),
-            ("SK".to_owned(), key.sk.into()),
+            (civic_store::PK.to_owned(), Value::from(key.pk)),
+            (civic_store::SK.to_owned(), key.sk.into()),
             ("subject".to_owned(), subject.into()),
             ("ver".to_owned(), ver.into()),
             ("expires_at".to_owned(), (now_epoch() + self.ttl).into()),
