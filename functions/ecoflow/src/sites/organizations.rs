@@ -6,7 +6,6 @@ use axum::response::Response;
 use civic_core::retry::won;
 use civic_core::{Error, Json, Query, Result, ids, page, retry};
 use civic_store::{Cond, Table, Write};
-use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -14,7 +13,7 @@ use super::{
     LATITUDE, LONGITUDE, NAME_MAX, Org, OrgOut, PageParams, TYPE_MAX, Tree, load_tree, org_key,
     page_of_trees, set, zone_deletes,
 };
-use crate::fields::Body;
+use crate::fields::{Body, FromBody, Patch, Valid};
 use crate::{Admin, Id, State, User, not_found};
 
 pub fn routes() -> OpenApiRouter<State> {
@@ -27,16 +26,18 @@ const MAX_CAPACITY: i64 = 10_000_000;
 
 /// Request schema (for the docs: the body is checked field by field). On `PUT` every field
 /// is optional.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
+#[derive(ToSchema)]
 pub struct OrgInput {
-    name: String,
+    #[schema(value_type = String)]
+    name: Option<String>,
     org_type: Option<String>,
     total_capacity: Option<i64>,
     /// -90..90, at most 6 decimals; number or string; null clears it.
-    latitude: Option<f64>,
+    #[schema(value_type = Option<f64>)]
+    latitude: Option<Option<String>>,
     /// -180..180, at most 6 decimals.
-    longitude: Option<f64>,
+    #[schema(value_type = Option<f64>)]
+    longitude: Option<Option<String>>,
 }
 
 civic_core::schema_variant!(
@@ -44,28 +45,20 @@ civic_core::schema_variant!(
     pub OrgPatch = OrgInput, []
 );
 
-/// The fields a request sets.
-struct Patch {
-    name: Option<String>,
-    org_type: Option<String>,
-    total_capacity: Option<i64>,
-    latitude: Option<Option<String>>,
-    longitude: Option<Option<String>>,
-}
-
-impl Patch {
-    fn read(mut body: Body) -> Result<Self> {
-        let patch = Self {
+impl FromBody for OrgInput {
+    fn from_body(body: &mut Body) -> Self {
+        Self {
             name: body.string("name", true, false, NAME_MAX),
             org_type: body.string("org_type", false, true, TYPE_MAX),
             total_capacity: body.int("total_capacity", false, 0..=MAX_CAPACITY),
             latitude: body.coordinate("latitude", LATITUDE),
             longitude: body.coordinate("longitude", LONGITUDE),
-        };
-        body.finish()?;
-        Ok(patch)
+        }
     }
+}
 
+/// A request sets only the fields it carries.
+impl OrgInput {
     fn apply(&self, org: &mut Org) {
         set(&mut org.name, &self.name);
         set(&mut org.org_type, &self.org_type);
@@ -88,8 +81,11 @@ async fn list(S(s): S<State>, _: User, Query(q): Query<PageParams>) -> Result<Re
 #[utoipa::path(post, path = "/api/organizations", operation_id = "create_organization", tag = "organizations", request_body = OrgInput,
     security(("bearer" = [])),
     responses((status = 201, body = OrgOut), (status = 400), (status = 401), (status = 403)))]
-async fn create(S(s): S<State>, _: Admin, body: Body) -> Result<(StatusCode, Json<OrgOut>)> {
-    let patch = Patch::read(body)?;
+async fn create(
+    S(s): S<State>,
+    _: Admin,
+    Valid(patch): Valid<OrgInput>,
+) -> Result<(StatusCode, Json<OrgOut>)> {
     let now = civic_core::time::now_rfc3339();
     let mut org = Org {
         id: ids::next_id(s.table.as_ref(), "organization").await?,
@@ -126,8 +122,12 @@ async fn detail(S(s): S<State>, _: User, Id(id): Id) -> Result<Json<OrgOut>> {
 #[utoipa::path(put, path = "/api/organizations/{id}", operation_id = "update_organization", tag = "organizations", params(("id" = i64, Path)),
     request_body = OrgPatch, security(("bearer" = [])),
     responses((status = 200, body = OrgOut), (status = 400), (status = 401), (status = 403), (status = 404)))]
-async fn update(S(s): S<State>, _: Admin, Id(id): Id, body: Body) -> Result<Json<OrgOut>> {
-    let patch = Patch::read(body.partial())?;
+async fn update(
+    S(s): S<State>,
+    _: Admin,
+    Id(id): Id,
+    Patch(patch): Patch<OrgInput>,
+) -> Result<Json<OrgOut>> {
     let table = s.table.as_ref();
     let tree = retry::optimistic(|| async {
         let mut tree = load_tree(table, id)
@@ -183,3 +183,4 @@ pub async fn delete_org(table: &dyn Table, id: i64) -> Result<()> {
         e => e,
     })
 }
+
