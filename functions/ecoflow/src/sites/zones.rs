@@ -16,7 +16,7 @@ use super::{
     Zone, ZoneNode, ZoneOut, count_child, load_org, load_tree, no_such, org_key, page_of_trees,
     set, zone_deletes, zone_tree,
 };
-use crate::fields::{Body, int_param};
+use crate::fields::{Body, FromBody, Patch, Valid, int_param};
 use crate::{Admin, Id, State, User, not_found};
 
 pub fn routes() -> OpenApiRouter<State> {
@@ -29,16 +29,19 @@ const MAX_CAPACITY: i64 = 10_000_000;
 
 /// Request schema (for the docs: the body is checked field by field). On `PUT` every field
 /// is optional.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
+#[derive(ToSchema)]
 pub struct ZoneInput {
-    name: String,
+    #[schema(value_type = String)]
+    name: Option<String>,
     zone_type: Option<String>,
     capacity: Option<i64>,
-    latitude: Option<f64>,
-    longitude: Option<f64>,
+    #[schema(value_type = Option<f64>)]
+    latitude: Option<Option<String>>,
+    #[schema(value_type = Option<f64>)]
+    longitude: Option<Option<String>>,
     /// The parent organization; on `PUT`, a different one moves the zone and its cameras.
-    organization_id: i64,
+    #[schema(value_type = i64)]
+    organization_id: Option<i64>,
 }
 
 civic_core::schema_variant!(
@@ -46,29 +49,21 @@ civic_core::schema_variant!(
     pub ZonePatch = ZoneInput, []
 );
 
-struct Patch {
-    name: Option<String>,
-    zone_type: Option<String>,
-    capacity: Option<i64>,
-    latitude: Option<Option<String>>,
-    longitude: Option<Option<String>>,
-    organization_id: Option<i64>,
-}
-
-impl Patch {
-    fn read(mut body: Body) -> Result<Self> {
-        let patch = Self {
+impl FromBody for ZoneInput {
+    fn from_body(body: &mut Body) -> Self {
+        Self {
             name: body.string("name", true, false, NAME_MAX),
             zone_type: body.string("zone_type", false, true, TYPE_MAX),
             capacity: body.int("capacity", false, 0..=MAX_CAPACITY),
             latitude: body.coordinate("latitude", LATITUDE),
             longitude: body.coordinate("longitude", LONGITUDE),
             organization_id: body.int("organization_id", true, 1..=i64::MAX),
-        };
-        body.finish()?;
-        Ok(patch)
+        }
     }
+}
 
+/// A request sets only the fields it carries.
+impl ZoneInput {
     fn apply(&self, zone: &mut Zone) {
         set(&mut zone.name, &self.name);
         set(&mut zone.zone_type, &self.zone_type);
@@ -112,8 +107,11 @@ async fn list(S(s): S<State>, _: User, Query(q): Query<ZoneParams>) -> Result<Re
 
 #[utoipa::path(post, path = "/api/zones", operation_id = "create_zone", tag = "zones", request_body = ZoneInput, security(("bearer" = [])),
     responses((status = 201, body = ZoneOut), (status = 400), (status = 401), (status = 403)))]
-async fn create(S(s): S<State>, _: Admin, body: Body) -> Result<(StatusCode, Json<ZoneOut>)> {
-    let patch = Patch::read(body)?;
+async fn create(
+    S(s): S<State>,
+    _: Admin,
+    Valid(patch): Valid<ZoneInput>,
+) -> Result<(StatusCode, Json<ZoneOut>)> {
     let org_id = patch.organization_id.unwrap_or_default();
     let table = s.table.as_ref();
     let id = ids::next_id(table, "zone").await?;
@@ -179,8 +177,12 @@ async fn detail(S(s): S<State>, _: User, Id(id): Id) -> Result<Json<ZoneOut>> {
 #[utoipa::path(put, path = "/api/zones/{id}", operation_id = "update_zone", tag = "zones", params(("id" = i64, Path)),
     request_body = ZonePatch, security(("bearer" = [])),
     responses((status = 200, body = ZoneOut), (status = 400), (status = 401), (status = 403), (status = 404)))]
-async fn update(S(s): S<State>, _: Admin, Id(id): Id, body: Body) -> Result<Json<ZoneOut>> {
-    let patch = Patch::read(body.partial())?;
+async fn update(
+    S(s): S<State>,
+    _: Admin,
+    Id(id): Id,
+    Patch(patch): Patch<ZoneInput>,
+) -> Result<Json<ZoneOut>> {
     let table = s.table.as_ref();
     let (tree, node) = retry::optimistic(|| async {
         let tree = zone_tree(table, id)
