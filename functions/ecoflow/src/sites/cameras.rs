@@ -15,7 +15,7 @@ use super::{
     Camera, CameraOut, MAX_CAMERAS, NAME_MAX, PageParams, Tree, ZoneNode, camera_pointer,
     camera_tree, count_child, no_such, page_of_trees, set, zone_tree,
 };
-use crate::fields::{Body, int_param};
+use crate::fields::{Body, FromBody, Patch, Valid, int_param};
 use crate::{Admin, Id, State, User, not_found};
 
 pub fn routes() -> OpenApiRouter<State> {
@@ -26,14 +26,15 @@ pub fn routes() -> OpenApiRouter<State> {
 
 /// Request schema (for the docs: the body is checked field by field). On `PUT` every field
 /// is optional.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
+#[derive(ToSchema)]
 pub struct CameraInput {
-    name: String,
+    #[schema(value_type = String)]
+    name: Option<String>,
     /// Default true.
     is_active: Option<bool>,
     /// The parent zone; on `PUT`, a different one moves the camera.
-    zone_id: i64,
+    #[schema(value_type = i64)]
+    zone_id: Option<i64>,
 }
 
 civic_core::schema_variant!(
@@ -41,23 +42,18 @@ civic_core::schema_variant!(
     pub CameraPatch = CameraInput, []
 );
 
-struct Patch {
-    name: Option<String>,
-    is_active: Option<bool>,
-    zone_id: Option<i64>,
-}
-
-impl Patch {
-    fn read(mut body: Body) -> Result<Self> {
-        let patch = Self {
+impl FromBody for CameraInput {
+    fn from_body(body: &mut Body) -> Self {
+        Self {
             name: body.string("name", true, false, NAME_MAX),
             is_active: body.bool("is_active", false),
             zone_id: body.int("zone_id", true, 1..=i64::MAX),
-        };
-        body.finish()?;
-        Ok(patch)
+        }
     }
+}
 
+/// A request sets only the fields it carries.
+impl CameraInput {
     fn apply(&self, camera: &mut Camera) {
         set(&mut camera.name, &self.name);
         set(&mut camera.is_active, &self.is_active);
@@ -119,8 +115,11 @@ async fn list(S(s): S<State>, _: User, Query(q): Query<CameraParams>) -> Result<
 
 #[utoipa::path(post, path = "/api/cameras", operation_id = "create_camera", tag = "cameras", request_body = CameraInput, security(("bearer" = [])),
     responses((status = 201, body = CameraOut), (status = 400), (status = 401), (status = 403)))]
-async fn create(S(s): S<State>, _: Admin, body: Body) -> Result<(StatusCode, Json<CameraOut>)> {
-    let patch = Patch::read(body)?;
+async fn create(
+    S(s): S<State>,
+    _: Admin,
+    Valid(patch): Valid<CameraInput>,
+) -> Result<(StatusCode, Json<CameraOut>)> {
     let zone_id = patch.zone_id.unwrap_or_default();
     let table = s.table.as_ref();
     let id = ids::next_id(table, "camera").await?;
@@ -173,8 +172,12 @@ async fn detail(S(s): S<State>, _: User, Id(id): Id) -> Result<Json<CameraOut>> 
 #[utoipa::path(put, path = "/api/cameras/{id}", operation_id = "update_camera", tag = "cameras", params(("id" = i64, Path)),
     request_body = CameraPatch, security(("bearer" = [])),
     responses((status = 200, body = CameraOut), (status = 400), (status = 401), (status = 403), (status = 404)))]
-async fn update(S(s): S<State>, _: Admin, Id(id): Id, body: Body) -> Result<Json<CameraOut>> {
-    let patch = Patch::read(body.partial())?;
+async fn update(
+    S(s): S<State>,
+    _: Admin,
+    Id(id): Id,
+    Patch(patch): Patch<CameraInput>,
+) -> Result<Json<CameraOut>> {
     let table = s.table.as_ref();
     let out = retry::optimistic(|| async {
         let tree = camera_tree(table, id)
