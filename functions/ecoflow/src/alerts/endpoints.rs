@@ -15,7 +15,7 @@ use super::{
     Alert, AlertStatus, MANUAL, Record, change, list_partition, load, main_key, marker_key, save,
     transition, views,
 };
-use crate::fields::{Body, int_param};
+use crate::fields::{Body, FromBody, Patch, Valid, int_param};
 use crate::sites::{camera_tree, no_such, zone_tree};
 use crate::{Admin, Id, State, User, pad};
 
@@ -65,10 +65,10 @@ async fn list(S(s): S<State>, _: User, Query(q): Query<AlertParams>) -> Result<R
 
 /// Request schema (for the docs: the body is checked field by field). On `PUT` every field
 /// is optional and `zone_id`/`camera_id` are ignored.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
+#[derive(ToSchema)]
 pub struct AlertInput {
-    heading: String,
+    #[schema(value_type = String)]
+    heading: Option<String>,
     sub_heading: Option<String>,
     /// Default `OPEN`.
     status: Option<AlertStatus>,
@@ -78,20 +78,33 @@ pub struct AlertInput {
     camera_id: Option<i64>,
 }
 
+impl FromBody for AlertInput {
+    fn from_body(body: &mut Body) -> Self {
+        Self {
+            heading: body.string("heading", true, false, TEXT_MAX),
+            sub_heading: body.string("sub_heading", false, true, TEXT_MAX),
+            status: body.choice::<AlertStatus>("status", false),
+            zone_id: body.int("zone_id", false, 1..=i64::MAX),
+            camera_id: body.int("camera_id", false, 1..=i64::MAX),
+        }
+    }
+}
+
 /// Create an alert manually (`alert_type` `MANUAL`).
 #[utoipa::path(post, path = "/api/alerts", operation_id = "create_alert", tag = "alerts", request_body = AlertInput, security(("bearer" = [])),
     responses((status = 201, body = Alert), (status = 400), (status = 401), (status = 403)))]
 async fn create(
     S(s): S<State>,
     Admin(user): Admin,
-    mut body: Body,
+    Valid(input): Valid<AlertInput>,
 ) -> Result<(StatusCode, Json<Alert>)> {
-    let heading = body.string("heading", true, false, TEXT_MAX);
-    let sub_heading = body.string("sub_heading", false, true, TEXT_MAX);
-    let status = body.choice::<AlertStatus>("status", false);
-    let zone_id = body.int("zone_id", false, 1..=i64::MAX);
-    let camera_id = body.int("camera_id", false, 1..=i64::MAX);
-    body.finish()?;
+    let AlertInput {
+        heading,
+        sub_heading,
+        status,
+        zone_id,
+        camera_id,
+    } = input;
     let table = s.table.as_ref();
     // Where it was raised: the camera names its zone, the zone its organization.
     let (org, zone) = match (camera_id, zone_id) {
@@ -150,8 +163,7 @@ async fn detail(S(s): S<State>, _: User, Id(id): Id) -> Result<Json<Alert>> {
     Ok(Json(load(s.table.as_ref(), id).await?.0.alert))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
+#[derive(ToSchema)]
 pub struct AlertUpdate {
     heading: Option<String>,
     sub_heading: Option<String>,
@@ -159,16 +171,32 @@ pub struct AlertUpdate {
     status: Option<AlertStatus>,
 }
 
+/// Read as a partial update (`Patch<AlertUpdate>`): `heading`, when present, may not be blank.
+impl FromBody for AlertUpdate {
+    fn from_body(body: &mut Body) -> Self {
+        Self {
+            heading: body.string("heading", true, false, TEXT_MAX),
+            sub_heading: body.string("sub_heading", false, true, TEXT_MAX),
+            status: body.choice::<AlertStatus>("status", false),
+        }
+    }
+}
+
 /// Update an alert (e.g. `{"status": "CLOSED"}`); every field is optional.
 #[utoipa::path(put, path = "/api/alerts/{id}", operation_id = "update_alert", tag = "alerts", params(("id" = i64, Path)),
     request_body = AlertUpdate, security(("bearer" = [])),
     responses((status = 200, body = Alert), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409)))]
-async fn update(S(s): S<State>, Admin(user): Admin, Id(id): Id, body: Body) -> Result<Json<Alert>> {
-    let mut body = body.partial();
-    let heading = body.string("heading", true, false, TEXT_MAX);
-    let sub_heading = body.string("sub_heading", false, true, TEXT_MAX);
-    let status = body.choice::<AlertStatus>("status", false);
-    body.finish()?;
+async fn update(
+    S(s): S<State>,
+    Admin(user): Admin,
+    Id(id): Id,
+    Patch(input): Patch<AlertUpdate>,
+) -> Result<Json<Alert>> {
+    let AlertUpdate {
+        heading,
+        sub_heading,
+        status,
+    } = input;
     let alert = change(s.table.as_ref(), id, |a, now| {
         crate::sites::set(&mut a.heading, &heading);
         crate::sites::set(&mut a.sub_heading, &sub_heading);
