@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::fields::Body;
+use crate::fields::{Body, FromBody, Valid};
 use crate::{Admin, Id, State, User, not_found, pad};
 
 pub fn routes() -> OpenApiRouter<State> {
@@ -54,11 +54,21 @@ async fn list(S(s): S<State>, _: User, Query(q): Query<PageParams>) -> Result<Re
     page::items::<Notification>(s.table.as_ref(), newest).await
 }
 
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
+#[derive(ToSchema)]
 pub struct NewNotification {
-    title: String,
-    message: String,
+    #[schema(value_type = String)]
+    title: Option<String>,
+    #[schema(value_type = String)]
+    message: Option<String>,
+}
+
+impl FromBody for NewNotification {
+    fn from_body(body: &mut Body) -> Self {
+        Self {
+            title: body.string("title", true, false, 255),
+            message: body.string("message", true, false, 10_000),
+        }
+    }
 }
 
 /// Broadcast a message to all users.
@@ -68,11 +78,8 @@ pub struct NewNotification {
 async fn broadcast(
     S(s): S<State>,
     _: Admin,
-    mut body: Body,
+    Valid(NewNotification { title, message }): Valid<NewNotification>,
 ) -> Result<(StatusCode, Json<Notification>)> {
-    let title = body.string("title", true, false, 255);
-    let message = body.string("message", true, false, 10_000);
-    body.finish()?;
     let n = Notification {
         id: ids::next_id(s.table.as_ref(), "notification").await?,
         title: title.unwrap_or_default(),
