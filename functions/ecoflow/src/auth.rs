@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::fields::{Body, REQUIRED};
+use crate::fields::{Body, FromBody, Patch, REQUIRED, Valid};
 use crate::{Role, State, User, pad, version_of, with_version};
 
 pub fn routes() -> OpenApiRouter<State> {
@@ -87,40 +87,21 @@ impl UserRecord {
 }
 
 /// Request schema of `register` (for the docs: the body is checked field by field).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
+#[derive(ToSchema)]
 pub struct RegisterRequest {
-    email: String,
-    password: String,
+    #[schema(value_type = String)]
+    email: Option<String>,
+    #[schema(value_type = String)]
+    password: Option<String>,
     first_name: Option<String>,
     last_name: Option<String>,
     /// `USER` (default) or `ADMIN`; ADMIN needs an admin's bearer token, except for the first user.
     role: Option<Role>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct Registered {
-    message: &'static str,
-    user: RegisteredUser,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RegisteredUser {
-    email: String,
-    role: Role,
-}
-
-/// A registration's fields, each checked so that every error is reported at once.
-struct NewUser {
-    email: String,
-    password: String,
-    first_name: String,
-    last_name: String,
-    requested: Role,
-}
-
-impl NewUser {
-    fn read(mut body: Body) -> Result<Self> {
+/// Each field checked so that every error is reported at once.
+impl FromBody for RegisterRequest {
+    fn from_body(body: &mut Body) -> Self {
         let email = body.string("email", true, false, 254);
         let email = email.and_then(|e| match normalize_email(&e) {
             Some(e) => Some(e),
@@ -145,18 +126,26 @@ impl NewUser {
                 format!("Ensure this field has at least {MIN_PASSWORD} characters."),
             );
         }
-        let first_name = body.string("first_name", false, true, NAME_MAX);
-        let last_name = body.string("last_name", false, true, NAME_MAX);
-        let requested = body.choice::<Role>("role", false).unwrap_or(Role::User);
-        body.finish()?;
-        Ok(Self {
-            email: email.unwrap_or_default(),
-            password: password.unwrap_or_default(),
-            first_name: first_name.unwrap_or_default(),
-            last_name: last_name.unwrap_or_default(),
-            requested,
-        })
+        Self {
+            email,
+            password,
+            first_name: body.string("first_name", false, true, NAME_MAX),
+            last_name: body.string("last_name", false, true, NAME_MAX),
+            role: body.choice::<Role>("role", false),
+        }
     }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Registered {
+    message: &'static str,
+    user: RegisteredUser,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RegisteredUser {
+    email: String,
+    role: Role,
 }
 
 /// Register a user. The first user of the app becomes ADMIN.
@@ -165,15 +154,10 @@ impl NewUser {
 async fn register(
     S(s): S<State>,
     headers: HeaderMap,
-    body: Body,
+    Valid(input): Valid<RegisterRequest>,
 ) -> Result<(StatusCode, Json<Registered>)> {
-    let NewUser {
-        email,
-        password,
-        first_name,
-        last_name,
-        requested,
-    } = NewUser::read(body)?;
+    let (email, password) = (input.email.unwrap_or_default(), input.password);
+    let requested = input.role.unwrap_or(Role::User);
 
     // A present but bad token is an error, not anonymity.
     let caller_is_admin = match headers.contains_key(header::AUTHORIZATION) {
@@ -198,11 +182,11 @@ async fn register(
     let user = UserRecord {
         id: ids::next_id(table, "user").await?,
         email,
-        first_name,
-        last_name,
+        first_name: input.first_name.unwrap_or_default(),
+        last_name: input.last_name.unwrap_or_default(),
         role: requested,
         eco_points: 0,
-        password_hash: hash_password(&password).await?,
+        password_hash: hash_password(&password.unwrap_or_default()).await?,
         date_joined: civic_core::time::now_rfc3339(),
         token_version: 0,
     };
@@ -229,11 +213,21 @@ async fn register(
     ))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
+#[derive(ToSchema)]
 pub struct LoginRequest {
-    email: String,
-    password: String,
+    #[schema(value_type = String)]
+    email: Option<String>,
+    #[schema(value_type = String)]
+    password: Option<String>,
+}
+
+impl FromBody for LoginRequest {
+    fn from_body(body: &mut Body) -> Self {
+        Self {
+            email: body.string("email", true, false, 254),
+            password: body.string("password", true, false, 128),
+        }
+    }
 }
 
 /// The seed's customized token response.
@@ -250,10 +244,10 @@ pub struct LoginResponse {
 
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 400), (status = 401), (status = 429, description = "Too many failed attempts on this account: `Retry-After` gives the seconds to wait")))]
-async fn login(S(s): S<State>, mut body: Body) -> Result<Json<LoginResponse>> {
-    let email = body.string("email", true, false, 254);
-    let password = body.string("password", true, false, 128);
-    body.finish()?;
+async fn login(
+    S(s): S<State>,
+    Valid(LoginRequest { email, password }): Valid<LoginRequest>,
+) -> Result<Json<LoginResponse>> {
     let (email, password) = (email.unwrap_or_default(), password.unwrap_or_default());
     let table = s.table.as_ref();
     let (user, _) = backoff::guard(table, Scope::Login, &email, async {
@@ -281,10 +275,18 @@ async fn login(S(s): S<State>, mut body: Body) -> Result<Json<LoginResponse>> {
     }))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
+#[derive(ToSchema)]
 pub struct RefreshRequest {
-    refresh: String,
+    #[schema(value_type = String)]
+    refresh: Option<String>,
+}
+
+impl FromBody for RefreshRequest {
+    fn from_body(body: &mut Body) -> Self {
+        Self {
+            refresh: body.string("refresh", true, false, 4096),
+        }
+    }
 }
 
 /// Refresh tokens rotate: the answer carries the next one too.
@@ -298,10 +300,11 @@ pub struct RefreshResponse {
 /// token works once; reusing one revokes the whole session.
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = RefreshResponse), (status = 400), (status = 401), (status = 429, description = "Too many failed attempts on this account: `Retry-After` gives the seconds to wait")))]
-async fn refresh(S(s): S<State>, mut body: Body) -> Result<Json<RefreshResponse>> {
-    let token = body.string("refresh", true, false, 4096);
-    body.finish()?;
-    let token = token.unwrap_or_default();
+async fn refresh(
+    S(s): S<State>,
+    Valid(RefreshRequest { refresh }): Valid<RefreshRequest>,
+) -> Result<Json<RefreshResponse>> {
+    let token = refresh.unwrap_or_default();
     let signed = s.auth.verify(&token, TokenKind::Refresh)?;
     let table = s.table.as_ref();
     let (claims, user) = backoff::guard(table, Scope::Refresh, &signed.sub, async {
@@ -340,11 +343,19 @@ pub struct Profile {
 }
 
 /// Writable profile fields; `email`, `role` and `eco_points` are read-only and ignored.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
+#[derive(ToSchema)]
 pub struct ProfileUpdate {
     first_name: Option<String>,
     last_name: Option<String>,
+}
+
+impl FromBody for ProfileUpdate {
+    fn from_body(body: &mut Body) -> Self {
+        Self {
+            first_name: body.string("first_name", false, true, NAME_MAX),
+            last_name: body.string("last_name", false, true, NAME_MAX),
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = [])),
@@ -359,21 +370,29 @@ async fn me(S(s): S<State>, user: User) -> Result<Json<Profile>> {
 /// Update the caller's names (all fields optional, as in PATCH).
 #[utoipa::path(put, path = "/api/auth/me", tag = "auth", request_body = ProfileUpdate, security(("bearer" = [])),
     responses((status = 200, body = Profile), (status = 400), (status = 401)))]
-async fn update_me(s: S<State>, user: User, body: Body) -> Result<Json<Profile>> {
-    edit_profile(s, user, body).await
+async fn update_me(
+    s: S<State>,
+    user: User,
+    Patch(p): Patch<ProfileUpdate>,
+) -> Result<Json<Profile>> {
+    edit_profile(s, user, p).await
 }
 
 #[utoipa::path(patch, path = "/api/auth/me", tag = "auth", request_body = ProfileUpdate, security(("bearer" = [])),
     responses((status = 200, body = Profile), (status = 400), (status = 401)))]
-async fn patch_me(s: S<State>, user: User, body: Body) -> Result<Json<Profile>> {
-    edit_profile(s, user, body).await
+async fn patch_me(
+    s: S<State>,
+    user: User,
+    Patch(p): Patch<ProfileUpdate>,
+) -> Result<Json<Profile>> {
+    edit_profile(s, user, p).await
 }
 
-async fn edit_profile(S(s): S<State>, user: User, body: Body) -> Result<Json<Profile>> {
-    let mut body = body.partial();
-    let first_name = body.string("first_name", false, true, NAME_MAX);
-    let last_name = body.string("last_name", false, true, NAME_MAX);
-    body.finish()?;
+async fn edit_profile(S(s): S<State>, user: User, input: ProfileUpdate) -> Result<Json<Profile>> {
+    let ProfileUpdate {
+        first_name,
+        last_name,
+    } = input;
     let table = s.table.as_ref();
     let record = civic_core::retry::optimistic(|| {
         let (first_name, last_name, email) = (first_name.clone(), last_name.clone(), &user.email);
