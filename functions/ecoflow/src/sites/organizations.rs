@@ -183,4 +183,3 @@ pub async fn delete_org(table: &dyn Table, id: i64) -> Result<()> {
         e => e,
     })
 }
-
