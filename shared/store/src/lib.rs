@@ -32,7 +32,7 @@ pub use dynamo::DynamoTable;
 pub use embedded::{Embedded, EmbeddedTable};
 pub use factory::Backend;
 pub use fsblob::FsBlob;
-pub use metrics::{counting, round_trips};
+pub use metrics::{CommitStats, counting, round_trips};
 pub use s3::S3Blob;
 
 use async_trait::async_trait;

@@ -1,9 +1,10 @@
 //! The embedded backend: one redb file, one redb table per app table plus one for its GSI1.
 //!
-//! redb has a single writer, so every write (and every transaction) runs in one write
-//! transaction and conditions are checked and applied atomically. Writes commit with
-//! `Durability::Immediate` (fsync) before they are acknowledged.
+//! redb has a single writer: every write call goes to the store's writer thread, which checks
+//! and applies it inside the write transaction of a group of calls and commits the group with
+//! `Durability::Immediate` (one fsync) before any call of it is acknowledged (see [`group`]).
 
+mod group;
 mod query;
 
 use std::ops::Bound;
@@ -11,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use redb::{Database, Durability, ReadableTable, TableDefinition, TableError};
+use redb::{Database, ReadableTable, TableDefinition, TableError};
 use serde_json::{Number, Value};
 
 use crate::common::{
@@ -49,25 +50,46 @@ fn decode(bytes: &[u8]) -> Result<Item> {
 const SWEEP_SCAN: usize = 4096;
 const SWEEP_BATCH: usize = 256;
 
+pub use group::Held;
+use group::{Committer, Names};
+
 /// The embedded store: a redb database at `<dir>/store.redb`.
 #[derive(Clone)]
 pub struct Embedded {
     db: Arc<Database>,
+    committer: Arc<Committer>,
 }
 
 impl Embedded {
     pub fn open(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(backend)?;
-        let db = Database::create(dir.join("store.redb")).map_err(backend)?;
-        Ok(Self { db: Arc::new(db) })
+        let db = Arc::new(Database::create(dir.join("store.redb")).map_err(backend)?);
+        let committer = Arc::new(Committer::start(db.clone())?);
+        Ok(Self { db, committer })
     }
 
     pub fn table(&self, name: &str) -> EmbeddedTable {
         EmbeddedTable {
             db: self.db.clone(),
-            name: name.into(),
-            index: index_name(name).into(),
+            committer: self.committer.clone(),
+            names: Names {
+                items: name.into(),
+                index: index_name(name).into(),
+            },
         }
+    }
+
+    /// For tests of group commit: holds the writer thread (blocking until it is held) so the
+    /// calls made meanwhile queue up and commit as one group once the guard is dropped.
+    #[doc(hidden)]
+    pub fn hold_writer(&self) -> Result<Held> {
+        self.committer.hold()
+    }
+
+    /// For tests of group commit: write calls queued and not yet taken into a group.
+    #[doc(hidden)]
+    pub fn queued_writes(&self) -> usize {
+        self.committer.waiting()
     }
 
     /// Physically deletes expired items of every table, in bounded batches so writers are
@@ -90,7 +112,7 @@ impl Embedded {
                 let (expired, next) = table.scan_expired(after.take())?;
                 if !expired.is_empty() {
                     metrics::hit();
-                    deleted += table.write_sync(|w| {
+                    deleted += table.write_blocking(move |w| {
                         let mut n = 0;
                         for key in &expired {
                             // Re-check: the item may have been rewritten since the scan.
@@ -116,15 +138,17 @@ impl Embedded {
 #[derive(Clone)]
 pub struct EmbeddedTable {
     db: Arc<Database>,
-    name: Arc<str>,
-    index: Arc<str>,
+    committer: Arc<Committer>,
+    names: Names,
 }
 
-/// The open redb tables of a write transaction.
+/// An app table's open redb tables in a group's write transaction.
 struct Writer<'t> {
     items: redb::Table<'t, ItemKey, &'static [u8]>,
     index: redb::Table<'t, IndexKey, ()>,
     now: i64,
+    /// This call has changed something (so a failure now would leave half a call).
+    dirty: bool,
 }
 
 fn gsi_keys(item: &Item) -> Option<(&str, &str)> {
@@ -150,6 +174,7 @@ impl Writer<'_> {
     }
 
     fn put(&mut self, key: &Key, item: &Item) -> Result<()> {
+        self.dirty = true;
         self.erase(key)?;
         if let Some((gpk, gsk)) = gsi_keys(item) {
             self.index
@@ -168,6 +193,7 @@ impl Writer<'_> {
         let Some(old) = self.raw(key)? else {
             return Ok(None);
         };
+        self.dirty = true;
         if let Some((gpk, gsk)) = gsi_keys(&old) {
             self.index
                 .remove((gpk, gsk, key.pk.as_str(), key.sk.as_str()))
@@ -188,11 +214,6 @@ impl Writer<'_> {
         }
     }
 
-    fn update(&mut self, u: &Update, live: Option<Item>) -> Result<Item> {
-        let item = apply_update(live, u)?;
-        self.put(&u.key, &item)?;
-        Ok(item)
-    }
 }
 
 fn holds(cond: &Cond, live: Option<&Item>) -> bool {
@@ -250,38 +271,27 @@ async fn run<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) 
 }
 
 impl EmbeddedTable {
-    fn write_sync<T>(&self, f: impl FnOnce(&mut Writer<'_>) -> Result<T>) -> Result<T> {
-        let mut txn = self.db.begin_write().map_err(backend)?;
-        txn.set_durability(Durability::Immediate);
-        let out = {
-            let mut w = Writer {
-                items: txn.open_table(items_def(&self.name)).map_err(backend)?,
-                index: txn.open_table(index_def(&self.index)).map_err(backend)?,
-                now: now_epoch(),
-            };
-            f(&mut w)
-        };
-        match out {
-            Ok(v) => txn.commit().map(|()| v).map_err(backend),
-            Err(e) => {
-                txn.abort().map_err(backend)?;
-                Err(e)
-            }
-        }
-    }
-
+    /// Runs `f` in the next write group; returns once that group is durable.
     async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Writer<'_>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let this = self.clone();
-        run(move || this.write_sync(f)).await
+        metrics::hit();
+        self.committer.write(self.names.clone(), f).await
+    }
+
+    /// [`Self::write`] for blocking threads.
+    fn write_blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Writer<'_>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.committer.write_blocking(self.names.clone(), f)
     }
 
     /// Up to a batch of expired keys after `after`, and where to resume (`None`: done).
     fn scan_expired(&self, after: Option<OwnedKey>) -> Result<(Vec<Key>, Option<OwnedKey>)> {
         let txn = self.db.begin_read().map_err(backend)?;
-        let items = match txn.open_table(items_def(&self.name)) {
+        let items = match txn.open_table(items_def(&self.names.items)) {
             Ok(t) => t,
             Err(TableError::TableDoesNotExist(_)) => return Ok((Vec::new(), None)),
             Err(e) => return Err(backend(e)),
@@ -313,7 +323,7 @@ impl EmbeddedTable {
 impl Table for EmbeddedTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>> {
         validate_key(key)?;
-        let (db, name, key) = (self.db.clone(), self.name.clone(), key.clone());
+        let (db, name, key) = (self.db.clone(), self.names.items.clone(), key.clone());
         run(move || {
             let txn = db.begin_read().map_err(backend)?;
             let items = match txn.open_table(items_def(&name)) {
@@ -343,7 +353,9 @@ impl Table for EmbeddedTable {
         validate_update(&update)?;
         self.write(move |w| {
             let live = w.check(&update.key, &update.cond)?;
-            w.update(&update, live)
+            let item = apply_update(live, &update)?;
+            w.put(&update.key, &item)?;
+            Ok(item)
         })
         .await
     }
@@ -362,29 +374,32 @@ impl Table for EmbeddedTable {
     async fn transact(&self, writes: Vec<Write>) -> Result<()> {
         let keys = validate_transact(&writes)?;
         self.write(move |w| {
-            // Check every condition first (each write targets a distinct item), then apply.
+            // Check every condition and work out every item before changing anything, so a
+            // failure leaves the group's transaction as it was (each write targets a distinct
+            // item).
             let mut failed = Vec::new();
-            let mut lives = Vec::with_capacity(writes.len());
+            let mut after = Vec::with_capacity(writes.len());
             for (i, (write, key)) in writes.iter().zip(&keys).enumerate() {
                 let live = w.live(key)?;
                 if !holds(cond_of(write), live.as_ref()) {
                     failed.push(i);
+                    continue;
                 }
-                lives.push(live);
+                after.push(match write {
+                    Write::Put { item, .. } => Some(Some(item.clone())),
+                    Write::Update(u) => Some(Some(apply_update(live, u)?)),
+                    Write::Delete { .. } => Some(None),
+                    Write::Check { .. } => None,
+                });
             }
             if !failed.is_empty() {
                 return Err(StoreError::TransactionCanceled(failed));
             }
-            for ((write, key), live) in writes.iter().zip(&keys).zip(lives) {
-                match write {
-                    Write::Put { item, .. } => w.put(key, item)?,
-                    Write::Update(u) => {
-                        w.update(u, live)?;
-                    }
-                    Write::Delete { .. } => {
-                        w.erase(key)?;
-                    }
-                    Write::Check { .. } => {}
+            for (key, item) in keys.iter().zip(after) {
+                match item {
+                    Some(Some(item)) => w.put(key, &item)?,
+                    Some(None) => drop(w.erase(key)?),
+                    None => {}
                 }
             }
             Ok(())

@@ -140,7 +140,7 @@ impl EmbeddedTable {
             .map(|c| decode_cursor(c, q))
             .transpose()?;
         let txn = self.db.begin_read().map_err(backend)?;
-        let items = match txn.open_table(items_def(&self.name)) {
+        let items = match txn.open_table(items_def(&self.names.items)) {
             Ok(t) => t,
             Err(TableError::TableDoesNotExist(_)) => return Ok(Page::default()),
             Err(e) => return Err(backend(e)),
@@ -154,7 +154,7 @@ impl EmbeddedTable {
         if q.index.is_none() {
             scan_items(&items, q, cursor.as_ref(), &mut found)?;
         } else {
-            let index = match txn.open_table(index_def(&self.index)) {
+            let index = match txn.open_table(index_def(&self.names.index)) {
                 Ok(t) => t,
                 Err(TableError::TableDoesNotExist(_)) => return Ok(Page::default()),
                 Err(e) => return Err(backend(e)),
