@@ -213,7 +213,6 @@ impl Writer<'_> {
             Err(StoreError::ConditionFailed)
         }
     }
-
 }
 
 fn holds(cond: &Cond, live: Option<&Item>) -> bool {

@@ -9,6 +9,8 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 mod backends;
+mod crash;
+mod group;
 mod blob;
 mod query;
 mod transact;
