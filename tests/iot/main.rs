@@ -15,6 +15,7 @@ mod delivery;
 mod device;
 mod device_port_auth;
 mod external;
+mod http_crash;
 mod simulator;
 mod streams;
 
