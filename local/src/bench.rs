@@ -1,5 +1,8 @@
-//! What the benchmarks share: the platform and baselines served on 127.0.0.1, and a bounded
-//! closed-loop load that reports throughput and latency percentiles.
+//! What the benchmarks share: the platform and baselines served on 127.0.0.1, a bounded
+//! closed-loop load that reports throughput and latency percentiles, the embedded store's
+//! write groups over a phase, and ([`seed`]) the read benchmark's data.
+
+pub mod seed;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -58,6 +61,26 @@ pub async fn platform(template: &Path) -> Result<(String, PathBuf)> {
     Ok((url, dir))
 }
 
+/// The embedded store's write groups since `before`, over a phase that took `elapsed`:
+/// `groups: mean X.X calls, max N; fsyncs/s F`. Each group is one fsync; `max` is the largest
+/// group since the process started (the store keeps no per-phase maximum).
+pub fn commit_line(before: &civic_store::CommitStats, elapsed: Duration) -> String {
+    let now = civic_store::CommitStats::now();
+    format!(
+        "groups: mean {:.1} calls, max {}; fsyncs/s {:.0}",
+        now.mean_since(before),
+        now.max,
+        now.groups_since(before) as f64 / elapsed.as_secs_f64().max(1e-9)
+    )
+}
+
+/// Runs the write phase `phase` and returns its output with [`commit_line`] over it.
+pub async fn with_commits<T>(phase: impl Future<Output = T>) -> (T, String) {
+    let (before, began) = (civic_store::CommitStats::now(), Instant::now());
+    let out = phase.await;
+    (out, commit_line(&before, began.elapsed()))
+}
+
 pub struct Stats {
     pub rps: f64,
     pub p50: Duration,
@@ -66,13 +89,13 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub const HEADER: &str = "endpoint                                       req/s    p50 ms    p99 ms    max ms  vs baseline";
+    pub const HEADER: &str = "endpoint                                                        req/s    p50 ms    p99 ms    max ms  vs baseline";
 
     /// One table row, with throughput relative to `baseline_rps`.
     pub fn row(&self, name: &str, baseline_rps: f64) -> String {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         format!(
-            "{name:<42} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>11.3}x",
+            "{name:<58} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>11.3}x",
             self.rps,
             ms(self.p50),
             ms(self.p99),

@@ -1,40 +1,40 @@
-//! Throughput and tail latency of Streetlight reads on the embedded store, against a no-op axum
-//! handler served the same way in the same run, so the ratio says what Civic's own work costs.
+//! Throughput and tail latency of the list endpoints of all five apps on the embedded store,
+//! each listing 100 things seeded through the apps' own APIs, against a no-op axum handler
+//! served the same way in the same run, so the ratio says what Civic's own work costs.
 //! Everything listens on 127.0.0.1 and every loop is bounded.
+
+use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
 use axum::Router;
 use axum::routing::get;
+use civic_local::bench::seed::{self, Caller, ITEMS, SEED_CONCURRENCY, Target};
 use civic_local::bench::{self, Stats};
 use clap::Parser;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[derive(Parser)]
 struct Args {
     /// Requests per endpoint.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 5_000)]
     requests: usize,
     /// Concurrent connections.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
-    /// Lights in the benchmarked city (all returned by list).
-    #[arg(long, default_value_t = 100)]
-    lights: usize,
     #[arg(long, default_value = "template.yaml")]
     template: std::path::PathBuf,
 }
 
-/// GETs `url` with the token, `requests` times.
+/// GETs the target's URL as its caller, `requests` times.
 async fn get_load(
     http: &reqwest::Client,
-    url: String,
-    token: &str,
+    target: &Target,
     requests: usize,
     concurrency: usize,
 ) -> Result<Stats> {
-    let (http, token) = (http.clone(), token.to_owned());
+    let (http, url, caller) = (http.clone(), target.url.clone(), target.caller.clone());
     bench::load(0..requests, concurrency, move |_| {
-        let req = http.get(&url).bearer_auth(&token);
+        let req = caller.apply(http.get(&url));
         async move {
             let res = req.send().await?;
             ensure!(res.status().is_success(), "{}", res.status());
@@ -43,6 +43,36 @@ async fn get_load(
         }
     })
     .await
+}
+
+/// The row measures what its name says: a list endpoint answers with exactly [`ITEMS`] items.
+async fn check(http: &reqwest::Client, target: &Target) -> Result<()> {
+    let Some(pointer) = target.items else {
+        return Ok(());
+    };
+    let res = target.caller.apply(http.get(&target.url)).send().await?;
+    ensure!(
+        res.status().is_success(),
+        "{}: {}",
+        target.url,
+        res.status()
+    );
+    let body: Value = res.json().await?;
+    let n = body
+        .pointer(pointer)
+        .and_then(Value::as_array)
+        .with_context(|| format!("{}: no list at '{pointer}'", target.url))?
+        .len();
+    ensure!(n == ITEMS, "{} lists {n} items, not {ITEMS}", target.url);
+    Ok(())
+}
+
+/// Warms up (so connection set-up is not measured), then measures.
+async fn measure(http: &reqwest::Client, target: &Target, args: &Args) -> Result<Stats> {
+    check(http, target).await?;
+    let c = args.concurrency;
+    get_load(http, target, c * 10, c).await?;
+    get_load(http, target, args.requests, c).await
 }
 
 #[tokio::main]
@@ -54,67 +84,34 @@ async fn main() -> Result<()> {
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
 
-    // Seed: an admin and a city of lights, through the API itself.
-    let api = format!("{civic}/streetlight/api");
-    let reg: Value = http
-        .post(format!("{api}/auth/register"))
-        .json(&json!({"name": "Bench", "email": "bench@example.com", "password": "password123", "city": "Delhi"}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = reg["data"]["token"]
-        .as_str()
-        .context("register failed")?
-        .to_owned();
-    for i in 0..args.lights {
-        let light = json!({"lightId": format!("SL{i:04}"), "name": format!("Light {i}"), "city": "Delhi", "latitude": 28.6, "longitude": 77.2});
-        let res = http
-            .post(format!("{api}/lights/create"))
-            .bearer_auth(&token)
-            .json(&light)
-            .send()
-            .await?;
-        ensure!(res.status() == 201, "seeding failed: {}", res.status());
-    }
+    let began = Instant::now();
+    let (seeded, groups) = bench::with_commits(seed::all(&http, &civic)).await;
+    let ((targets, writes), seeded) = (seeded?, began.elapsed());
 
-    let targets = [
-        (
-            "no-op axum handler (baseline)".to_owned(),
-            format!("{noop}/noop"),
-        ),
-        (
-            "GET /lights/summary".to_owned(),
-            format!("{api}/lights/summary"),
-        ),
-        (
-            format!("GET /lights/list ({} lights)", args.lights),
-            format!("{api}/lights/list"),
-        ),
-    ];
+    let baseline = Target {
+        name: "no-op axum handler (baseline)".to_owned(),
+        url: format!("{noop}/noop"),
+        caller: Caller::Anonymous,
+        items: None,
+    };
+    let base = measure(&http, &baseline, &args).await?;
     let mut results = Vec::new();
-    for (name, url) in targets {
-        // Warm up first so connection set-up is not measured.
-        get_load(
-            &http,
-            url.clone(),
-            &token,
-            args.concurrency * 10,
-            args.concurrency,
-        )
-        .await?;
-        results.push((
-            name,
-            get_load(&http, url, &token, args.requests, args.concurrency).await?,
-        ));
+    for target in &targets {
+        results.push((&target.name, measure(&http, target, &args).await?));
     }
+    println!(
+        "seeding through the APIs: {writes} POSTs in {:.1} s ({:.0}/s), {SEED_CONCURRENCY} in flight; {groups}",
+        seeded.as_secs_f64(),
+        writes as f64 / seeded.as_secs_f64()
+    );
     println!(
         "{} requests per endpoint, {} connections, 127.0.0.1, embedded store",
         args.requests, args.concurrency
     );
     println!("{}", Stats::HEADER);
+    println!("{}", base.row(&baseline.name, base.rps));
     for (name, s) in &results {
-        println!("{}", s.row(name, results[0].1.rps));
+        println!("{}", s.row(name, base.rps));
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
