@@ -172,7 +172,9 @@ async fn main() {
     let (trips_small, entries_small) = monthly(&analytics, cam0).await;
 
     let base_secs = run(noop(), &cams, per_camera).await;
+    let before = civic_store::CommitStats::now();
     let secs = run(ingest_fn.clone(), &cams, per_camera).await;
+    let commits = civic_store::CommitStats::now();
     let ingested = per_camera * cameras - WARM;
     let (trips_large, entries_large) = monthly(&analytics, cam0).await;
 
@@ -184,6 +186,13 @@ async fn main() {
         "no-op handler, same batches: {:.0} crossings/s; ratio occupancy/no-op = {:.3}",
         ingested as f64 / base_secs,
         base_secs / secs
+    );
+    // As civic-local's bench::commit_line (this crate cannot depend on civic-local).
+    println!(
+        "store during the measured ingest: groups: mean {:.1} calls, max {}; fsyncs/s {:.0}",
+        commits.mean_since(&before),
+        commits.max,
+        commits.groups_since(&before) as f64 / secs
     );
     println!(
         "monthly?months=12 store round trips: {trips_small} at {WARM} crossings ({entries_small} entries), {trips_large} at {per_camera} crossings ({entries_large} entries)"

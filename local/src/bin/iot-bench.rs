@@ -206,14 +206,15 @@ async fn main() -> Result<()> {
         seen,
     )
     .await?;
-    let ingest = run(
+    let (ingest, groups) = civic_local::bench::with_commits(run(
         &publisher,
         |n| event(n, args.devices).0,
         warm..warm + n,
         args.devices,
         acked,
-    )
-    .await?;
+    ))
+    .await;
+    let ingest = ingest?;
     // Read the moment the last PUBACK arrived: every acknowledged event is already stored.
     ensure!(
         stored() == warm + n,
@@ -227,6 +228,7 @@ async fn main() -> Result<()> {
     );
 
     report(n, args.devices, raw, ingest);
+    println!("store during the measured MQTT ingest: {groups}");
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -237,25 +237,22 @@ async fn main() -> Result<()> {
         args.concurrency,
     )
     .await?;
-    let run = ingest(
-        &http,
-        &url,
-        &tokens,
-        1_000..1_000 + args.events,
-        args.concurrency,
-    )
-    .await?;
-    ingest(
-        &http,
-        &url,
-        &tokens,
-        1_000 + args.events..args.many,
-        args.concurrency,
-    )
-    .await?;
+    let measured = 1_000..1_000 + args.events;
+    let (run, run_groups) =
+        bench::with_commits(ingest(&http, &url, &tokens, measured, args.concurrency)).await;
+    let run = run?;
+    let fill = 1_000 + args.events..args.many;
+    let (filled, fill_groups) =
+        bench::with_commits(ingest(&http, &url, &tokens, fill, args.concurrency)).await;
+    filled?;
     let at_many = stats_costs(&http, &civic, &cookie).await?;
 
     print_ingest(&args, &base, &run);
+    println!("store during the measured ingest: {run_groups}");
+    println!(
+        "store while filling up to {} events: {fill_groups}",
+        args.many
+    );
     println!();
     let grew = print_stats_costs(args.many, &at_1k, &at_many);
     let _ = std::fs::remove_dir_all(&dir);
