@@ -440,11 +440,11 @@ async fn crossings_survive(api: &Platform, streams: &Streams, log: &Log) {
         let (entries, exits, _) = before[cam];
         assert!(
             (ENTRIES * acked..=ENTRIES * sent).contains(&entries),
-            "camera {cam}: {entries} entries"
+            "camera {cam}: {entries} entries of {acked} acknowledged and {sent} sent batches"
         );
         assert!(
             (acked..=sent).contains(&exits),
-            "camera {cam}: {exits} exits"
+            "camera {cam}: {exits} exits of {acked} acknowledged and {sent} sent batches"
         );
     }
     let sent: i64 = batches.iter().map(|b| b.1).sum();
