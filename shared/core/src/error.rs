@@ -68,6 +68,7 @@ impl Error {
                 | StoreError::TransactionCanceled(_)
                 | StoreError::Conflict => StatusCode::CONFLICT,
                 StoreError::Backend(_) => StatusCode::SERVICE_UNAVAILABLE,
+                StoreError::Corrupt(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -82,7 +83,9 @@ impl Error {
                 "The resource was changed or already exists".into()
             }
             Self::Store(StoreError::Conflict) => "Concurrent update, please retry".into(),
-            Self::Internal(_) => "Internal server error".into(),
+            Self::Internal(_) | Self::Store(StoreError::Corrupt(_)) => {
+                "Internal server error".into()
+            }
             other => other.to_string(),
         }
     }

@@ -190,13 +190,6 @@ pub(crate) fn encode_cursor(keys: &Item) -> String {
     URL_SAFE_NO_PAD.encode(Value::Object(keys.clone()).to_string())
 }
 
-pub(crate) fn cursor_of(item: &Item, index: bool) -> Item {
-    cursor_names(index)
-        .iter()
-        .filter_map(|&n| item.get(n).map(|v| (n.to_owned(), v.clone())))
-        .collect()
-}
-
 /// Decodes a cursor into its string key attributes, checking it belongs to the query.
 pub(crate) fn decode_cursor(cursor: &str, q: &Query) -> Result<Vec<(String, String)>> {
     let bytes = URL_SAFE_NO_PAD

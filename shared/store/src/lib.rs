@@ -25,6 +25,7 @@ mod embedded;
 mod factory;
 mod fsblob;
 mod metrics;
+mod row;
 mod s3;
 
 pub use blob::{Blob, Capped, Object};
@@ -33,6 +34,7 @@ pub use embedded::{Embedded, EmbeddedTable};
 pub use factory::Backend;
 pub use fsblob::FsBlob;
 pub use metrics::{CommitStats, counting, round_trips};
+pub use row::{Row, Typed};
 pub use s3::S3Blob;
 
 use async_trait::async_trait;
@@ -65,6 +67,10 @@ pub enum StoreError {
     BadCursor,
     #[error("invalid item: {0}")]
     Invalid(String),
+    /// A stored item is not what the reader expects (a bug or a bad migration, not the
+    /// caller's fault).
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
     #[error("store backend error: {0}")]
     Backend(String),
 }
@@ -233,16 +239,28 @@ impl Query {
     }
 }
 
-#[derive(Clone, Debug, Default)]
-pub struct Page {
-    pub items: Vec<Item>,
+#[derive(Clone, Debug)]
+pub struct Page<T = Item> {
+    pub items: Vec<T>,
     /// Opaque; pass back in [`Query::cursor`] for the next page. `None` when done.
     pub cursor: Option<String>,
 }
 
+impl<T> Default for Page<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            cursor: None,
+        }
+    }
+}
+
 #[async_trait]
 pub trait Table: Send + Sync {
-    async fn get(&self, key: &Key) -> Result<Option<Item>>;
+    /// The live item at `key`, undecoded (see [`Typed`] for reads into a struct).
+    async fn get_row(&self, key: &Key) -> Result<Option<Row>>;
+    /// One page of live items, undecoded.
+    async fn query_rows(&self, query: Query) -> Result<Page<Row>>;
     async fn put(&self, item: Item, cond: Cond) -> Result<()>;
     /// Applies the update and returns the item as it is afterwards.
     async fn update(&self, update: Update) -> Result<Item>;
@@ -250,9 +268,16 @@ pub trait Table: Send + Sync {
     async fn delete(&self, key: &Key, cond: Cond) -> Result<Option<Item>>;
     /// All or nothing; at most 100 writes, each on a distinct item.
     async fn transact(&self, writes: Vec<Write>) -> Result<()>;
-    async fn query(&self, query: Query) -> Result<Page>;
     /// A cheap call that proves the backend answers (health checks).
     async fn ping(&self) -> Result<()>;
+
+    async fn get(&self, key: &Key) -> Result<Option<Item>> {
+        self.get_row(key).await?.map(Row::into_item).transpose()
+    }
+
+    async fn query(&self, query: Query) -> Result<Page> {
+        self.query_rows(query).await?.try_map(Row::into_item)
+    }
 
     /// Every page of `query`, in order. Only for collections with a known bound (one home's
     /// rooms, one organization's tree): nothing here stops a large partition.

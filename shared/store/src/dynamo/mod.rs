@@ -26,8 +26,8 @@ use crate::common::{
     validate_transact, validate_update,
 };
 use crate::{
-    Cond, EXPIRES_AT, GSI1PK, GSI1SK, Item, Key, PK, Page, Query, Result, SK, StoreError, Table,
-    Update, Write, is_expired, metrics, now_epoch,
+    Cond, EXPIRES_AT, GSI1PK, GSI1SK, Item, Key, PK, Page, Query, Result, Row, SK, StoreError,
+    Table, Update, Write, is_expired, metrics, now_epoch,
 };
 use expr::{Expr, to_av};
 
@@ -183,7 +183,7 @@ impl DynamoTable {
 
 #[async_trait]
 impl Table for DynamoTable {
-    async fn get(&self, key: &Key) -> Result<Option<Item>> {
+    async fn get_row(&self, key: &Key) -> Result<Option<Row>> {
         validate_key(key)?;
         metrics::hit();
         let out = self
@@ -195,8 +195,10 @@ impl Table for DynamoTable {
             .send()
             .await
             .map_err(map_err)?;
-        let item = out.item.map(from_av_map).transpose()?;
-        Ok(item.filter(|i| !is_expired(i, now_epoch())))
+        let Some(row) = out.item.map(Row::dynamo) else {
+            return Ok(None);
+        };
+        Ok((!row.is_expired(now_epoch())?).then_some(row))
     }
 
     async fn put(&self, item: Item, cond: Cond) -> Result<()> {
@@ -344,7 +346,7 @@ impl Table for DynamoTable {
         Err(StoreError::Conflict)
     }
 
-    async fn query(&self, q: Query) -> Result<Page> {
+    async fn query_rows(&self, q: Query) -> Result<Page<Row>> {
         if query_is_empty(&q)? {
             return Ok(Page::default());
         }
@@ -381,9 +383,9 @@ impl Table for DynamoTable {
         let now = now_epoch();
         let mut items = Vec::new();
         for raw in out.items.unwrap_or_default() {
-            let item = from_av_map(raw)?;
-            if !is_expired(&item, now) {
-                items.push(item);
+            let row = Row::dynamo(raw);
+            if !row.is_expired(now)? {
+                items.push(row);
             }
         }
         let cursor = match out.last_evaluated_key {

@@ -20,8 +20,8 @@ use crate::common::{
     validate_update,
 };
 use crate::{
-    Cond, GSI1, GSI1PK, GSI1SK, Item, Key, PK, Page, Query, Result, SK, StoreError, Table, Update,
-    VERSION, Write, is_expired, metrics, now_epoch,
+    Cond, GSI1, GSI1PK, GSI1SK, Item, Key, PK, Page, Query, Result, Row, SK, StoreError, Table,
+    Update, VERSION, Write, is_expired, metrics, now_epoch,
 };
 
 type ItemKey = (&'static str, &'static str);
@@ -320,7 +320,7 @@ impl EmbeddedTable {
 
 #[async_trait]
 impl Table for EmbeddedTable {
-    async fn get(&self, key: &Key) -> Result<Option<Item>> {
+    async fn get_row(&self, key: &Key) -> Result<Option<Row>> {
         validate_key(key)?;
         let (db, name, key) = (self.db.clone(), self.names.items.clone(), key.clone());
         run(move || {
@@ -333,8 +333,10 @@ impl Table for EmbeddedTable {
             let found = items
                 .get((key.pk.as_str(), key.sk.as_str()))
                 .map_err(backend)?;
-            let item = found.map(|v| decode(v.value())).transpose()?;
-            Ok(item.filter(|i| !is_expired(i, now_epoch())))
+            let Some(row) = found.map(|v| Row::json(v.value().to_vec())) else {
+                return Ok(None);
+            };
+            Ok((!row.is_expired(now_epoch())?).then_some(row))
         })
         .await
     }
@@ -406,7 +408,7 @@ impl Table for EmbeddedTable {
         .await
     }
 
-    async fn query(&self, query: Query) -> Result<Page> {
+    async fn query_rows(&self, query: Query) -> Result<Page<Row>> {
         if query_is_empty(&query)? {
             return Ok(Page::default());
         }

@@ -5,9 +5,9 @@ use std::ops::Bound;
 
 use redb::{ReadOnlyTable, TableError};
 
-use super::{EmbeddedTable, IndexKey, ItemKey, OwnedKey, decode, index_def, items_def};
-use crate::common::{backend, cursor_of, decode_cursor, encode_cursor, sk_span};
-use crate::{Item, Page, Query, Result, is_expired, now_epoch};
+use super::{EmbeddedTable, IndexKey, ItemKey, OwnedKey, index_def, items_def};
+use crate::common::{backend, decode_cursor, encode_cursor, sk_span};
+use crate::{GSI1PK, GSI1SK, Item, PK, Page, Query, Result, Row, SK, now_epoch};
 
 /// A query's decoded cursor: `(name, value)` in the order PK, SK, GSI1PK, GSI1SK.
 type Cursor = Vec<(String, String)>;
@@ -35,27 +35,43 @@ fn end(q: &Query) -> String {
     format!("{}\0", q.pk)
 }
 
-/// What a scan keeps: the live items, up to the limit.
+/// What a scan keeps: the live items, up to the limit, and the key of the last one kept.
 struct Found {
-    out: Vec<Item>,
+    out: Vec<Row>,
     limit: usize,
     now: i64,
     /// A live item past the limit was seen: the page gets a cursor.
     more: bool,
+    /// PK, SK (and GSI1PK, GSI1SK for index queries) of the last item kept.
+    last: Vec<(&'static str, String)>,
 }
 
 impl Found {
-    /// Keeps `item` unless it has expired; `false` once the page is full (stop scanning).
-    fn accept(&mut self, item: Item) -> bool {
-        if is_expired(&item, self.now) {
-            return true;
+    /// Keeps the item unless it has expired; `Ok(false)` once the page is full (stop
+    /// scanning). `keys` names it for the cursor.
+    fn accept(&mut self, bytes: &[u8], keys: &[(&'static str, &str)]) -> Result<bool> {
+        let row = Row::json(bytes.to_vec());
+        if row.is_expired(self.now)? {
+            return Ok(true);
         }
         if self.out.len() == self.limit {
             self.more = true;
-            return false;
+            return Ok(false);
         }
-        self.out.push(item);
-        true
+        self.out.push(row);
+        self.last.clear();
+        self.last
+            .extend(keys.iter().map(|&(n, v)| (n, v.to_owned())));
+        Ok(true)
+    }
+
+    fn cursor(&self) -> Option<String> {
+        let keys: Item = self
+            .last
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), v.clone().into()))
+            .collect();
+        self.more.then(|| encode_cursor(&keys))
     }
 }
 
@@ -81,8 +97,9 @@ fn scan_items(
         Box::new(range.rev())
     };
     for entry in iter {
-        let (_, v) = entry.map_err(backend)?;
-        if !found.accept(decode(v.value())?) {
+        let (k, v) = entry.map_err(backend)?;
+        let (pk, sk) = k.value();
+        if !found.accept(v.value(), &[(PK, pk), (SK, sk)])? {
             break;
         }
     }
@@ -121,11 +138,12 @@ fn scan_index(
     };
     for entry in iter {
         let (k, _) = entry.map_err(backend)?;
-        let (_, _, pk, sk) = k.value();
+        let (gpk, gsk, pk, sk) = k.value();
         let Some(v) = items.get((pk, sk)).map_err(backend)? else {
             continue;
         };
-        if !found.accept(decode(v.value())?) {
+        let keys = [(PK, pk), (SK, sk), (GSI1PK, gpk), (GSI1SK, gsk)];
+        if !found.accept(v.value(), &keys)? {
             break;
         }
     }
@@ -133,7 +151,7 @@ fn scan_index(
 }
 
 impl EmbeddedTable {
-    pub(super) fn query_sync(&self, q: &Query) -> Result<Page> {
+    pub(super) fn query_sync(&self, q: &Query) -> Result<Page<Row>> {
         let cursor = q
             .cursor
             .as_deref()
@@ -150,6 +168,7 @@ impl EmbeddedTable {
             limit: q.limit.unwrap_or(usize::MAX),
             now: now_epoch(),
             more: false,
+            last: Vec::new(),
         };
         if q.index.is_none() {
             scan_items(&items, q, cursor.as_ref(), &mut found)?;
@@ -161,13 +180,9 @@ impl EmbeddedTable {
             };
             scan_index(&items, &index, q, cursor.as_ref(), &mut found)?;
         }
-        let cursor = match found.out.last() {
-            Some(last) if found.more => Some(encode_cursor(&cursor_of(last, q.index.is_some()))),
-            _ => None,
-        };
         Ok(Page {
+            cursor: found.cursor(),
             items: found.out,
-            cursor,
         })
     }
 }

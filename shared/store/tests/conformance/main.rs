@@ -15,6 +15,7 @@ mod blob;
 mod query;
 mod transact;
 mod ttl;
+mod typed;
 mod writes;
 
 // The suites below name each case unqualified (`super::$case`).
@@ -22,6 +23,7 @@ use blob::*;
 use query::*;
 use transact::*;
 use ttl::*;
+use typed::*;
 use writes::*;
 
 // ---------------------------------------------------------------------------------------------
@@ -106,6 +108,7 @@ table_suite!(
     ttl_expired_items_are_absent,
     ttl_update_over_expired_starts_fresh,
     round_trips_are_counted,
+    typed_reads_decode_live_items,
 );
 
 blob_suite!(
