@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use civic_core::fields::{Body, FromBody, Valid};
 use civic_core::item::{from_item, to_item};
+use civic_store::Typed;
 use civic_core::{Error, Query, Result, page};
 use civic_store::{Cond, GSI1PK, GSI1SK, Item, PK, SK, StoreError, Table, Update};
 use serde::{Deserialize, Serialize};
@@ -66,11 +67,7 @@ impl UserRecord {
     }
 
     pub async fn load(table: &dyn Table, email: &str) -> Result<Option<Self>> {
-        table
-            .get(&user_key(email))
-            .await?
-            .map(from_item)
-            .transpose()
+        Ok(table.get_as(&user_key(email)).await?)
     }
 
     pub fn out(&self) -> UserOut {
@@ -99,17 +96,13 @@ async fn list_users(S(s): S<State>, _: Admin, Query(q): Query<PageParams>) -> Re
     let limit = page::limit(q.limit, 100, 1000)?;
     let res = s
         .table
-        .query(
+        .query_as::<UserRecord>(
             civic_store::Query::index(USERS)
                 .limit(limit)
                 .cursor(q.cursor),
         )
         .await?;
-    let users = res
-        .items
-        .into_iter()
-        .map(|i| from_item::<UserRecord>(i).map(|u| u.out()))
-        .collect::<Result<Vec<_>>>()?;
+    let users: Vec<_> = res.items.iter().map(UserRecord::out).collect();
     Ok(page::with_cursor(
         reply(StatusCode::OK, "Users retrieved successfully", users),
         res.cursor,

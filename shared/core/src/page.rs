@@ -3,11 +3,10 @@
 
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
-use civic_store::Table;
+use civic_store::{Table, Typed};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::item::from_item;
 use crate::{Error, Json, Result};
 
 pub const NEXT_CURSOR_HEADER: &str = "x-next-cursor";
@@ -33,15 +32,10 @@ pub fn with_cursor(res: impl IntoResponse, cursor: Option<String>) -> Response {
 }
 
 /// One page of `query`'s items as a JSON array of `T`, the next page's cursor in the header.
-pub async fn items<T: DeserializeOwned + Serialize>(
+pub async fn items<T: DeserializeOwned + Serialize + Send>(
     table: &dyn Table,
     query: civic_store::Query,
 ) -> Result<Response> {
-    let res = table.query(query).await?;
-    let out = res
-        .items
-        .into_iter()
-        .map(from_item)
-        .collect::<Result<Vec<T>>>()?;
-    Ok(with_cursor(Json(out), res.cursor))
+    let res = table.query_as::<T>(query).await?;
+    Ok(with_cursor(Json(res.items), res.cursor))
 }

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use civic_core::item::from_item;
 use civic_core::{Error, Query, Result, page};
+use civic_store::Typed;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -35,13 +36,8 @@ async fn city_page(s: &State, user: &User, q: CityParams) -> Result<(Vec<Light>,
     let query = civic_store::Query::index(city_pk(q.city(user)))
         .limit(limit)
         .cursor(q.cursor.clone());
-    let res = s.table.query(query).await?;
-    let lights = res
-        .items
-        .into_iter()
-        .map(from_item)
-        .collect::<Result<Vec<Light>>>()?;
-    Ok((lights, res.cursor))
+    let res = s.table.query_as::<Light>(query).await?;
+    Ok((res.items, res.cursor))
 }
 
 /// All lights of a city (the caller's by default), ordered by light id.
@@ -115,16 +111,12 @@ pub(super) async fn summary(
     Query(q): Query<SummaryParams>,
 ) -> Result<Reply<Summary>> {
     let city = given(&q.city).unwrap_or(&user.city);
-    let item = s
+    let summary = s
         .table
-        .get(&summary_key(city))
+        .get_as::<Summary>(&summary_key(city))
         .await?
         .ok_or_else(|| Error::NotFound("No data for city".into()))?;
-    Ok(reply(
-        StatusCode::OK,
-        "City summary retrieved",
-        from_item(item)?,
-    ))
+    Ok(reply(StatusCode::OK, "City summary retrieved", summary))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -198,14 +190,9 @@ pub(super) async fn logs(
         .reverse()
         .limit(limit)
         .cursor(q.cursor);
-    let res = s.table.query(query).await?;
-    let logs = res
-        .items
-        .into_iter()
-        .map(from_item)
-        .collect::<Result<Vec<ControlLog>>>()?;
+    let res = s.table.query_as::<ControlLog>(query).await?;
     Ok(page::with_cursor(
-        reply(StatusCode::OK, "Control logs retrieved", logs),
+        reply(StatusCode::OK, "Control logs retrieved", res.items),
         res.cursor,
     ))
 }
