@@ -10,7 +10,7 @@ use civic_auth::{hash_password, verify_password};
 use civic_core::fields::{Body, FromBody, Valid};
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Json, Result, ids};
-use civic_store::{Cond, Item, Table, Update};
+use civic_store::{Cond, Item, Table, Typed, Update};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -64,11 +64,7 @@ impl UserRecord {
     }
 
     async fn load(table: &dyn Table, username: &str) -> Result<Option<Self>> {
-        table
-            .get(&user_key(username))
-            .await?
-            .map(from_item)
-            .transpose()
+        Ok(table.get_as(&user_key(username)).await?)
     }
 
     pub fn out(&self) -> UserOut {

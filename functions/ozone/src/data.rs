@@ -4,11 +4,9 @@
 use axum::extract::State as S;
 use axum::response::Response;
 use chrono::Duration;
-use civic_core::item::from_item;
 use civic_core::{Error, Json, Query, Result, page};
-use civic_store::{SkRange, Table};
+use civic_store::{SkRange, Table, Typed};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -85,9 +83,9 @@ async fn events(S(s): S<State>, _user: User, Query(q): Query<EventParams>) -> Re
     let limit = page::limit(q.limit, 100, 1000)?;
     let since = iso(now() - Duration::days(days));
     let query = crate::data::events_query(q.device_id.as_deref())?;
-    let res = s
+    let mut res = s
         .table
-        .query(
+        .query_as::<Event>(
             query
                 .sk(SkRange::Gte(since))
                 .reverse()
@@ -95,13 +93,10 @@ async fn events(S(s): S<State>, _user: User, Query(q): Query<EventParams>) -> Re
                 .cursor(q.cursor),
         )
         .await?;
-    let events = res
-        .items
-        .into_iter()
-        .map(from_item::<Event>)
-        .filter(|e| !(exclude_status && e.as_ref().is_ok_and(Event::is_status)))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(page::with_cursor(Json(events), res.cursor))
+    if exclude_status {
+        res.items.retain(|e| !e.is_status());
+    }
+    Ok(page::with_cursor(Json(res.items), res.cursor))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -130,13 +125,13 @@ async fn device_page(
             now() - Duration::seconds(s.config.online_secs),
         )));
     }
-    let res = s.table.query(query).await?;
+    let res = s.table.query_as::<Device>(query).await?;
     let devices = res
         .items
         .into_iter()
-        .map(|i| from_item::<Device>(i).map(|d| DeviceOut::new(&s.config, d, viewer)))
-        .filter(|d| !online_only || d.as_ref().map_or(true, |d| d.online))
-        .collect::<Result<Vec<_>>>()?;
+        .map(|d| DeviceOut::new(&s.config, d, viewer))
+        .filter(|d| !online_only || d.online)
+        .collect();
     Ok((devices, res.cursor))
 }
 
@@ -158,6 +153,13 @@ async fn all_devices(
 ) -> Result<Response> {
     let (devices, cursor) = device_page(&s, &u, q, false).await?;
     Ok(page::with_cursor(Json(devices), cursor))
+}
+
+/// The stored device counter; only its `total` is read.
+#[derive(Deserialize)]
+struct DeviceCount {
+    #[serde(default)]
+    total: i64,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -187,10 +189,9 @@ async fn devices_data(
 ) -> Result<Response> {
     let total = s
         .table
-        .get(&device_count_key())
+        .get_as::<DeviceCount>(&device_count_key())
         .await?
-        .and_then(|i| i.get("total").and_then(Value::as_i64))
-        .unwrap_or(0);
+        .map_or(0, |c| c.total);
     let (online, _) = device_page(
         &s,
         &u,
@@ -287,10 +288,10 @@ async fn latest_event(table: &dyn Table, query: civic_store::Query) -> Result<Op
     // A page can be empty while a cursor remains (expired items are skipped), so follow it.
     loop {
         let res = table
-            .query(query.clone().reverse().limit(1).cursor(cursor))
+            .query_as::<Event>(query.clone().reverse().limit(1).cursor(cursor))
             .await?;
-        if let Some(item) = res.items.into_iter().next() {
-            return from_item(item).map(Some);
+        if let Some(event) = res.items.into_iter().next() {
+            return Ok(Some(event));
         }
         match res.cursor {
             Some(c) => cursor = Some(c),

@@ -7,7 +7,7 @@ use axum::response::Response;
 use civic_core::fields::{Body, FromBody, Valid};
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Json, Query, Result, page, retry};
-use civic_store::{Cond, GSI1PK, GSI1SK, Item, PK, SK, StoreError, Update, VERSION, Write};
+use civic_store::{Cond, GSI1PK, GSI1SK, Item, PK, SK, StoreError, Typed, Update, VERSION, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -404,19 +404,14 @@ pub struct PageParams {
     responses((status = 200, body = Vec<Registration>), (status = 401), (status = 403)))]
 async fn pending(S(s): S<State>, _staff: Staff, Query(q): Query<PageParams>) -> Result<Response> {
     let limit = page::limit(q.limit, 100, 1000)?;
-    let res = s
+    let mut res = s
         .table
-        .query(
+        .query_as::<Registration>(
             civic_store::Query::index(MACS)
                 .limit(limit)
                 .cursor(q.cursor),
         )
         .await?;
-    let list = res
-        .items
-        .into_iter()
-        .map(from_item::<Registration>)
-        .filter(|r| r.as_ref().map_or(true, |r| !r.assigned))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(page::with_cursor(Json(list), res.cursor))
+    res.items.retain(|r| !r.assigned);
+    Ok(page::with_cursor(Json(res.items), res.cursor))
 }

@@ -4,9 +4,8 @@ use axum::extract::State as S;
 use axum::response::Response;
 use chrono::Duration;
 use civic_core::csv_export::{self, Cell};
-use civic_core::item::from_item;
 use civic_core::{Query, Result, page};
-use civic_store::SkRange;
+use civic_store::{SkRange, Typed};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::IntoParams;
@@ -128,11 +127,9 @@ pub(super) async fn export(
         let want = (limit + 1 - rows.len()).min(1000);
         let res = s
             .table
-            .query(base.clone().limit(want).cursor(cursor))
+            .query_as::<Event>(base.clone().limit(want).cursor(cursor))
             .await?;
-        for item in res.items {
-            rows.push(export_row(from_item(item)?));
-        }
+        rows.extend(res.items.into_iter().map(export_row));
         cursor = res.cursor;
         if cursor.is_none() {
             break;

@@ -1,8 +1,9 @@
 //! `/api/test/stats-options`: what the stats UI offers to filter by.
 
 use axum::extract::State as S;
-use civic_core::item::from_item;
-use civic_core::{Error, Json, Query, Result};
+use civic_core::{Json, Query, Result};
+use civic_store::{Table, Typed};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -43,6 +44,19 @@ pub struct StatsOptions {
 /// At most this many of each kind of option (one page of one query each).
 const MAX_OPTIONS: usize = 1000;
 
+/// A machine's device binding; only the device is offered.
+#[derive(Deserialize)]
+struct Binding {
+    device_id: Option<String>,
+}
+
+async fn options_page<T: DeserializeOwned + Send>(
+    table: &dyn Table,
+    query: civic_store::Query,
+) -> Result<Vec<T>> {
+    Ok(table.query_as(query.limit(MAX_OPTIONS)).await?.items)
+}
+
 /// Filter options for the stats UI: outlets, machines (of an outlet), devices (of a machine).
 #[utoipa::path(get, path = "/api/test/stats-options", tag = "analytics", params(OptionsParams), security(("session" = [])),
     responses((status = 200, body = StatsOptions), (status = 400), (status = 401)))]
@@ -54,67 +68,57 @@ pub(super) async fn stats_options(
     let outlet = parse_id("outlet_id", q.outlet_id.as_deref())?;
     let machine = parse_id("machine_id", q.machine_id.as_deref())?;
     let table = s.table.as_ref();
-    let page = |query: civic_store::Query| async move {
-        Ok::<_, Error>(table.query(query.limit(MAX_OPTIONS)).await?.items)
-    };
 
-    let outlets = page(civic_store::Query::index(OUTLETS))
+    let outlets = options_page::<Outlet>(table, civic_store::Query::index(OUTLETS))
         .await?
         .into_iter()
-        .map(|i| {
-            from_item::<Outlet>(i).map(|o| OptionItem {
-                id: o.id.into(),
-                name: o.name,
-                outlet_id: None,
-                machine_id: None,
-            })
+        .map(|o| OptionItem {
+            id: o.id.into(),
+            name: o.name,
+            outlet_id: None,
+            machine_id: None,
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect();
     let mut machines_query = civic_store::Query::index(MACHINES);
     if let Some(o) = outlet {
         machines_query = machines_query.prefix(machines_of_outlet(o));
     }
-    let machines = page(machines_query)
+    let machines = options_page::<Machine>(table, machines_query)
         .await?
         .into_iter()
-        .map(|i| {
-            from_item::<Machine>(i).map(|m| OptionItem {
-                id: m.id.into(),
-                name: m.name,
-                outlet_id: Some(m.outlet),
-                machine_id: None,
-            })
+        .map(|m| OptionItem {
+            id: m.id.into(),
+            name: m.name,
+            outlet_id: Some(m.outlet),
+            machine_id: None,
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect();
     let devices = match machine {
         // A machine's devices, current and past, share its partition.
-        Some(m) => page(civic_store::Query::partition(machine_key(m).pk).prefix(BINDINGS))
+        Some(m) => options_page::<Binding>(
+            table,
+            civic_store::Query::partition(machine_key(m).pk).prefix(BINDINGS),
+        )
+        .await?
+        .into_iter()
+        .filter_map(|b| b.device_id)
+        .map(|d| OptionItem {
+            id: d.clone().into(),
+            name: d,
+            outlet_id: None,
+            machine_id: Some(m),
+        })
+        .collect(),
+        None => options_page::<Device>(table, civic_store::Query::index(DEVICES).reverse())
             .await?
             .into_iter()
-            .filter_map(|i| {
-                i.get("device_id")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
             .map(|d| OptionItem {
-                id: d.clone().into(),
-                name: d,
-                outlet_id: None,
-                machine_id: Some(m),
+                id: d.device_id.clone().into(),
+                name: d.device_id,
+                outlet_id: d.outlet_id,
+                machine_id: d.machine_id,
             })
             .collect(),
-        None => page(civic_store::Query::index(DEVICES).reverse())
-            .await?
-            .into_iter()
-            .map(|i| {
-                from_item::<Device>(i).map(|d| OptionItem {
-                    id: d.device_id.clone().into(),
-                    name: d.device_id,
-                    outlet_id: d.outlet_id,
-                    machine_id: d.machine_id,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?,
     };
     Ok(Json(StatsOptions {
         success: true,

@@ -6,7 +6,7 @@ use axum::response::Response;
 use civic_core::fields::{Body, FromBody, Patch, Valid};
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Json, Query, Result, ids, page, retry};
-use civic_store::{Cond, Item, SK, Table, Update, VERSION, Write};
+use civic_store::{Cond, Item, SK, Table, Typed, Update, VERSION, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -140,14 +140,9 @@ pub(super) async fn list_machines(
     if let Some(o) = outlet {
         query = query.prefix(machines_of_outlet(o));
     }
-    let res = s.table.query(query).await?;
-    let machines = res
-        .items
-        .into_iter()
-        .map(from_item::<Machine>)
-        .filter(|m| m.as_ref().map_or(true, keep))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(page::with_cursor(Json(machines), res.cursor))
+    let mut res = s.table.query_as::<Machine>(query).await?;
+    res.items.retain(keep);
+    Ok(page::with_cursor(Json(res.items), res.cursor))
 }
 
 /// Create a machine without a device (staff); bind one with `register`.

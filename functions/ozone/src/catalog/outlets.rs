@@ -6,7 +6,7 @@ use axum::response::Response;
 use civic_core::fields::{Body, FromBody, Patch, Valid};
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Json, Query, Result, ids, page, retry};
-use civic_store::{Cond, Item, StoreError, Table, VERSION};
+use civic_store::{Cond, Item, StoreError, Table, Typed, VERSION};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -112,24 +112,18 @@ pub(super) async fn list_outlets(
 ) -> Result<Response> {
     let active = parse_bool("is_active", q.is_active.as_deref())?;
     let limit = page::limit(q.limit, 1000, 1000)?;
-    let res = s
+    let mut res = s
         .table
-        .query(
+        .query_as::<Outlet>(
             civic_store::Query::index(OUTLETS)
                 .limit(limit)
                 .cursor(q.cursor),
         )
         .await?;
-    let outlets = res
-        .items
-        .into_iter()
-        .map(from_item::<Outlet>)
-        .filter(|o| {
-            o.as_ref()
-                .map_or(true, |o| active.is_none_or(|a| o.is_active == a))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(page::with_cursor(Json(outlets), res.cursor))
+    if let Some(a) = active {
+        res.items.retain(|o| o.is_active == a);
+    }
+    Ok(page::with_cursor(Json(res.items), res.cursor))
 }
 
 /// Create an outlet (staff).

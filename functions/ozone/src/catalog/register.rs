@@ -4,9 +4,8 @@ use axum::extract::State as S;
 use axum::http::StatusCode;
 use axum::response::Response;
 use civic_core::fields::{Body, FromBody, Valid};
-use civic_core::item::from_item;
 use civic_core::{Error, Json, Query, Result, ids, page, retry};
-use civic_store::{Cond, Update, VERSION, Write};
+use civic_store::{Cond, Typed, Update, VERSION, Write};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -132,7 +131,7 @@ pub(super) async fn unregistered(
     let limit = page::limit(q.limit, 1000, 1000)?;
     let res = s
         .table
-        .query(
+        .query_as::<Device>(
             civic_store::Query::index(DEVICES)
                 .reverse()
                 .limit(limit)
@@ -142,12 +141,8 @@ pub(super) async fn unregistered(
     let devices = res
         .items
         .into_iter()
-        .map(from_item::<Device>)
-        .filter(|d| {
-            d.as_ref()
-                .map_or(true, |d| d.machine_id.is_none() && d.event_count > 0)
-        })
-        .map(|d| d.map(|d| DeviceOut::new(&s.config, d, &u)))
-        .collect::<Result<Vec<_>>>()?;
+        .filter(|d| d.machine_id.is_none() && d.event_count > 0)
+        .map(|d| DeviceOut::new(&s.config, d, &u))
+        .collect::<Vec<_>>();
     Ok(page::with_cursor(Json(devices), res.cursor))
 }
