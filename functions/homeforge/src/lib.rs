@@ -37,7 +37,7 @@ use civic_core::config::{self, ConfigError, Env, FromEnv};
 use civic_core::fields::Body;
 use civic_core::openapi::BearerAuth;
 use civic_core::{App, Error, Function, IotFunction, Json, Platform, Result, page};
-use civic_store::{Blob, Table};
+use civic_store::{Blob, Table, Typed};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -389,19 +389,32 @@ pub async fn list<T, O>(
     out: impl Fn(T) -> O,
 ) -> Result<Response>
 where
-    T: DeserializeOwned,
+    T: DeserializeOwned + Send,
     O: Serialize,
 {
     let limit = page::limit(params.limit, 100, 1000)?;
     let res = table
-        .query(query.limit(limit).cursor(params.cursor))
+        .query_as::<T>(query.limit(limit).cursor(params.cursor))
         .await?;
-    let items = res
-        .items
-        .into_iter()
-        .map(|i| civic_core::item::from_item::<T>(i).map(&out))
-        .collect::<Result<Vec<_>>>()?;
+    let items: Vec<O> = res.items.into_iter().map(out).collect();
     Ok(page::with_cursor(Json(items), res.cursor))
+}
+
+/// Every page of `query`, each item as `T`. Only for collections with a known bound (see
+/// [`Table::query_all`]).
+pub async fn query_all_as<T: DeserializeOwned + Send>(
+    table: &dyn Table,
+    query: civic_store::Query,
+) -> Result<Vec<T>> {
+    let (mut items, mut cursor) = (Vec::new(), None);
+    loop {
+        let page = table.query_as::<T>(query.clone().cursor(cursor)).await?;
+        items.extend(page.items);
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(items),
+        }
+    }
 }
 
 /// The public base URL that precedes `/api/` and `/media/`: configured, or the request's own.

@@ -6,7 +6,7 @@ use axum::response::Response;
 use civic_core::fields::{Body, FromBody, Patch, Valid};
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Json, Query, Result, ids};
-use civic_store::{Cond, GSI1PK, GSI1SK, Item, PK, SK, StoreError, Table, Update};
+use civic_store::{Cond, GSI1PK, GSI1SK, Item, PK, SK, StoreError, Table, Typed, Update};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -47,7 +47,7 @@ impl Room {
     }
 
     pub async fn load(table: &dyn Table, id: i64) -> Result<Option<Self>> {
-        table.get(&room_key(id)).await?.map(from_item).transpose()
+        Ok(table.get_as(&room_key(id)).await?)
     }
 
     /// The room, when `caller` may see it; others' rooms do not exist for them.
@@ -60,12 +60,7 @@ impl Room {
 
 /// Every room (one query of the rooms partition).
 pub async fn all_rooms(table: &dyn Table) -> Result<Vec<Room>> {
-    table
-        .query_all(civic_store::Query::partition(ROOMS).limit(1000))
-        .await?
-        .into_iter()
-        .map(from_item)
-        .collect()
+    crate::query_all_as(table, civic_store::Query::partition(ROOMS).limit(1000)).await
 }
 
 #[derive(ToSchema)]

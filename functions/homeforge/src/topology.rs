@@ -72,12 +72,8 @@ fn position(i: usize) -> Position {
     responses((status = 200, body = Topology), (status = 401)))]
 async fn topology(S(s): S<State>, caller: Caller) -> Result<Json<Topology>> {
     let table = s.table.as_ref();
-    let devices = table
-        .query_all(visible_devices(&caller).limit(1000))
-        .await?
-        .into_iter()
-        .map(Device::from_item)
-        .collect::<Result<Vec<_>>>()?;
+    let devices: Vec<Device> =
+        crate::query_all_as(table, visible_devices(&caller).limit(1000)).await?;
     let rooms: HashMap<i64, String> = match devices.iter().any(|d| d.record.room.is_some()) {
         true => all_rooms(table)
             .await?

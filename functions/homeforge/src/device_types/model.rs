@@ -2,8 +2,8 @@
 //! its review status; the keys of the type, the proposer's copy and the name reservation.
 
 use civic_core::Result;
-use civic_core::item::{from_item, to_item};
-use civic_store::{GSI1PK, GSI1SK, Item, PK, SK, Table};
+use civic_core::item::to_item;
+use civic_store::{GSI1PK, GSI1SK, Item, PK, SK, Table, Typed};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -145,7 +145,7 @@ impl Record {
     }
 
     pub(super) async fn load(table: &dyn Table, id: i64) -> Result<Option<Self>> {
-        table.get(&type_key(id)).await?.map(from_item).transpose()
+        Ok(table.get_as(&type_key(id)).await?)
     }
 }
 

@@ -10,7 +10,7 @@ use civic_auth::device as credential;
 use civic_core::fields::{Body, FromBody, Valid};
 use civic_core::iot::MqttLogin;
 use civic_core::{Error, Json, Query, Result, ids, page};
-use civic_store::{Cond, StoreError, Table, Update};
+use civic_store::{Cond, StoreError, Table, Typed, Update};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -134,17 +134,13 @@ pub(super) async fn list_devices(
     let limit = page::limit(params.limit, 100, 1000)?;
     let table = s.table.as_ref();
     let res = table
-        .query(visible_devices(&caller).limit(limit).cursor(params.cursor))
+        .query_as::<Device>(visible_devices(&caller).limit(limit).cursor(params.cursor))
         .await?;
     let rooms: HashSet<i64> = match res.items.is_empty() {
         true => HashSet::new(),
         false => all_rooms(table).await?.into_iter().map(|r| r.id).collect(),
     };
-    let devices = res
-        .items
-        .into_iter()
-        .map(|i| Device::from_item(i).map(|d| d.out(&rooms)))
-        .collect::<Result<Vec<_>>>()?;
+    let devices: Vec<_> = res.items.into_iter().map(|d| d.out(&rooms)).collect();
     Ok(page::with_cursor(Json(devices), res.cursor))
 }
 

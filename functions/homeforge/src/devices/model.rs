@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use civic_core::Result;
 use civic_core::item::{from_item, to_item};
-use civic_store::{GSI1PK, GSI1SK, Item, PK, SK, Table, VERSION};
+use civic_store::{GSI1PK, GSI1SK, Item, PK, SK, Table, Typed, VERSION};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -89,6 +89,35 @@ impl Record {
     }
 }
 
+/// A device straight from its stored row (see [`civic_store::Typed`]): the record's fields,
+/// its version, and each `state.*` attribute as a key of its current state. Same result as
+/// [`Device::from_item`], without building the whole item first.
+impl<'de> Deserialize<'de> for Device {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Row {
+            #[serde(flatten)]
+            record: Record,
+            version: Option<i64>,
+            /// What the record does not name: keys, index keys and the state attributes.
+            #[serde(flatten)]
+            rest: Map<String, Value>,
+        }
+        let row = Row::deserialize(d)?;
+        let current_state = row
+            .rest
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(STATE)?.to_owned(), v)))
+            .collect();
+        Ok(Self {
+            id: row.record.id,
+            record: row.record,
+            current_state,
+            version: row.version,
+        })
+    }
+}
+
 impl Device {
     pub fn from_item(mut item: Item) -> Result<Self> {
         let keys: Vec<String> = item
@@ -120,11 +149,7 @@ impl Device {
     }
 
     pub async fn load(table: &dyn Table, id: i64) -> Result<Option<Self>> {
-        table
-            .get(&device_key(id))
-            .await?
-            .map(Self::from_item)
-            .transpose()
+        Ok(table.get_as(&device_key(id)).await?)
     }
 
     /// The device, when `caller` may see it; others' devices do not exist for them.
@@ -160,5 +185,58 @@ pub fn visible_devices(caller: &Caller) -> civic_store::Query {
     match caller.is_staff() {
         true => civic_store::Query::partition(DEVICES),
         false => civic_store::Query::index(owner_pk(caller.id())).prefix(DEVICE),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A stored device as the store holds it: keys, record, version and two state attributes.
+    fn stored() -> Value {
+        json!({
+            "pk": "DEVICE#7", "sk": "DEVICE", "gsi1pk": "OWNER#3", "gsi1sk": "DEVICE#7",
+            "id": 7, "name": "lamp", "ip_address": "10.0.0.7", "device_type": 2,
+            "device_type_name": "Lamp", "variables": ["on"], "room": null, "icon": "fa-cube",
+            "owner": 3, "status": "online", "last_seen": "2024-01-01T00:00:00Z",
+            "created_at": "2024-01-01T00:00:00Z", "version": 4,
+            "state.on": true, "state.level": {"v": 3}
+        })
+    }
+
+    /// Decoding the stored bytes directly must give what the item path gives.
+    #[test]
+    fn typed_decode_matches_from_item() {
+        let bytes = serde_json::to_vec(&stored()).unwrap();
+        let typed: Device = serde_json::from_slice(&bytes).unwrap();
+        let Value::Object(item) = stored() else {
+            unreachable!()
+        };
+        let old = Device::from_item(item).unwrap();
+        assert_eq!(typed.id, 7);
+        assert_eq!(typed.version, Some(4));
+        assert_eq!(typed.current_state, old.current_state);
+        assert_eq!(
+            serde_json::to_value(&typed.record).unwrap(),
+            serde_json::to_value(&old.record).unwrap()
+        );
+        assert_eq!(
+            Value::Object(typed.current_state),
+            json!({"on": true, "level": {"v": 3}})
+        );
+    }
+
+    /// Devices registered before the version guard have none.
+    #[test]
+    fn typed_decode_without_version_or_state() {
+        let mut v = stored();
+        let o = v.as_object_mut().unwrap();
+        o.retain(|k, _| k != VERSION && !k.starts_with(STATE) && k != "room");
+        let d: Device = serde_json::from_slice(&serde_json::to_vec(&v).unwrap()).unwrap();
+        assert_eq!(d.version, None);
+        assert!(d.current_state.is_empty());
+        assert_eq!(d.record.room, None);
     }
 }

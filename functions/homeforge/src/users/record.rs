@@ -1,8 +1,8 @@
 //! The stored user, its keys, and the user as the API shows it.
 
 use civic_core::Result;
-use civic_core::item::{from_item, to_item};
-use civic_store::{Item, PK, SK, Table};
+use civic_core::item::to_item;
+use civic_store::{Item, PK, SK, Table, Typed};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -72,7 +72,7 @@ impl UserRecord {
     }
 
     pub async fn load(table: &dyn Table, id: i64) -> Result<Option<Self>> {
-        table.get(&user_key(id)).await?.map(from_item).transpose()
+        Ok(table.get_as(&user_key(id)).await?)
     }
 
     pub async fn by_username(table: &dyn Table, username: &str) -> Result<Option<Self>> {
