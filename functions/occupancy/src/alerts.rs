@@ -7,7 +7,7 @@ use chrono::Utc;
 use civic_core::item::from_item;
 use civic_core::retry::won;
 use civic_core::{Error, Json, Query, Result, calendar, page};
-use civic_store::{Cond, GSI1PK, GSI1SK, Table, Update, VERSION, Write};
+use civic_store::{Cond, GSI1PK, GSI1SK, Table, Typed, Update, VERSION, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -63,13 +63,8 @@ async fn list(S(s): S<State>, Query(q): Query<AlertParams>) -> Result<axum::resp
     if let Some(camera) = q.camera_id {
         query = query.prefix(open_alerts_of(camera));
     }
-    let res = s.table.query(query).await?;
-    let alerts = res
-        .items
-        .into_iter()
-        .map(from_item)
-        .collect::<Result<Vec<Alert>>>()?;
-    Ok(page::with_cursor(Json(alerts), res.cursor))
+    let res = s.table.query_as::<Alert>(query).await?;
+    Ok(page::with_cursor(Json(res.items), res.cursor))
 }
 
 #[derive(Serialize, ToSchema)]

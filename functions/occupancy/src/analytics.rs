@@ -3,16 +3,14 @@
 
 use axum::extract::State as S;
 use chrono::{DateTime, Datelike, Duration, Utc};
-use civic_core::item::from_item;
 use civic_core::{Error, Json, Query, Result, calendar};
-use civic_store::{Item, SkRange, Table};
+use civic_store::{SkRange, Table, Typed};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::buckets::Granularity;
-use crate::cameras::Record;
+use crate::cameras::{Record, load_camera};
 use crate::keys::{camera_pk, facility_key};
 use crate::{Id, State, round1};
 
@@ -60,6 +58,76 @@ async fn live(S(s): S<State>, Id(id): Id) -> Result<Json<LiveOccupancy>> {
     }))
 }
 
+/// A stored bucket (or, among the logs, a calibration entry) as the history reads use it;
+/// a counter not written yet reads as 0.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Bucket {
+    label: String,
+    entries: i64,
+    exits: i64,
+    unique_persons: i64,
+    start: i64,
+    end: i64,
+    area: f64,
+    peak: i64,
+    peak_hour: i64,
+    last_level: i64,
+    last_at: i64,
+    avg_occupancy: Option<f64>,
+    /// Log buckets' own id.
+    id: i64,
+    is_manual_calibration: bool,
+    /// A calibration entry holds the [`LogEntry`] it is shown as.
+    camera_id: Option<i64>,
+    entry_count: i64,
+    exit_count: i64,
+    net_occupancy: i64,
+    timestamp: String,
+    tracked_persons: i64,
+    notes: Option<String>,
+}
+
+impl Bucket {
+    /// Time-weighted average occupancy, up to now for the open bucket.
+    fn average(&self, now: DateTime<Utc>) -> f64 {
+        if let Some(avg) = self.avg_occupancy {
+            return round1(avg);
+        }
+        let until = self.end.min(now.timestamp());
+        let tail = (until - self.last_at).max(0) as f64 * self.last_level as f64;
+        round1((self.area + tail) / (until - self.start).max(1) as f64)
+    }
+
+    /// The 5-minute log entry of camera `id` this bucket or calibration entry shows.
+    fn log_entry(self, id: i64) -> LogEntry {
+        if self.is_manual_calibration {
+            return LogEntry {
+                id: self.id,
+                camera_id: self.camera_id.unwrap_or(id),
+                entry_count: self.entry_count,
+                exit_count: self.exit_count,
+                net_occupancy: self.net_occupancy,
+                timestamp: self.timestamp,
+                tracked_persons: self.tracked_persons,
+                is_manual_calibration: true,
+                notes: self.notes,
+            };
+        }
+        LogEntry {
+            id: self.id,
+            camera_id: id,
+            entry_count: self.entries,
+            exit_count: self.exits,
+            net_occupancy: self.last_level,
+            timestamp: self.label,
+            tracked_persons: self.unique_persons,
+            is_manual_calibration: false,
+            notes: None,
+        }
+    }
+}
+
 /// The stored buckets of a camera whose sort keys run from `from` to the end of `g`'s range.
 async fn buckets(
     table: &dyn Table,
@@ -67,8 +135,8 @@ async fn buckets(
     from: String,
     g: Granularity,
     forward: bool,
-) -> Result<Vec<Item>> {
-    Record::load(table, camera).await?;
+) -> Result<Vec<Bucket>> {
+    load_camera(table, camera).await?;
     let mut out = Vec::new();
     let mut cursor = None;
     loop {
@@ -78,36 +146,13 @@ async fn buckets(
         if !forward {
             q = q.reverse();
         }
-        let page = table.query(q).await?;
+        let page = table.query_as::<Bucket>(q).await?;
         out.extend(page.items);
         match page.cursor {
             Some(c) => cursor = Some(c),
             None => return Ok(out),
         }
     }
-}
-
-fn int(item: &Item, name: &str) -> i64 {
-    item.get(name).and_then(Value::as_i64).unwrap_or(0)
-}
-
-/// Time-weighted average occupancy of a bucket, up to now for the open one.
-fn average(item: &Item, now: DateTime<Utc>) -> f64 {
-    if let Some(avg) = item.get("avg_occupancy").and_then(Value::as_f64) {
-        return round1(avg);
-    }
-    let (start, end) = (int(item, "start"), int(item, "end"));
-    let until = end.min(now.timestamp());
-    let area = item.get("area").and_then(Value::as_f64).unwrap_or(0.0);
-    let tail = (until - int(item, "last_at")).max(0) as f64 * int(item, "last_level") as f64;
-    round1((area + tail) / (until - start).max(1) as f64)
-}
-
-fn label(item: &Item) -> String {
-    item.get("label")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
 }
 
 fn in_range(name: &str, value: Option<i64>, default: i64, max: i64) -> Result<i64> {
@@ -158,26 +203,7 @@ async fn logs(
         .bucket(s.config.tz, now - Duration::hours(hours))
         .sk();
     let items = buckets(s.table.as_ref(), id, from, Granularity::Log, true).await?;
-    let entries = items
-        .into_iter()
-        .map(|item| {
-            if item.get("is_manual_calibration").and_then(Value::as_bool) == Some(true) {
-                return from_item(item);
-            }
-            Ok(LogEntry {
-                id: int(&item, "id"),
-                camera_id: id,
-                entry_count: int(&item, "entries"),
-                exit_count: int(&item, "exits"),
-                net_occupancy: int(&item, "last_level"),
-                timestamp: label(&item),
-                tracked_persons: int(&item, "unique_persons"),
-                is_manual_calibration: false,
-                notes: None,
-            })
-        })
-        .collect::<Result<_>>()?;
-    Ok(Json(entries))
+    Ok(Json(items.into_iter().map(|b| b.log_entry(id)).collect()))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -217,13 +243,13 @@ async fn hourly(
         items
             .iter()
             .map(|i| Hourly {
-                hour: label(i),
+                hour: i.label.clone(),
                 camera_id: id,
-                entries: int(i, "entries"),
-                exits: int(i, "exits"),
-                avg_occupancy: average(i, now),
-                peak_occupancy: int(i, "peak"),
-                unique_persons: int(i, "unique_persons"),
+                entries: i.entries,
+                exits: i.exits,
+                avg_occupancy: i.average(now),
+                peak_occupancy: i.peak,
+                unique_persons: i.unique_persons,
             })
             .collect(),
     ))
@@ -261,14 +287,14 @@ async fn daily(
         items
             .iter()
             .map(|i| Daily {
-                date: label(i),
+                date: i.label.clone(),
                 camera_id: id,
-                entries: int(i, "entries"),
-                exits: int(i, "exits"),
-                avg_occupancy: average(i, now),
-                peak_occupancy: int(i, "peak"),
-                peak_hour: int(i, "peak_hour"),
-                unique_persons: int(i, "unique_persons"),
+                entries: i.entries,
+                exits: i.exits,
+                avg_occupancy: i.average(now),
+                peak_occupancy: i.peak,
+                peak_hour: i.peak_hour,
+                unique_persons: i.unique_persons,
             })
             .collect(),
     ))
@@ -316,13 +342,13 @@ async fn monthly(
         items
             .iter()
             .map(|i| Monthly {
-                period: label(i),
+                period: i.label.clone(),
                 camera_id: id,
-                entries: int(i, "entries"),
-                exits: int(i, "exits"),
-                avg_daily_occupancy: average(i, now),
-                peak_occupancy: int(i, "peak"),
-                unique_persons: int(i, "unique_persons"),
+                entries: i.entries,
+                exits: i.exits,
+                avg_daily_occupancy: i.average(now),
+                peak_occupancy: i.peak,
+                unique_persons: i.unique_persons,
             })
             .collect(),
     ))
@@ -343,10 +369,10 @@ struct Facility {
 }
 
 async fn facility(table: &dyn Table) -> Result<Facility> {
-    Ok(match table.get(&facility_key()).await? {
-        Some(item) => from_item(item)?,
-        None => Facility::default(),
-    })
+    Ok(table
+        .get_as::<Facility>(&facility_key())
+        .await?
+        .unwrap_or_default())
 }
 
 #[derive(Serialize, ToSchema)]

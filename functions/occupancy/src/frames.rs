@@ -20,7 +20,7 @@ use civic_core::Json;
 use civic_core::fields::{Body, FromBody, Valid};
 use civic_core::uploads::{PresignedPut, request_base};
 use civic_core::{Error, Result, S3Function, item};
-use civic_store::{Blob, Capped, Cond, Write};
+use civic_store::{Blob, Capped, Cond, Typed, Write};
 use civic_vision::line::{Line, Sense};
 use civic_vision::video::{CameraState, Crossed, VideoConfig};
 use civic_vision::{Counter, ImageLimits};
@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::cameras::{Record, lines_of};
+use crate::cameras::{Record, lines_of, load_camera};
 use crate::ingest::{CrossingEvent, MAX_BATCH, ingest};
 use crate::keys::{attributes, frame_batch_key, frame_batches_pk, video_key};
 use crate::timeline::Crossing;
@@ -107,17 +107,12 @@ async fn presign(
     params(("camera_id" = i64, Path)),
     responses((status = 200, body = [Report]), (status = 404)))]
 async fn batches(S(s): S<State>, Id(camera): Id) -> Result<Json<Vec<Report>>> {
-    Record::load(s.table.as_ref(), camera).await?;
+    load_camera(s.table.as_ref(), camera).await?;
     let page = s
         .table
-        .query(civic_store::Query::partition(frame_batches_pk(camera)).limit(MAX_LISTED))
+        .query_as(civic_store::Query::partition(frame_batches_pk(camera)).limit(MAX_LISTED))
         .await?;
-    Ok(Json(
-        page.items
-            .into_iter()
-            .map(item::from_item)
-            .collect::<Result<_>>()?,
-    ))
+    Ok(Json(page.items))
 }
 
 const MAX_LISTED: usize = 1000;

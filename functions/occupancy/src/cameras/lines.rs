@@ -6,13 +6,13 @@ use civic_core::fields::{Body, FromBody, Patch, Valid};
 use civic_core::item::{from_item, to_item};
 use civic_core::retry::won;
 use civic_core::{Error, Json, Result, ids, retry};
-use civic_store::{Cond, Item, Table, VERSION};
+use civic_store::{Cond, Item, Table, Typed, VERSION};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{Camera, Record, text};
+use super::{Camera, Record, load_camera, text};
 use crate::keys::{by_id, indexed, line_key, lines_index};
 use crate::{Id, State};
 
@@ -102,9 +102,9 @@ async fn load_line(table: &dyn Table, id: i64) -> Result<(Line, i64)> {
 /// The lines of a camera (a camera has a handful; one query).
 pub async fn lines_of(table: &dyn Table, camera: i64) -> Result<Vec<Line>> {
     let page = table
-        .query(civic_store::Query::index(lines_index(camera)).limit(MAX_LINES))
+        .query_as(civic_store::Query::index(lines_index(camera)).limit(MAX_LINES))
         .await?;
-    page.items.into_iter().map(from_item).collect()
+    Ok(page.items)
 }
 
 /// Lines per camera, so that a camera's lines are always one query.
@@ -196,7 +196,7 @@ async fn create_line(
 async fn camera_lines(S(s): S<State>, Id(id): Id) -> Result<Json<Vec<Line>>> {
     let lines = lines_of(s.table.as_ref(), id).await?;
     if lines.is_empty() {
-        Record::load(s.table.as_ref(), id).await?;
+        load_camera(s.table.as_ref(), id).await?;
     }
     Ok(Json(lines))
 }

@@ -6,9 +6,9 @@ mod mqtt;
 mod setup;
 
 use civic_core::fields::Body;
-use civic_core::item::{from_item, to_item};
+use civic_core::item::to_item;
 use civic_core::{Error, Result};
-use civic_store::{Item, Table};
+use civic_store::{Item, Table, Typed};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -67,11 +67,10 @@ impl Record {
     }
 
     pub async fn load(table: &dyn Table, id: i64) -> Result<Self> {
-        let item = table
-            .get(&camera_key(id))
+        table
+            .get_as(&camera_key(id))
             .await?
-            .ok_or_else(|| camera_not_found(id))?;
-        from_item(item)
+            .ok_or_else(|| camera_not_found(id))
     }
 
     /// The capacity this camera adds to the facility's.
@@ -82,6 +81,14 @@ impl Record {
             0
         }
     }
+}
+
+/// Camera `id`'s configuration, without decoding its live state (404 if there is none).
+pub async fn load_camera(table: &dyn Table, id: i64) -> Result<Camera> {
+    table
+        .get_as(&camera_key(id))
+        .await?
+        .ok_or_else(|| camera_not_found(id))
 }
 
 /// A check's value, or its message as the body's refusal. The checks below are the seed's

@@ -5,17 +5,19 @@ use axum::extract::State as S;
 use axum::http::StatusCode;
 use civic_core::fields::{Body, FromBody, Patch, Valid};
 use civic_core::iot::MqttLogin;
-use civic_core::item::{from_item, to_item};
+use civic_core::item::to_item;
 use civic_core::retry::won;
 use civic_core::{Error, Json, Result, ids, retry};
-use civic_store::{Cond, StoreError, Table, Update, Write};
+use civic_store::{Cond, StoreError, Table, Typed, Update, Write};
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::mqtt::issue;
-use super::{Camera, CameraType, Record, checked, text, valid_capacity, valid_resolution};
+use super::{
+    Camera, CameraType, Record, checked, load_camera, text, valid_capacity, valid_resolution,
+};
 use crate::keys::{attributes, camera_id_key, cameras_index, facility_key};
 use crate::timeline::Live;
 use crate::{Id, State};
@@ -174,15 +176,13 @@ pub async fn active_cameras(table: &dyn Table) -> Result<Vec<Camera>> {
     let mut cursor = None;
     loop {
         let page = table
-            .query(
+            .query_as::<Camera>(
                 civic_store::Query::index(cameras_index(true))
                     .limit(1000)
                     .cursor(cursor),
             )
             .await?;
-        for item in page.items {
-            out.push(from_item(item)?);
-        }
+        out.extend(page.items);
         match page.cursor {
             Some(c) => cursor = Some(c),
             None => return Ok(out),
@@ -195,7 +195,7 @@ pub async fn active_cameras(table: &dyn Table) -> Result<Vec<Camera>> {
     params(("camera_id" = i64, Path, description = "Database id of the camera")),
     responses((status = 200, body = Camera), (status = 404)))]
 async fn detail(S(s): S<State>, Id(id): Id) -> Result<Json<Camera>> {
-    Ok(Json(Record::load(s.table.as_ref(), id).await?.camera))
+    Ok(Json(load_camera(s.table.as_ref(), id).await?))
 }
 
 #[derive(ToSchema)]
