@@ -154,7 +154,7 @@ async fn seed(http: &reqwest::Client, api: &str, devices: usize) -> Result<(Stri
 
 fn print_ingest(args: &Args, base: &Stats, run: &Stats) {
     println!(
-        "Ozone ingest: {} events, {} connections, {} devices, 127.0.0.1, embedded store (fsync per ack)",
+        "Ozone ingest: {} events, {} connections, {} devices, 127.0.0.1, embedded store (ack after its group's fsync)",
         args.events, args.concurrency, args.devices
     );
     println!("{}", Stats::HEADER);
