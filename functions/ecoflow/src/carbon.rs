@@ -5,7 +5,7 @@
 
 use axum::extract::State as S;
 use civic_core::{Json, Query, Result, page};
-use civic_store::{Key, Update, Write};
+use civic_store::{Key, Typed, Update, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -84,22 +84,19 @@ async fn stats(S(s): S<State>, _: User, Query(q): Query<StatsParams>) -> Result<
         .reverse()
         .limit(limit);
     let key = totals_key(zone);
-    let (totals, recent) = tokio::join!(s.table.get(&key), s.table.query(history));
+    let (totals, recent) = tokio::join!(s.table.get(&key), s.table.query_as::<Detection>(history));
     let totals = totals?.unwrap_or_default();
     let field = |name: &str| totals.get(name).and_then(Value::as_i64).unwrap_or(0);
     let (count, total) = (field("detections"), field("saved_hundredths"));
     let recent_history = recent?
         .items
         .into_iter()
-        .map(|item| {
-            let d: Detection = civic_core::item::from_item(item)?;
-            Ok(HistoryEntry {
-                zone: d.zone,
-                saved: d.saved.unwrap_or_default(),
-                date: d.created_at.get(..16).unwrap_or_default().replace('T', " "),
-            })
+        .map(|d| HistoryEntry {
+            zone: d.zone,
+            saved: d.saved.unwrap_or_default(),
+            date: d.created_at.get(..16).unwrap_or_default().replace('T', " "),
         })
-        .collect::<Result<_>>()?;
+        .collect();
     Ok(Json(Stats {
         summary: Summary {
             total_saved_all_time: total as f64 / 100.0,

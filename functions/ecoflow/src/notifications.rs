@@ -4,9 +4,9 @@
 use axum::extract::State as S;
 use axum::http::StatusCode;
 use axum::response::Response;
-use civic_core::item::{from_item, to_item};
+use civic_core::item::to_item;
 use civic_core::{Json, Query, Result, ids, page};
-use civic_store::{Cond, Key, PK, SK};
+use civic_store::{Cond, Key, PK, SK, Typed};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -96,12 +96,12 @@ async fn broadcast(
 #[utoipa::path(get, path = "/api/notifications/{id}", operation_id = "get_notification", tag = "notifications", params(("id" = i64, Path)),
     security(("bearer" = [])), responses((status = 200, body = Notification), (status = 401), (status = 404)))]
 async fn detail(S(s): S<State>, _: User, Id(id): Id) -> Result<Json<Notification>> {
-    let item = s
+    let n = s
         .table
-        .get(&key(id))
+        .get_as::<Notification>(&key(id))
         .await?
         .ok_or_else(|| not_found("Notification"))?;
-    Ok(Json(from_item(item)?))
+    Ok(Json(n))
 }
 
 #[utoipa::path(delete, path = "/api/notifications/{id}", operation_id = "delete_notification", tag = "notifications", params(("id" = i64, Path)),

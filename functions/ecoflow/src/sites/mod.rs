@@ -21,7 +21,7 @@ pub use out::{CameraBrief, CameraOut, OrgBrief, OrgOut, ZoneInOrg, ZoneOut, Zone
 
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Result};
-use civic_store::{Cond, GSI1PK, GSI1SK, Item, Key, PK, Query, SK, SkRange, Table, Write};
+use civic_store::{Cond, GSI1PK, GSI1SK, Item, Key, PK, Query, Row, SK, SkRange, Table, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
@@ -212,51 +212,93 @@ impl Tree {
     }
 }
 
-/// Groups items in nesting order (organization, then each zone followed by its cameras) into
+/// One item of an organization's partition, decoded as what its sort key says it is.
+enum Node {
+    Org(Org, i64),
+    Zone(Zone, i64),
+    Camera(Camera),
+}
+
+/// The two attributes that tell a partition item's kind and version (serde skips the rest).
+#[derive(Deserialize)]
+struct Head {
+    /// [`SK`].
+    #[serde(rename = "SK", default)]
+    sk: String,
+    /// [`civic_store::VERSION`]; 0 when absent, as [`version_of`] reads it.
+    version: Option<i64>,
+}
+
+impl Node {
+    /// Two passes over the stored bytes (the head, then the struct), and no item map.
+    fn decode(row: &Row) -> Result<Self> {
+        let head: Head = row.decode()?;
+        let version = head.version.unwrap_or(0);
+        Ok(match head.sk.as_str() {
+            "ORG" => Self::Org(row.decode()?, version),
+            sk if sk.contains("#CAM#") => Self::Camera(row.decode()?),
+            _ => Self::Zone(row.decode()?, version),
+        })
+    }
+}
+
+/// Every item of `query`, as nodes.
+async fn query_nodes(table: &dyn Table, query: Query) -> Result<Vec<Node>> {
+    let (mut nodes, mut cursor) = (Vec::new(), None);
+    loop {
+        let page = table.query_rows(query.clone().cursor(cursor)).await?;
+        for row in &page.items {
+            nodes.push(Node::decode(row)?);
+        }
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(nodes),
+        }
+    }
+}
+
+/// Groups nodes in nesting order (organization, then each zone followed by its cameras) into
 /// trees. Children whose parent is missing (a delete cut short) are left out.
-fn build_trees(items: Vec<Item>) -> Result<Vec<Tree>> {
+fn build_trees(nodes: Vec<Node>) -> Vec<Tree> {
     let mut trees: Vec<Tree> = Vec::new();
-    for item in items {
-        let sk = item.get(SK).and_then(Value::as_str).unwrap_or_default();
-        let (is_org, is_camera) = (sk == "ORG", sk.contains("#CAM#"));
-        let version = version_of(&item);
-        if is_org {
-            trees.push(Tree {
-                org: from_item(item)?,
+    for node in nodes {
+        match node {
+            Node::Org(org, version) => trees.push(Tree {
+                org,
                 version,
                 zones: Vec::new(),
-            });
-        } else if is_camera {
-            let camera: Camera = from_item(item)?;
-            let zone = trees
-                .last_mut()
-                .filter(|t| t.org.id == camera.organization_id)
-                .and_then(|t| t.zones.last_mut())
-                .filter(|z| z.zone.id == camera.zone_id);
-            if let Some(zone) = zone {
-                zone.cameras.push(camera);
+            }),
+            Node::Camera(camera) => {
+                let zone = trees
+                    .last_mut()
+                    .filter(|t| t.org.id == camera.organization_id)
+                    .and_then(|t| t.zones.last_mut())
+                    .filter(|z| z.zone.id == camera.zone_id);
+                if let Some(zone) = zone {
+                    zone.cameras.push(camera);
+                }
             }
-        } else {
-            let zone: Zone = from_item(item)?;
-            if let Some(tree) = trees
-                .last_mut()
-                .filter(|t| t.org.id == zone.organization_id)
-            {
-                tree.zones.push(ZoneNode {
-                    zone,
-                    version,
-                    cameras: Vec::new(),
-                });
+            Node::Zone(zone, version) => {
+                if let Some(tree) = trees
+                    .last_mut()
+                    .filter(|t| t.org.id == zone.organization_id)
+                {
+                    tree.zones.push(ZoneNode {
+                        zone,
+                        version,
+                        cameras: Vec::new(),
+                    });
+                }
             }
         }
     }
-    Ok(trees)
+    trees
 }
 
 /// One organization's tree: one query of its partition.
 pub async fn load_tree(table: &dyn Table, org: i64) -> Result<Option<Tree>> {
-    let items = table.query_all(Query::partition(partition(org))).await?;
-    Ok(build_trees(items)?.pop())
+    let nodes = query_nodes(table, Query::partition(partition(org))).await?;
+    Ok(build_trees(nodes).pop())
 }
 
 /// The tree holding zone `id` (pointer, then the tree: two round trips).
@@ -289,37 +331,34 @@ pub async fn page_of_trees(
     let start = Query::index(SITES)
         .sk(SkRange::Gte(pad(from.unwrap_or(0))))
         .limit(PAGE_ITEMS);
-    let (mut items, mut cursor) = (Vec::new(), None);
+    let (mut nodes, mut cursor) = (Vec::new(), None);
     loop {
-        let page = table.query(start.clone().cursor(cursor)).await?;
-        items.extend(page.items);
+        let page = table.query_rows(start.clone().cursor(cursor)).await?;
+        for row in &page.items {
+            nodes.push(Node::decode(row)?);
+        }
         let Some(next) = page.cursor else {
-            return Ok((build_trees(items)?, None));
+            return Ok((build_trees(nodes), None));
         };
-        let mut trees = build_trees(std::mem::take(&mut items))?;
+        let mut trees = build_trees(std::mem::take(&mut nodes));
         if trees.len() >= 2 {
             let cut = trees.pop().map(|t| t.org.id);
             return Ok((trees, cut));
         }
         // One organization larger than a page (bounded by the caps): read on.
-        items = match trees.pop() {
-            Some(t) => tree_items(t)?,
-            None => Vec::new(),
-        };
+        nodes = trees.pop().map(tree_nodes).unwrap_or_default();
         cursor = Some(next);
     }
 }
 
-/// A tree back into items, in order (only for [`page_of_trees`]' rare long read).
-fn tree_items(t: Tree) -> Result<Vec<Item>> {
-    let mut out = vec![t.org.to_item(t.version)?];
+/// A tree back into nodes, in order (only for [`page_of_trees`]' rare long read).
+fn tree_nodes(t: Tree) -> Vec<Node> {
+    let mut out = vec![Node::Org(t.org, t.version)];
     for z in t.zones {
-        out.push(z.zone.to_item(z.version)?);
-        for c in &z.cameras {
-            out.push(c.to_item()?);
-        }
+        out.push(Node::Zone(z.zone, z.version));
+        out.extend(z.cameras.into_iter().map(Node::Camera));
     }
-    Ok(out)
+    out
 }
 
 /// Deletes of a zone, its cameras and their pointers; the zone only at the version read.
