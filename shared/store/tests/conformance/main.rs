@@ -9,9 +9,9 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 mod backends;
+mod blob;
 mod crash;
 mod group;
-mod blob;
 mod query;
 mod transact;
 mod ttl;
