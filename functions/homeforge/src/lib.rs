@@ -400,23 +400,6 @@ where
     Ok(page::with_cursor(Json(items), res.cursor))
 }
 
-/// Every page of `query`, each item as `T`. Only for collections with a known bound (see
-/// [`Table::query_all`]).
-pub async fn query_all_as<T: DeserializeOwned + Send>(
-    table: &dyn Table,
-    query: civic_store::Query,
-) -> Result<Vec<T>> {
-    let (mut items, mut cursor) = (Vec::new(), None);
-    loop {
-        let page = table.query_as::<T>(query.clone().cursor(cursor)).await?;
-        items.extend(page.items);
-        match page.cursor {
-            Some(c) => cursor = Some(c),
-            None => return Ok(items),
-        }
-    }
-}
-
 /// The public base URL that precedes `/api/` and `/media/`: configured, or the request's own.
 /// `X-Forwarded-Prefix` carries a path prefix added in front of the app (civic-local's
 /// `/homeforge`, a custom domain's base path).

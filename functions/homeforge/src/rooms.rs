@@ -60,7 +60,9 @@ impl Room {
 
 /// Every room (one query of the rooms partition).
 pub async fn all_rooms(table: &dyn Table) -> Result<Vec<Room>> {
-    crate::query_all_as(table, civic_store::Query::partition(ROOMS).limit(1000)).await
+    Ok(table
+        .query_all_as(civic_store::Query::partition(ROOMS).limit(1000))
+        .await?)
 }
 
 #[derive(ToSchema)]

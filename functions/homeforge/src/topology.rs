@@ -14,6 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::devices::{Device, visible_devices};
 use crate::rooms::all_rooms;
 use crate::{Caller, State};
+use civic_store::Typed;
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new().routes(routes!(topology))
@@ -72,8 +73,9 @@ fn position(i: usize) -> Position {
     responses((status = 200, body = Topology), (status = 401)))]
 async fn topology(S(s): S<State>, caller: Caller) -> Result<Json<Topology>> {
     let table = s.table.as_ref();
-    let devices: Vec<Device> =
-        crate::query_all_as(table, visible_devices(&caller).limit(1000)).await?;
+    let devices: Vec<Device> = table
+        .query_all_as(visible_devices(&caller).limit(1000))
+        .await?;
     let rooms: HashMap<i64, String> = match devices.iter().any(|d| d.record.room.is_some()) {
         true => all_rooms(table)
             .await?

@@ -279,18 +279,9 @@ pub trait Table: Send + Sync {
         self.query_rows(query).await?.try_map(Row::into_item)
     }
 
-    /// Every page of `query`, in order. Only for collections with a known bound (one home's
-    /// rooms, one organization's tree): nothing here stops a large partition.
+    /// Every page of `query`, in order (see [`Typed::query_all_as`]).
     async fn query_all(&self, query: Query) -> Result<Vec<Item>> {
-        let (mut items, mut cursor) = (Vec::new(), None);
-        loop {
-            let page = self.query(query.clone().cursor(cursor)).await?;
-            items.extend(page.items);
-            match page.cursor {
-                Some(c) => cursor = Some(c),
-                None => return Ok(items),
-            }
-        }
+        self.query_all_as::<Item>(query).await
     }
 
     /// Put only when no live item has this key; `ConditionFailed` otherwise.

@@ -103,6 +103,9 @@ pub trait Typed {
     async fn get_as<T: DeserializeOwned + Send>(&self, key: &Key) -> Result<Option<T>>;
     /// One page of `query`, each item as `T`.
     async fn query_as<T: DeserializeOwned + Send>(&self, query: Query) -> Result<Page<T>>;
+    /// Every page of `query`, in order, each item as `T`. Only for collections with a known
+    /// bound (one home's rooms, one organization's tree): nothing here stops a large partition.
+    async fn query_all_as<T: DeserializeOwned + Send>(&self, query: Query) -> Result<Vec<T>>;
 }
 
 #[async_trait]
@@ -113,5 +116,17 @@ impl<X: Table + ?Sized> Typed for X {
 
     async fn query_as<T: DeserializeOwned + Send>(&self, query: Query) -> Result<Page<T>> {
         self.query_rows(query).await?.try_map(|r| r.decode())
+    }
+
+    async fn query_all_as<T: DeserializeOwned + Send>(&self, query: Query) -> Result<Vec<T>> {
+        let (mut items, mut cursor) = (Vec::new(), None);
+        loop {
+            let page = self.query_as::<T>(query.clone().cursor(cursor)).await?;
+            items.extend(page.items);
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(items),
+            }
+        }
     }
 }
