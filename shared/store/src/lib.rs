@@ -27,6 +27,7 @@ mod fsblob;
 mod metrics;
 mod row;
 mod s3;
+pub mod stream;
 
 pub use blob::{Blob, Capped, Object};
 pub use dynamo::DynamoTable;
