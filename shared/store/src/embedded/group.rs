@@ -20,6 +20,7 @@ use std::thread::JoinHandle;
 
 use redb::{Database, Durability, WriteTransaction};
 
+use super::feed::FeedWriter;
 use super::{Writer, index_def, items_def};
 use crate::common::backend;
 use crate::{Result, StoreError, metrics, now_epoch};
@@ -32,6 +33,8 @@ pub(super) const MAX_GROUP: usize = 512;
 pub(super) struct Names {
     pub items: Arc<str>,
     pub index: Arc<str>,
+    /// Its change feed's redb table, when it is streamed.
+    pub stream: Option<Arc<str>>,
 }
 
 /// A write call waiting for its group: runs inside the group's transaction, then hears how the
@@ -113,6 +116,10 @@ fn open_writer<'t>(txn: &'t WriteTransaction, names: &Names, now: i64) -> Result
     Ok(Writer {
         items: txn.open_table(items_def(&names.items)).map_err(backend)?,
         index: txn.open_table(index_def(&names.index)).map_err(backend)?,
+        feed: match &names.stream {
+            Some(name) => Some(FeedWriter::open(txn, name)?),
+            None => None,
+        },
         now,
         dirty: false,
     })

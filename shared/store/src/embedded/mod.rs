@@ -4,6 +4,7 @@
 //! and applies it inside the write transaction of a group of calls and commits the group with
 //! `Durability::Immediate` (one fsync) before any call of it is acknowledged (see [`group`]).
 
+mod feed;
 mod group;
 mod query;
 
@@ -68,15 +69,43 @@ impl Embedded {
         Ok(Self { db, committer })
     }
 
+    /// A store in memory, never written to disk: for models and benchmarks that measure
+    /// something other than the disk.
+    pub fn in_memory() -> Result<Self> {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(backend)?;
+        let db = Arc::new(db);
+        let committer = Arc::new(Committer::start(db.clone())?);
+        Ok(Self { db, committer })
+    }
+
     pub fn table(&self, name: &str) -> EmbeddedTable {
+        let stream = feed::stream_name(name);
+        let streamed = self.db.begin_read().is_ok_and(|txn| {
+            txn.list_tables()
+                .is_ok_and(|mut t| t.any(|t| redb::TableHandle::name(&t) == stream))
+        });
         EmbeddedTable {
             db: self.db.clone(),
             committer: self.committer.clone(),
             names: Names {
                 items: name.into(),
                 index: index_name(name).into(),
+                stream: streamed.then(|| stream.into()),
             },
         }
+    }
+
+    /// Gives the table a change feed ([`crate::stream::Feed`]), as a DynamoDB table gets a
+    /// stream: from now on every write to it is recorded. Handles opened before do not record,
+    /// so call it at startup, before [`Self::table`].
+    pub fn enable_stream(&self, name: &str) -> Result<EmbeddedTable> {
+        let txn = self.db.begin_write().map_err(backend)?;
+        txn.open_table(feed::stream_def(&feed::stream_name(name)))
+            .map_err(backend)?;
+        txn.commit().map_err(backend)?;
+        Ok(self.table(name))
     }
 
     /// For tests of group commit: holds the writer thread (blocking until it is held) so the
@@ -101,7 +130,7 @@ impl Embedded {
             let tables = txn.list_tables().map_err(backend)?;
             tables
                 .map(|t| redb::TableHandle::name(&t).to_owned())
-                .filter(|n| !n.ends_with(&format!("#{GSI1}")))
+                .filter(|n| !n.ends_with(&format!("#{GSI1}")) && !n.ends_with("#STREAM"))
                 .collect()
         };
         let mut deleted = 0;
@@ -146,6 +175,8 @@ pub struct EmbeddedTable {
 struct Writer<'t> {
     items: redb::Table<'t, ItemKey, &'static [u8]>,
     index: redb::Table<'t, IndexKey, ()>,
+    /// The table's change feed, when it is streamed.
+    feed: Option<feed::FeedWriter<'t>>,
     now: i64,
     /// This call has changed something (so a failure now would leave half a call).
     dirty: bool,
@@ -175,7 +206,10 @@ impl Writer<'_> {
 
     fn put(&mut self, key: &Key, item: &Item) -> Result<()> {
         self.dirty = true;
-        self.erase(key)?;
+        let old = self.unlink(key)?;
+        if let Some(feed) = &mut self.feed {
+            feed.record(old.is_some(), Some(item))?;
+        }
         if let Some((gpk, gsk)) = gsi_keys(item) {
             self.index
                 .insert((gpk, gsk, key.pk.as_str(), key.sk.as_str()), ())
@@ -190,6 +224,15 @@ impl Writer<'_> {
 
     /// Removes the item and its index entry; returns what was stored, expired or not.
     fn erase(&mut self, key: &Key) -> Result<Option<Item>> {
+        let old = self.unlink(key)?;
+        if let (Some(feed), Some(_)) = (&mut self.feed, &old) {
+            feed.record(true, None)?;
+        }
+        Ok(old)
+    }
+
+    /// [`Self::erase`] without a feed record: the first half of a put.
+    fn unlink(&mut self, key: &Key) -> Result<Option<Item>> {
         let Some(old) = self.raw(key)? else {
             return Ok(None);
         };
@@ -203,6 +246,15 @@ impl Writer<'_> {
             .remove((key.pk.as_str(), key.sk.as_str()))
             .map_err(backend)?;
         Ok(Some(old))
+    }
+
+    /// Forgets the feed's records up to `upto`.
+    fn trim_feed(&mut self, upto: u64) -> Result<()> {
+        let Some(feed) = &mut self.feed else {
+            return Ok(());
+        };
+        self.dirty |= feed.trim(upto)?;
+        Ok(())
     }
 
     fn check(&self, key: &Key, cond: &Cond) -> Result<Option<Item>> {

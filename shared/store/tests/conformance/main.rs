@@ -11,6 +11,7 @@ use tempfile::TempDir;
 mod backends;
 mod blob;
 mod crash;
+mod feed;
 mod group;
 mod query;
 mod transact;
