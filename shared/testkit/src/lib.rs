@@ -8,3 +8,5 @@ pub mod local;
 pub mod mosquitto;
 pub mod moto;
 pub mod signin;
+#[cfg(feature = "streams")]
+pub mod streams;

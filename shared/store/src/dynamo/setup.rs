@@ -5,8 +5,8 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, IndexStatus, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
-    TimeToLiveStatus,
+    Projection, ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
 };
 
 use super::{DynamoTable, map_err};
@@ -14,8 +14,9 @@ use crate::common::backend;
 use crate::{EXPIRES_AT, GSI1, GSI1PK, GSI1SK, PK, Result, SK, metrics};
 
 impl DynamoTable {
-    /// Creates the table (on-demand, `PK`/`SK`, index `GSI1` projecting all attributes) unless
-    /// it exists, waits until it is active, and enables TTL on `expires_at`.
+    /// Creates the table (on-demand, `PK`/`SK`, index `GSI1` projecting all attributes, a
+    /// `NEW_IMAGE` stream as template.yaml declares) unless it exists, waits until it is
+    /// active, and enables TTL on `expires_at`.
     pub async fn create_if_missing(&self) -> Result<()> {
         let attr = |name: &str| {
             AttributeDefinition::builder()
@@ -42,6 +43,13 @@ impl DynamoTable {
             )
             .build()
             .map_err(backend)?;
+        // Aggregators consume the change feed ([`crate::stream`]); an item's new state is all
+        // they read, so the stream carries only that.
+        let stream = StreamSpecification::builder()
+            .stream_enabled(true)
+            .stream_view_type(StreamViewType::NewImage)
+            .build()
+            .map_err(backend)?;
         metrics::hit();
         let created = self
             .client
@@ -55,6 +63,7 @@ impl DynamoTable {
             .key_schema(key(PK, KeyType::Hash)?)
             .key_schema(key(SK, KeyType::Range)?)
             .global_secondary_indexes(gsi)
+            .stream_specification(stream)
             .send()
             .await;
         match created {
