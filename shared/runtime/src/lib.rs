@@ -11,7 +11,9 @@ use lambda_http::request::RequestContext;
 pub use lambda_http::Error;
 
 mod iot;
+mod stream;
 pub use iot::run_iot;
+pub use stream::run_stream;
 
 /// Serves one endpoint group as an API Gateway HTTP API function.
 pub async fn run_http(function: &Function) -> Result<(), Error> {
