@@ -27,6 +27,7 @@ mod fsblob;
 mod metrics;
 mod row;
 mod s3;
+pub mod model;
 pub mod stream;
 
 pub use blob::{Blob, Capped, Object};
@@ -34,6 +35,7 @@ pub use dynamo::DynamoTable;
 pub use embedded::{Embedded, EmbeddedTable};
 pub use factory::Backend;
 pub use fsblob::FsBlob;
+mod merge; pub use merge::query_merged_as;
 pub use metrics::{CommitStats, counting, round_trips};
 pub use row::{Row, Typed};
 pub use s3::S3Blob;
