@@ -17,6 +17,7 @@ pub mod registry;
 mod routing;
 pub mod s3events;
 pub mod sim;
+pub mod streams;
 pub mod template;
 
 use std::net::SocketAddr;
@@ -154,6 +155,8 @@ pub async fn serve(opts: ServeOpts) -> Result<()> {
     let listener = preflight::listen(opts.host, opts.port, "--port").await?;
     let detector = Arc::new(preflight::detector()?);
     let platform = opts.platform().await?;
+    // Before the tables are opened: the embedded store then records their changes.
+    streams::start(&defs, &platform).await?;
     // Before anything starts: a stale binary or template is a one-line error, not a half-start.
     let problems = check(&defs, &platform);
     if !problems.is_empty() {

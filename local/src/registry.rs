@@ -1,7 +1,7 @@
 //! Every function the local program links, by binary name.
 
 use civic_core::iot::DeviceClass;
-use civic_core::{Function, IotFunction, S3Function, Scheduled};
+use civic_core::{Function, IotFunction, S3Function, Scheduled, StreamFunction};
 
 pub const APPS: &[&[Function]] = &[
     streetlight::FUNCTIONS,
@@ -42,6 +42,17 @@ pub fn find_s3(binary: &str) -> Option<&'static S3Function> {
 }
 
 /// Functions driven by IoT topic rules.
+/// Every change-feed consumer (the template's `DynamoDB` events).
+pub const STREAMS: &[&[StreamFunction]] = &[ozone::STREAMS];
+
+pub fn stream_functions() -> impl Iterator<Item = &'static StreamFunction> {
+    STREAMS.iter().flat_map(|fs| fs.iter())
+}
+
+pub fn find_stream(binary: &str) -> Option<&'static StreamFunction> {
+    stream_functions().find(|f| f.name == binary)
+}
+
 pub const IOT: &[&[IotFunction]] = &[streetlight::IOT, ozone::IOT, occupancy::IOT, homeforge::IOT];
 
 pub fn iot_functions() -> impl Iterator<Item = &'static IotFunction> {

@@ -37,6 +37,15 @@ pub fn check(defs: &[FunctionDef], platform: &Platform) -> Vec<String> {
             }
             continue;
         }
+        if registry::find_stream(&def.binary).is_some() {
+            if def.streams.is_empty() || !def.routes.is_empty() {
+                problems.push(format!(
+                    "{}: stream function {} needs a DynamoDB event and no HttpApi events",
+                    def.id, def.binary
+                ));
+            }
+            continue;
+        }
         if registry::find_s3(&def.binary).is_some() {
             if def.s3.is_empty() || !def.routes.is_empty() {
                 problems.push(format!(
@@ -80,7 +89,8 @@ pub fn check(defs: &[FunctionDef], platform: &Platform) -> Vec<String> {
         .map(|f| f.name)
         .chain(registry::jobs().map(|j| j.name))
         .chain(registry::s3_functions().map(|f| f.name))
-        .chain(registry::iot_functions().map(|f| f.name));
+        .chain(registry::iot_functions().map(|f| f.name))
+        .chain(registry::stream_functions().map(|f| f.name));
     for name in names.filter(|n| !defs.iter().any(|d| d.binary == *n)) {
         problems.push(format!("function {name} is not declared in the template"));
     }

@@ -15,6 +15,8 @@ pub struct FunctionDef {
     pub schedules: Vec<String>,
     /// `S3` events.
     pub s3: Vec<S3Trigger>,
+    /// `DynamoDB` events: the event names (the stream is its app's table).
+    pub streams: Vec<String>,
 }
 
 /// An `S3` event: which object events, under which key prefix and suffix.
@@ -134,6 +136,7 @@ pub fn parse(yaml: &str) -> Result<Vec<FunctionDef>> {
             .with_context(|| format!("function {id} has no Metadata.BuildProperties.Binary"))?
             .to_owned();
         let (mut routes, mut schedules, mut s3) = (Vec::new(), Vec::new(), Vec::new());
+        let mut streams = Vec::new();
         let events = res
             .get("Properties")
             .and_then(|p| p.get("Events"))
@@ -154,6 +157,9 @@ pub fn parse(yaml: &str) -> Result<Vec<FunctionDef>> {
                 s3.push(S3Trigger::parse(ev.get("Properties")).with_context(|| {
                     format!("function {id}: S3 event {name:?} needs Events and prefix/suffix Filter rules")
                 })?);
+            }
+            if kind == Some("DynamoDB") {
+                streams.push(name.as_str().unwrap_or_default().to_owned());
             }
             if kind != Some("HttpApi") {
                 continue;
@@ -179,6 +185,7 @@ pub fn parse(yaml: &str) -> Result<Vec<FunctionDef>> {
             routes,
             schedules,
             s3,
+            streams,
         });
     }
     Ok(out)

@@ -17,7 +17,9 @@ use crate::gateway::{
     CERTIFICATE, Certificate, Device, DeviceRecord, LEGACY_INGEST, LegacyIngest, TOKEN_DIGEST,
     attribute, normalize_mac,
 };
-use crate::keys::{DEVICES, MACS, device_count_key, device_index_sk, device_key, indexed, mac_key};
+use crate::keys::{
+    DEVICES, MACS, Shards, device_count_key, device_index_sk, device_key, indexed, mac_key,
+};
 use crate::{Staff, State, iso_ms, now, valid_device_id};
 
 pub fn routes() -> OpenApiRouter<State> {
@@ -71,7 +73,7 @@ async fn assign(
 ) -> Result<Json<AssignReply>> {
     let (mac, device_id) = (req.mac.as_str(), req.device_id.as_str());
     let (table, at) = (s.table.as_ref(), iso_ms(now()));
-    let at = at.as_str();
+    let (at, shards) = (at.as_str(), s.config.index_shards);
     retry::optimistic(move || async move {
         let current = table.get(&mac_key(mac)).await?;
         let version = current
@@ -98,7 +100,7 @@ async fn assign(
                 cond: version.map_or(Cond::NotExists, Cond::Version),
             },
             Write::Put {
-                item: new_device(mac, device_id, at)?,
+                item: new_device(shards, mac, device_id, at)?,
                 cond: Cond::NotExists,
             },
             Write::Update(Update::new(device_count_key()).add("total", 1)),
@@ -148,7 +150,7 @@ fn assigned_registration(
 }
 
 /// The record of a device just assigned: no token until its next handshake.
-fn new_device(mac: &str, device_id: &str, at: &str) -> Result<Item> {
+fn new_device(shards: Shards, mac: &str, device_id: &str, at: &str) -> Result<Item> {
     let device = Device {
         device_id: device_id.to_owned(),
         mac: mac.to_owned(),
@@ -157,7 +159,7 @@ fn new_device(mac: &str, device_id: &str, at: &str) -> Result<Item> {
     };
     let keys = indexed(
         device_key(device_id),
-        DEVICES,
+        shards.pk(DEVICES, device_id),
         device_index_sk(at, device_id),
     );
     let mut device = to_item(&device, &keys)?;

@@ -21,6 +21,7 @@
 //! second they occurred, then by `receipt` (`gateway::receipt_stamp`: µs at receipt, strictly
 //! increasing per process and per device), so the latest is the one received last.
 
+pub mod aggregate;
 pub mod analytics;
 pub mod auth;
 pub mod catalog;
@@ -40,7 +41,7 @@ use chrono_tz::Tz;
 use civic_auth::{DeviceTokens, Sessions};
 use civic_core::config::{self, ConfigError, Env, FromEnv};
 use civic_core::fields::Body;
-use civic_core::{App, Error, Function, IotFunction, Platform, Problem, Result};
+use civic_core::{App, Error, Function, IotFunction, Platform, Problem, Result, StreamFunction};
 use civic_store::Table;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -109,6 +110,21 @@ pub const EVENTS_IN: IotFunction = IotFunction {
 };
 /// Every topic-rule consumer of this app.
 pub const IOT: &[IotFunction] = &[EVENTS_IN];
+/// The table's stream: usage shared by many devices, counted off the request path.
+pub const AGGREGATOR: StreamFunction = StreamFunction {
+    name: "ozone-aggregator",
+    app: APP,
+    run: |p, changes| {
+        let state = State::new(p);
+        Box::pin(async move {
+            let records = changes.len();
+            aggregate::apply(&state, changes).await?;
+            Ok(serde_json::json!({ "records": records }))
+        })
+    },
+};
+/// Every change-feed consumer of this app.
+pub const STREAMS: &[StreamFunction] = &[AGGREGATOR];
 
 fn router(p: &Platform, routes: OpenApiRouter<State>) -> OpenApiRouter {
     let state = State::new(p);
@@ -165,6 +181,11 @@ pub struct Config {
     /// enough. `true` is the seed's behaviour: every handshake of an assigned MAC gets a fresh
     /// token (still never a certificate: that is the first claim's or staff's).
     pub handshake_reissue: bool,
+    /// Where usage shared by many devices (every device's, an outlet's) is counted
+    /// (`OZONE_FLEET_ROLLUPS`, default `stream`); see [`aggregate`].
+    pub fleet_rollups: aggregate::Mode,
+    /// Partitions of the `EVENTS` and `DEVICES` listings (`OZONE_INDEX_SHARDS`, default 16).
+    pub index_shards: keys::Shards,
 }
 
 impl FromEnv for Config {
@@ -174,6 +195,8 @@ impl FromEnv for Config {
             retention_secs: env.get("OZONE_EVENT_RETENTION_DAYS", 90i64) * 86400,
             online_secs: env.get("OZONE_ONLINE_WINDOW_SECS", 300),
             handshake_reissue: env.get("OZONE_HANDSHAKE_REISSUE", false),
+            fleet_rollups: env.get("OZONE_FLEET_ROLLUPS", aggregate::Mode::Stream),
+            index_shards: env.get("OZONE_INDEX_SHARDS", keys::Shards::new(16).unwrap()),
         }
     }
 }

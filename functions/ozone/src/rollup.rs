@@ -14,7 +14,7 @@ use chrono_tz::Tz;
 use civic_core::calendar::Unit;
 pub use civic_core::calendar::start_of_day;
 use civic_core::{Error, Result};
-use civic_store::{Key, SkRange, Table, Update, Write};
+use civic_store::{Key, SkRange, Table, Update};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -105,17 +105,15 @@ impl Scope {
 
 /// The counter updates one treatment adds: every granularity of every scope it counts in.
 /// 4 granularities × at most 4 scopes = 16 writes, well inside a transaction's 100.
-pub fn increments(tz: Tz, at: DateTime<Utc>, scopes: &[Scope], t: Treatment) -> Vec<Write> {
+pub fn increments(tz: Tz, at: DateTime<Utc>, scopes: &[Scope], t: Treatment) -> Vec<Update> {
     GRANULARITIES
         .iter()
         .flat_map(|&g| {
             let sk = g.key(&g.floor(tz, at));
             scopes.iter().map(move |s| {
-                Write::Update(
-                    Update::new(Key::new(s.pk(g), sk.clone()))
-                        .add("total", 1)
-                        .add(t.as_str(), 1),
-                )
+                Update::new(Key::new(s.pk(g), sk.clone()))
+                    .add("total", 1)
+                    .add(t.as_str(), 1)
             })
         })
         .collect()
@@ -279,16 +277,12 @@ mod tests {
             Treatment::Basic,
         );
         assert_eq!(writes.len(), 16);
-        let Write::Update(u) = &writes[0] else {
-            panic!()
-        };
+        let u = &writes[0];
         assert_eq!(
             (u.key.pk.as_str(), u.key.sk.as_str()),
             ("ROLLUP#all#minute", "2025-09-16T12:34Z")
         );
-        let Write::Update(u) = &writes[15] else {
-            panic!()
-        };
+        let u = &writes[15];
         assert_eq!(
             (u.key.pk.as_str(), u.key.sk.as_str()),
             ("ROLLUP#outlet#1#month", "2025-09")

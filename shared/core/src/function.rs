@@ -58,3 +58,13 @@ pub struct S3Function {
     pub app: App,
     pub run: fn(&Platform, aws_lambda_events::s3::S3Event) -> JobFuture,
 }
+
+/// A function driven by its app table's change feed (the template's `Type: DynamoDB` events):
+/// Lambda runs it per batch of one stream shard, civic-local on the embedded store's feed.
+/// An error makes the batch come again, so `run` must be exactly-once by itself.
+pub struct StreamFunction {
+    /// The binary name, as `template.yaml` declares it.
+    pub name: &'static str,
+    pub app: App,
+    pub run: fn(&Platform, Vec<civic_store::stream::Change>) -> JobFuture,
+}

@@ -24,7 +24,7 @@ pub mod uploads;
 
 pub use error::{Error, ErrorFormat, Problem, Result};
 pub use extract::{Form, Json, Query};
-pub use function::{Function, S3Function, Scheduled};
+pub use function::{Function, S3Function, Scheduled, StreamFunction};
 pub use iot::IotFunction;
 pub use keys::KeySet;
 pub use layers::{App, ClientIp, Limits, RatePlan};

@@ -2,12 +2,12 @@
 
 use civic_core::item::from_item;
 use civic_core::{Error, Result};
-use civic_store::{GSI1SK, Item, Table, Update, VERSION};
+use civic_store::{GSI1PK, GSI1SK, Item, Table, Update, VERSION};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::keys::{device_index_sk, device_key};
+use crate::keys::{DEVICES, Shards, device_index_sk, device_key};
 
 /// A device's status, binding and counters, as stored and shown. Its token digest is stored
 /// beside these fields and never shown.
@@ -125,7 +125,9 @@ impl DeviceRecord {
 }
 
 /// `SET last_seen` and the index key that sorts devices by it.
-pub fn touch(u: Update, device_id: &str, at: &str) -> Update {
+pub fn touch(u: Update, shards: Shards, device_id: &str, at: &str) -> Update {
     u.set("last_seen", at)
+        // The partition too: a device written before sharding moves to its shard.
+        .set(GSI1PK, shards.pk(DEVICES, device_id))
         .set(GSI1SK, device_index_sk(at, device_id))
 }

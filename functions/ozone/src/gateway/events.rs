@@ -114,7 +114,7 @@ pub async fn accept_event(s: &State, req: DeviceEvent, sender: Sender<'_>) -> Re
             .await?
             .ok_or_else(|| Error::Unauthorized(format!("Unknown device {device_id}")))?,
     };
-    let status = status_update(device_id, &e, &iso_ms(received));
+    let status = status_update(s, device_id, &e, &iso_ms(received));
     ingest(s, &record, &e, status).await?;
     Ok(Ack {
         ack: true,

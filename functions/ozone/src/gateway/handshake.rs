@@ -160,10 +160,15 @@ async fn claim(
         may_claim(s, &record, bearer)?;
         let certify = s.provisioner.is_some() && record.device.iot_certificate.is_none();
         let (token, digest) = s.tokens.issue();
-        let mut u = touch(Update::new(device_key(device_id)), device_id, at)
-            .set(TOKEN_DIGEST, digest)
-            .add(VERSION, 1)
-            .cond(Cond::Version(record.version));
+        let mut u = touch(
+            Update::new(device_key(device_id)),
+            s.config.index_shards,
+            device_id,
+            at,
+        )
+        .set(TOKEN_DIGEST, digest)
+        .add(VERSION, 1)
+        .cond(Cond::Version(record.version));
         if let Some(f) = firmware {
             u = u.set("firmware", f);
         }

@@ -13,8 +13,8 @@ use utoipa::ToSchema;
 
 use super::{DeviceRecord, LAST_RECEIPT, touch};
 use crate::keys::{EVENTS, device_key, event_id_key, event_index_sk, event_key, indexed};
-use crate::rollup::{self, Scope};
-use crate::{State, Treatment, now};
+use crate::rollup;
+use crate::{State, Treatment, aggregate, now};
 
 /// An event, as stored and listed.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -68,8 +68,9 @@ pub enum Stored {
 }
 
 /// Stores an event exactly once. One transaction writes the event-id marker (only if absent:
-/// that is the idempotency), the event, the device's status and every rollup the event counts
-/// in; a repeated event id fails the marker's condition and changes nothing. Raw events and
+/// that is the idempotency), the event, the device's status and the device's and machine's
+/// rollups (the shared ones come from the [`aggregate`] on the inserted event); a repeated
+/// event id fails the marker's condition and changes nothing. Raw events and
 /// markers expire after the retention period; rollups stay. Events of the same second sort by
 /// their [`receipt_stamp`], which the device's status keeps for the next one.
 pub async fn ingest(s: &State, record: &DeviceRecord, e: &Event, status: Update) -> Result<Stored> {
@@ -86,8 +87,12 @@ pub async fn ingest(s: &State, record: &DeviceRecord, e: &Event, status: Update)
     ]);
     let key = event_key(&e.device_id, &e.occurred_at, receipt, &e.event_id);
     let index_sk = event_index_sk(&e.occurred_at, receipt, &e.device_id, &e.event_id);
-    let mut event = to_item(e, &indexed(key, EVENTS, index_sk))?;
+    let index = s.config.index_shards.pk(EVENTS, &e.device_id);
+    let mut event = to_item(e, &indexed(key, index, index_sk))?;
     event.insert(EXPIRES_AT.into(), expires_at.into());
+    if let Some(outlet) = device.outlet_id {
+        event.insert(aggregate::OUTLET.into(), outlet.into());
+    }
     let mut writes = vec![
         Write::Put {
             item: marker,
@@ -103,10 +108,9 @@ pub async fn ingest(s: &State, record: &DeviceRecord, e: &Event, status: Update)
         let at = DateTime::parse_from_rfc3339(&e.occurred_at)
             .map_err(|err| Error::Internal(err.to_string()))?
             .to_utc();
-        let mut scopes = vec![Scope::All, Scope::Device(e.device_id.clone())];
-        scopes.extend(device.machine_id.map(Scope::Machine));
-        scopes.extend(device.outlet_id.map(Scope::Outlet));
-        writes.extend(rollup::increments(s.config.tz, at, &scopes, t));
+        let scopes = aggregate::ingest_scopes(s, &e.device_id, device);
+        let counts = rollup::increments(s.config.tz, at, &scopes, t);
+        writes.extend(counts.into_iter().map(Write::Update));
     }
     let (table, writes) = (s.table.as_ref(), &writes);
     retry::optimistic(move || async move {
@@ -127,11 +131,17 @@ pub async fn ingest(s: &State, record: &DeviceRecord, e: &Event, status: Update)
 }
 
 /// What an event changes in its device's status.
-pub(super) fn status_update(device_id: &str, e: &Event, received: &str) -> Update {
-    let mut u = touch(Update::new(device_key(device_id)), device_id, received)
-        .set("mode", e.event_type.clone())
-        .set("last_event_at", e.occurred_at.clone())
-        .add("event_count", 1);
+pub(super) fn status_update(s: &State, device_id: &str, e: &Event, received: &str) -> Update {
+    let shards = s.config.index_shards;
+    let mut u = touch(
+        Update::new(device_key(device_id)),
+        shards,
+        device_id,
+        received,
+    )
+    .set("mode", e.event_type.clone())
+    .set("last_event_at", e.occurred_at.clone())
+    .add("event_count", 1);
     if let Some(ts) = &e.device_timestamp {
         u = u.set("device_timestamp", ts.clone());
     }

@@ -125,7 +125,7 @@ pub(super) async fn legacy_ingest(
     let report = f.check(s.config.tz, received)?;
     let record = legacy_sender(&s, &headers, &report.mac, &iso_ms(received)).await?;
     let e = report.event(&record.device.device_id, received);
-    let status = report.status(&e, &iso_ms(received));
+    let status = report.status(&s, &e, &iso_ms(received));
     ingest(&s, &record, &e, status).await?;
     Ok(Json(json!({"status": "ok"})))
 }
@@ -242,9 +242,9 @@ impl LegacyReport {
 
     /// What the report changes in its device's status: besides the event's, the other
     /// treatments' counters and the board's health.
-    fn status(&self, e: &Event, received: &str) -> Update {
+    fn status(&self, s: &State, e: &Event, received: &str) -> Update {
         // The report reached us over the network, so its Wi-Fi works.
-        let mut status = status_update(&e.device_id, e, received).set("wifi_connected", true);
+        let mut status = status_update(s, &e.device_id, e, received).set("wifi_connected", true);
         for (t, c) in Treatment::ALL.iter().zip(self.counts) {
             if let Some(c) = c.filter(|_| Some(*t) != e.treatment) {
                 status = status.set(t.count_field(), c);

@@ -1,0 +1,208 @@
+//! The template's `DynamoDB` stream events, run locally as Lambda's event source mapping
+//! would: each stream function gets its app table's changes in order, in batches, and a batch
+//! that fails comes again (the functions are exactly-once by their own checkpoints).
+//!
+//! On the embedded store the feed is the store's own ([`civic_store::Embedded::enable_stream`]);
+//! on `--backend aws` it is the table's DynamoDB stream, read shard by shard with the Streams
+//! API. Both are polled: the lag of a change is at most about one [`POLL`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use civic_core::{Platform, StreamFunction};
+use civic_store::Backend;
+use civic_store::stream::{Change, Feed, from_streams_record};
+
+use crate::registry;
+use crate::template::FunctionDef;
+
+/// How often an idle feed is asked for news.
+pub const POLL: Duration = Duration::from_millis(200);
+/// The most records per batch (the template's `BatchSize` is the AWS figure).
+const BATCH: usize = 1000;
+
+/// Starts a follower per stream function the template declares. Call before anything opens
+/// the tables, so the embedded store records their writes from the start.
+pub async fn start(defs: &[FunctionDef], platform: &Platform) -> Result<()> {
+    for def in defs.iter().filter(|d| !d.streams.is_empty()) {
+        let Some(f) = registry::find_stream(&def.binary) else {
+            continue;
+        };
+        let table = platform.table_name(f.app.name);
+        let platform = platform.clone();
+        match &platform.backend {
+            Backend::Embedded { store, .. } => {
+                let feed = store
+                    .enable_stream(&table)
+                    .with_context(|| format!("enabling the change feed of {table}"))?;
+                tokio::spawn(follow_embedded(feed, f, platform));
+            }
+            Backend::Aws { .. } => {
+                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                let reader = Shards::new(&sdk, &table);
+                tokio::spawn(follow_dynamo(reader, f, platform));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `f` on one batch; whether it was applied.
+async fn deliver(f: &StreamFunction, platform: &Platform, batch: Vec<Change>) -> bool {
+    match (f.run)(platform, batch).await {
+        Ok(report) => {
+            tracing::debug!(function = f.name, %report, "stream batch applied");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(function = f.name, error = %e, "stream batch failed; retrying");
+            false
+        }
+    }
+}
+
+async fn follow_embedded(feed: impl Feed, f: &'static StreamFunction, platform: Platform) {
+    // The feed keeps what is not trimmed; after a restart it starts over and the function's
+    // checkpoint skips what it already applied.
+    let mut after: Option<String> = None;
+    loop {
+        let batch = match feed.changes(after.as_deref(), BATCH).await {
+            Ok(batch) => batch,
+            Err(e) => {
+                tracing::warn!(function = f.name, error = %e, "reading the change feed failed");
+                Vec::new()
+            }
+        };
+        let Some(last) = batch.last().map(|c| c.seq.clone()) else {
+            tokio::time::sleep(POLL).await;
+            continue;
+        };
+        if deliver(f, &platform, batch).await {
+            if let Err(e) = feed.trim(&last).await {
+                tracing::warn!(function = f.name, error = %e, "trimming the change feed failed");
+            }
+            after = Some(last);
+        } else {
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+async fn follow_dynamo(mut shards: Shards, f: &'static StreamFunction, platform: Platform) {
+    loop {
+        // Poll again at once only while batches keep coming and applying.
+        let mut busy = false;
+        match shards.poll().await {
+            Ok(batches) => {
+                for (shard, next, batch) in batches {
+                    let empty = batch.is_empty();
+                    let applied = empty || deliver(f, &platform, batch).await;
+                    if applied {
+                        shards.at.insert(shard, next);
+                    }
+                    busy |= !empty && applied;
+                }
+            }
+            Err(e) => tracing::warn!(function = f.name, error = %e, "reading the stream failed"),
+        }
+        if !busy {
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+/// A DynamoDB stream's shards and where each one's reading stands.
+struct Shards {
+    table: String,
+    dynamo: aws_sdk_dynamodb::Client,
+    streams: aws_sdk_dynamodbstreams::Client,
+    /// Shard id → iterator of its next records; `None` once a closed shard is read to its end.
+    at: BTreeMap<String, Option<String>>,
+}
+
+/// A shard's records from one iterator, and the iterator after them.
+type ShardBatch = (String, Option<String>, Vec<Change>);
+
+impl Shards {
+    fn new(sdk: &aws_config::SdkConfig, table: &str) -> Self {
+        Self {
+            table: table.to_owned(),
+            dynamo: aws_sdk_dynamodb::Client::new(sdk),
+            streams: aws_sdk_dynamodbstreams::Client::new(sdk),
+            at: BTreeMap::new(),
+        }
+    }
+
+    /// One batch per open shard (new shards from their oldest record). A shard only moves on
+    /// when its entry in `at` is set to the batch's next iterator, so a failed batch is read
+    /// again.
+    async fn poll(&mut self) -> Result<Vec<ShardBatch>> {
+        self.discover().await?;
+        let mut out = Vec::new();
+        for (shard, iterator) in &self.at {
+            let Some(iterator) = iterator else { continue };
+            let page = self
+                .streams
+                .get_records()
+                .shard_iterator(iterator)
+                .limit(BATCH as i32)
+                .send()
+                .await?;
+            let changes = page
+                .records()
+                .iter()
+                .map(|r| from_streams_record(shard, r.clone()))
+                .collect::<civic_store::Result<Vec<_>>>()?;
+            out.push((shard.clone(), page.next_shard_iterator, changes));
+        }
+        Ok(out)
+    }
+
+    /// Adds the stream's shards not seen yet, from `TRIM_HORIZON`. Parents are listed before
+    /// their children, and a child found in the same listing waits for the next poll, so a
+    /// parent's records are delivered first.
+    async fn discover(&mut self) -> Result<()> {
+        let described = self
+            .dynamo
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await?;
+        let arn = described
+            .table()
+            .and_then(|t| t.latest_stream_arn())
+            .with_context(|| format!("table {} has no stream", self.table))?
+            .to_owned();
+        let stream = self
+            .streams
+            .describe_stream()
+            .stream_arn(&arn)
+            .send()
+            .await?;
+        let shards = stream
+            .stream_description()
+            .map(|d| d.shards())
+            .unwrap_or_default();
+        for s in shards {
+            let Some(id) = s.shard_id() else { continue };
+            let parent_pending = s
+                .parent_shard_id()
+                .is_some_and(|p| self.at.get(p).is_some_and(Option::is_some));
+            if self.at.contains_key(id) || parent_pending {
+                continue;
+            }
+            let it = self
+                .streams
+                .get_shard_iterator()
+                .stream_arn(&arn)
+                .shard_id(id)
+                .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                .send()
+                .await?;
+            self.at.insert(id.to_owned(), it.shard_iterator);
+        }
+        Ok(())
+    }
+}
