@@ -35,6 +35,7 @@ pub use dynamo::DynamoTable;
 pub use embedded::{Embedded, EmbeddedTable};
 pub use factory::Backend;
 pub use fsblob::FsBlob;
+mod merge; pub use merge::query_merged_as;
 pub use metrics::{CommitStats, counting, round_trips};
 pub use row::{Row, Typed};
 pub use s3::S3Blob;

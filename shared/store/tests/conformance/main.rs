@@ -13,6 +13,7 @@ mod blob;
 mod crash;
 mod feed;
 mod group;
+mod merge;
 mod query;
 mod transact;
 mod ttl;
