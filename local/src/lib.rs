@@ -11,6 +11,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod bench;
 pub mod iot_rules;
 pub mod landing;
+pub mod model;
 pub mod mqtt;
 pub mod preflight;
 pub mod registry;
