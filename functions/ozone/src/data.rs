@@ -5,7 +5,7 @@ use axum::extract::State as S;
 use axum::response::Response;
 use chrono::Duration;
 use civic_core::{Error, Json, Query, Result, page};
-use civic_store::{SkRange, Table, Typed};
+use civic_store::{Page, SkRange, Typed};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -82,17 +82,8 @@ async fn events(S(s): S<State>, _user: User, Query(q): Query<EventParams>) -> Re
         parse_bool("exclude_status", q.exclude_status.as_deref())?.unwrap_or(false);
     let limit = page::limit(q.limit, 100, 1000)?;
     let since = iso(now() - Duration::days(days));
-    let query = crate::data::events_query(q.device_id.as_deref())?;
-    let mut res = s
-        .table
-        .query_as::<Event>(
-            query
-                .sk(SkRange::Gte(since))
-                .reverse()
-                .limit(limit)
-                .cursor(q.cursor),
-        )
-        .await?;
+    let shape = |q: civic_store::Query| q.sk(SkRange::Gte(since.clone())).reverse().limit(limit);
+    let mut res = events_page(&s, q.device_id.as_deref(), shape, q.cursor).await?;
     if exclude_status {
         res.items.retain(|e| !e.is_status());
     }
@@ -116,16 +107,19 @@ async fn device_page(
     online_only: bool,
 ) -> Result<(Vec<DeviceOut>, Option<String>)> {
     let limit = page::limit(q.limit, 1000, 1000)?;
-    let mut query = civic_store::Query::index(DEVICES)
-        .reverse()
-        .limit(limit)
-        .cursor(q.cursor);
-    if online_only {
-        query = query.sk(SkRange::Gte(iso_ms(
-            now() - Duration::seconds(s.config.online_secs),
-        )));
-    }
-    let res = s.table.query_as::<Device>(query).await?;
+    let since = iso_ms(now() - Duration::seconds(s.config.online_secs));
+    let shape = |q: civic_store::Query| {
+        let q = q.reverse().limit(limit);
+        if online_only {
+            q.sk(SkRange::Gte(since.clone()))
+        } else {
+            q
+        }
+    };
+    let shards = s.config.index_shards;
+    let res = shards
+        .page::<Device>(s.table.as_ref(), DEVICES, shape, q.cursor)
+        .await?;
     let devices = res
         .items
         .into_iter()
@@ -276,20 +270,17 @@ async fn latest(
     _user: User,
     Query(q): Query<DeviceIdParam>,
 ) -> Result<Json<Event>> {
-    let query = crate::data::events_query(q.device_id.as_deref())?;
-    latest_event(s.table.as_ref(), query)
+    latest_event(&s, q.device_id.as_deref())
         .await?
         .map(Json)
         .ok_or_else(|| Error::NotFound("No telemetry yet.".into()))
 }
 
-async fn latest_event(table: &dyn Table, query: civic_store::Query) -> Result<Option<Event>> {
+async fn latest_event(s: &State, device_id: Option<&str>) -> Result<Option<Event>> {
     let mut cursor = None;
     // A page can be empty while a cursor remains (expired items are skipped), so follow it.
     loop {
-        let res = table
-            .query_as::<Event>(query.clone().reverse().limit(1).cursor(cursor))
-            .await?;
+        let res = events_page(s, device_id, |q| q.reverse().limit(1), cursor).await?;
         if let Some(event) = res.items.into_iter().next() {
             return Ok(Some(event));
         }
@@ -300,13 +291,23 @@ async fn latest_event(table: &dyn Table, query: civic_store::Query) -> Result<Op
     }
 }
 
-/// Events newest-last of one device (its own partition) or of every device (the index).
-pub(crate) fn events_query(device_id: Option<&str>) -> Result<civic_store::Query> {
+/// A page of events, in time order as `shape` sets it: of one device (its own partition) or
+/// of every device (the index shards, merged).
+pub(crate) async fn events_page(
+    s: &State,
+    device_id: Option<&str>,
+    shape: impl Fn(civic_store::Query) -> civic_store::Query,
+    cursor: Option<String>,
+) -> Result<Page<Event>> {
     Ok(match device_id.map(str::trim).filter(|d| !d.is_empty()) {
         Some(id) => {
             valid_device_id("device_id", id)?;
-            civic_store::Query::partition(events_pk(id))
+            let q = shape(civic_store::Query::partition(events_pk(id))).cursor(cursor);
+            s.table.query_as::<Event>(q).await?
         }
-        None => civic_store::Query::index(EVENTS),
+        None => {
+            let shards = s.config.index_shards;
+            shards.page(s.table.as_ref(), EVENTS, shape, cursor).await?
+        }
     })
 }

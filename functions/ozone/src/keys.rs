@@ -2,7 +2,7 @@
 //! the table in the crate's docs; rollup keys are `rollup::Scope::pk` and the bucket key).
 //! Stored keys outlive the code: a string changed here orphans every item written before.
 
-use civic_store::Key;
+use civic_store::{Key, Query};
 
 /// The index partitions (`GSI1PK`) listing each kind of item.
 pub const USERS: &str = "USERS";
@@ -43,6 +43,21 @@ impl Shards {
     /// Every partition of `index`, shard 0 first.
     pub fn all(self, index: &str) -> Vec<String> {
         (0..self.0).map(|n| shard_pk(index, n)).collect()
+    }
+
+    /// One page of the whole `index`: the shards' queries, `shape`d alike, merged.
+    pub async fn page<T: serde::de::DeserializeOwned + Send>(
+        self,
+        table: &dyn civic_store::Table,
+        index: &str,
+        shape: impl Fn(Query) -> Query,
+        cursor: Option<String>,
+    ) -> civic_store::Result<civic_store::Page<T>> {
+        let queries = self
+            .all(index)
+            .into_iter()
+            .map(|pk| shape(Query::index(pk)));
+        civic_store::query_merged_as(table, queries.collect(), cursor).await
     }
 }
 

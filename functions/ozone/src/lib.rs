@@ -1,6 +1,6 @@
 //! Ozone: machine telemetry. Devices hand-shake by MAC to claim a token and post treatment events
 //! that bill customers; staff manage outlets, machines and devices; usage statistics come from
-//! rollups kept at ingest time. Contract: `shared/seeds/ozone-telemetry-api.md`.
+//! rollups kept at ingest time (a device's own) and by the [`aggregate`] (shared ones). Contract: `shared/seeds/ozone-telemetry-api.md`.
 //!
 //! Table layout (`civic-ozone`; every key is built in [`keys`], rollups' in [`rollup`]):
 //! | item | PK | SK | GSI1PK / GSI1SK |
@@ -8,16 +8,18 @@
 //! | user | `USER#{username, lower case}` | `USER` | `USERS` / `{id:010}` |
 //! | session | `SESSION#{digest}` | `SESSION` (TTL) | |
 //! | handshake (by MAC) | `MAC#{mac}` | `MAC` | `MACS` / `{mac}` |
-//! | device (status, token digest, binding) | `DEVICE#{device_id}` | `DEVICE` | `DEVICES` / `{last_seen}#{device_id}` |
+//! | device (status, token digest, binding) | `DEVICE#{device_id}` | `DEVICE` | `DEVICES[#nn]` / `{last_seen}#{device_id}` |
 //! | event id (idempotency) | `EVENTID#{device_id}#{event_id}` | `EVENTID` (TTL) | |
-//! | event | `EVENTS#{device_id}` | `{occurred_at}#{receipt:016}#{event_id}` (TTL) | `EVENTS` / `{occurred_at}#{receipt:016}#{device_id}#{event_id}` |
+//! | event | `EVENTS#{device_id}` | `{occurred_at}#{receipt:016}#{event_id}` (TTL) | `EVENTS[#nn]` / `{occurred_at}#{receipt:016}#{device_id}#{event_id}` |
 //! | rollup | `ROLLUP#{scope}#{granularity}` | bucket key | |
 //! | outlet | `OUTLET#{id:010}` | `OUTLET` | `OUTLETS` / `{id:010}` |
 //! | machine | `MACHINE#{id:010}` | `MACHINE` | `MACHINES` / `{outlet:010}#{id:010}` |
 //! | machine–device binding | `MACHINE#{id:010}` | `BIND#{device_id}` | |
 //! | device count | `COUNT` | `DEVICES` | |
+//! | aggregator checkpoint | `AGG#{feed shard}` | `CHECKPOINT` | |
 //!
-//! Devices sort by last contact in GSI1, so "online" is one range query. Events sort by the
+//! `#nn` is the device's index shard ([`keys::Shards`]; none for shard 0). Devices sort by last
+//! contact in GSI1, so "online" is one range query per shard. Events sort by the
 //! second they occurred, then by `receipt` (`gateway::receipt_stamp`: µs at receipt, strictly
 //! increasing per process and per device), so the latest is the one received last.
 

@@ -5,7 +5,9 @@ use axum::response::Response;
 use chrono::Duration;
 use civic_core::csv_export::{self, Cell};
 use civic_core::{Query, Result, page};
-use civic_store::{SkRange, Typed};
+use civic_store::SkRange;
+
+use crate::data::events_page;
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::IntoParams;
@@ -120,15 +122,12 @@ pub(super) async fn export(
     let days = parse_days(q.days.as_deref(), 30)?;
     let limit = page::limit(q.limit, 10_000, 50_000)?;
     let since = iso(now() - Duration::days(days));
-    let base = crate::data::events_query(q.device_id.as_deref())?.sk(SkRange::Gte(since));
     let mut rows = vec![csv_export::header_row(&EXPORT_COLUMNS)];
     let mut cursor = q.cursor;
     while rows.len() <= limit {
         let want = (limit + 1 - rows.len()).min(1000);
-        let res = s
-            .table
-            .query_as::<Event>(base.clone().limit(want).cursor(cursor))
-            .await?;
+        let shape = |q: civic_store::Query| q.sk(SkRange::Gte(since.clone())).limit(want);
+        let res = events_page(&s, q.device_id.as_deref(), shape, cursor).await?;
         rows.extend(res.items.into_iter().map(export_row));
         cursor = res.cursor;
         if cursor.is_none() {

@@ -40,13 +40,15 @@ pub(super) async fn flush(S(s): S<State>, _staff: Staff) -> Result<Json<FlushRep
         started: Instant::now(),
         deleted: 0,
     };
-    // Raw events and their markers.
-    let events = civic_store::Query::index(EVENTS).limit(FLUSH_BATCH / 2);
-    if !run.drain(events, event_and_marker).await? {
-        return Ok(Json(progress(run.deleted)));
+    // Raw events and their markers, shard by shard.
+    for shard in s.config.index_shards.all(EVENTS) {
+        let events = civic_store::Query::index(shard).limit(FLUSH_BATCH / 2);
+        if !run.drain(events, event_and_marker).await? {
+            return Ok(Json(progress(run.deleted)));
+        }
     }
     // Rollups of every scope that can have them.
-    let devices = device_ids(table).await?;
+    let devices = device_ids(&s).await?;
     for scope in rollup_scopes(table, &devices).await? {
         for g in rollup::GRANULARITIES {
             let rollups = civic_store::Query::partition(scope.pk(g)).limit(FLUSH_BATCH);
@@ -109,13 +111,18 @@ fn event_and_marker(item: &Item) -> Result<Vec<Key>> {
     ])
 }
 
-async fn device_ids(table: &dyn Table) -> Result<Vec<String>> {
-    Ok(table
-        .query_all(civic_store::Query::index(DEVICES).limit(1000))
-        .await?
-        .iter()
-        .filter_map(|i| i.get("device_id")?.as_str().map(str::to_owned))
-        .collect())
+async fn device_ids(s: &State) -> Result<Vec<String>> {
+    let mut ids = Vec::new();
+    for shard in s.config.index_shards.all(DEVICES) {
+        let query = civic_store::Query::index(shard).limit(1000);
+        let items = s.table.query_all(query).await?;
+        ids.extend(
+            items
+                .iter()
+                .filter_map(|i| Some(i.get("device_id")?.as_str()?.to_owned())),
+        );
+    }
+    Ok(ids)
 }
 
 /// Every scope with rollups: all, each device, machine and outlet.

@@ -109,8 +109,12 @@ pub(super) async fn stats_options(
             machine_id: Some(m),
         })
         .collect(),
-        None => options_page::<Device>(table, civic_store::Query::index(DEVICES).reverse())
+        None => s
+            .config
+            .index_shards
+            .page::<Device>(table, DEVICES, |q| q.reverse().limit(MAX_OPTIONS), None)
             .await?
+            .items
             .into_iter()
             .map(|d| OptionItem {
                 id: d.device_id.clone().into(),

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use civic_core::fields::{Body, FromBody, Valid};
 use civic_core::{Error, Json, Query, Result, ids, page, retry};
-use civic_store::{Cond, Typed, Update, VERSION, Write};
+use civic_store::{Cond, Update, VERSION, Write};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -129,14 +129,10 @@ pub(super) async fn unregistered(
     Query(q): Query<PageParams>,
 ) -> Result<Response> {
     let limit = page::limit(q.limit, 1000, 1000)?;
-    let res = s
-        .table
-        .query_as::<Device>(
-            civic_store::Query::index(DEVICES)
-                .reverse()
-                .limit(limit)
-                .cursor(q.cursor),
-        )
+    let shards = s.config.index_shards;
+    let shape = |q: civic_store::Query| q.reverse().limit(limit);
+    let res = shards
+        .page::<Device>(s.table.as_ref(), DEVICES, shape, q.cursor)
         .await?;
     let devices = res
         .items
