@@ -2,6 +2,7 @@
 //! app's base URL, Swagger UI and OpenAPI document, whether the store and the person detector
 //! work, the version and the MQTT device port. `/_local/health` is the same as JSON.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -33,6 +34,8 @@ pub struct Landing {
     pub rate_limit: String,
     /// Whether Occupancy's routes want a token ([`occupancy_access`]).
     pub occupancy_access: String,
+    /// The change-feed followers ([`crate::streams`]), by function.
+    pub streams: BTreeMap<&'static str, crate::streams::Progress>,
 }
 
 /// Occupancy's access mode as the landing page and the start-up log state it: open locally
@@ -64,6 +67,9 @@ struct Health {
     rate_limit: String,
     occupancy_access: String,
     apps: Vec<AppLinks>,
+    /// Per stream function: when (epoch ms) it last found its feed drained; every change
+    /// committed before then has been applied.
+    streams: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Serialize)]
@@ -100,6 +106,11 @@ impl Landing {
                 d.models.display()
             ),
             mqtt: self.mqtt.clone(),
+            streams: self
+                .streams
+                .iter()
+                .map(|(f, p)| (*f, p.caught_up_at()))
+                .collect(),
             rate_limit: self.rate_limit.clone(),
             occupancy_access: self.occupancy_access.clone(),
             apps: APPS

@@ -157,7 +157,7 @@ pub async fn serve(opts: ServeOpts) -> Result<()> {
     let detector = Arc::new(preflight::detector()?);
     let platform = opts.platform().await?;
     // Before the tables are opened: the embedded store then records their changes.
-    streams::start(&defs, &platform).await?;
+    let followers = streams::start(&defs, &platform).await?;
     // Before anything starts: a stale binary or template is a one-line error, not a half-start.
     let problems = check(&defs, &platform);
     if !problems.is_empty() {
@@ -173,6 +173,7 @@ pub async fn serve(opts: ServeOpts) -> Result<()> {
         mqtt: devices.url.clone(),
         rate_limit: opts.rate_limit_text(),
         occupancy_access: landing::occupancy_access(&yaml),
+        streams: followers,
     };
     let app = router(&defs, &platform)?
         .merge(s3events::router(uploads))

@@ -7,7 +7,9 @@
 //! API. Both are polled: the lag of a change is at most about one [`POLL`].
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
@@ -23,30 +25,58 @@ pub const POLL: Duration = Duration::from_millis(200);
 /// The most records per batch (the template's `BatchSize` is the AWS figure).
 const BATCH: usize = 1000;
 
-/// Starts a follower per stream function the template declares. Call before anything opens
-/// the tables, so the embedded store records their writes from the start.
-pub async fn start(defs: &[FunctionDef], platform: &Platform) -> Result<()> {
+/// How far a follower got: when (epoch ms) it last started a read that found nothing new, so
+/// every change committed before then has been delivered. `/_local/health` shows it, and tests
+/// wait on it instead of sleeping.
+#[derive(Clone, Default)]
+pub struct Progress(Arc<AtomicU64>);
+
+impl Progress {
+    pub fn caught_up_at(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+    fn mark(&self, read_started: u64) {
+        self.0.fetch_max(read_started, Ordering::Relaxed);
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Starts a follower per stream function the template declares, and returns their progress
+/// by function name. Call before anything opens the tables, so the embedded store records
+/// their writes from the start.
+pub async fn start(
+    defs: &[FunctionDef],
+    platform: &Platform,
+) -> Result<BTreeMap<&'static str, Progress>> {
+    let mut followers = BTreeMap::new();
     for def in defs.iter().filter(|d| !d.streams.is_empty()) {
         let Some(f) = registry::find_stream(&def.binary) else {
             continue;
         };
         let table = platform.table_name(f.app.name);
         let platform = platform.clone();
+        let progress = Progress::default();
+        followers.insert(f.name, progress.clone());
         match &platform.backend {
             Backend::Embedded { store, .. } => {
                 let feed = store
                     .enable_stream(&table)
                     .with_context(|| format!("enabling the change feed of {table}"))?;
-                tokio::spawn(follow_embedded(feed, f, platform));
+                tokio::spawn(follow_embedded(feed, f, platform, progress));
             }
             Backend::Aws { .. } => {
                 let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
                 let reader = Shards::new(&sdk, &table);
-                tokio::spawn(follow_dynamo(reader, f, platform));
+                tokio::spawn(follow_dynamo(reader, f, platform, progress));
             }
         }
     }
-    Ok(())
+    Ok(followers)
 }
 
 /// Runs `f` on one batch; whether it was applied.
@@ -63,11 +93,17 @@ async fn deliver(f: &StreamFunction, platform: &Platform, batch: Vec<Change>) ->
     }
 }
 
-async fn follow_embedded(feed: impl Feed, f: &'static StreamFunction, platform: Platform) {
+async fn follow_embedded(
+    feed: impl Feed,
+    f: &'static StreamFunction,
+    platform: Platform,
+    progress: Progress,
+) {
     // The feed keeps what is not trimmed; after a restart it starts over and the function's
     // checkpoint skips what it already applied.
     let mut after: Option<String> = None;
     loop {
+        let started = now_ms();
         let batch = match feed.changes(after.as_deref(), BATCH).await {
             Ok(batch) => batch,
             Err(e) => {
@@ -76,6 +112,7 @@ async fn follow_embedded(feed: impl Feed, f: &'static StreamFunction, platform: 
             }
         };
         let Some(last) = batch.last().map(|c| c.seq.clone()) else {
+            progress.mark(started);
             tokio::time::sleep(POLL).await;
             continue;
         };
@@ -90,12 +127,21 @@ async fn follow_embedded(feed: impl Feed, f: &'static StreamFunction, platform: 
     }
 }
 
-async fn follow_dynamo(mut shards: Shards, f: &'static StreamFunction, platform: Platform) {
+async fn follow_dynamo(
+    mut shards: Shards,
+    f: &'static StreamFunction,
+    platform: Platform,
+    progress: Progress,
+) {
     loop {
+        let started = now_ms();
         // Poll again at once only while batches keep coming and applying.
         let mut busy = false;
         match shards.poll().await {
             Ok(batches) => {
+                if batches.iter().all(|(_, _, b)| b.is_empty()) {
+                    progress.mark(started);
+                }
                 for (shard, next, batch) in batches {
                     let empty = batch.is_empty();
                     let applied = empty || deliver(f, &platform, batch).await;

@@ -3,7 +3,7 @@
 use civic_testkit::api::{self, App, Auth};
 use civic_testkit::http::Resp;
 use civic_testkit::local::LocalServer;
-use reqwest::header;
+use reqwest::{Method, header};
 use serde_json::{Value, json};
 
 mod accounts;
@@ -87,6 +87,34 @@ impl Api {
     /// The client for Ozone on `server`.
     pub(crate) fn on(server: LocalServer) -> Self {
         Self(api::Api::new(server, APP))
+    }
+
+    /// `GET path` as `auth` (see [`Self::call`]).
+    pub(crate) async fn get<'a>(&self, path: &str, auth: impl Into<Auth<'a>>) -> Resp {
+        self.call(Method::GET, path, auth, None).await
+    }
+
+    /// Usage shared by devices (fleet and outlet stats, the dashboard's usage today) lags the
+    /// events by the aggregator's delay, by design. Before reading it, or flushing it, the
+    /// client waits until the aggregator has applied every event sent so far: what a
+    /// dashboard refreshed a moment later shows.
+    pub(crate) async fn call<'a>(
+        &self,
+        method: Method,
+        path: &str,
+        auth: impl Into<Auth<'a>>,
+        body: Option<Value>,
+    ) -> Resp {
+        let shared = [
+            "/test/stats",
+            "/events/analytics",
+            "/devices-data",
+            "/flush",
+        ];
+        if shared.iter().any(|p| path.starts_with(p)) {
+            self.server.settled().await;
+        }
+        self.0.call(method, path, auth, body).await
     }
 
     pub(crate) async fn register(

@@ -22,12 +22,12 @@ use std::collections::BTreeMap;
 use chrono::DateTime;
 use civic_core::{Error, Result};
 use civic_store::stream::{Change, ChangeKind};
-use civic_store::{Cond, Item, PK, SK, StoreError, Table, Update, Write};
+use civic_store::{Cond, EXPIRES_AT, Item, PK, SK, StoreError, Table, Update, Write, now_epoch};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::gateway::Device;
-use crate::keys::checkpoint_key;
+use crate::keys::{checkpoint_key, event_receipt, flushed_key};
 use crate::rollup::{self, Scope};
 use crate::{State, Treatment};
 
@@ -74,6 +74,9 @@ pub fn ingest_scopes(s: &State, device_id: &str, device: &Device) -> Vec<Scope> 
 /// aggregator counts it in.
 pub const OUTLET: &str = "outlet_id";
 
+/// Seconds a checkpoint outlives its last move: twice the stream's retention.
+const CHECKPOINT_TTL: i64 = 2 * 86_400;
+
 /// The most items one transaction of the aggregator writes besides its checkpoint
 /// (DynamoDB's limit is 100 per transaction).
 const MAX_ITEMS: usize = 99;
@@ -84,8 +87,12 @@ pub async fn apply(s: &State, changes: Vec<Change>) -> Result<()> {
     for c in changes {
         shards.entry(c.shard.clone()).or_default().push(c);
     }
+    let flushed = s.table.get(&flushed_key()).await?;
+    let flushed = flushed
+        .and_then(|f| f.get("receipt")?.as_i64())
+        .unwrap_or(0);
     for (shard, records) in shards {
-        apply_shard(s, &shard, &records).await?;
+        apply_shard(s, &shard, &records, flushed).await?;
     }
     Ok(())
 }
@@ -106,13 +113,16 @@ impl Checkpoint {
         })
     }
 
-    /// The write that moves it to `seq`, only if nobody moved it since it was read.
+    /// The write that moves it to `seq`, only if nobody moved it since it was read. It expires
+    /// after [`CHECKPOINT_TTL`]: DynamoDB Streams keeps records 24 hours, so nothing it covers
+    /// can come again by then, and the shards of a busy table come and go every few hours.
     fn advance(&self, shard: &str, seq: &str) -> Write {
         let key = checkpoint_key(shard);
         let item = Item::from_iter([
             (PK.to_owned(), Value::from(key.pk)),
             (SK.to_owned(), key.sk.into()),
             ("seq".to_owned(), seq.into()),
+            (EXPIRES_AT.to_owned(), (now_epoch() + CHECKPOINT_TTL).into()),
             (
                 civic_store::VERSION.to_owned(),
                 (self.version.unwrap_or(0) + 1).into(),
@@ -123,7 +133,7 @@ impl Checkpoint {
     }
 }
 
-async fn apply_shard(s: &State, shard: &str, records: &[Change]) -> Result<()> {
+async fn apply_shard(s: &State, shard: &str, records: &[Change], flushed: i64) -> Result<()> {
     let table = s.table.as_ref();
     let mut rest = records;
     // Each turn commits one chunk, or finds the checkpoint moved and reads it again.
@@ -137,7 +147,7 @@ async fn apply_shard(s: &State, shard: &str, records: &[Change]) -> Result<()> {
         let Some(first) = rest.first() else {
             return Ok(());
         };
-        let (len, adds) = fold(s, rest);
+        let (len, adds) = fold(s, rest, flushed);
         let last = &rest[len - 1].seq;
         if adds.is_empty() {
             // Nothing to count: moving the checkpoint would only cost a write.
@@ -167,14 +177,16 @@ async fn apply_shard(s: &State, shard: &str, records: &[Change]) -> Result<()> {
 }
 
 /// The `ADD`s of the longest prefix of `records` that fits one transaction: its length and
-/// the amounts per item and attribute.
+/// the amounts per item and attribute. Events received before the last flush (`flushed`, µs)
+/// were flushed with the rest.
 fn fold(
     s: &State,
     records: &[Change],
+    flushed: i64,
 ) -> (usize, BTreeMap<civic_store::Key, BTreeMap<String, i64>>) {
     let mut adds: BTreeMap<civic_store::Key, BTreeMap<String, i64>> = BTreeMap::new();
     for (i, record) in records.iter().enumerate() {
-        let writes = increments(s, record);
+        let writes = increments(s, record, flushed);
         let new = writes.iter().filter(|u| !adds.contains_key(&u.key)).count();
         if adds.len() + new > MAX_ITEMS {
             return (i, adds);
@@ -198,8 +210,9 @@ struct Counted {
     outlet_id: Option<i64>,
 }
 
-/// The shared rollups one record adds to: none unless it inserted a treatment event.
-fn increments(s: &State, record: &Change) -> Vec<Update> {
+/// The shared rollups one record adds to: none unless it inserted a treatment event received
+/// after the last flush.
+fn increments(s: &State, record: &Change, flushed: i64) -> Vec<Update> {
     let Some(image) = record
         .new_image
         .as_ref()
@@ -211,7 +224,11 @@ fn increments(s: &State, record: &Change) -> Vec<Update> {
         .get(PK)
         .and_then(Value::as_str)
         .is_some_and(|pk| pk.starts_with(crate::keys::EVENTS_PREFIX));
-    if !is_event {
+    let receipt = image
+        .get(SK)
+        .and_then(Value::as_str)
+        .and_then(event_receipt);
+    if !is_event || receipt.is_some_and(|r| r < flushed) {
         return Vec::new();
     }
     let counted = serde_json::from_value::<Counted>(Value::Object(image.clone()));

@@ -120,6 +120,16 @@ pub fn events_pk(device_id: &str) -> String {
     format!("{EVENTS_PREFIX}{device_id}")
 }
 
+/// When telemetry was last flushed: the aggregator leaves out events received before.
+pub fn flushed_key() -> Key {
+    Key::new("FLUSH", "FLUSH")
+}
+
+/// The receipt stamp (µs) in an event's sort key ([`event_key`]).
+pub fn event_receipt(sk: &str) -> Option<i64> {
+    sk.split('#').nth(1)?.parse().ok()
+}
+
 /// How far the rollup aggregator got in one shard of the change feed.
 pub fn checkpoint_key(shard: &str) -> Key {
     Key::new(format!("AGG#{shard}"), "CHECKPOINT")
@@ -192,6 +202,12 @@ mod tests {
             event_index_sk("2025-09-16T12:00:00Z", 42, "d-1", "e1"),
             "2025-09-16T12:00:00Z#0000000000000042#d-1#e1"
         );
+        assert_eq!(
+            event_receipt("2025-09-16T12:00:00Z#0000000000000042#e1"),
+            Some(42)
+        );
+        assert_eq!(k(flushed_key()), s("FLUSH", "FLUSH"));
+        assert_eq!(k(checkpoint_key("local")), s("AGG#local", "CHECKPOINT"));
         assert_eq!(k(outlet_key(7)), s("OUTLET#0000000007", "OUTLET"));
         assert_eq!(k(machine_key(3)), s("MACHINE#0000000003", "MACHINE"));
         assert_eq!(machine_index_sk(7, 3), "0000000007#0000000003");

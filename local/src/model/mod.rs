@@ -6,7 +6,9 @@
 //! Every scenario runs twice in one process: on the design before issue 18 and on the one
 //! after, so the report compares like with like.
 
+pub mod occupancy;
 pub mod ozone;
+pub mod streetlight;
 
 use std::future::Future;
 use std::sync::Arc;

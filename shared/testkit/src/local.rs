@@ -88,6 +88,38 @@ impl LocalServer {
         format!("{}{path}", self.base)
     }
 
+    /// Waits until every change-feed consumer (the template's stream functions) has applied
+    /// what was committed before this call: `/_local/health` names, per consumer, when it last
+    /// found its feed drained. Reads of data those consumers keep (fleet-wide rollups) lag
+    /// writes by design; a test settles before it reads them.
+    pub async fn settled(&self) {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as u64;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let health: serde_json::Value = reqwest::get(self.url("/_local/health"))
+                .await
+                .and_then(|r| r.error_for_status())
+                .expect("GET /_local/health")
+                .json()
+                .await
+                .expect("health is JSON");
+            let streams = health["streams"]
+                .as_object()
+                .expect("health names its streams");
+            if streams.values().all(|at| at.as_u64().unwrap_or(0) > since) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the stream consumers did not catch up within 30 s: {streams:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// SIGTERM, as ctrl-c or a service manager stops it; the exit status once it has stopped.
     pub async fn stop(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().expect("running").to_string();

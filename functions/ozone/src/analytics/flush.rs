@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::gateway::Event;
-use crate::keys::{DEVICES, EVENTS, MACHINES, OUTLETS, device_key, event_id_key};
+use crate::keys::{DEVICES, EVENTS, MACHINES, OUTLETS, device_key, event_id_key, flushed_key};
 use crate::rollup::{self, Scope};
 use crate::{Staff, State};
 
@@ -35,6 +35,9 @@ const FLUSH_BATCH: usize = 50;
     responses((status = 200, body = FlushReply), (status = 401), (status = 403)))]
 pub(super) async fn flush(S(s): S<State>, _staff: Staff) -> Result<Json<FlushReply>> {
     let table = s.table.as_ref();
+    // Events received before now and not yet counted by the aggregator are flushed too.
+    let mark = Update::new(flushed_key()).set("receipt", crate::now().timestamp_micros());
+    table.update(mark).await?;
     let mut run = Run {
         table,
         started: Instant::now(),

@@ -25,6 +25,11 @@ pub(super) fn stream_name(table: &str) -> String {
     format!("{table}#STREAM")
 }
 
+/// The key of the feed's one non-record entry: the next sequence number, kept apart so that
+/// numbering goes on after every record has been trimmed (a consumer's position and
+/// checkpoint must never see a number twice). Records are numbered from 1.
+const NEXT: u64 = 0;
+
 /// A record as stored: what happened and the item afterwards.
 #[derive(Serialize, Deserialize)]
 struct Record {
@@ -45,10 +50,13 @@ pub(super) struct FeedWriter<'t> {
 impl<'t> FeedWriter<'t> {
     pub(super) fn open(txn: &'t WriteTransaction, name: &str) -> Result<Self> {
         let table = txn.open_table(stream_def(name)).map_err(backend)?;
-        let next = table
-            .last()
-            .map_err(backend)?
-            .map_or(1, |(k, _)| k.value() + 1);
+        let next = table.get(NEXT).map_err(backend)?.map_or(Ok(1), |v| {
+            let bytes = v
+                .value()
+                .try_into()
+                .map_err(|_| backend("bad feed counter"))?;
+            Ok(u64::from_le_bytes(bytes))
+        })?;
         Ok(Self { table, next })
     }
 
@@ -69,6 +77,9 @@ impl<'t> FeedWriter<'t> {
             .insert(self.next, bytes.as_slice())
             .map_err(backend)?;
         self.next += 1;
+        self.table
+            .insert(NEXT, self.next.to_le_bytes().as_slice())
+            .map_err(backend)?;
         Ok(())
     }
 
@@ -76,7 +87,8 @@ impl<'t> FeedWriter<'t> {
     pub(super) fn trim(&mut self, upto: u64) -> Result<bool> {
         let mut any = false;
         loop {
-            let first = self.table.first().map_err(backend)?.map(|(k, _)| k.value());
+            let first = self.table.range(NEXT + 1..).map_err(backend)?.next();
+            let first = first.transpose().map_err(backend)?.map(|(k, _)| k.value());
             match first {
                 Some(k) if k <= upto => drop(self.table.remove(k).map_err(backend)?),
                 _ => return Ok(any),
@@ -114,7 +126,11 @@ impl Feed for EmbeddedTable {
                 Err(e) => return Err(backend(e)),
             };
             let mut out = Vec::new();
-            for entry in table.range(from + 1..).map_err(backend)?.take(limit) {
+            for entry in table
+                .range(from.max(NEXT) + 1..)
+                .map_err(backend)?
+                .take(limit)
+            {
                 let (k, v) = entry.map_err(backend)?;
                 let r: Record = serde_json::from_slice(v.value()).map_err(backend)?;
                 out.push(Change {

@@ -109,6 +109,15 @@ async fn committed_writes_are_fed_in_order_and_failed_ones_are_not() {
         kept[0].seq == all[3].seq,
         "numbering goes on after a restart"
     );
+    // Trimming everything does not restart the numbering either.
+    t.trim(&kept[1].seq).await.unwrap();
+    assert!(t.changes(None, 10).await.unwrap().is_empty());
+    t.put(item("p", "e", json!({})), Cond::Always)
+        .await
+        .unwrap();
+    let fresh = t.changes(Some(&kept[1].seq), 10).await.unwrap();
+    assert_eq!(kinds(&fresh), [(ChangeKind::Insert, Some("e".into()))]);
+    assert!(fresh[0].seq > kept[1].seq);
     let other = store.table("other");
     other
         .put(item("p", "a", json!({})), Cond::Always)
