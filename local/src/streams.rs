@@ -160,15 +160,20 @@ async fn follow_dynamo(
 }
 
 /// A DynamoDB stream's shards and where each one's reading stands.
+///
+/// Each poll asks for a fresh iterator after the last record applied, rather than keeping the
+/// `NextShardIterator` of the previous page: iterators expire after 15 minutes, and moto's
+/// stay on a stale copy of the shard after a cancelled transaction (they then return the
+/// cancelled writes and miss every later one).
 struct Shards {
     table: String,
     dynamo: aws_sdk_dynamodb::Client,
     streams: aws_sdk_dynamodbstreams::Client,
-    /// Shard id → iterator of its next records; `None` once a closed shard is read to its end.
+    /// Shard id → sequence number of the last record applied (`None`: none yet).
     at: BTreeMap<String, Option<String>>,
 }
 
-/// A shard's records from one iterator, and the iterator after them.
+/// A shard's records after its position, and the raw sequence number of the last one.
 type ShardBatch = (String, Option<String>, Vec<Change>);
 
 impl Shards {
@@ -181,14 +186,41 @@ impl Shards {
         }
     }
 
-    /// One batch per open shard (new shards from their oldest record). A shard only moves on
-    /// when its entry in `at` is set to the batch's next iterator, so a failed batch is read
+    /// One batch per shard (new shards from their oldest record). A shard only moves on when
+    /// its entry in `at` is set to the batch's last sequence number, so a failed batch is read
     /// again.
     async fn poll(&mut self) -> Result<Vec<ShardBatch>> {
-        self.discover().await?;
+        let arn = self.stream_arn().await?;
+        let described = self
+            .streams
+            .describe_stream()
+            .stream_arn(&arn)
+            .send()
+            .await?;
+        let shards = described
+            .stream_description()
+            .map(|d| d.shards())
+            .unwrap_or_default();
+        for id in shards.iter().filter_map(|s| s.shard_id()) {
+            self.at.entry(id.to_owned()).or_default();
+        }
         let mut out = Vec::new();
-        for (shard, iterator) in &self.at {
-            let Some(iterator) = iterator else { continue };
+        for (shard, after) in &self.at {
+            let iterator = self
+                .streams
+                .get_shard_iterator()
+                .stream_arn(&arn)
+                .shard_id(shard)
+                .set_shard_iterator_type(Some(match after {
+                    Some(_) => ShardIteratorType::AfterSequenceNumber,
+                    None => ShardIteratorType::TrimHorizon,
+                }))
+                .set_sequence_number(after.clone())
+                .send()
+                .await?;
+            let Some(iterator) = iterator.shard_iterator else {
+                continue;
+            };
             let page = self
                 .streams
                 .get_records()
@@ -196,59 +228,30 @@ impl Shards {
                 .limit(BATCH as i32)
                 .send()
                 .await?;
+            let last = page
+                .records()
+                .last()
+                .and_then(|r| r.dynamodb()?.sequence_number().map(str::to_owned));
             let changes = page
                 .records()
                 .iter()
                 .map(|r| from_streams_record(shard, r.clone()))
                 .collect::<civic_store::Result<Vec<_>>>()?;
-            out.push((shard.clone(), page.next_shard_iterator, changes));
+            out.push((shard.clone(), last.or_else(|| after.clone()), changes));
         }
         Ok(out)
     }
 
-    /// Adds the stream's shards not seen yet, from `TRIM_HORIZON`. Parents are listed before
-    /// their children, and a child found in the same listing waits for the next poll, so a
-    /// parent's records are delivered first.
-    async fn discover(&mut self) -> Result<()> {
+    async fn stream_arn(&self) -> Result<String> {
         let described = self
             .dynamo
             .describe_table()
             .table_name(&self.table)
             .send()
             .await?;
-        let arn = described
-            .table()
-            .and_then(|t| t.latest_stream_arn())
+        let arn = described.table().and_then(|t| t.latest_stream_arn());
+        Ok(arn
             .with_context(|| format!("table {} has no stream", self.table))?
-            .to_owned();
-        let stream = self
-            .streams
-            .describe_stream()
-            .stream_arn(&arn)
-            .send()
-            .await?;
-        let shards = stream
-            .stream_description()
-            .map(|d| d.shards())
-            .unwrap_or_default();
-        for s in shards {
-            let Some(id) = s.shard_id() else { continue };
-            let parent_pending = s
-                .parent_shard_id()
-                .is_some_and(|p| self.at.get(p).is_some_and(Option::is_some));
-            if self.at.contains_key(id) || parent_pending {
-                continue;
-            }
-            let it = self
-                .streams
-                .get_shard_iterator()
-                .stream_arn(&arn)
-                .shard_id(id)
-                .shard_iterator_type(ShardIteratorType::TrimHorizon)
-                .send()
-                .await?;
-            self.at.insert(id.to_owned(), it.shard_iterator);
-        }
-        Ok(())
+            .to_owned())
     }
 }
