@@ -94,7 +94,7 @@ fn light_id(i: usize) -> String {
 /// spread over lights and reports, else what it reported last.
 fn next_status(current: &mut Status, i: usize, k: u64) -> Status {
     let n = i + 5 * k as usize;
-    if n % CHANGE_EVERY == 0 {
+    if n.is_multiple_of(CHANGE_EVERY) {
         *current = match *current {
             _ if (n / CHANGE_EVERY) % FAULT_EVERY == 1 => Status::Error,
             Status::Off | Status::Error => Status::On,
