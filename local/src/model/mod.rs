@@ -97,6 +97,18 @@ pub fn metered(table: &str, stream: bool) -> anyhow::Result<(Embedded, Arc<Meter
     Ok((store, Arc::new(Metered::new(Arc::new(inner)))))
 }
 
+/// A platform on `store`, as the apps' `State::new` wants one. The model stores no blobs; the
+/// platform wants a blob directory all the same.
+pub fn platform(store: Embedded) -> anyhow::Result<civic_core::Platform> {
+    let blobs = std::env::temp_dir().join(format!("civic-model-{}", std::process::id()));
+    let backend = civic_store::Backend::Embedded {
+        store,
+        blobs: Arc::new(civic_store::FsBlob::open(&blobs)?),
+    };
+    let limits = civic_core::layers::Limits::default();
+    civic_core::Platform::new(backend, vec![7; 32], limits).map_err(anyhow::Error::msg)
+}
+
 /// Arrival times: `count` senders, each every `period` seconds from its own phase, over
 /// `run.seconds`; sorted, as (time, sender, n-th report of that sender).
 pub fn arrivals(count: usize, period: f64, run: Run) -> Vec<(f64, usize, u64)> {

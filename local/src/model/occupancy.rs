@@ -11,11 +11,9 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use civic_core::Platform;
 use civic_core::item::{indexed, to_item};
-use civic_core::layers::Limits;
 use civic_store::model::{Metered, Params, Report};
-use civic_store::{Backend, Cond, Embedded, FsBlob, Table, VERSION};
+use civic_store::{Cond, Embedded, Table, VERSION};
 use occupancy::State;
 use occupancy::cameras::{Camera, CameraType, Direction, Line, Record};
 use occupancy::keys::{FACILITY, by_id, facility_key, line_key, lines_index};
@@ -67,14 +65,7 @@ async fn one(cameras: usize, run: Run) -> Result<Report> {
         ..Params::default()
     };
     let meter = Arc::new(Metered::with_params(Arc::new(store.table(TABLE)), params));
-    // Occupancy's frame uploads are not modelled; the platform wants a blob directory all the same.
-    let blobs = std::env::temp_dir().join(format!("civic-model-{}", std::process::id()));
-    let backend = Backend::Embedded {
-        store,
-        blobs: Arc::new(FsBlob::open(&blobs)?),
-    };
-    let platform =
-        Platform::new(backend, vec![7; 32], Limits::default()).map_err(anyhow::Error::msg)?;
+    let platform = super::platform(store)?;
     let s = State {
         table: meter.clone(),
         ..State::new(&platform)

@@ -4,10 +4,8 @@
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
-use civic_core::Platform;
-use civic_core::layers::Limits;
 use civic_store::stream::Feed;
-use civic_store::{Backend, Cond, FsBlob, Table};
+use civic_store::{Cond, Table};
 use ozone::aggregate::{self, Mode};
 use ozone::keys::{DEVICES, Shards, device_index_sk, device_key};
 use ozone::{Config, State};
@@ -42,14 +40,7 @@ async fn one(
     shards: Shards,
 ) -> Result<civic_store::model::Report> {
     let (store, meter) = metered(TABLE, mode == Mode::Stream)?;
-    // Ozone stores no blobs; the platform wants a directory all the same.
-    let blobs = std::env::temp_dir().join(format!("civic-model-{}", std::process::id()));
-    let backend = Backend::Embedded {
-        store: store.clone(),
-        blobs: Arc::new(FsBlob::open(&blobs)?),
-    };
-    let platform =
-        Platform::new(backend, vec![7; 32], Limits::default()).map_err(anyhow::Error::msg)?;
+    let platform = super::platform(store.clone())?;
     let base = State::new(&platform);
     let config = Config {
         fleet_rollups: mode,

@@ -9,10 +9,8 @@
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
-use civic_core::Platform;
-use civic_core::layers::Limits;
 use civic_store::model::Report;
-use civic_store::{Backend, Cond, FsBlob, GSI1PK, GSI1SK, PK, SK, Table, VERSION};
+use civic_store::{Cond, GSI1PK, GSI1SK, PK, SK, Table, VERSION};
 use serde_json::json;
 use streetlight::State;
 use streetlight::keys::{city_pk, light_key, summary_key};
@@ -45,14 +43,7 @@ pub async fn rows(lights: usize, run: Run) -> Result<Vec<Row>> {
 
 async fn one(lights: usize, run: Run) -> Result<Report> {
     let (store, meter) = metered(TABLE, false)?;
-    // Streetlight stores no blobs; the platform wants a directory all the same.
-    let blobs = std::env::temp_dir().join(format!("civic-model-{}", std::process::id()));
-    let backend = Backend::Embedded {
-        store,
-        blobs: Arc::new(FsBlob::open(&blobs)?),
-    };
-    let platform =
-        Platform::new(backend, vec![7; 32], Limits::default()).map_err(anyhow::Error::msg)?;
+    let platform = super::platform(store)?;
     let s = State {
         table: meter.clone(),
         ..State::new(&platform)

@@ -127,7 +127,7 @@ impl Feed for EmbeddedTable {
             };
             let mut out = Vec::new();
             for entry in table
-                .range(from.max(NEXT) + 1..)
+                .range(from + 1..)
                 .map_err(backend)?
                 .take(limit)
             {
