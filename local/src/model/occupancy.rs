@@ -44,16 +44,7 @@ pub async fn rows(cameras: usize, run: Run) -> Result<Vec<Row>> {
         "Occupancy, {cameras} cameras × 1 batch/{PERIOD:.0} s, 1 facility: {per_batch:.2} txn/batch, `{FACILITY}` {} writes/s",
         facility.map_or(0, |h| h.peak_writes)
     );
-    let mut row = Row::new(scenario, "before", "batch", &report, run);
-    // The model runs all of a request's transactions at the same simulated instant, so every
-    // chunk after a batch's first "overlaps" the one before it on the camera item, which real
-    // DynamoDB never sees (the chunks are sequential). Those self-overlaps are exactly
-    // `transactions - requests`; what is left is batches meeting another camera's transaction.
-    // Drop this once `Metered` moves a request's clock on by `txn_latency` per transaction.
-    let own = batch.transactions.saturating_sub(batch.requests);
-    let others = batch.conflicts.saturating_sub(own);
-    row.conflict_rate = others as f64 / batch.requests.max(1) as f64;
-    Ok(vec![row])
+    Ok(vec![Row::new(scenario, "before", "batch", &report, run)])
 }
 
 async fn one(cameras: usize, run: Run) -> Result<Report> {

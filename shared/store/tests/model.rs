@@ -256,6 +256,34 @@ async fn overlapping_transactions_conflict() {
     assert_eq!(r.conflict_rate("absent"), 0.0);
 }
 
+/// A request's transactions run one after the other, so they never meet each other; two
+/// requests at the same moment do.
+#[tokio::test]
+async fn a_request_s_own_transactions_follow_each_other() {
+    let (m, _dir) = metered();
+    let bump = || {
+        vec![Write::Update(
+            Update::new(Key::new("camera", "1")).add("n", 1),
+        )]
+    };
+    m.set_now(50.0);
+    let sequential = async {
+        for _ in 0..3 {
+            m.transact(bump()).await.unwrap();
+        }
+    };
+    m.scoped("batch", sequential).await;
+    assert_eq!(m.report().kind("batch").conflicts, 0);
+    m.set_now(60.0);
+    let (a, b) = tokio::join!(
+        m.scoped("pair", m.transact(bump())),
+        m.scoped("pair", m.transact(bump()))
+    );
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(m.report().kind("pair").conflicts, 1);
+}
+
 #[tokio::test]
 async fn failed_conditional_writes_still_cost() {
     let (m, _dir) = metered();

@@ -35,6 +35,9 @@ use crate::{
 
 tokio::task_local! {
     static KIND: &'static str;
+    /// Simulated seconds the current request has spent in transactions so far: its calls
+    /// happen one after the other, so its second transaction starts after its first ended.
+    static ELAPSED: std::cell::Cell<f64>;
 }
 
 /// The kind of calls made outside any [`Metered::scoped`]; each such call is one request.
@@ -108,7 +111,14 @@ impl Metered {
     /// spawned tasks are not followed) is charged to `kind`.
     pub async fn scoped<F: Future>(&self, kind: &'static str, f: F) -> F::Output {
         self.lock().kinds.entry(kind).or_default().requests += 1;
-        KIND.scope(kind, f).await
+        KIND.scope(kind, ELAPSED.scope(std::cell::Cell::new(0.0), f))
+            .await
+    }
+
+    /// When a call made now happens: the simulated time, plus what the current request spent
+    /// in its earlier transactions.
+    fn at(&self) -> f64 {
+        self.now() + ELAPSED.try_with(std::cell::Cell::get).unwrap_or(0.0)
     }
 
     /// The figures so far, including the current simulated second.
@@ -308,7 +318,7 @@ impl Charge {
 #[async_trait]
 impl Table for Metered {
     async fn get_row(&self, key: &Key) -> Result<Option<Row>> {
-        let at = self.now();
+        let at = self.at();
         let row = self.inner.get_row(key).await?;
         let size = row.as_ref().map_or(0, row_size);
         self.record(at, Charge::read(read_units(size) as f64), None);
@@ -316,7 +326,7 @@ impl Table for Metered {
     }
 
     async fn query_rows(&self, query: Query) -> Result<Page<Row>> {
-        let at = self.now();
+        let at = self.at();
         let factor = if query.index.is_some() {
             EVENTUAL_READ_FACTOR
         } else {
@@ -329,7 +339,7 @@ impl Table for Metered {
     }
 
     async fn put(&self, item: Item, cond: Cond) -> Result<()> {
-        let at = self.now();
+        let at = self.at();
         let (key, new) = (Key::of(&item).ok(), Image::of(&item));
         let old = self.peek(key.as_ref()).await;
         let result = self.inner.put(item, cond).await;
@@ -339,7 +349,7 @@ impl Table for Metered {
     }
 
     async fn update(&self, update: Update) -> Result<Item> {
-        let at = self.now();
+        let at = self.at();
         let key = update.key.clone();
         let old = self.peek(Some(&key)).await;
         let result = self.inner.update(update).await;
@@ -349,7 +359,7 @@ impl Table for Metered {
     }
 
     async fn delete(&self, key: &Key, cond: Cond) -> Result<Option<Item>> {
-        let at = self.now();
+        let at = self.at();
         let result = self.inner.delete(key, cond).await;
         let old = match &result {
             Ok(old) => old.as_ref().map(Image::of),
@@ -361,10 +371,11 @@ impl Table for Metered {
     }
 
     async fn transact(&self, writes: Vec<Write>) -> Result<()> {
-        let at = self.now();
+        let at = self.at();
         let plan: Vec<Planned> = writes.iter().map(Planned::of).collect();
         let olds = self.peek_all(&plan).await;
         let result = self.inner.transact(writes).await;
+        let _ = ELAPSED.try_with(|e| e.set(e.get() + self.params.txn_latency));
         let applied = outcome(&result);
         let news = match applied {
             Some(true) => self.peek_all(&plan).await,
