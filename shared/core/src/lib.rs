@@ -8,6 +8,7 @@ pub mod config;
 pub mod csv_export;
 pub mod error;
 pub mod extract;
+pub mod feed;
 pub mod fields;
 pub mod function;
 pub mod ids;
