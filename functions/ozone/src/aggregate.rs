@@ -110,20 +110,22 @@ fn increments(s: &State, record: &Change, flushed: i64) -> Vec<Update> {
     if !is_event || receipt.is_some_and(|r| r < flushed) {
         return Vec::new();
     }
-    let counted = serde_json::from_value::<Counted>(Value::Object(image.clone()));
-    let (t, at) = match counted {
-        Ok(Counted {
-            treatment: Some(t),
-            occurred_at,
-            outlet_id,
-        }) => match DateTime::parse_from_rfc3339(&occurred_at) {
-            Ok(at) => ((t, outlet_id), at.to_utc()),
-            Err(_) => return skip(record),
-        },
-        Ok(_) => return Vec::new(),
-        Err(_) => return skip(record),
+    let Ok(counted) = serde_json::from_value::<Counted>(Value::Object(image.clone())) else {
+        return skip(record);
     };
-    rollup::increments(s.config.tz, at, &shared_scopes(t.1), t.0)
+    // Status reports and other events bill nothing.
+    let Some(t) = counted.treatment else {
+        return Vec::new();
+    };
+    let Ok(at) = DateTime::parse_from_rfc3339(&counted.occurred_at) else {
+        return skip(record);
+    };
+    rollup::increments(
+        s.config.tz,
+        at.to_utc(),
+        &shared_scopes(counted.outlet_id),
+        t,
+    )
 }
 
 /// A stored event that does not read as one is a bug, not a reason to stop the shard.
