@@ -108,7 +108,8 @@ async fn follow_embedded(
             Ok(batch) => batch,
             Err(e) => {
                 tracing::warn!(function = f.name, error = %e, "reading the change feed failed");
-                Vec::new()
+                tokio::time::sleep(POLL).await;
+                continue;
             }
         };
         let Some(last) = batch.last().map(|c| c.seq.clone()) else {
