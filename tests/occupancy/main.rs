@@ -2,7 +2,8 @@
 //! `/occupancy/api/occupancy`, with the seed's own request examples.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use civic_testkit::api::{self, App};
+use civic_testkit::api::{self, App, Auth};
+use civic_testkit::http::Resp;
 use civic_testkit::local::LocalServer;
 use serde_json::{Value, json};
 
@@ -27,6 +28,17 @@ const APP: App = App {
 civic_testkit::client!();
 
 impl Api {
+    /// `GET path` as `auth`. The facility's crossing counters lag the cameras by the
+    /// aggregator's delay, by design: before reading them the client waits until the aggregator
+    /// has applied every change made so far, which is what a dashboard refreshed a moment later
+    /// shows.
+    pub(crate) async fn get<'a>(&self, path: &str, auth: impl Into<Auth<'a>>) -> Resp {
+        if path.starts_with("/facility") {
+            self.server.settled().await;
+        }
+        self.0.get(path, auth).await
+    }
+
     /// How many items the list at `path` holds.
     pub(crate) async fn count(&self, path: &str) -> usize {
         self.get(path, None).await.is(200).as_array().unwrap().len()

@@ -354,7 +354,9 @@ async fn monthly(
     ))
 }
 
-/// The facility's counters, kept in the same transactions as the per-camera figures.
+/// The facility's counters: cameras and capacity kept with the cameras' configuration, the
+/// crossing counters by the aggregator ([`crate::aggregate`]; about a second behind the
+/// cameras) or, inline, in the cameras' own transactions.
 #[derive(Default, Deserialize)]
 #[serde(default)]
 struct Facility {

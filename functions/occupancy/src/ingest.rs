@@ -132,7 +132,8 @@ pub async fn ingest(
 
 /// Extension: ingest detected line crossings for a camera (also fed by MQTT
 /// `occupancy/cameras/{camera_id}/crossings`). Updates live occupancy, the 5-minute, hourly,
-/// daily and monthly rollups, the facility counters and alerts in one transaction per chunk.
+/// daily and monthly rollups and alerts in one transaction per chunk; the facility's counters
+/// follow from the change feed about a second later.
 #[utoipa::path(post, path = "/api/occupancy/cameras/{camera_id}/events", tag = "ingest", request_body = Batch,
     params(("camera_id" = i64, Path)),
     responses((status = 202, body = Accepted), (status = 400), (status = 404), (status = 409)))]

@@ -43,6 +43,11 @@ pub fn facility_key() -> Key {
     Key::new(FACILITY, FACILITY)
 }
 
+/// How far the facility aggregator got in one shard of the change feed.
+pub fn checkpoint_key(shard: &str) -> Key {
+    Key::new(format!("AGG#{shard}"), "CHECKPOINT")
+}
+
 pub fn line_key(id: i64) -> Key {
     Key::new(format!("LINE#{id}"), "LINE")
 }
@@ -145,6 +150,7 @@ mod tests {
             s("CAMERAID#GATE_A", "CAMERAID")
         );
         assert_eq!(key(facility_key()), s("FACILITY", "FACILITY"));
+        assert_eq!(key(checkpoint_key("s1")), s("AGG#s1", "CHECKPOINT"));
         assert_eq!(key(line_key(3)), s("LINE#3", "LINE"));
         assert_eq!(lines_index(7), "LINES#7");
         assert_eq!(

@@ -14,12 +14,15 @@
 //! | line | `LINE#{id}` | `LINE` | `LINES#{camera}` / `{id:010}` |
 //! | alert | `ALERT#{id}` | `ALERT` | `OPENALERTS` / `{camera:010}#{id:010}` while open |
 //! | facility counters | `FACILITY` | `FACILITY` | |
+//! | aggregator checkpoint | `AGG#{feed shard}` | `CHECKPOINT` | |
 //!
 //! Every change of a camera's occupancy (crossings, calibration, the scheduler's tick) goes
-//! through one versioned write of the camera item, in one transaction with the bucket, facility
-//! and alert writes it implies ([`timeline`]). Reads never scan: history is O(buckets).
+//! through one versioned write of the camera item, in one transaction with the bucket and
+//! alert writes it implies ([`timeline`]); the facility's crossing counters follow from the
+//! change feed ([`aggregate`]). Reads never scan: history is O(buckets).
 
 pub mod admin;
+pub mod aggregate;
 pub mod alerts;
 pub mod analytics;
 pub mod buckets;
@@ -39,7 +42,9 @@ use chrono_tz::Tz;
 use civic_auth::Auth;
 use civic_core::config::{self, ConfigError, Env, FromEnv};
 use civic_core::openapi::BearerAuth;
-use civic_core::{App, Error, Function, IotFunction, Platform, Problem, Result, Scheduled};
+use civic_core::{
+    App, Error, Function, IotFunction, Platform, Problem, Result, Scheduled, StreamFunction,
+};
 use civic_store::Table;
 use serde_json::{Value, json};
 use utoipa::OpenApi;
@@ -102,6 +107,21 @@ pub const CROSSINGS_IN: IotFunction = IotFunction {
 };
 /// Every topic-rule consumer of this app.
 pub const IOT: &[IotFunction] = &[CROSSINGS_IN];
+/// The table's stream: the facility's crossing counters, counted off the request path.
+pub const AGGREGATOR: StreamFunction = StreamFunction {
+    name: "occupancy-aggregator",
+    app: APP,
+    run: |p, changes| {
+        let state = State::new(p);
+        Box::pin(async move {
+            let records = changes.len();
+            aggregate::apply(&state, changes).await?;
+            Ok(serde_json::json!({ "records": records }))
+        })
+    },
+};
+/// Every change-feed consumer of this app.
+pub const STREAMS: &[StreamFunction] = &[AGGREGATOR];
 
 fn router(p: &Platform, routes: OpenApiRouter<State>) -> OpenApiRouter {
     let state = State::new(p);
@@ -156,6 +176,9 @@ pub struct Config {
     pub require_auth: bool,
     /// Browser origins allowed by CORS (`OCCUPANCY_CORS_ORIGINS`, comma-separated).
     pub cors_origins: Vec<String>,
+    /// Where the facility's crossing counters are counted
+    /// (`OCCUPANCY_FACILITY_COUNTERS`, default `stream`); see [`aggregate`].
+    pub facility_counters: aggregate::Mode,
 }
 
 impl FromEnv for Config {
@@ -165,6 +188,7 @@ impl FromEnv for Config {
             silence_secs: env.get("OCCUPANCY_SILENCE_SECS", 900),
             require_auth: env.get("OCCUPANCY_REQUIRE_AUTH", config::in_lambda()),
             cors_origins: env.list("OCCUPANCY_CORS_ORIGINS"),
+            facility_counters: env.get("OCCUPANCY_FACILITY_COUNTERS", aggregate::Mode::Stream),
         }
     }
 }

@@ -156,6 +156,7 @@ fn plan(
         tz: config.tz,
         now: Utc::now(),
         silence_secs: config.silence_secs,
+        facility: config.facility_counters,
         baseline: scratch.baseline.as_ref(),
         seen: &scratch.seen,
         ids: &scratch.ids,

@@ -8,6 +8,7 @@ use chrono_tz::Tz;
 use civic_store::{Item, Key};
 use serde::{Deserialize, Serialize};
 
+use crate::aggregate::{FacilityDelta, Mode};
 use crate::buckets::Bucket;
 
 /// A camera's live state, stored in its item and written only through [`apply`].
@@ -32,6 +33,10 @@ pub struct Live {
     pub limits: Option<Limits>,
     /// Open alert id per alert type: one open alert per camera and type.
     pub alerts: BTreeMap<String, i64>,
+    /// What the write that stored this state changed in the facility's counters, for the
+    /// aggregator (stream mode only; see [`crate::aggregate`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub facility: Option<FacilityDelta>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -92,6 +97,8 @@ pub struct Ctx<'a> {
     pub tz: Tz,
     pub now: DateTime<Utc>,
     pub silence_secs: i64,
+    /// Where the facility's crossing counters are counted.
+    pub facility: Mode,
     /// The camera's hour-of-week baseline, when it was needed and read.
     pub baseline: Option<&'a Item>,
     /// Markers known to exist already (duplicates of an earlier attempt).

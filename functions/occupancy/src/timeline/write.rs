@@ -1,7 +1,8 @@
 //! The write builder: a finished plan becomes one transaction, the camera item first
 //! (conditional on the version read), then bucket counters, the baseline, calibration log
-//! entries, the facility's counters, alerts and, last, the markers (so that a cancellation on
-//! markers only is recognisable by position).
+//! entries, the facility's counters (inline mode; in stream mode they ride on the camera item
+//! for the aggregator), alerts and, last, the markers (so that a cancellation on markers only
+//! is recognisable by position).
 
 use std::collections::BTreeSet;
 
@@ -12,6 +13,7 @@ use serde_json::json;
 
 use super::plan::Plan;
 use super::types::{Need, epoch};
+use crate::aggregate::{FacilityDelta, Mode};
 use crate::buckets::Granularity;
 use crate::cameras::Record;
 use crate::keys::{
@@ -47,7 +49,13 @@ impl Plan<'_, '_> {
                 cond: Cond::Always,
             });
         }
-        writes.extend(self.facility_write(new_alerts));
+        let delta = self.facility_delta(new_alerts, version + 1);
+        self.live.facility = None;
+        match (self.ctx.facility, delta) {
+            (_, None) => {}
+            (Mode::Stream, delta) => self.live.facility = delta,
+            (Mode::Inline, Some(d)) => writes.push(facility_write(d)),
+        }
         writes.extend(alert_writes);
         let first_marker = writes.len() + 1;
         let markers = self.marker_writes(&mut writes);
@@ -170,22 +178,21 @@ impl Plan<'_, '_> {
         Some(Write::Update(u))
     }
 
-    /// The facility's counters, when anything they count changed.
-    fn facility_write(&self, new_alerts: i64) -> Option<Write> {
-        let delta = self.live.occupancy - self.start_level;
-        if self.entries + self.exits == 0 && new_alerts == 0 && delta == 0 {
+    /// What this write changes in the facility's counters, if anything, at camera `version`.
+    fn facility_delta(&self, new_alerts: i64, version: i64) -> Option<FacilityDelta> {
+        let occupancy = self.live.occupancy - self.start_level;
+        if self.entries + self.exits == 0 && new_alerts == 0 && occupancy == 0 {
             return None;
         }
-        // Wall clock: the cameras' timelines may be at different (even past) times.
-        let at = calendar::rfc3339(self.ctx.now);
-        Some(Write::Update(
-            Update::new(facility_key())
-                .add("occupancy", delta)
-                .add("entries", self.entries)
-                .add("exits", self.exits)
-                .add("active_alerts", new_alerts)
-                .set("last_updated", at),
-        ))
+        Some(FacilityDelta {
+            version,
+            occupancy,
+            entries: self.entries,
+            exits: self.exits,
+            alerts: new_alerts,
+            // Wall clock: the cameras' timelines may be at different (even past) times.
+            at: calendar::rfc3339(self.ctx.now),
+        })
     }
 
     /// Appends the markers, each written only if new; returns their keys in write order.
@@ -205,4 +212,16 @@ impl Plan<'_, '_> {
         }
         markers
     }
+}
+
+/// The facility's counters `ADD`ed in the camera's own transaction ([`Mode::Inline`]).
+fn facility_write(d: FacilityDelta) -> Write {
+    Write::Update(
+        Update::new(facility_key())
+            .add("occupancy", d.occupancy)
+            .add("entries", d.entries)
+            .add("exits", d.exits)
+            .add("active_alerts", d.alerts)
+            .set("last_updated", d.at),
+    )
 }
