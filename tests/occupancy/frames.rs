@@ -220,8 +220,14 @@ mod upload_limits {
         let path = format!("/cameras/{cam}/frames");
         let put = api.post(&path, None, json!({"content_length": 100})).await;
         let url = put.is(201)["url"].as_str().unwrap().to_owned();
+        // Uploads on their own connections: the refused ones are closed by the server, and a
+        // pooled connection it closed would fail the next request sent on it.
+        let uploads = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
         let send = |url: String, body: Vec<u8>| {
-            api.http
+            uploads
                 .put(url)
                 .header("content-type", "application/x-tar")
                 .body(body)
