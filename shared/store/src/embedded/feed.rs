@@ -126,11 +126,7 @@ impl Feed for EmbeddedTable {
                 Err(e) => return Err(backend(e)),
             };
             let mut out = Vec::new();
-            for entry in table
-                .range(from + 1..)
-                .map_err(backend)?
-                .take(limit)
-            {
+            for entry in table.range(from + 1..).map_err(backend)?.take(limit) {
                 let (k, v) = entry.map_err(backend)?;
                 let r: Record = serde_json::from_slice(v.value()).map_err(backend)?;
                 out.push(Change {
