@@ -26,26 +26,8 @@ use serde_json::Value;
 use crate::State;
 use crate::keys::{checkpoint_key, facility_key};
 
-/// Where the facility's crossing counters are counted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// By the aggregator, from the change feed.
-    Stream,
-    /// In each batch's transaction: no lag and no aggregator, but a hot key at fleet scale.
-    /// The design before issue 18, kept for the scale model's comparison.
-    Inline,
-}
-
-impl std::str::FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "stream" => Ok(Self::Stream),
-            "inline" => Ok(Self::Inline),
-            _ => Err("stream or inline".into()),
-        }
-    }
-}
+/// Where the facility's crossing counters are counted: [`civic_core::feed::Mode`].
+pub use civic_core::feed::Mode;
 
 /// What one write of a camera changed in the facility's counters, stored in the camera's live
 /// state (`live.facility`) by that write.

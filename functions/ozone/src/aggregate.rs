@@ -26,26 +26,8 @@ use crate::keys::{checkpoint_key, event_receipt, flushed_key};
 use crate::rollup::{self, Scope};
 use crate::{State, Treatment};
 
-/// Where the shared rollups are counted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// By the aggregator, from the change feed.
-    Stream,
-    /// In each event's transaction: no lag and no aggregator, but a hot partition at fleet
-    /// scale. The design before issue 18, kept for the scale model's comparison.
-    Inline,
-}
-
-impl std::str::FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "stream" => Ok(Self::Stream),
-            "inline" => Ok(Self::Inline),
-            _ => Err("stream or inline".into()),
-        }
-    }
-}
+/// Where the shared rollups are counted: [`civic_core::feed::Mode`].
+pub use civic_core::feed::Mode;
 
 /// The scopes an event of `device` counts in that other devices share.
 pub fn shared_scopes(outlet: Option<i64>) -> Vec<Scope> {

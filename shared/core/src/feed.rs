@@ -21,6 +21,27 @@ use serde_json::Value;
 
 use crate::{Error, Result};
 
+/// Where an app keeps counters that many writers share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// By the app's stream function, from the change feed ([`count`]).
+    Stream,
+    /// In each request's own transaction: no lag and no stream function, but a hot key at
+    /// fleet scale. The design before issue 18, kept for the scale model's comparison.
+    Inline,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "stream" => Ok(Self::Stream),
+            "inline" => Ok(Self::Inline),
+            _ => Err("stream or inline".into()),
+        }
+    }
+}
+
 /// The most items one transaction writes besides its checkpoint (DynamoDB takes 100).
 pub const MAX_ITEMS: usize = 99;
 
