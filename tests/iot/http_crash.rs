@@ -398,6 +398,9 @@ async fn counts(api: &Platform, streams: &Streams) -> Vec<(i64, i64, i64)> {
             l["current_occupancy"].as_i64().unwrap(),
         ));
     }
+    // The facility's counters come from the change feed, which the restarted program
+    // replays from its last checkpoint: wait until it has applied what was committed.
+    api.server.settled().await;
     let f = api
         .get("/occupancy/api/occupancy/facility/live", None)
         .await;
