@@ -56,6 +56,7 @@ const ECOFLOW_APP: App = App {
     root: "/ecoflow",
     api: "/ecoflow/api",
     is_error: api::drf_error,
+    lagging: &[],
 };
 
 /// `sensor/detect/`'s form: the zone, the camera and a small grey PNG frame.

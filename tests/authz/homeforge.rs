@@ -77,6 +77,7 @@ const HOMEFORGE_APP: App = App {
     root: "/homeforge",
     api: "/homeforge/api",
     is_error: api::drf_error,
+    lagging: &[],
 };
 
 /// The seed's Smart Fan proposal, named `name`.

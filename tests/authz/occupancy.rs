@@ -90,6 +90,7 @@ const OCCUPANCY_APP: App = App {
     root: "/occupancy",
     api: "/occupancy/api/occupancy",
     is_error: |b| b.as_object().is_some_and(|o| o.len() == 1) && b["detail"].is_string(),
+    lagging: &[],
 };
 
 /// An occupancy access token signed with the platform's key for the app (Occupancy has no

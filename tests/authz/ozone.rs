@@ -67,6 +67,7 @@ const OZONE_APP: App = App {
     root: "/ozone",
     api: "/ozone/api",
     is_error: |b| b["success"] == false && b["error"].is_string(),
+    lagging: &[],
 };
 
 #[tokio::test]

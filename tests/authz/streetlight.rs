@@ -45,6 +45,7 @@ const STREETLIGHT_APP: App = App {
     root: "/streetlight",
     api: "/streetlight/api",
     is_error: |b| b["status"].is_u64() && b["message"].is_string() && b["data"].is_null(),
+    lagging: &[],
 };
 
 #[tokio::test]

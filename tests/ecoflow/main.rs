@@ -22,6 +22,7 @@ const APP: App = App {
     root: "/ecoflow",
     api: "/ecoflow/api",
     is_error: api::drf_error,
+    lagging: &[],
 };
 
 // The shared client with EcoFlow's fixtures.

@@ -27,6 +27,7 @@ const APP: App = App {
     root: "/homeforge",
     api: "/homeforge/api",
     is_error: api::drf_error,
+    lagging: &[],
 };
 
 // The shared client with HomeForge's fixtures.

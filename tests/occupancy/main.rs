@@ -22,23 +22,13 @@ const APP: App = App {
     root: "/occupancy",
     api: "/occupancy/api/occupancy",
     is_error: |b| b.as_object().is_some_and(|o| o.len() == 1) && b["detail"].is_string(),
+    lagging: &["/facility"],
 };
 
 // The shared client with Occupancy's fixtures.
 civic_testkit::client!();
 
 impl Api {
-    /// `GET path` as `auth`. The facility's crossing counters lag the cameras by the
-    /// aggregator's delay, by design: before reading them the client waits until the aggregator
-    /// has applied every change made so far, which is what a dashboard refreshed a moment later
-    /// shows.
-    pub(crate) async fn get<'a>(&self, path: &str, auth: impl Into<Auth<'a>>) -> Resp {
-        if path.starts_with("/facility") {
-            self.server.settled().await;
-        }
-        self.0.get(path, auth).await
-    }
-
     /// How many items the list at `path` holds.
     pub(crate) async fn count(&self, path: &str) -> usize {
         self.get(path, None).await.is(200).as_array().unwrap().len()

@@ -26,6 +26,12 @@ const APP: App = App {
     root: "/ozone",
     api: "/ozone/api",
     is_error: |b| b["success"] == false && b["error"].is_string(),
+    lagging: &[
+        "/test/stats",
+        "/events/analytics",
+        "/devices-data",
+        "/flush",
+    ],
 };
 
 /// The content type of the firmware's `/iot/` posts.
@@ -87,34 +93,6 @@ impl Api {
     /// The client for Ozone on `server`.
     pub(crate) fn on(server: LocalServer) -> Self {
         Self(api::Api::new(server, APP))
-    }
-
-    /// `GET path` as `auth` (see [`Self::call`]).
-    pub(crate) async fn get<'a>(&self, path: &str, auth: impl Into<Auth<'a>>) -> Resp {
-        self.call(Method::GET, path, auth, None).await
-    }
-
-    /// Usage shared by devices (fleet and outlet stats, the dashboard's usage today) lags the
-    /// events by the aggregator's delay, by design. Before reading it, or flushing it, the
-    /// client waits until the aggregator has applied every event sent so far: what a
-    /// dashboard refreshed a moment later shows.
-    pub(crate) async fn call<'a>(
-        &self,
-        method: Method,
-        path: &str,
-        auth: impl Into<Auth<'a>>,
-        body: Option<Value>,
-    ) -> Resp {
-        let shared = [
-            "/test/stats",
-            "/events/analytics",
-            "/devices-data",
-            "/flush",
-        ];
-        if shared.iter().any(|p| path.starts_with(p)) {
-            self.server.settled().await;
-        }
-        self.0.call(method, path, auth, body).await
     }
 
     pub(crate) async fn register(

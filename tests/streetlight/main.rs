@@ -20,6 +20,7 @@ const APP: App = App {
     root: "/streetlight",
     api: "/streetlight/api",
     is_error: |b| b["status"].is_u64() && b["message"].is_string() && b["data"].is_null(),
+    lagging: &[],
 };
 
 // The shared client with Streetlight's fixtures.

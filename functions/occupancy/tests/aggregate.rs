@@ -14,6 +14,7 @@ use civic_store::stream::{Change, Feed};
 use civic_store::{
     Backend, Cond, Item, Key, Page, Query, Row, StoreError, Table, Update, VERSION, Write,
 };
+use civic_testkit::flaky::Flaky;
 use civic_testkit::moto;
 use occupancy::cameras::{Camera, CameraType, Direction, Line, Record};
 use occupancy::ingest::{CrossingEvent, ingest};
@@ -124,52 +125,6 @@ async fn cameras(table: &dyn Table) -> Counts {
     sum
 }
 
-/// A table that fails chosen `transact` calls, before or after passing them on: the first
-/// is a crash before the commit, the second a crash after it (the answer never arrives).
-struct Flaky {
-    inner: Arc<dyn Table>,
-    /// (call number, commit first) of each failure to inject.
-    plan: Vec<(usize, bool)>,
-    calls: Mutex<usize>,
-}
-
-#[async_trait]
-impl Table for Flaky {
-    async fn get_row(&self, key: &Key) -> civic_store::Result<Option<Row>> {
-        self.inner.get_row(key).await
-    }
-    async fn query_rows(&self, q: Query) -> civic_store::Result<Page<Row>> {
-        self.inner.query_rows(q).await
-    }
-    async fn put(&self, item: Item, cond: Cond) -> civic_store::Result<()> {
-        self.inner.put(item, cond).await
-    }
-    async fn update(&self, u: Update) -> civic_store::Result<Item> {
-        self.inner.update(u).await
-    }
-    async fn delete(&self, key: &Key, cond: Cond) -> civic_store::Result<Option<Item>> {
-        self.inner.delete(key, cond).await
-    }
-    async fn transact(&self, writes: Vec<Write>) -> civic_store::Result<()> {
-        let n = {
-            let mut calls = self.calls.lock().unwrap();
-            *calls += 1;
-            *calls
-        };
-        match self.plan.iter().find(|(at, _)| *at == n) {
-            None => self.inner.transact(writes).await,
-            Some((_, false)) => Err(StoreError::Backend("crashed before the commit".into())),
-            Some((_, true)) => {
-                self.inner.transact(writes).await?;
-                Err(StoreError::Backend("crashed after the commit".into()))
-            }
-        }
-    }
-    async fn ping(&self) -> civic_store::Result<()> {
-        self.inner.ping().await
-    }
-}
-
 /// Runs every delivery scenario on `s`, whose table's changes `changes` reads.
 async fn deliveries_count_once(s: State, changes: Vec<Change>) {
     let table = s.table.clone();
@@ -187,11 +142,7 @@ async fn deliveries_count_once(s: State, changes: Vec<Change>) {
 
     // Crashes on the first half: the 1st transaction fails before committing, the 2nd after.
     let flaky = State {
-        table: Arc::new(Flaky {
-            inner: table.clone(),
-            plan: vec![(1, false), (2, true)],
-            calls: Mutex::new(0),
-        }),
+        table: Arc::new(Flaky::new(table.clone(), vec![(1, false), (2, true)])),
         ..s.clone()
     };
     let half = changes[..changes.len() / 2].to_vec();

@@ -199,10 +199,17 @@ async fn devices_data(
     let (devices, cursor) = device_page(&s, &u, q, false).await?;
     let today = Granularity::Day;
     let key = today.key(&today.floor(s.config.tz, now()));
-    let usage_today = crate::rollup::read(s.table.as_ref(), &Scope::All, today, &key, &key)
-        .await?
-        .remove(&key)
-        .unwrap_or_default();
+    let usage_today = crate::rollup::read(
+        s.table.as_ref(),
+        s.config.tz,
+        &Scope::All,
+        today,
+        &key,
+        &key,
+    )
+    .await?
+    .remove(&key)
+    .unwrap_or_default();
     let body = DevicesData {
         success: true,
         timestamp: iso(now()),

@@ -1,6 +1,11 @@
-//! Usage rollups: for each scope (everything, a device, a machine, an outlet) and granularity,
-//! one counter item per time bucket, bumped with `ADD` in the ingest transaction. Stats read
-//! O(buckets) of these and never the raw events.
+//! Usage rollups: for each scope (everything, a device, a machine, an outlet), counter items
+//! bumped with `ADD`. Stats read O(buckets / 60) of these and never the raw events.
+//!
+//! Two items per scope and event, not four: an hour item holds its hour's totals and the counts
+//! of each of its minutes, and a month item its month's totals and each of its days' counts.
+//! Why: every item an event writes costs at least one write unit, and at fleet scale the write
+//! units are the bill (docs/scale.md). Both stay well under 1 KB for one device (a minute or day
+//! attribute per series seen), so each write still costs one unit.
 //!
 //! Buckets follow the configured time zone's calendar ([`civic_core::calendar`]): a day is a
 //! local calendar day (23 or 25 hours across DST) and a month a calendar month. Minute and hour
@@ -9,12 +14,12 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use chrono_tz::Tz;
 use civic_core::calendar::Unit;
 pub use civic_core::calendar::start_of_day;
 use civic_core::{Error, Result};
-use civic_store::{Key, SkRange, Table, Update};
+use civic_store::{Item, Key, SK, SkRange, Table, Update};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -103,17 +108,46 @@ impl Scope {
     }
 }
 
-/// The counter updates one treatment adds: every granularity of every scope it counts in.
-/// 4 granularities × at most 4 scopes = 16 writes, well inside a transaction's 100.
+/// Where a bucket is stored: minutes inside their hour's item, days inside their month's.
+fn home(g: Granularity) -> Granularity {
+    match g {
+        Granularity::Minute | Granularity::Hour => Granularity::Hour,
+        Granularity::Day | Granularity::Month => Granularity::Month,
+    }
+}
+
+/// The attribute of a minute (`m07B`) or day (`d31P`) inside its home item: the bucket's
+/// position there and the series' initial. A bucket's total is the sum of its series.
+fn part_name(g: Granularity, start: &DateTime<Tz>, t: Treatment) -> String {
+    let (prefix, n) = match g {
+        Granularity::Minute => ('m', start.minute()),
+        _ => ('d', start.day()),
+    };
+    format!("{prefix}{n:02}{}", &t.as_str()[..1])
+}
+
+/// The counter updates one treatment adds to each scope: its hour item (the hour and the
+/// minute) and its month item (the month and the day). At most 4 scopes × 2 = 8 writes.
 pub fn increments(tz: Tz, at: DateTime<Utc>, scopes: &[Scope], t: Treatment) -> Vec<Update> {
-    GRANULARITIES
-        .iter()
-        .flat_map(|&g| {
+    let (minute, day) = (
+        Granularity::Minute.floor(tz, at),
+        Granularity::Day.floor(tz, at),
+    );
+    [(Granularity::Hour, minute), (Granularity::Month, day)]
+        .into_iter()
+        .flat_map(|(g, part)| {
             let sk = g.key(&g.floor(tz, at));
+            let sub = if g == Granularity::Hour {
+                Granularity::Minute
+            } else {
+                Granularity::Day
+            };
+            let part = part_name(sub, &part, t);
             scopes.iter().map(move |s| {
                 Update::new(Key::new(s.pk(g), sk.clone()))
                     .add("total", 1)
                     .add(t.as_str(), 1)
+                    .add(&part, 1)
             })
         })
         .collect()
@@ -151,36 +185,116 @@ impl Counts {
 /// The series every stats response carries, in order.
 pub const SERIES: [&str; 4] = ["total", "BASIC", "STANDARD", "PREMIUM"];
 
-/// The stored buckets of a scope from `first` to `last` (sort keys, inclusive), by key. Costs
-/// one query per page of buckets, whatever the number of events behind them.
+/// The stored buckets of a scope from `first` to `last` (sort keys, inclusive), by key: one
+/// query per page of home items, whatever the number of events behind them.
+///
+/// Minutes and days counted before they moved into their hour's and month's items are in
+/// their own items (`ROLLUP#…#minute`, `…#day`), which are read too (concurrently), so an
+/// upgrade keeps their history.
 pub async fn read(
     table: &dyn Table,
+    tz: Tz,
     scope: &Scope,
     g: Granularity,
     first: &str,
     last: &str,
 ) -> Result<BTreeMap<String, Counts>> {
+    let home_g = home(g);
+    if home_g == g {
+        return query(table, scope.pk(g), first, last, |key, item| {
+            vec![(key.to_owned(), totals(item))]
+        })
+        .await;
+    }
+    let (from, to) = (home_key(tz, g, first)?, home_key(tz, g, last)?);
+    let parts = query(table, scope.pk(home_g), &from, &to, |key, item| {
+        parts(tz, g, key, item)
+    });
+    let legacy = query(table, scope.pk(g), first, last, |key, item| {
+        vec![(key.to_owned(), totals(item))]
+    });
+    let (parts, legacy) = tokio::try_join!(parts, legacy)?;
+    let mut out: BTreeMap<String, Counts> = parts
+        .into_iter()
+        .filter(|(k, _)| (first..=last).contains(&k.as_str()))
+        .collect();
+    for (k, c) in legacy {
+        out.entry(k).or_default().add(&c);
+    }
+    Ok(out)
+}
+
+/// The key of the home item holding the minute or day keyed `key`.
+fn home_key(tz: Tz, g: Granularity, key: &str) -> Result<String> {
+    if g == Granularity::Day {
+        return Ok(key.get(..7).unwrap_or(key).to_owned());
+    }
+    let at = chrono::NaiveDateTime::parse_from_str(key, "%Y-%m-%dT%H:%MZ")
+        .map_err(|e| Error::Internal(format!("minute key {key}: {e}")))?
+        .and_utc();
+    Ok(Granularity::Hour.key(&Granularity::Hour.floor(tz, at)))
+}
+
+/// A home item's minutes or days, each keyed as its own bucket would be.
+fn parts(tz: Tz, g: Granularity, home_key: &str, item: &Item) -> Vec<(String, Counts)> {
+    let mut out: BTreeMap<String, Counts> = BTreeMap::new();
+    let hour = chrono::NaiveDateTime::parse_from_str(home_key, "%Y-%m-%dT%H:%MZ").ok();
+    for (name, n) in item {
+        let (Some(n), Some(rest)) = (n.as_i64(), name.strip_prefix(['m', 'd'])) else {
+            continue;
+        };
+        let (Some(pos), Some(series)) = (rest.get(..2), rest.get(2..)) else {
+            continue;
+        };
+        let key = match (g, hour, pos.parse::<i64>()) {
+            (Granularity::Minute, Some(h), Ok(m)) if name.starts_with('m') => {
+                let start = (h.and_utc() + chrono::Duration::minutes(m)).with_timezone(&tz);
+                Granularity::Minute.key(&start)
+            }
+            (Granularity::Day, _, Ok(_)) if name.starts_with('d') => format!("{home_key}-{pos}"),
+            _ => continue,
+        };
+        let c = out.entry(key).or_default();
+        c.total += n;
+        match series {
+            "B" => c.basic += n,
+            "S" => c.standard += n,
+            "P" => c.premium += n,
+            _ => c.total -= n,
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// An item's totals.
+fn totals(item: &Item) -> Counts {
+    let n = |name: &str| item.get(name).and_then(Value::as_i64).unwrap_or(0);
+    Counts {
+        total: n("total"),
+        basic: n("BASIC"),
+        standard: n("STANDARD"),
+        premium: n("PREMIUM"),
+    }
+}
+
+/// Every item of `pk` from `first` to `last`, each read by `each` (given its sort key).
+async fn query(
+    table: &dyn Table,
+    pk: String,
+    first: &str,
+    last: &str,
+    each: impl Fn(&str, &Item) -> Vec<(String, Counts)>,
+) -> Result<BTreeMap<String, Counts>> {
     let mut out = BTreeMap::new();
     let mut cursor = None;
     loop {
-        let q = civic_store::Query::partition(scope.pk(g))
+        let q = civic_store::Query::partition(pk.clone())
             .sk(SkRange::Between(first.to_owned(), last.to_owned()))
             .cursor(cursor);
         let page = table.query(q).await?;
-        for item in page.items {
-            let n = |name: &str| item.get(name).and_then(Value::as_i64).unwrap_or(0);
-            let key = item
-                .get(civic_store::SK)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            let counts = Counts {
-                total: n("total"),
-                basic: n("BASIC"),
-                standard: n("STANDARD"),
-                premium: n("PREMIUM"),
-            };
-            out.insert(key, counts);
+        for item in &page.items {
+            let key = item.get(SK).and_then(Value::as_str).unwrap_or_default();
+            out.extend(each(key, item));
         }
         match page.cursor {
             Some(c) => cursor = Some(c),
@@ -262,8 +376,15 @@ mod tests {
         assert_eq!(keys.len(), 25);
     }
 
+    fn added(u: &Update, name: &str) -> Option<i64> {
+        u.add
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.as_i64())
+    }
+
     #[test]
-    fn one_treatment_touches_every_granularity_of_every_scope() {
+    fn one_treatment_writes_an_hour_and_a_month_item_per_scope() {
         let scopes = [
             Scope::All,
             Scope::Device("d1".into()),
@@ -276,16 +397,59 @@ mod tests {
             &scopes,
             Treatment::Basic,
         );
-        assert_eq!(writes.len(), 16);
+        assert_eq!(writes.len(), 8);
         let u = &writes[0];
         assert_eq!(
             (u.key.pk.as_str(), u.key.sk.as_str()),
-            ("ROLLUP#all#minute", "2025-09-16T12:34Z")
+            ("ROLLUP#all#hour", "2025-09-16T12:00Z")
         );
-        let u = &writes[15];
+        assert_eq!(added(u, "m34B"), Some(1));
+        let u = &writes[7];
         assert_eq!(
             (u.key.pk.as_str(), u.key.sk.as_str()),
             ("ROLLUP#outlet#1#month", "2025-09")
+        );
+        assert_eq!(added(u, "d16B"), Some(1));
+    }
+
+    /// What `increments` writes, `parts` reads back under the bucket keys stats ask for, in a
+    /// zone whose hours start at :30 UTC.
+    #[test]
+    fn minutes_and_days_read_back_under_their_own_keys() {
+        let tz: Tz = "Asia/Kolkata".parse().unwrap();
+        let at = utc("2025-09-30T20:07:00Z");
+        let writes = increments(tz, at, &[Scope::All], Treatment::Premium);
+        let item = |u: &Update| -> Item {
+            u.add
+                .iter()
+                .map(|(n, v)| (n.clone(), Value::Number(v.clone())))
+                .collect()
+        };
+        let minutes = parts(
+            tz,
+            Granularity::Minute,
+            &writes[0].key.sk,
+            &item(&writes[0]),
+        );
+        let minute = Granularity::Minute.key(&Granularity::Minute.floor(tz, at));
+        assert_eq!(writes[0].key.sk, "2025-09-30T19:30Z");
+        assert_eq!(
+            minutes,
+            vec![(
+                minute,
+                Counts {
+                    total: 1,
+                    premium: 1,
+                    ..Counts::default()
+                }
+            )]
+        );
+        let days = parts(tz, Granularity::Day, &writes[1].key.sk, &item(&writes[1]));
+        assert_eq!(days[0].0, "2025-10-01");
+        assert_eq!(days[0].1.premium, 1);
+        assert_eq!(
+            home_key(tz, Granularity::Minute, "2025-09-30T20:07Z").unwrap(),
+            "2025-09-30T19:30Z"
         );
     }
 

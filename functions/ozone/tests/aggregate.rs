@@ -5,13 +5,14 @@
 //! function's success).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
+use chrono_tz::Tz;
 use civic_core::Platform;
 use civic_core::layers::Limits;
 use civic_store::stream::{Change, Feed};
-use civic_store::{Backend, Cond, Item, Key, Page, Query, Row, StoreError, Table, Update, Write};
+use civic_store::{Backend, Cond, Table, Update};
+use civic_testkit::flaky::Flaky;
 use civic_testkit::moto;
 use ozone::gateway::{Device, DeviceRecord, Event, ingest};
 use ozone::keys::device_key;
@@ -107,6 +108,7 @@ async fn counted(table: &dyn Table) -> BTreeMap<String, i64> {
     ] {
         let hours = rollup::read(
             table,
+            Tz::UTC,
             &scope,
             Granularity::Hour,
             "2025-09-16T00:00Z",
@@ -114,9 +116,16 @@ async fn counted(table: &dyn Table) -> BTreeMap<String, i64> {
         )
         .await
         .unwrap();
-        let days = rollup::read(table, &scope, Granularity::Day, "2025-09-16", "2025-09-16")
-            .await
-            .unwrap();
+        let days = rollup::read(
+            table,
+            Tz::UTC,
+            &scope,
+            Granularity::Day,
+            "2025-09-16",
+            "2025-09-16",
+        )
+        .await
+        .unwrap();
         let sum: i64 = hours.values().map(|c| c.total).sum();
         assert_eq!(days.get("2025-09-16").map_or(0, |c| c.total), sum, "{name}");
         let by_kind: i64 = hours
@@ -129,59 +138,6 @@ async fn counted(table: &dyn Table) -> BTreeMap<String, i64> {
         }
     }
     out
-}
-
-/// A table that fails chosen `transact` calls, before or after passing them on: the first
-/// is a crash before the commit, the second a crash after it (the answer never arrives).
-struct Flaky {
-    inner: Arc<dyn Table>,
-    /// (call number, commit first) of each failure to inject.
-    plan: Mutex<Vec<(usize, bool)>>,
-    calls: Mutex<usize>,
-}
-
-#[async_trait]
-impl Table for Flaky {
-    async fn get_row(&self, key: &Key) -> civic_store::Result<Option<Row>> {
-        self.inner.get_row(key).await
-    }
-    async fn query_rows(&self, q: Query) -> civic_store::Result<Page<Row>> {
-        self.inner.query_rows(q).await
-    }
-    async fn put(&self, item: Item, cond: Cond) -> civic_store::Result<()> {
-        self.inner.put(item, cond).await
-    }
-    async fn update(&self, u: Update) -> civic_store::Result<Item> {
-        self.inner.update(u).await
-    }
-    async fn delete(&self, key: &Key, cond: Cond) -> civic_store::Result<Option<Item>> {
-        self.inner.delete(key, cond).await
-    }
-    async fn transact(&self, writes: Vec<Write>) -> civic_store::Result<()> {
-        let n = {
-            let mut calls = self.calls.lock().unwrap();
-            *calls += 1;
-            *calls
-        };
-        let fail = self
-            .plan
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|(at, _)| *at == n)
-            .copied();
-        match fail {
-            None => self.inner.transact(writes).await,
-            Some((_, false)) => Err(StoreError::Backend("crashed before the commit".into())),
-            Some((_, true)) => {
-                self.inner.transact(writes).await?;
-                Err(StoreError::Backend("crashed after the commit".into()))
-            }
-        }
-    }
-    async fn ping(&self) -> civic_store::Result<()> {
-        self.inner.ping().await
-    }
 }
 
 /// Runs every delivery scenario on `s`, whose table's changes `changes` reads.
@@ -203,11 +159,7 @@ async fn deliveries_count_once(s: State, changes: Vec<Change>) {
 
     // Crashes: the 1st transaction fails before committing, the 2nd after.
     let flaky = State {
-        table: Arc::new(Flaky {
-            inner: table.clone(),
-            plan: Mutex::new(vec![(1, false), (2, true)]),
-            calls: Mutex::new(0),
-        }),
+        table: Arc::new(Flaky::new(table.clone(), vec![(1, false), (2, true)])),
         ..s.clone()
     };
     assert!(aggregate::apply(&flaky, changes.clone()).await.is_err());

@@ -110,14 +110,19 @@ async fn raw_events_expire_and_rollups_stay() {
         .unwrap()
         .unwrap();
     assert_eq!(marker["expires_at"], events[0]["expires_at"]);
+    // The month item holds the month's totals and the day's count.
     let rollup = table
-        .get(&Key::new("ROLLUP#device#esp32-001#day", "2025-09-16"))
+        .get(&Key::new("ROLLUP#device#esp32-001#month", "2025-09"))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(
-        (rollup["total"].as_i64(), rollup["BASIC"].as_i64()),
-        (Some(1), Some(1))
+        (
+            rollup["total"].as_i64(),
+            rollup["BASIC"].as_i64(),
+            rollup["d16B"].as_i64()
+        ),
+        (Some(1), Some(1), Some(1))
     );
     assert!(rollup.get("expires_at").is_none());
     // Stored digests only: the token appears nowhere in the device record.

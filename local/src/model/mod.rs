@@ -11,10 +11,11 @@ pub mod ozone;
 pub mod streetlight;
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use civic_store::Embedded;
 use civic_store::model::{Metered, Report, monthly_cost};
+use civic_store::stream::{Change, Feed};
+use civic_store::{Embedded, EmbeddedTable};
 
 /// A run's parameters.
 #[derive(Clone, Copy, Debug)]
@@ -95,6 +96,42 @@ pub fn metered(table: &str, stream: bool) -> anyhow::Result<(Embedded, Arc<Meter
         store.table(table)
     };
     Ok((store, Arc::new(Metered::new(Arc::new(inner)))))
+}
+
+/// The aggregator as the event source mapping runs it, once per simulated second (its batching
+/// window): the feed's new records in one batch, metered as the aggregator's, then trimmed.
+pub struct Follower {
+    feed: EmbeddedTable,
+    meter: Arc<Metered>,
+    position: Mutex<Option<String>>,
+}
+
+impl Follower {
+    pub fn new(store: &Embedded, table: &str, meter: Arc<Metered>) -> Arc<Self> {
+        let position = Mutex::new(None);
+        let feed = store.table(table);
+        Arc::new(Self {
+            feed,
+            meter,
+            position,
+        })
+    }
+
+    /// Applies the records since the last tick with `apply`.
+    pub async fn tick<F>(&self, apply: impl FnOnce(Vec<Change>) -> F) -> anyhow::Result<()>
+    where
+        F: Future<Output = civic_core::Result<()>>,
+    {
+        let from = self.position.lock().unwrap().clone();
+        let batch = self.feed.changes(from.as_deref(), usize::MAX).await?;
+        let Some(last) = batch.last().map(|c| c.seq.clone()) else {
+            return Ok(());
+        };
+        self.meter.scoped("aggregator", apply(batch)).await?;
+        self.feed.trim(&last).await?;
+        *self.position.lock().unwrap() = Some(last);
+        Ok(())
+    }
 }
 
 /// A platform on `store`, as the apps' `State::new` wants one. The model stores no blobs; the

@@ -9,12 +9,11 @@
 //! 100 writes (a tracked crossing costs one `CROSSED` and up to four `SEEN` markers), so the
 //! scenario's label gives the transactions per batch it measured.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Result;
 use civic_core::item::{indexed, to_item};
 use civic_store::model::{Metered, Params, Report};
-use civic_store::stream::Feed;
 use civic_store::{Cond, Embedded, Table, VERSION};
 use occupancy::aggregate::{self, Mode};
 use occupancy::cameras::{Camera, CameraType, Direction, Line, Record};
@@ -22,7 +21,7 @@ use occupancy::keys::{FACILITY, by_id, facility_key, line_key, lines_index};
 use occupancy::{Config, State};
 use serde_json::json;
 
-use super::{Row, Run, arrivals, drive};
+use super::{Follower, Row, Run, arrivals, drive};
 
 const TABLE: &str = "civic-occupancy";
 const BASE: &str = "2026-01-05T00:00:00Z";
@@ -75,7 +74,7 @@ async fn one(cameras: usize, run: Run, mode: Mode) -> Result<Report> {
         ..Params::default()
     };
     let meter = Arc::new(Metered::with_params(Arc::new(inner), params));
-    let feed = store.table(TABLE);
+    let follower = Follower::new(&store, TABLE, meter.clone());
     let platform = super::platform(store)?;
     let base = State::new(&platform);
     let config = Config {
@@ -99,26 +98,15 @@ async fn one(cameras: usize, run: Run, mode: Mode) -> Result<Report> {
             Ok(())
         }
     };
-    // The aggregator, once per simulated second: the event source mapping's batching window.
-    let position = Arc::new(Mutex::new(None::<String>));
     let tick = || {
-        let (s, meter, feed) = (s.clone(), meter.clone(), feed.clone());
-        let position = position.clone();
+        let (s, follower) = (s.clone(), follower.clone());
         async move {
             if mode == Mode::Inline {
                 return Ok(());
             }
-            let from = position.lock().unwrap().clone();
-            let batch = feed.changes(from.as_deref(), usize::MAX).await?;
-            let Some(last) = batch.last().map(|c| c.seq.clone()) else {
-                return Ok(());
-            };
-            meter
-                .scoped("aggregator", aggregate::apply(&s, batch))
-                .await?;
-            feed.trim(&last).await?;
-            *position.lock().unwrap() = Some(last);
-            Ok(())
+            follower
+                .tick(|batch| async move { aggregate::apply(&s, batch).await })
+                .await
         }
     };
     drive(&meter, &arrivals(cameras, PERIOD, run), run, send, tick).await?;

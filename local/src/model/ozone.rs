@@ -1,17 +1,16 @@
 //! Ozone's event ingest in the scale model: every device sends one treatment event per
 //! period over MQTT (the topic rule's path), before and after issue 18.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Result;
-use civic_store::stream::Feed;
 use civic_store::{Cond, Table};
 use ozone::aggregate::{self, Mode};
 use ozone::keys::{DEVICES, Shards, device_index_sk, device_key};
 use ozone::{Config, State};
 use serde_json::json;
 
-use super::{Row, Run, arrivals, drive, metered};
+use super::{Follower, Row, Run, arrivals, drive, metered};
 
 const TABLE: &str = "civic-ozone";
 /// Devices per outlet (one machine each).
@@ -53,7 +52,6 @@ async fn one(
         ..base
     };
     seed(meter.inner().as_ref(), devices, shards).await?;
-    let feed = store.table(TABLE);
     let start = chrono::DateTime::parse_from_rfc3339(BASE)?.to_utc();
     let send = |i: usize, k: u64, t: f64| {
         let (s, meter) = (s.clone(), meter.clone());
@@ -72,26 +70,16 @@ async fn one(
             Ok(())
         }
     };
-    // The aggregator, once per simulated second: the event source mapping's batching window.
-    let position = Arc::new(Mutex::new(None::<String>));
+    let follower = Follower::new(&store, TABLE, meter.clone());
     let tick = || {
-        let (s, meter, feed) = (s.clone(), meter.clone(), feed.clone());
-        let position = position.clone();
+        let (s, follower) = (s.clone(), follower.clone());
         async move {
             if mode == Mode::Inline {
                 return Ok(());
             }
-            let from = position.lock().unwrap().clone();
-            let batch = feed.changes(from.as_deref(), usize::MAX).await?;
-            let Some(last) = batch.last().map(|c| c.seq.clone()) else {
-                return Ok(());
-            };
-            meter
-                .scoped("aggregator", aggregate::apply(&s, batch))
-                .await?;
-            feed.trim(&last).await?;
-            *position.lock().unwrap() = Some(last);
-            Ok(())
+            follower
+                .tick(|batch| async move { aggregate::apply(&s, batch).await })
+                .await
         }
     };
     drive(&meter, &arrivals(devices, period, run), run, send, tick).await?;

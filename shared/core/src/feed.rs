@@ -99,6 +99,17 @@ impl Checkpoint {
         let cond = self.version.map_or(Cond::NotExists, Cond::Version);
         Write::Put { item, cond }
     }
+
+    /// The checkpoint once [`Self::advance`] to `seq` has committed, without reading it again.
+    fn advanced(self, seq: &str) -> Self {
+        let version = Some(self.version.unwrap_or(0) + 1);
+        let seq = Some(seq.to_owned());
+        Self {
+            seq,
+            version,
+            ..self
+        }
+    }
 }
 
 async fn count_shard(
@@ -109,8 +120,8 @@ async fn count_shard(
 ) -> Result<()> {
     let mut rest = records;
     // Each turn commits one chunk, or finds the checkpoint moved and reads it again.
+    let mut cp = Checkpoint::load(table, checkpoint).await?;
     for _ in 0..records.len() * 2 + 10 {
-        let cp = Checkpoint::load(table, checkpoint).await?;
         let done = cp.seq.as_deref();
         rest = &rest[rest
             .iter()
@@ -138,9 +149,14 @@ async fn count_shard(
             Write::Update(update)
         }));
         match table.transact(writes).await {
-            Ok(()) => rest = &rest[len..],
+            Ok(()) => {
+                rest = &rest[len..];
+                cp = cp.advanced(last);
+            }
             // Moved by another delivery of this shard, or two transactions met: read again.
-            Err(StoreError::TransactionCanceled(_) | StoreError::Conflict) => {}
+            Err(StoreError::TransactionCanceled(_) | StoreError::Conflict) => {
+                cp = Checkpoint::load(table, checkpoint).await?;
+            }
             Err(e) => return Err(e.into()),
         }
     }

@@ -18,6 +18,10 @@ pub struct App {
     pub api: &'static str,
     /// Whether a 4xx body is in the app's own error format.
     pub is_error: fn(&Value) -> bool,
+    /// Paths (below `api`) whose answers lag the writes by a stream aggregator's delay, by
+    /// design. Before calling one, the client waits until the local program's stream functions
+    /// have applied every change made so far: what a dashboard refreshed a moment later shows.
+    pub lagging: &'static [&'static str],
 }
 
 /// Who sends a request: nobody, a bearer token or a session cookie.
@@ -134,6 +138,9 @@ impl Api {
         auth: impl Into<Auth<'a>>,
         body: Option<Value>,
     ) -> Resp {
+        if self.app.lagging.iter().any(|p| path.starts_with(p)) {
+            self.server.settled().await;
+        }
         let req = self.request(method, path, auth);
         self.send(match body {
             Some(body) => req.json(&body),

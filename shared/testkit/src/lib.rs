@@ -2,6 +2,8 @@
 
 pub mod api;
 pub mod authz;
+#[cfg(feature = "streams")]
+pub mod flaky;
 pub mod http;
 pub mod lambda;
 pub mod local;

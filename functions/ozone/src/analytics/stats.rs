@@ -179,7 +179,7 @@ async fn period(
     let buckets = rollup::buckets(tz, q.g, start, end)?;
     let keys: Vec<String> = buckets.iter().map(|b| q.g.key(b)).collect();
     let stored = match (keys.first(), keys.last()) {
-        (Some(first), Some(last)) => rollup::read(table, &q.scope, q.g, first, last).await?,
+        (Some(first), Some(last)) => rollup::read(table, tz, &q.scope, q.g, first, last).await?,
         _ => BTreeMap::new(),
     };
     let counts: Vec<Counts> = keys
