@@ -2,8 +2,7 @@
 //! `/occupancy/api/occupancy`, with the seed's own request examples.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use civic_testkit::api::{self, App, Auth};
-use civic_testkit::http::Resp;
+use civic_testkit::api::{self, App};
 use civic_testkit::local::LocalServer;
 use serde_json::{Value, json};
 

@@ -3,7 +3,7 @@
 use civic_testkit::api::{self, App, Auth};
 use civic_testkit::http::Resp;
 use civic_testkit::local::LocalServer;
-use reqwest::{Method, header};
+use reqwest::header;
 use serde_json::{Value, json};
 
 mod accounts;

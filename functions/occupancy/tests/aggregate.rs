@@ -4,16 +4,13 @@
 //! it (a crash, or a lost answer, between its writes and the function's success). A later
 //! write of a camera that carries an earlier write's delta (resolving an alert) counts nothing.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use civic_core::Platform;
 use civic_core::item::{indexed, to_item};
 use civic_core::layers::Limits;
 use civic_store::stream::{Change, Feed};
-use civic_store::{
-    Backend, Cond, Item, Key, Page, Query, Row, StoreError, Table, Update, VERSION, Write,
-};
+use civic_store::{Backend, Cond, Table, VERSION};
 use civic_testkit::flaky::Flaky;
 use civic_testkit::moto;
 use occupancy::cameras::{Camera, CameraType, Direction, Line, Record};
