@@ -43,7 +43,8 @@ pub fn find_s3(binary: &str) -> Option<&'static S3Function> {
 
 /// Functions driven by IoT topic rules.
 /// Every change-feed consumer (the template's `DynamoDB` events).
-pub const STREAMS: &[&[StreamFunction]] = &[ozone::STREAMS, occupancy::STREAMS];
+pub const STREAMS: &[&[StreamFunction]] =
+    &[streetlight::STREAMS, ozone::STREAMS, occupancy::STREAMS];
 
 pub fn stream_functions() -> impl Iterator<Item = &'static StreamFunction> {
     STREAMS.iter().flat_map(|fs| fs.iter())

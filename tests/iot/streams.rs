@@ -24,6 +24,8 @@ async fn streetlight_status_in_and_commands_out() {
         (log["control_type"].clone(), log["performed_by"].clone()),
         (json!("automatic"), json!("device"))
     );
+    // The city's summary follows from the change feed: wait until it has applied the report.
+    api.server.settled().await;
     let summary = api
         .get("/streetlight/api/lights/summary?city=Delhi", Some(&admin))
         .await;

@@ -47,6 +47,17 @@ impl Envelope for Resp {
 }
 
 impl Api {
+    /// `GET path` as `auth`. A city's summary lags its lights' status changes by the
+    /// aggregator's delay (≤ 1 s locally), by design: before reading it the client waits until
+    /// the aggregator has applied every change made so far, which is what a dashboard
+    /// refreshed a moment later shows.
+    pub(crate) async fn get<'a>(&self, path: &str, auth: impl Into<api::Auth<'a>>) -> Resp {
+        if path.starts_with("/lights/summary") {
+            self.server.settled().await;
+        }
+        self.0.get(path, auth).await
+    }
+
     pub(crate) async fn start() -> Self {
         Self::with(&[]).await
     }

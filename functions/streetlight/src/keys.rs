@@ -33,7 +33,13 @@ pub fn light_key(light_id: &str) -> Key {
 /// The sort-key prefix of a light's control logs.
 pub const LOGS: &str = "LOG#";
 
-/// Logs sort by id (12 digits) within their light's partition.
+/// Logs sort by id within their light's partition, newest last. Ids written before issue 18
+/// came from a counter and are 12 digits with leading zeros (`LOG#000000000042`); later ones
+/// are time stamps in µs ([`crate::lights::log_id`]), 16 digits from 2001 to 2286
+/// (`LOG#1767571200000000`). Within each kind the width is fixed, so the text order is the
+/// numeric order; across kinds an old id starts with `0` (the counter stayed below 10^11)
+/// and a new one with `1`, so every old log sorts before every new one, as it is older and
+/// numerically smaller. The format stays `{:012}`, which pads old ids and leaves new ones be.
 pub fn log_key(light_id: &str, log_id: i64) -> Key {
     Key::new(light_pk(light_id), format!("{LOGS}{log_id:012}"))
 }
@@ -46,6 +52,11 @@ pub fn city_pk(city: &str) -> String {
 
 pub fn summary_key(city: &str) -> Key {
     Key::new(city_pk(city), "SUMMARY")
+}
+
+/// The aggregator's checkpoint in a shard of the table's change feed.
+pub fn checkpoint_key(shard: &str) -> Key {
+    Key::new(format!("AGG#{shard}"), "CHECKPOINT")
 }
 
 #[cfg(test)]
@@ -66,5 +77,27 @@ mod tests {
         assert_eq!(k(log_key("SL001", 7)), s("LIGHT#SL001", "LOG#000000000007"));
         assert_eq!(city_pk(" New Delhi "), "CITY#new delhi");
         assert_eq!(k(summary_key("Delhi")), s("CITY#delhi", "SUMMARY"));
+        assert_eq!(k(checkpoint_key("s1")), s("AGG#s1", "CHECKPOINT"));
+    }
+
+    /// Counter ids (before issue 18) and µs stamps (after) in one partition: the text order
+    /// of their keys is their numeric order, so a reverse query still lists newest first.
+    #[test]
+    fn old_and_new_log_ids_sort_by_value() {
+        let stamp_2026 = 1_767_571_200_000_000;
+        let ids = [
+            1,
+            42,
+            99_999_999_999,
+            1_000_000_000_000_000,
+            stamp_2026,
+            stamp_2026 + 1,
+            9_999_999_999_999_999,
+        ];
+        let sks: Vec<String> = ids.iter().map(|&id| log_key("SL1", id).sk).collect();
+        let mut sorted = sks.clone();
+        sorted.sort();
+        assert_eq!(sks, sorted);
+        assert_eq!(sks[4], "LOG#1767571200000000");
     }
 }

@@ -8,24 +8,31 @@
 //! | light | `LIGHT#{light_id}` | `META` | `CITY#{city}` / `{light_id}` |
 //! | control log | `LIGHT#{light_id}` | `LOG#{id:012}` | |
 //! | city summary | `CITY#{city}` | `SUMMARY` | |
+//! | aggregator checkpoint | `AGG#{feed shard}` | `CHECKPOINT` | |
 //!
 //! A light's `META` sorts after its `LOG#` items, so one reverse query returns the light and
-//! its newest logs (the detail endpoint), and the summary counters change in the same
-//! transaction as the light's status.
+//! its newest logs (the detail endpoint). Log ids are time stamps, not a shared counter
+//! ([`lights::log_id`]). A status change's counts in the city summary follow from the
+//! table's change feed ([`aggregate`]), or, with `STREETLIGHT_CITY_SUMMARY=inline`, are
+//! written in the same transaction as the light's status.
 
+pub mod aggregate;
 pub mod auth;
 pub mod keys;
 pub mod lights;
 pub mod users;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::StatusCode;
 use civic_auth::Auth;
+use civic_core::config::{self, ConfigError, Env, FromEnv};
 use civic_core::fields::{BLANK, Body, FromBody, REQUIRED};
 use civic_core::openapi::BearerAuth;
-use civic_core::{App, Error, Function, IotFunction, Json, Platform, Problem, Result};
+use civic_core::{
+    App, Error, Function, IotFunction, Json, Platform, Problem, Result, StreamFunction,
+};
 use civic_iot::Publisher;
 use civic_store::Table;
 use serde::{Deserialize, Serialize};
@@ -37,7 +44,7 @@ pub const APP: App = App {
     name: "streetlight",
     format: error_body,
     functions: || FUNCTIONS,
-    config: || civic_auth::Config::get().map(drop),
+    config: || civic_auth::Config::get().and(Config::get()).map(drop),
 };
 
 /// Errors use the same envelope as successes, with `data: null`.
@@ -69,6 +76,21 @@ pub const STATUS_IN: IotFunction = IotFunction {
 };
 /// Every topic-rule consumer of this app.
 pub const IOT: &[IotFunction] = &[STATUS_IN];
+/// The table's stream: the cities' summary counters, counted off the request path.
+pub const AGGREGATOR: StreamFunction = StreamFunction {
+    name: "streetlight-aggregator",
+    app: APP,
+    run: |p, changes| {
+        let table = p.table(APP.name);
+        Box::pin(async move {
+            let records = changes.len();
+            aggregate::apply(table.as_ref(), changes).await?;
+            Ok(serde_json::json!({ "records": records }))
+        })
+    },
+};
+/// Every change-feed consumer of this app.
+pub const STREAMS: &[StreamFunction] = &[AGGREGATOR];
 
 fn auth_routes(p: &Platform) -> OpenApiRouter {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -91,12 +113,38 @@ fn lights_routes(p: &Platform) -> OpenApiRouter {
 )]
 struct ApiDoc;
 
+/// Deployment settings, from the environment.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where the cities' summary counters are counted (`STREETLIGHT_CITY_SUMMARY`, default
+    /// `stream`); see [`aggregate`].
+    pub city_summary: aggregate::Mode,
+}
+
+impl FromEnv for Config {
+    fn from_env(env: &mut Env) -> Self {
+        Self {
+            city_summary: env.get("STREETLIGHT_CITY_SUMMARY", aggregate::Mode::Stream),
+        }
+    }
+}
+
+impl Config {
+    /// Read once per process; the start-up check ([`APP`]'s `config`) is the first reader, so
+    /// a bad value stops the start naming its variable.
+    pub fn get() -> Result<&'static Self, ConfigError> {
+        static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
+        config::once(&CONFIG)
+    }
+}
+
 #[derive(Clone, FromRef)]
 pub struct State {
     pub table: Arc<dyn Table>,
     pub auth: Auth,
     /// Commands to lights (`streetlight/lights/{lightId}/command`).
     pub devices: Arc<dyn Publisher>,
+    pub config: Arc<Config>,
 }
 
 impl State {
@@ -105,6 +153,7 @@ impl State {
             table: p.table(APP.name),
             auth: Auth::for_app(p, APP.name),
             devices: p.publisher(),
+            config: Arc::new(Config::get().cloned().unwrap_or_else(|e| panic!("{e}"))),
         }
     }
 }

@@ -263,7 +263,8 @@ pub(super) async fn update(
     let (patch, table) = (&patch, s.table.as_ref());
     let light_id = patch.light_id.as_str();
     let light = retry::optimistic(move || async move {
-        let Versioned { mut light, version } = Versioned::load(table, light_id).await?;
+        let stored = Versioned::load(table, light_id).await?;
+        let mut light = stored.light.clone();
         if let Some(city) = given(&patch.city)
             && city_pk(city) != city_pk(&light.city)
         {
@@ -286,9 +287,8 @@ pub(super) async fn update(
         light.brightness = patch.brightness.unwrap_or(light.brightness);
         valid_brightness(light.brightness)?;
         light.is_automatic = patch.is_automatic.unwrap_or(light.is_automatic);
-        let written = table
-            .put(light.to_item(version + 1)?, Cond::Version(version))
-            .await;
+        let item = stored.next_item(&light)?;
+        let written = table.put(item, Cond::Version(stored.version)).await;
         won(written).map(|won| won.then_some(light))
     })
     .await?;
@@ -306,7 +306,7 @@ pub(super) async fn delete(
     let light_id = q.light_id()?;
     let table = s.table.as_ref();
     let light = retry::optimistic(move || async move {
-        let Versioned { light, version } = Versioned::load(table, light_id).await?;
+        let Versioned { light, version, .. } = Versioned::load(table, light_id).await?;
         let counters = Update::new(summary_key(&light.city))
             .add("total_lights", -1)
             .add(light.status.counter(), -1)

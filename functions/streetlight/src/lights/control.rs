@@ -4,16 +4,13 @@
 use axum::extract::State as S;
 use axum::http::StatusCode;
 use civic_core::fields::{Body, FromBody, Valid};
-use civic_core::item::to_item;
-use civic_core::retry::won;
-use civic_core::{Error, Result, ids, retry};
-use civic_store::{Cond, PK, SK, Table, Update, Write};
+use civic_core::{Error, Result};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::model::{ControlLog, Light, Status, Versioned};
-use crate::keys::{log_key, summary_key};
+use super::change::{Change, change_status};
+use super::model::{Light, Status};
 use crate::{AtLeast, Operator, Reply, State, reply, required_string};
 
 #[derive(ToSchema)]
@@ -60,7 +57,7 @@ pub(super) async fn control(
         manual: true,
         performed_by: user.email.clone(),
     };
-    let light = change_status(s.table.as_ref(), &req.light_id, change).await?;
+    let light = change_status(&s, &req.light_id, change).await?;
     command(&s, &light.light_id, status).await;
     let data = ControlData {
         light_id: light.light_id,
@@ -140,14 +137,7 @@ async fn status_report(s: &State, req: StatusRequest, by: &str) -> Result<Status
     let status = req
         .status
         .ok_or_else(|| Error::bad_request("Missing required fields: status"))?;
-    let light = report_status(
-        s.table.as_ref(),
-        &req.light_id,
-        status,
-        req.error_details,
-        by,
-    )
-    .await?;
+    let light = report_status(s, &req.light_id, status, req.error_details, by).await?;
     Ok(StatusData {
         light_id: light.light_id,
         status: light.status,
@@ -158,7 +148,7 @@ async fn status_report(s: &State, req: StatusRequest, by: &str) -> Result<Status
 
 /// A device's status report: the domain function behind `update-status` and the MQTT rule.
 pub async fn report_status(
-    table: &dyn Table,
+    s: &State,
     light_id: &str,
     status: Status,
     details: Option<String>,
@@ -170,7 +160,7 @@ pub async fn report_status(
         None
     };
     change_status(
-        table,
+        s,
         light_id,
         Change {
             status,
@@ -179,64 +169,5 @@ pub async fn report_status(
             performed_by: by.to_owned(),
         },
     )
-    .await
-}
-
-struct Change {
-    status: Status,
-    error_details: Option<String>,
-    /// Manual control switches the light out of automatic mode.
-    manual: bool,
-    performed_by: String,
-}
-
-/// Writes the light, its log entry and the city counters in one transaction, guarded by the
-/// light's version so concurrent changes cannot skew the counters.
-async fn change_status(table: &dyn Table, light_id: &str, change: Change) -> Result<Light> {
-    let log_id = ids::next_id(table, "log").await?;
-    let change = &change;
-    retry::optimistic(move || async move {
-        let Versioned {
-            light: before,
-            version,
-        } = Versioned::load(table, light_id).await?;
-        let now = civic_core::time::now_rfc3339();
-        let mut light = before.clone();
-        light.status = change.status;
-        light.error_details = change.error_details.clone();
-        light.last_status_change = now.clone();
-        if change.manual {
-            light.is_automatic = false;
-        }
-        let log = ControlLog {
-            id: log_id,
-            light_id: light.light_id.clone(),
-            action: change.status.as_str().into(),
-            performed_by: change.performed_by.clone(),
-            control_type: if change.manual { "manual" } else { "automatic" }.into(),
-            previous_status: before.status,
-            new_status: change.status,
-            created_at: now.clone(),
-        };
-        let log_key = log_key(light_id, log_id);
-        let mut writes = vec![
-            Write::Put {
-                item: light.to_item(version + 1)?,
-                cond: Cond::Version(version),
-            },
-            Write::Put {
-                item: to_item(&log, &[(PK, log_key.pk), (SK, log_key.sk)])?,
-                cond: Cond::Always,
-            },
-        ];
-        if before.status != change.status {
-            let counters = Update::new(summary_key(&light.city))
-                .add(before.status.counter(), -1)
-                .add(change.status.counter(), 1)
-                .set("last_updated", now);
-            writes.push(Write::Update(counters));
-        }
-        won(table.transact(writes).await).map(|won| won.then_some(light))
-    })
     .await
 }

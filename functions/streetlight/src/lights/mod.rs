@@ -6,12 +6,16 @@
 //! | `model` | the stored light, control log and city summary, and their keys |
 //! | `reads` | list, map, summary, detail and logs |
 //! | `control` | manual control and device status reports (HTTP and MQTT) |
+//! | `change` | the one write of a status change: light, log entry, summary delta |
+//! | `log_id` | log ids from the clock, no shared counter |
 //! | `admin` | create (with the MQTT credential), credential rotation, update, delete |
 //! | `import` | bulk import from CSV or JSON |
 
 mod admin;
+mod change;
 mod control;
 mod import;
+pub mod log_id;
 mod model;
 mod reads;
 

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+use super::log_id::LAST_LOG;
 use crate::keys::{city_pk, light_key};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -27,7 +28,7 @@ impl Status {
         }
     }
     /// The summary counter this status is counted in.
-    pub(super) fn counter(self) -> &'static str {
+    pub(crate) fn counter(self) -> &'static str {
         match self {
             Status::On => "lights_on",
             Status::Off => "lights_off",
@@ -52,10 +53,12 @@ pub struct Light {
     pub error_details: Option<String>,
 }
 
-/// A stored light and the version it was read at.
+/// A stored light, the version it was read at and its newest log id (0 when none was stored
+/// with it: lights written before issue 18).
 pub(super) struct Versioned {
     pub(super) light: Light,
     pub(super) version: i64,
+    pub(super) last_log: i64,
 }
 
 impl Light {
@@ -77,11 +80,21 @@ impl Light {
 
 impl Versioned {
     fn from_item(item: Item) -> Result<Self> {
-        let version = item.get(VERSION).and_then(Value::as_i64).unwrap_or(0);
+        let number = |name: &str| item.get(name).and_then(Value::as_i64).unwrap_or(0);
+        let (version, last_log) = (number(VERSION), number(LAST_LOG));
         Ok(Self {
             light: from_item(item)?,
             version,
+            last_log,
         })
+    }
+
+    /// The item of `light` written over this one: the next version, still holding the newest
+    /// log id (the floor of the light's next one, [`super::log_id`]).
+    pub(super) fn next_item(&self, light: &Light) -> Result<Item> {
+        let mut item = light.to_item(self.version + 1)?;
+        item.insert(LAST_LOG.into(), self.last_log.into());
+        Ok(item)
     }
 
     pub(super) async fn load(table: &dyn Table, light_id: &str) -> Result<Self> {
