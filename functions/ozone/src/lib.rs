@@ -11,7 +11,7 @@
 //! | device (status, token digest, binding) | `DEVICE#{device_id}` | `DEVICE` | `DEVICES[#nn]` / `{last_seen}#{device_id}` |
 //! | event id (idempotency) | `EVENTID#{device_id}#{event_id}` | `EVENTID` (TTL) | |
 //! | event | `EVENTS#{device_id}` | `{occurred_at}#{receipt:016}#{event_id}` (TTL) | `EVENTS[#nn]` / `{occurred_at}#{receipt:016}#{device_id}#{event_id}` |
-//! | rollup | `ROLLUP#{scope}#{granularity}` | bucket key | |
+//! | rollup (an hour with its minutes, a month with its days) | `ROLLUP#{scope}#hour`, `…#month` | bucket key | |
 //! | outlet | `OUTLET#{id:010}` | `OUTLET` | `OUTLETS` / `{id:010}` |
 //! | machine | `MACHINE#{id:010}` | `MACHINE` | `MACHINES` / `{outlet:010}#{id:010}` |
 //! | machine–device binding | `MACHINE#{id:010}` | `BIND#{device_id}` | |

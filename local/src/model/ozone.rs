@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use civic_store::{Cond, Table};
+use async_trait::async_trait;
+use civic_store::{Cond, Item, Key, Page, Query, Row as StoreRow, Table, Update, Write};
 use ozone::aggregate::{self, Mode};
 use ozone::keys::{DEVICES, Shards, device_index_sk, device_key};
 use ozone::{Config, State};
@@ -46,8 +47,13 @@ async fn one(
         index_shards: shards,
         ..(*base.config).clone()
     };
+    // The design before issue 18 kept a rollup item per minute, hour, day and month.
+    let table: Arc<dyn Table> = match mode {
+        Mode::Inline => Arc::new(PerBucket(meter.clone())),
+        Mode::Stream => meter.clone(),
+    };
     let s = State {
-        table: meter.clone(),
+        table,
         config: Arc::new(config),
         ..base
     };
@@ -102,4 +108,81 @@ async fn seed(table: &dyn Table, devices: usize, shards: Shards) -> Result<()> {
         table.put(item, Cond::Always).await?;
     }
     Ok(())
+}
+
+/// The rollup layout before issue 18, for the "before" rows: each write of an hour item (with
+/// its minute) or a month item (with its day) becomes the two per-bucket items it replaced, in
+/// the same transaction, so the model charges what that design wrote.
+struct PerBucket(Arc<dyn Table>);
+
+impl PerBucket {
+    fn split(w: Write) -> Vec<Write> {
+        let Write::Update(u) = w else {
+            return vec![w];
+        };
+        let part = u.add.iter().position(|(n, _)| n.starts_with(['m', 'd']));
+        let (Some(i), Some(home)) = (
+            part,
+            u.key
+                .pk
+                .strip_suffix("#hour")
+                .or(u.key.pk.strip_suffix("#month")),
+        ) else {
+            return vec![Write::Update(u)];
+        };
+        let name = u.add[i].0.clone();
+        let sub = match name.starts_with('m') {
+            // Minute keys are UTC like the hour's: the hour's start plus the minute.
+            true => {
+                let hour = chrono::NaiveDateTime::parse_from_str(&u.key.sk, "%Y-%m-%dT%H:%MZ");
+                let minute: i64 = name[1..3].parse().unwrap_or(0);
+                let at = hour
+                    .map(|h| h + chrono::Duration::minutes(minute))
+                    .unwrap_or_default();
+                Key::new(
+                    format!("{home}#minute"),
+                    at.format("%Y-%m-%dT%H:%MZ").to_string(),
+                )
+            }
+            false => Key::new(
+                format!("{home}#day"),
+                format!("{}-{}", u.key.sk, &name[1..3]),
+            ),
+        };
+        let totals: Vec<(String, serde_json::Number)> =
+            u.add.iter().filter(|(n, _)| *n != name).cloned().collect();
+        let bucket = |key: Key| {
+            let u = totals
+                .iter()
+                .fold(Update::new(key), |u, (n, v)| u.add(n, v.clone()));
+            Write::Update(u)
+        };
+        vec![bucket(sub), bucket(u.key.clone())]
+    }
+}
+
+#[async_trait]
+impl Table for PerBucket {
+    async fn get_row(&self, key: &Key) -> civic_store::Result<Option<StoreRow>> {
+        self.0.get_row(key).await
+    }
+    async fn query_rows(&self, q: Query) -> civic_store::Result<Page<StoreRow>> {
+        self.0.query_rows(q).await
+    }
+    async fn put(&self, item: Item, cond: Cond) -> civic_store::Result<()> {
+        self.0.put(item, cond).await
+    }
+    async fn update(&self, u: Update) -> civic_store::Result<Item> {
+        self.0.update(u).await
+    }
+    async fn delete(&self, key: &Key, cond: Cond) -> civic_store::Result<Option<Item>> {
+        self.0.delete(key, cond).await
+    }
+    async fn transact(&self, writes: Vec<Write>) -> civic_store::Result<()> {
+        let writes = writes.into_iter().flat_map(Self::split).collect();
+        self.0.transact(writes).await
+    }
+    async fn ping(&self) -> civic_store::Result<()> {
+        self.0.ping().await
+    }
 }

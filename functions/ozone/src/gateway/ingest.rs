@@ -1,8 +1,6 @@
 //! Storing an event exactly once, with its device's status and the rollups it counts in: what
 //! the HTTP, MQTT and legacy ingests share.
 
-use std::sync::atomic::{AtomicI64, Ordering};
-
 use chrono::DateTime;
 use civic_core::item::to_item;
 use civic_core::{Error, Result, retry};
@@ -43,22 +41,12 @@ impl Event {
     }
 }
 
-/// The last receipt stamp this process handed out.
-static LAST_STAMP: AtomicI64 = AtomicI64::new(0);
-
-/// Receipt order, for events that occurred in the same second: the time of receipt in
-/// microseconds since the epoch, made strictly greater than every stamp this process handed
-/// out before and than `floor`, the device's last stored stamp (which another Lambda instance
-/// may have written). Kept in the events' sort keys, so no extra write and no shared counter:
-/// a device's next event sorts after its previous one whatever the clocks of the processes
-/// that took them; events of different devices taken by different processes follow the clock.
+/// Receipt order, for events that occurred in the same second: a [`civic_core::ids::stamp`]
+/// above `floor`, the device's last stored stamp. Kept in the events' sort keys, so no extra
+/// write and no shared counter: a device's next event sorts after its previous one whatever
+/// the clocks of the processes that took them.
 pub fn receipt_stamp(floor: i64) -> i64 {
-    let now = now().timestamp_micros();
-    let next = |last: i64| now.max(last + 1).max(floor + 1);
-    let last = LAST_STAMP
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(next(last)))
-        .unwrap_or_else(|last| last);
-    next(last)
+    civic_core::ids::stamp(floor)
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -15,41 +15,11 @@
 //! key); across lights they no longer are in general (two processes may stamp the same
 //! microsecond), which no endpoint relies on: logs are only ever read per light. How old,
 //! counter-allocated ids sort with these: [`crate::keys::log_key`].
-//! The same scheme as Ozone's `receipt_stamp`, which the lead may hoist into `civic_core`.
-
-use std::sync::atomic::{AtomicI64, Ordering};
 
 /// The light item's attribute holding its newest log id (absent before issue 18: then 0).
 pub const LAST_LOG: &str = "last_log_id";
 
-/// The last id this process handed out.
-static LAST: AtomicI64 = AtomicI64::new(0);
-
 /// A new log id for a light whose newest stored log id is `floor`.
 pub fn next(floor: i64) -> i64 {
-    let now = civic_core::time::now().unix_timestamp_nanos() / 1000;
-    let now = i64::try_from(now).unwrap_or(i64::MAX);
-    let next = |last: i64| now.max(last + 1).max(floor + 1);
-    let last = LAST
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(next(last)))
-        .unwrap_or_else(|last| last);
-    next(last)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_follow_the_clock_and_pass_the_floor() {
-        let a = next(0);
-        let b = next(0);
-        assert!(b > a);
-        // A floor ahead of this process's clock (another instance's): the id still passes it.
-        let ahead = a + 60_000_000;
-        assert_eq!(next(ahead), ahead + 1);
-        assert!(next(0) > ahead + 1, "never below an id handed out before");
-        // Microseconds since the epoch: 16 digits this century.
-        assert_eq!(a.to_string().len(), 16);
-    }
+    civic_core::ids::stamp(floor)
 }
