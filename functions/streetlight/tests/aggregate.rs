@@ -6,16 +6,14 @@
 //! under concurrent reports, after the counter-allocated ids stored before.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use civic_core::Platform;
 use civic_core::fields::Body;
 use civic_core::layers::Limits;
 use civic_store::stream::{Change, Feed};
-use civic_store::{
-    Backend, Cond, Item, Key, PK, Page, Query, Row, SK, StoreError, Table, Typed, Update, Write,
-};
+use civic_store::{Backend, Cond, PK, Query, SK, Table, Typed};
+use civic_testkit::flaky::Flaky;
 use civic_testkit::moto;
 use serde_json::{Value, json};
 use streetlight::keys::{LOGS, city_pk, light_key, light_pk, log_key, summary_key};
@@ -91,84 +89,6 @@ async fn lights(table: &dyn Table) -> Counts {
         out.push((total, n(Status::On), n(Status::Off), n(Status::Error)));
     }
     out
-}
-
-/// A table that fails chosen `transact` calls, before or after passing them on: the first
-/// is a crash before the commit, the second a crash after it (the answer never arrives).
-/// It also keeps the key of every item written, for the counter test.
-struct Flaky {
-    inner: Arc<dyn Table>,
-    /// (call number, commit first) of each failure to inject.
-    plan: Vec<(usize, bool)>,
-    calls: Mutex<usize>,
-    written: Mutex<Vec<Key>>,
-}
-
-impl Flaky {
-    fn new(inner: Arc<dyn Table>, plan: Vec<(usize, bool)>) -> Self {
-        let (calls, written) = (Mutex::new(0), Mutex::new(Vec::new()));
-        Self {
-            inner,
-            plan,
-            calls,
-            written,
-        }
-    }
-    fn wrote(&self, key: Key) {
-        self.written.lock().unwrap().push(key);
-    }
-}
-
-fn key_of(item: &Item) -> Key {
-    let s = |name: &str| item[name].as_str().unwrap().to_owned();
-    Key::new(s(PK), s(SK))
-}
-
-#[async_trait]
-impl Table for Flaky {
-    async fn get_row(&self, key: &Key) -> civic_store::Result<Option<Row>> {
-        self.inner.get_row(key).await
-    }
-    async fn query_rows(&self, q: Query) -> civic_store::Result<Page<Row>> {
-        self.inner.query_rows(q).await
-    }
-    async fn put(&self, item: Item, cond: Cond) -> civic_store::Result<()> {
-        self.wrote(key_of(&item));
-        self.inner.put(item, cond).await
-    }
-    async fn update(&self, u: Update) -> civic_store::Result<Item> {
-        self.wrote(u.key.clone());
-        self.inner.update(u).await
-    }
-    async fn delete(&self, key: &Key, cond: Cond) -> civic_store::Result<Option<Item>> {
-        self.wrote(key.clone());
-        self.inner.delete(key, cond).await
-    }
-    async fn transact(&self, writes: Vec<Write>) -> civic_store::Result<()> {
-        for w in &writes {
-            self.wrote(match w {
-                Write::Put { item, .. } => key_of(item),
-                Write::Update(u) => u.key.clone(),
-                Write::Delete { key, .. } | Write::Check { key, .. } => key.clone(),
-            });
-        }
-        let n = {
-            let mut calls = self.calls.lock().unwrap();
-            *calls += 1;
-            *calls
-        };
-        match self.plan.iter().find(|(at, _)| *at == n) {
-            None => self.inner.transact(writes).await,
-            Some((_, false)) => Err(StoreError::Backend("crashed before the commit".into())),
-            Some((_, true)) => {
-                self.inner.transact(writes).await?;
-                Err(StoreError::Backend("crashed after the commit".into()))
-            }
-        }
-    }
-    async fn ping(&self) -> civic_store::Result<()> {
-        self.inner.ping().await
-    }
 }
 
 /// Runs every delivery scenario on `s`, whose table's changes `changes` reads.
@@ -309,7 +229,7 @@ async fn log_ids_stay_ordered_without_a_counter() {
     for r in futures::future::join_all(reports).await {
         r.unwrap();
     }
-    let written = spy.written.lock().unwrap().clone();
+    let written = spy.written();
     assert!(written.len() >= 48, "a light and a log per report");
     assert!(written.iter().all(|k| k.pk != "COUNTER"), "{written:?}");
 
