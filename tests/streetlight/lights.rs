@@ -147,7 +147,56 @@ async fn reads_cost_one_store_round_trip_whatever_the_data_size() {
             n
         );
     }
-    // One for the caller's record (role, city, token version: issue 15), one for the read.
-    assert_eq!(cost[&1], [2, 2, 2, 2]);
+    // One for the caller's record (role, city, token version: issue 15), then one for the
+    // read; the list and map read each of the city's 16 listing shards (issue 18) at once.
+    assert_eq!(cost[&1], [2, 17, 17, 2]);
     assert_eq!(cost[&1], cost[&40]);
+}
+
+/// A city's lights, over the 16 shards of its listing, come back once each, by light id,
+/// page after page via `X-Next-Cursor`; the list and the map page alike.
+#[tokio::test]
+async fn lists_page_over_the_citys_shards_in_light_id_order() {
+    let api = Api::start().await;
+    let (admin, _, viewer) = api.users().await;
+    let mut want: Vec<String> = (0..30).rev().map(|i| format!("SL{i:03}")).collect();
+    for id in &want {
+        assert_eq!(api.create(&admin, id, "Delhi").await.status, 201);
+    }
+    api.create(&admin, "MB001", "Mumbai").await;
+    want.sort();
+    for path in ["/lights/list", "/lights/map"] {
+        let (mut got, mut cursor) = (Vec::<String>::new(), None::<String>);
+        loop {
+            let q = match &cursor {
+                Some(c) => format!("{path}?limit=7&cursor={c}"),
+                None => format!("{path}?limit=7"),
+            };
+            let page = api.get(&q, &viewer).await;
+            assert_eq!(page.status, 200, "{}", page.body);
+            let items = page.data().as_array().unwrap();
+            assert!(items.len() <= 7);
+            got.extend(
+                items
+                    .iter()
+                    .map(|l| l["light_id"].as_str().unwrap().to_owned()),
+            );
+            cursor = page
+                .headers
+                .get("x-next-cursor")
+                .map(|c| c.to_str().unwrap().to_owned());
+            if cursor.is_none() {
+                break;
+            }
+            assert!(
+                got.len() <= want.len(),
+                "{path}: the cursor keeps coming back"
+            );
+        }
+        assert_eq!(got, want, "{path}");
+    }
+    // A cursor that is not the listing's own is the client's error, in the envelope.
+    api.get("/lights/list?cursor=nonsense", &viewer)
+        .await
+        .assert_error(400);
 }

@@ -7,7 +7,9 @@ use axum::response::Response;
 use civic_core::fields::{Body, FromBody, Valid};
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Json, Query, Result, page, retry};
-use civic_store::{Cond, GSI1PK, GSI1SK, Item, PK, SK, StoreError, Typed, Update, VERSION, Write};
+use civic_store::{
+    Cond, GSI1PK, GSI1SK, Item, PK, SK, Shards, StoreError, Typed, Update, VERSION, Write,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -17,9 +19,7 @@ use crate::gateway::{
     CERTIFICATE, Certificate, Device, DeviceRecord, LEGACY_INGEST, LegacyIngest, TOKEN_DIGEST,
     attribute, normalize_mac,
 };
-use crate::keys::{
-    DEVICES, MACS, Shards, device_count_key, device_index_sk, device_key, indexed, mac_key,
-};
+use crate::keys::{DEVICES, MACS, device_count_key, device_index_sk, device_key, indexed, mac_key};
 use crate::{Staff, State, iso_ms, now, valid_device_id};
 
 pub fn routes() -> OpenApiRouter<State> {

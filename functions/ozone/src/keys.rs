@@ -2,7 +2,7 @@
 //! the table in the crate's docs; rollup keys are `rollup::Scope::pk` and the bucket key).
 //! Stored keys outlive the code: a string changed here orphans every item written before.
 
-use civic_store::{Key, Query};
+use civic_store::Key;
 
 /// The index partitions (`GSI1PK`) listing each kind of item.
 pub const USERS: &str = "USERS";
@@ -13,70 +13,6 @@ pub const OUTLETS: &str = "OUTLETS";
 pub const MACHINES: &str = "MACHINES";
 
 pub use civic_core::item::{attributes, indexed};
-
-/// How many partitions the per-device index listings (`EVENTS`, `DEVICES`) are spread over
-/// (`OZONE_INDEX_SHARDS`, 1 to 64). Why: every event moves its device in `DEVICES` and adds
-/// itself to `EVENTS`, so one partition each would take the whole fleet's write rate, and
-/// DynamoDB caps a partition at about 1,000 writes/s. A device's entries all go to one shard,
-/// picked by a stable hash of its id; readers merge the shards (`civic_store::query_merged_as`).
-/// Shard 0 keeps the unsharded name, so items written before sharding stay listed. Raising the
-/// count is safe (readers read every shard up to it); lowering it hides the higher shards.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Shards(u32);
-
-impl Shards {
-    pub const ONE: Shards = Shards(1);
-
-    pub fn new(n: u32) -> Option<Self> {
-        (1..=64).contains(&n).then_some(Self(n))
-    }
-
-    /// The index partition of `device_id` in `index`.
-    pub fn pk(self, index: &str, device_id: &str) -> String {
-        use sha2::Digest;
-        // SHA-256, not std's hasher: the shard is part of stored keys, so it must never change.
-        let h = sha2::Sha256::digest(device_id.as_bytes());
-        let n = u32::from_be_bytes([h[0], h[1], h[2], h[3]]) % self.0;
-        shard_pk(index, n)
-    }
-
-    /// Every partition of `index`, shard 0 first.
-    pub fn all(self, index: &str) -> Vec<String> {
-        (0..self.0).map(|n| shard_pk(index, n)).collect()
-    }
-
-    /// One page of the whole `index`: the shards' queries, `shape`d alike, merged.
-    pub async fn page<T: serde::de::DeserializeOwned + Send>(
-        self,
-        table: &dyn civic_store::Table,
-        index: &str,
-        shape: impl Fn(Query) -> Query,
-        cursor: Option<String>,
-    ) -> civic_store::Result<civic_store::Page<T>> {
-        let queries = self
-            .all(index)
-            .into_iter()
-            .map(|pk| shape(Query::index(pk)));
-        civic_store::query_merged_as(table, queries.collect(), cursor).await
-    }
-}
-
-fn shard_pk(index: &str, n: u32) -> String {
-    match n {
-        0 => index.to_owned(),
-        n => format!("{index}#{n:02}"),
-    }
-}
-
-impl std::str::FromStr for Shards {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        s.parse()
-            .ok()
-            .and_then(Self::new)
-            .ok_or_else(|| "a whole number from 1 to 64".into())
-    }
-}
 
 /// Usernames are unique without regard to case.
 pub fn user_key(username: &str) -> Key {
@@ -225,21 +161,9 @@ mod tests {
             [USERS, MACS, DEVICES, EVENTS, OUTLETS, MACHINES],
             ["USERS", "MACS", "DEVICES", "EVENTS", "OUTLETS", "MACHINES"]
         );
-        let sixteen = Shards::new(16).unwrap();
-        assert_eq!(Shards::ONE.pk(EVENTS, "d-1"), "EVENTS");
-        assert_eq!(
-            sixteen.pk(EVENTS, "esp32-001"),
-            sixteen.pk(EVENTS, "esp32-001")
-        );
-        assert_eq!(
-            sixteen.all(DEVICES)[..3],
-            ["DEVICES", "DEVICES#01", "DEVICES#02"]
-        );
-        // The hash is part of stored keys: pinned.
-        let spread: std::collections::BTreeSet<String> = (0..200)
-            .map(|i| sixteen.pk(EVENTS, &format!("esp32-{i:03}")))
-            .collect();
-        assert_eq!(spread.len(), 16, "200 devices use every shard");
+        // The per-device listings' shards keep their stored names (`civic_store::Shards`).
+        let sixteen = civic_store::Shards::new(16).unwrap();
+        assert_eq!(sixteen.all(DEVICES)[1], "DEVICES#01");
         assert_eq!(sixteen.pk(EVENTS, "esp32-001"), "EVENTS#09");
         let attrs = indexed(outlet_key(5), OUTLETS, outlet_index_sk(5));
         assert_eq!(

@@ -18,7 +18,7 @@
 //! | device count | `COUNT` | `DEVICES` | |
 //! | aggregator checkpoint | `AGG#{feed shard}` | `CHECKPOINT` | |
 //!
-//! `#nn` is the device's index shard ([`keys::Shards`]; none for shard 0). Devices sort by last
+//! `#nn` is the device's index shard ([`civic_store::Shards`]; none for shard 0). Devices sort by last
 //! contact in GSI1, so "online" is one range query per shard. Events sort by the
 //! second they occurred, then by `receipt` (`gateway::receipt_stamp`: µs at receipt, strictly
 //! increasing per process and per device), so the latest is the one received last.
@@ -187,7 +187,7 @@ pub struct Config {
     /// (`OZONE_FLEET_ROLLUPS`, default `stream`); see [`aggregate`].
     pub fleet_rollups: aggregate::Mode,
     /// Partitions of the `EVENTS` and `DEVICES` listings (`OZONE_INDEX_SHARDS`, default 16).
-    pub index_shards: keys::Shards,
+    pub index_shards: civic_store::Shards,
 }
 
 impl FromEnv for Config {
@@ -198,7 +198,7 @@ impl FromEnv for Config {
             online_secs: env.get("OZONE_ONLINE_WINDOW_SECS", 300),
             handshake_reissue: env.get("OZONE_HANDSHAKE_REISSUE", false),
             fleet_rollups: env.get("OZONE_FLEET_ROLLUPS", aggregate::Mode::Stream),
-            index_shards: env.get("OZONE_INDEX_SHARDS", keys::Shards::new(16).unwrap()),
+            index_shards: env.get("OZONE_INDEX_SHARDS", civic_store::Shards::new(16).unwrap()),
         }
     }
 }

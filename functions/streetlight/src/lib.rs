@@ -5,11 +5,13 @@
 //! | item | PK | SK | GSI1PK / GSI1SK |
 //! |---|---|---|---|
 //! | user | `USER#{email}` | `USER` | `USERS` / `{id:010}` |
-//! | light | `LIGHT#{light_id}` | `META` | `CITY#{city}` / `{light_id}` |
+//! | light | `LIGHT#{light_id}` | `META` | `CITY#{city}[#nn]` / `{light_id}` |
 //! | control log | `LIGHT#{light_id}` | `LOG#{id:012}` | |
 //! | city summary | `CITY#{city}` | `SUMMARY` | |
 //! | aggregator checkpoint | `AGG#{feed shard}` | `CHECKPOINT` | |
 //!
+//! `#nn` is the light's shard of its city's listing ([`civic_store::Shards`], by light id; none
+//! for shard 0, so lights written before sharding stay listed); readers merge the shards.
 //! A light's `META` sorts after its `LOG#` items, so one reverse query returns the light and
 //! its newest logs (the detail endpoint). Log ids are time stamps, not a shared counter
 //! ([`lights::log_id`]). A status change's counts in the city summary follow from the
@@ -119,12 +121,20 @@ pub struct Config {
     /// Where the cities' summary counters are counted (`STREETLIGHT_CITY_SUMMARY`, default
     /// `stream`); see [`aggregate`].
     pub city_summary: aggregate::Mode,
+    /// Partitions of each city's light listing (`STREETLIGHT_INDEX_SHARDS`, 1 to 64, default
+    /// 16). Why: every status report rewrites its light, and so its entry in the city's
+    /// listing; one partition per city would take the whole city's report rate.
+    pub index_shards: civic_store::Shards,
 }
 
 impl FromEnv for Config {
     fn from_env(env: &mut Env) -> Self {
         Self {
             city_summary: env.get("STREETLIGHT_CITY_SUMMARY", aggregate::Mode::Stream),
+            index_shards: env.get(
+                "STREETLIGHT_INDEX_SHARDS",
+                civic_store::Shards::new(16).unwrap(),
+            ),
         }
     }
 }

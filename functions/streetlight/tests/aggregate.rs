@@ -12,7 +12,7 @@ use civic_core::Platform;
 use civic_core::fields::Body;
 use civic_core::layers::Limits;
 use civic_store::stream::{Change, Feed};
-use civic_store::{Backend, Cond, PK, Query, SK, Table, Typed};
+use civic_store::{Backend, Cond, PK, Query, SK, Shards, Table, Typed};
 use civic_testkit::flaky::Flaky;
 use civic_testkit::moto;
 use serde_json::{Value, json};
@@ -33,9 +33,13 @@ async fn seed(table: &dyn Table) {
         for n in 0..PER_CITY {
             let light = json!({"lightId": light_id(c, n), "name": format!("Light {n}"),
                 "city": city, "latitude": 28.6, "longitude": 77.2, "status": "off"});
-            create_light(table, Body::of(light).read().unwrap())
-                .await
-                .unwrap();
+            create_light(
+                table,
+                Shards::new(16).unwrap(),
+                Body::of(light).read().unwrap(),
+            )
+            .await
+            .unwrap();
         }
     }
 }
@@ -82,7 +86,10 @@ async fn summaries(table: &dyn Table) -> Counts {
 async fn lights(table: &dyn Table) -> Counts {
     let mut out = Vec::new();
     for city in CITIES {
-        let page = table.query_as::<Light>(Query::index(city_pk(city))).await;
+        let shards = Shards::new(16).unwrap();
+        let page = shards
+            .page::<Light>(table, &city_pk(city), |q| q, None)
+            .await;
         let lights = page.unwrap().items;
         let n = |st: Status| lights.iter().filter(|l| l.status == st).count() as i64;
         let total = lights.len() as i64;
@@ -137,7 +144,10 @@ fn with_mode(p: &Platform, mode: aggregate::Mode) -> State {
         "the default"
     );
     State {
-        config: Arc::new(Config { city_summary: mode }),
+        config: Arc::new(Config {
+            city_summary: mode,
+            ..(*s.config).clone()
+        }),
         ..s
     }
 }

@@ -38,9 +38,13 @@ async fn the_sample_iot_event_reports_a_lights_status() {
     let p = platform(dir.path());
     let light = json!({"lightId": "SL001", "name": "Main", "city": "Delhi", "latitude": 28.6, "longitude": 77.2});
     let state = streetlight::State::new(&p);
-    streetlight::lights::create_light(state.table.as_ref(), Body::of(light).read().unwrap())
-        .await
-        .unwrap();
+    streetlight::lights::create_light(
+        state.table.as_ref(),
+        state.config.index_shards,
+        Body::of(light).read().unwrap(),
+    )
+    .await
+    .unwrap();
     let sample: Value = serde_json::from_str(&text("streetlight-iot")).unwrap();
     let report = (streetlight::STATUS_IN.handler)(&p)(sample).await.unwrap();
     assert_eq!(report["status"], "error");

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use async_trait::async_trait;
-use civic_store::{Cond, Item, Key, Page, Query, Row as StoreRow, Table, Update, Write};
+use civic_store::{Cond, Item, Key, Page, Query, Row as StoreRow, Shards, Table, Update, Write};
 use ozone::aggregate::{self, Mode};
-use ozone::keys::{DEVICES, Shards, device_index_sk, device_key};
+use ozone::keys::{DEVICES, device_index_sk, device_key};
 use ozone::{Config, State};
 use serde_json::json;
 

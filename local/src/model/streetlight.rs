@@ -9,14 +9,16 @@
 //! ticked once per simulated second, folds the feed into one `ADD` per city. The code has no
 //! switch back to the counter (nothing but this comparison would use one), so the "before"
 //! run makes the counter's `ADD` itself, as part of each report, then runs the report with
-//! the summary inline: the same writes, in the same order, as the design before.
+//! the summary inline: the same writes, in the same order, as the design before. Before, a
+//! city's light listing is one GSI1 partition; after, it is spread over 16
+//! (`STREETLIGHT_INDEX_SHARDS`), by light id.
 
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 use civic_store::model::Report;
 use civic_store::stream::Feed;
-use civic_store::{Cond, GSI1PK, GSI1SK, PK, SK, Table, VERSION};
+use civic_store::{Cond, GSI1PK, GSI1SK, PK, SK, Shards, Table, VERSION};
 use serde_json::json;
 use streetlight::aggregate::{self, Mode};
 use streetlight::keys::{city_pk, light_key, summary_key};
@@ -37,14 +39,14 @@ const CHANGE_EVERY: usize = 6;
 /// One change in 50 is a fault (`error`); a faulty light's next change is a repair (`on`).
 const FAULT_EVERY: usize = 50;
 
-/// The two designs compared.
-const DESIGNS: [(&str, Mode); 2] = [("before", Mode::Inline), ("after", Mode::Stream)];
+/// The two designs compared: where the summary is counted, and the city listing's shards.
+const DESIGNS: [(&str, Mode, u32); 2] = [("before", Mode::Inline, 1), ("after", Mode::Stream, 16)];
 
 /// The "before" and "after" rows for `lights` lights in one city.
 pub async fn rows(lights: usize, run: Run) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
-    for (design, mode) in DESIGNS {
-        let report = one(lights, run, mode).await?;
+    for (design, mode, shards) in DESIGNS {
+        let report = one(lights, run, mode, Shards::new(shards).unwrap()).await?;
         // Past the tracked keys' number, a key colder than all of them is no longer ranked: its
         // peak is at most the coldest ranked one's. After, the summary takes 2 writes per
         // aggregator tick (the counts, then `last_updated`), as cold as a light's own partition.
@@ -60,13 +62,16 @@ pub async fn rows(lights: usize, run: Run) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-async fn one(lights: usize, run: Run, mode: Mode) -> Result<Report> {
+async fn one(lights: usize, run: Run, mode: Mode, shards: Shards) -> Result<Report> {
     let (store, meter) = metered(TABLE, mode == Mode::Stream)?;
     let feed = store.table(TABLE);
     let platform = super::platform(store)?;
     let s = State {
         table: meter.clone(),
-        config: Arc::new(Config { city_summary: mode }),
+        config: Arc::new(Config {
+            city_summary: mode,
+            index_shards: shards,
+        }),
         ..State::new(&platform)
     };
     let arrivals = arrivals(lights, PERIOD, run);
@@ -74,7 +79,7 @@ async fn one(lights: usize, run: Run, mode: Mode) -> Result<Report> {
     // do are stored (the summary still counts them all): seeding 100,000 would cost more than
     // the run and change no figure.
     let reporting: Vec<usize> = arrivals.iter().filter(|a| a.2 == 0).map(|a| a.1).collect();
-    seed(meter.inner().as_ref(), lights, &reporting).await?;
+    seed(meter.inner().as_ref(), lights, &reporting, shards).await?;
     // Each light's status as the model last sent it; one light's reports never overlap.
     let statuses = Arc::new(Mutex::new(vec![Status::Off; lights]));
     let send = |i: usize, k: u64, _t: f64| {
@@ -142,7 +147,7 @@ fn next_status(current: &mut Status, i: usize, k: u64) -> Status {
 }
 
 /// Lights `reporting` of a city of `lights`, all off (before dusk), and its summary.
-async fn seed(table: &dyn Table, lights: usize, reporting: &[usize]) -> Result<()> {
+async fn seed(table: &dyn Table, lights: usize, reporting: &[usize], shards: Shards) -> Result<()> {
     for &i in reporting {
         let id = light_id(i);
         let light = Light {
@@ -163,7 +168,7 @@ async fn seed(table: &dyn Table, lights: usize, reporting: &[usize]) -> Result<(
         let keys = [
             (PK, key.pk),
             (SK, key.sk),
-            (GSI1PK, city_pk(CITY)),
+            (GSI1PK, shards.pk(&city_pk(CITY), &id)),
             (GSI1SK, id),
         ];
         let mut item = civic_core::item::to_item(&light, &keys)?;

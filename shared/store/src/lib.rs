@@ -40,6 +40,8 @@ pub use merge::query_merged_as;
 pub use metrics::{CommitStats, counting, round_trips};
 pub use row::{Row, Typed};
 pub use s3::S3Blob;
+mod shards;
+pub use shards::Shards;
 
 use async_trait::async_trait;
 use serde_json::{Number, Value};

@@ -2,12 +2,12 @@
 
 use civic_core::item::from_item;
 use civic_core::{Error, Result};
-use civic_store::{GSI1PK, GSI1SK, Item, Table, Update, VERSION};
+use civic_store::{GSI1PK, GSI1SK, Item, Shards, Table, Update, VERSION};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::keys::{DEVICES, Shards, device_index_sk, device_key};
+use crate::keys::{DEVICES, device_index_sk, device_key};
 
 /// A device's status, binding and counters, as stored and shown. Its token digest is stored
 /// beside these fields and never shown.

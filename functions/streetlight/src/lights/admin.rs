@@ -8,7 +8,7 @@ use civic_core::fields::{Body, FromBody, Valid};
 use civic_core::iot::{DeviceClass, DeviceTopics, MqttLogin};
 use civic_core::retry::won;
 use civic_core::{Error, Query, Result, ids, retry};
-use civic_store::{Cond, StoreError, Table, Update, Write};
+use civic_store::{Cond, Shards, StoreError, Table, Update, Write};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -93,12 +93,18 @@ fn valid_brightness(b: i64) -> Result<()> {
 
 /// Creates a light (see [`register_light`]) without showing its MQTT login: imported lights
 /// get theirs from the rotation endpoint.
-pub async fn create_light(table: &dyn Table, new: NewLight) -> Result<Light> {
-    register_light(table, new).await.map(|(light, _)| light)
+pub async fn create_light(table: &dyn Table, shards: Shards, new: NewLight) -> Result<Light> {
+    register_light(table, shards, new)
+        .await
+        .map(|(light, _)| light)
 }
 
 /// Creates a light, counts it in its city's summary and issues its MQTT credential, atomically.
-pub async fn register_light(table: &dyn Table, new: NewLight) -> Result<(Light, MqttLogin)> {
+pub async fn register_light(
+    table: &dyn Table,
+    shards: Shards,
+    new: NewLight,
+) -> Result<(Light, MqttLogin)> {
     let (Some(latitude), Some(longitude)) = (new.latitude, new.longitude) else {
         return Err(Error::bad_request(
             "Missing required fields: latitude, longitude",
@@ -143,7 +149,7 @@ pub async fn register_light(table: &dyn Table, new: NewLight) -> Result<(Light, 
     let (login, credential) = credential::issue(&TOPICS, light_id, &light_key(light_id), &now);
     let writes = vec![
         Write::Put {
-            item: light.to_item(1)?,
+            item: light.to_item(1, shards)?,
             cond: Cond::NotExists,
         },
         Write::Update(summary),
@@ -178,7 +184,7 @@ pub(super) async fn create(
     _: Admin,
     Valid(new): Valid<NewLight>,
 ) -> Result<Reply<Created>> {
-    let (light, mqtt) = register_light(s.table.as_ref(), new).await?;
+    let (light, mqtt) = register_light(s.table.as_ref(), s.config.index_shards, new).await?;
     Ok(reply(
         StatusCode::CREATED,
         "Light created",
@@ -260,7 +266,7 @@ pub(super) async fn update(
     _: Admin,
     Valid(patch): Valid<LightPatch>,
 ) -> Result<Reply<Light>> {
-    let (patch, table) = (&patch, s.table.as_ref());
+    let (patch, table, shards) = (&patch, s.table.as_ref(), s.config.index_shards);
     let light_id = patch.light_id.as_str();
     let light = retry::optimistic(move || async move {
         let stored = Versioned::load(table, light_id).await?;
@@ -287,7 +293,7 @@ pub(super) async fn update(
         light.brightness = patch.brightness.unwrap_or(light.brightness);
         valid_brightness(light.brightness)?;
         light.is_automatic = patch.is_automatic.unwrap_or(light.is_automatic);
-        let item = stored.next_item(&light)?;
+        let item = stored.next_item(&light, shards)?;
         let written = table.put(item, Cond::Version(stored.version)).await;
         won(written).map(|won| won.then_some(light))
     })

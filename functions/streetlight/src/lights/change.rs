@@ -7,7 +7,7 @@
 use civic_core::item::to_item;
 use civic_core::retry::{self, won};
 use civic_core::{Error, Result};
-use civic_store::{Cond, Item, PK, SK, Update, Write};
+use civic_store::{Cond, Item, PK, SK, Shards, Update, Write};
 
 use super::log_id::{self, LAST_LOG};
 use super::model::{ControlLog, Light, Status, Versioned};
@@ -25,7 +25,11 @@ pub(super) struct Change {
 
 /// Applies `change` to light `light_id`, retried while concurrent changes win the version.
 pub(super) async fn change_status(s: &State, light_id: &str, change: Change) -> Result<Light> {
-    let (table, mode) = (s.table.as_ref(), s.config.city_summary);
+    let (table, mode, shards) = (
+        s.table.as_ref(),
+        s.config.city_summary,
+        s.config.index_shards,
+    );
     let change = &change;
     retry::optimistic(move || async move {
         let stored = Versioned::load(table, light_id).await?;
@@ -48,7 +52,7 @@ pub(super) async fn change_status(s: &State, light_id: &str, change: Change) -> 
             new_status: change.status,
             created_at: now,
         };
-        let writes = writes(mode, &stored, &light, &log)?;
+        let writes = writes((mode, shards), &stored, &light, &log)?;
         won(table.transact(writes).await).map(|won| won.then_some(light))
     })
     .await
@@ -56,8 +60,13 @@ pub(super) async fn change_status(s: &State, light_id: &str, change: Change) -> 
 
 /// The light (next version, newest log id, and in stream mode the summary delta when its
 /// status moved), its log entry, and in inline mode the summary's counters.
-fn writes(mode: Mode, stored: &Versioned, light: &Light, log: &ControlLog) -> Result<Vec<Write>> {
-    let mut item = stored.next_item(light)?;
+fn writes(
+    (mode, shards): (Mode, Shards),
+    stored: &Versioned,
+    light: &Light,
+    log: &ControlLog,
+) -> Result<Vec<Write>> {
+    let mut item = stored.next_item(light, shards)?;
     item.insert(LAST_LOG.into(), log.id.into());
     let key = log_key(&light.light_id, log.id);
     let log_item = to_item(log, &[(PK, key.pk), (SK, key.sk)])?;

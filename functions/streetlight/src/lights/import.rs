@@ -82,7 +82,9 @@ pub(super) async fn import(
     };
     for (i, (light_id, row)) in rows.into_iter().enumerate() {
         let created = match row {
-            Ok(new) => create_light(s.table.as_ref(), new).await.map(|_| ()),
+            Ok(new) => create_light(s.table.as_ref(), s.config.index_shards, new)
+                .await
+                .map(|_| ()),
             Err(e) => Err(e),
         };
         match created {

@@ -29,7 +29,7 @@ pub use control::{
 };
 pub use import::{ImportBody, ImportFailure, ImportResult};
 pub use model::{ControlLog, Light, LightParams, Status, Summary};
-pub use reads::{CityParams, Detail, Location, LogParams, MapLight, SummaryParams};
+pub use reads::{CityParams, Detail, Location, LogParams, MapLight, SummaryParams, city_lights};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()

@@ -3,7 +3,7 @@
 
 use civic_core::item::{from_item, to_item};
 use civic_core::{Error, Result};
-use civic_store::{GSI1PK, GSI1SK, Item, PK, SK, Table, VERSION};
+use civic_store::{GSI1PK, GSI1SK, Item, PK, SK, Shards, Table, VERSION};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -62,14 +62,15 @@ pub(super) struct Versioned {
 }
 
 impl Light {
-    pub(super) fn to_item(&self, version: i64) -> Result<Item> {
+    /// The stored item; its city listing entry in the light's shard of `shards`.
+    pub(super) fn to_item(&self, version: i64, shards: Shards) -> Result<Item> {
         let key = light_key(&self.light_id);
         let mut item = to_item(
             self,
             &[
                 (PK, key.pk),
                 (SK, key.sk),
-                (GSI1PK, city_pk(&self.city)),
+                (GSI1PK, shards.pk(&city_pk(&self.city), &self.light_id)),
                 (GSI1SK, self.light_id.clone()),
             ],
         )?;
@@ -90,9 +91,10 @@ impl Versioned {
     }
 
     /// The item of `light` written over this one: the next version, still holding the newest
-    /// log id (the floor of the light's next one, [`super::log_id`]).
-    pub(super) fn next_item(&self, light: &Light) -> Result<Item> {
-        let mut item = light.to_item(self.version + 1)?;
+    /// log id (the floor of the light's next one, [`super::log_id`]). A light stored before
+    /// sharding moves to its shard here; it is listed once either way.
+    pub(super) fn next_item(&self, light: &Light, shards: Shards) -> Result<Item> {
+        let mut item = light.to_item(self.version + 1, shards)?;
         item.insert(LAST_LOG.into(), self.last_log.into());
         Ok(item)
     }

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use civic_core::item::from_item;
 use civic_core::{Error, Query, Result, page};
-use civic_store::Typed;
+use civic_store::{Page, Typed};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -33,11 +33,25 @@ impl CityParams {
 
 async fn city_page(s: &State, user: &User, q: CityParams) -> Result<(Vec<Light>, Option<String>)> {
     let limit = page::limit(q.limit, 1000, 1000)?;
-    let query = civic_store::Query::index(city_pk(q.city(user)))
-        .limit(limit)
-        .cursor(q.cursor.clone());
-    let res = s.table.query_as::<Light>(query).await?;
+    let res = city_lights(s, q.city(user), limit, q.cursor.clone()).await?;
     Ok((res.items, res.cursor))
+}
+
+/// One page of `city`'s lights, by light id: every shard of the city's listing (one query
+/// each), merged by GSI1SK behind one cursor, so lights written before sharding (shard 0)
+/// and after are listed alike.
+pub async fn city_lights(
+    s: &State,
+    city: &str,
+    limit: usize,
+    cursor: Option<String>,
+) -> Result<Page<Light>> {
+    let shards = s.config.index_shards;
+    let index = city_pk(city);
+    let page = shards
+        .page(s.table.as_ref(), &index, |q| q.limit(limit), cursor)
+        .await?;
+    Ok(page)
 }
 
 /// All lights of a city (the caller's by default), ordered by light id.
