@@ -130,7 +130,8 @@ impl<'c, 'a> Plan<'c, 'a> {
                     format!("Occupancy ({level}) exceeds capacity ({max})"),
                     at,
                 );
-            } else if level * 5 > max * 4 {
+            // Above 80%, in i128: both come from requests and may be near i64::MAX.
+            } else if i128::from(level) * 5 > i128::from(max) * 4 {
                 self.trigger(
                     "capacity_warning",
                     format!("Occupancy ({level}) is above 80% of capacity ({max})"),
