@@ -1,6 +1,7 @@
 //! Every function the local program links, by binary name.
 
 use civic_core::iot::DeviceClass;
+use civic_core::live::LiveScope;
 use civic_core::{Function, IotFunction, S3Function, Scheduled, StreamFunction};
 
 pub const APPS: &[&[Function]] = &[
@@ -71,3 +72,16 @@ pub const DEVICES: &[&DeviceClass] = &[
     &occupancy::cameras::DEVICES,
     &homeforge::devices::DEVICES,
 ];
+
+/// Each app's live topics: who may subscribe to what (civic-local's WebSocket gate; on AWS,
+/// the app's IoT Core custom authorizer, binary `{app}-live-auth`).
+pub const LIVE: &[&LiveScope] = &[&streetlight::live::LIVE];
+
+/// The binary of `scope`'s IoT Core custom authorizer.
+pub fn live_auth_binary(scope: &LiveScope) -> String {
+    format!("{}-live-auth", scope.app)
+}
+
+pub fn find_live_auth(binary: &str) -> Option<&'static LiveScope> {
+    LIVE.iter().copied().find(|s| live_auth_binary(s) == binary)
+}

@@ -37,6 +37,16 @@ pub fn check(defs: &[FunctionDef], platform: &Platform) -> Vec<String> {
             }
             continue;
         }
+        if registry::find_live_auth(&def.binary).is_some() {
+            let events = def.routes.len() + def.schedules.len() + def.s3.len() + def.streams.len();
+            if events > 0 {
+                problems.push(format!(
+                    "{}: live authorizer {} takes no events (an AWS::IoT::Authorizer invokes it)",
+                    def.id, def.binary
+                ));
+            }
+            continue;
+        }
         if registry::find_stream(&def.binary).is_some() {
             if def.streams.is_empty() || !def.routes.is_empty() {
                 problems.push(format!(
@@ -90,7 +100,9 @@ pub fn check(defs: &[FunctionDef], platform: &Platform) -> Vec<String> {
         .chain(registry::jobs().map(|j| j.name))
         .chain(registry::s3_functions().map(|f| f.name))
         .chain(registry::iot_functions().map(|f| f.name))
-        .chain(registry::stream_functions().map(|f| f.name));
+        .chain(registry::stream_functions().map(|f| f.name))
+        .map(String::from)
+        .chain(registry::LIVE.iter().map(|s| registry::live_auth_binary(s)));
     for name in names.filter(|n| !defs.iter().any(|d| d.binary == *n)) {
         problems.push(format!("function {name} is not declared in the template"));
     }
@@ -268,6 +280,36 @@ mod tests {
             "{problems:#?}"
         );
         assert_eq!(problems.len(), 2, "{problems:#?}");
+    }
+
+    /// An app's live authorizer is invoked by its `AWS::IoT::Authorizer`: declared, without
+    /// events.
+    #[test]
+    fn live_authorizers_are_declared_without_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = platform(dir.path());
+        let mut defs = template::parse(&template()).unwrap();
+        let live = defs
+            .iter_mut()
+            .find(|d| d.binary == "streetlight-live-auth")
+            .expect("the template declares streetlight-live-auth");
+        live.routes.push(Route {
+            method: "GET".into(),
+            path: "/api/live".into(),
+        });
+        let problems = check(&defs, &p);
+        assert_eq!(
+            problems,
+            [
+                "StreetlightLiveAuthFunction: live authorizer streetlight-live-auth takes no events (an AWS::IoT::Authorizer invokes it)"
+            ]
+        );
+        defs.retain(|d| d.binary != "streetlight-live-auth");
+        let problems = check(&defs, &p);
+        assert_eq!(
+            problems,
+            ["function streetlight-live-auth is not declared in the template"]
+        );
     }
 
     #[test]

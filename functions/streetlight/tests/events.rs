@@ -61,3 +61,38 @@ async fn the_sample_iot_event_reports_a_lights_status() {
         .unwrap_err();
     assert_eq!(err.status(), StatusCode::BAD_REQUEST);
 }
+
+/// IoT Core's request for a browser's CONNECT: refused with the sample's placeholder password,
+/// granted Streetlight's live topics with a real access token in its place.
+#[tokio::test]
+async fn the_sample_authorizer_event_checks_the_password() {
+    use base64::Engine;
+    use civic_runtime::live::{Account, decide};
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = platform(dir.path());
+    let (_, body) = call(&streetlight::AUTH, &p, event("streetlight-auth")).await;
+    let token = body["data"]["token"].as_str().unwrap().to_owned();
+    let authorizer = (streetlight::live::LIVE.authorizer)(&p);
+    let arn = "arn:aws:lambda:eu-west-1:123456789012:function:streetlight-live-auth";
+    let account = Account::of_function(arn, None).unwrap();
+    let now = civic_core::time::now().unix_timestamp();
+    let sample: Value = serde_json::from_str(&text("streetlight-live-auth")).unwrap();
+
+    let res = decide("streetlight", &authorizer, sample.clone(), now, &account);
+    assert!(!res.await.unwrap().is_authenticated);
+
+    let mut real = sample;
+    real["protocolData"]["mqtt"]["password"] = base64::engine::general_purpose::STANDARD
+        .encode(&token)
+        .into();
+    let res = decide("streetlight", &authorizer, real, now, &account)
+        .await
+        .unwrap();
+    assert!(res.is_authenticated);
+    let policy = serde_json::to_value(&res.policy_documents).unwrap();
+    assert_eq!(
+        policy[0]["Statement"][1]["Resource"][0],
+        "arn:aws:iot:eu-west-1:123456789012:topicfilter/streetlight/live/*"
+    );
+}

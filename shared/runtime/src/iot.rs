@@ -5,8 +5,9 @@ use serde_json::json;
 
 use crate::{Error, init_tracing};
 
-/// The platform from the environment. With the `iot` feature (apps with devices), commands go
-/// out through IoT Core's data plane, and devices are provisioned under `DEVICE_POLICY`.
+/// The platform from the environment, for every kind of function (HTTP, topic rule, stream,
+/// S3, schedule). With the `iot` feature (apps with devices), commands and live updates go out
+/// through IoT Core's data plane, and devices are provisioned under `DEVICE_POLICY`.
 pub(crate) async fn platform(app: &App) -> Result<Platform, Error> {
     (app.config)()?;
     let p = Platform::from_env().await?;

@@ -11,8 +11,10 @@ use lambda_http::request::RequestContext;
 pub use lambda_http::Error;
 
 mod iot;
+pub mod live;
 mod stream;
 pub use iot::run_iot;
+pub use live::run_live_authorizer;
 pub use stream::run_stream;
 
 /// Serves one endpoint group as an API Gateway HTTP API function.
@@ -39,8 +41,7 @@ pub fn http_router(function: &Function, platform: &Platform) -> Result<axum::Rou
 /// Runs a scheduled job once per EventBridge event.
 pub async fn run_schedule(job: &'static Scheduled) -> Result<(), Error> {
     init_tracing(true);
-    (job.app.config)()?;
-    let platform = Platform::from_env().await?;
+    let platform = iot::platform(&job.app).await?;
     let handler =
         lambda_runtime::service_fn(move |_: lambda_runtime::LambdaEvent<serde_json::Value>| {
             let run = (job.run)(&platform);
@@ -57,8 +58,7 @@ pub async fn run_schedule(job: &'static Scheduled) -> Result<(), Error> {
 /// Lambda retries the event (asynchronous invocations are retried twice).
 pub async fn run_s3(function: &'static S3Function) -> Result<(), Error> {
     init_tracing(true);
-    (function.app.config)()?;
-    let platform = Platform::from_env().await?;
+    let platform = iot::platform(&function.app).await?;
     let handler = lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<aws_lambda_events::s3::S3Event>| {
             let run = (function.run)(&platform, event.payload);

@@ -1,7 +1,7 @@
 //! DynamoDB stream consumers: an app's aggregator, fed its table's change feed.
 
 use aws_lambda_events::event::dynamodb::TimeWindowEvent;
-use civic_core::{Platform, StreamFunction};
+use civic_core::StreamFunction;
 use civic_store::stream::from_lambda_event;
 use serde_json::json;
 
@@ -17,8 +17,7 @@ use crate::{Error, init_tracing};
 /// empty window state Lambda requires of a tumbling-window consumer.
 pub async fn run_stream(function: &'static StreamFunction) -> Result<(), Error> {
     init_tracing(true);
-    (function.app.config)()?;
-    let platform = Platform::from_env().await?;
+    let platform = crate::iot::platform(&function.app).await?;
     let handler = lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<TimeWindowEvent>| {
             // A window's last invocation may carry no records: nothing to run.
