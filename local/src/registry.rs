@@ -65,6 +65,10 @@ pub fn find_iot(binary: &str) -> Option<&'static IotFunction> {
     iot_functions().find(|f| f.name == binary)
 }
 
+/// Each app's live topics: who may subscribe to what, over `/mqtt` here and through the
+/// app's IoT custom authorizer on AWS.
+pub const LIVE: &[&LiveScope] = &[&streetlight::live::LIVE];
+
 /// Each app's devices on MQTT: their topics and how their credentials are checked.
 pub const DEVICES: &[&DeviceClass] = &[
     &streetlight::lights::DEVICES,

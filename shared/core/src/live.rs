@@ -151,7 +151,11 @@ pub fn principal(parts: &[&str]) -> String {
         .filter(char::is_ascii_alphanumeric)
         .take(128)
         .collect();
-    if id.is_empty() { "anonymous".into() } else { id }
+    if id.is_empty() {
+        "anonymous".into()
+    } else {
+        id
+    }
 }
 
 #[cfg(test)]

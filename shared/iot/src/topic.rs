@@ -131,13 +131,20 @@ mod tests {
             ("a/#", "a/#/x"),
         ];
         for (allowed, requested) in no {
-            assert!(!covers(allowed, requested), "{allowed} must not cover {requested}");
+            assert!(
+                !covers(allowed, requested),
+                "{allowed} must not cover {requested}"
+            );
         }
     }
 
     #[test]
     fn filters_overlap_when_one_topic_matches_both() {
-        for (a, b) in [("#", "+/live/#"), ("x/+", "+/live"), ("x/live/y", "+/live/#")] {
+        for (a, b) in [
+            ("#", "+/live/#"),
+            ("x/+", "+/live"),
+            ("x/live/y", "+/live/#"),
+        ] {
             assert!(overlaps(a, b) && overlaps(b, a), "{a} ~ {b}");
         }
         for (a, b) in [("x/y/#", "+/live/#"), ("x", "+/live/#"), ("a/b", "a/c")] {
