@@ -69,19 +69,7 @@ pub fn find_iot(binary: &str) -> Option<&'static IotFunction> {
 /// app's IoT custom authorizer on AWS.
 pub const LIVE: &[&LiveScope] = &[&streetlight::live::LIVE];
 
-/// Each app's devices on MQTT: their topics and how their credentials are checked.
-pub const DEVICES: &[&DeviceClass] = &[
-    &streetlight::lights::DEVICES,
-    &ozone::mqtt::DEVICES,
-    &occupancy::cameras::DEVICES,
-    &homeforge::devices::DEVICES,
-];
-
-/// Each app's live topics: who may subscribe to what (civic-local's WebSocket gate; on AWS,
-/// the app's IoT Core custom authorizer, binary `{app}-live-auth`).
-pub const LIVE: &[&LiveScope] = &[&streetlight::live::LIVE];
-
-/// The binary of `scope`'s IoT Core custom authorizer.
+/// The binary of `scope`'s IoT Core custom authorizer (`civic_runtime::run_live_authorizer`).
 pub fn live_auth_binary(scope: &LiveScope) -> String {
     format!("{}-live-auth", scope.app)
 }
@@ -89,3 +77,11 @@ pub fn live_auth_binary(scope: &LiveScope) -> String {
 pub fn find_live_auth(binary: &str) -> Option<&'static LiveScope> {
     LIVE.iter().copied().find(|s| live_auth_binary(s) == binary)
 }
+
+/// Each app's devices on MQTT: their topics and how their credentials are checked.
+pub const DEVICES: &[&DeviceClass] = &[
+    &streetlight::lights::DEVICES,
+    &ozone::mqtt::DEVICES,
+    &occupancy::cameras::DEVICES,
+    &homeforge::devices::DEVICES,
+];
