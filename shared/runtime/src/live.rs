@@ -22,8 +22,8 @@ use crate::{Error, init_tracing};
 /// IoT Core's bounds for `disconnectAfterInSeconds` (and `refreshAfterInSeconds`).
 const MIN_SECONDS: i64 = 300;
 const MAX_SECONDS: i64 = 86_400;
-/// How often IoT Core asks again while a connection lasts: a deleted account or a changed
-/// password ends its live access within this time, not only at the token's expiry.
+/// How often IoT Core asks again while a connection lasts, so that a deleted account or a
+/// changed password is refused then, not only when the token expires.
 pub const REFRESH_SECONDS: u32 = 300;
 
 /// Runs `scope`'s IoT Core custom authorizer. A refused credential is an answer
