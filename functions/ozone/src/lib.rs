@@ -31,6 +31,7 @@ pub mod data;
 pub mod devices;
 pub mod gateway;
 pub mod keys;
+pub mod live;
 pub mod mqtt;
 pub mod rollup;
 
@@ -220,6 +221,8 @@ pub struct State {
     pub config: Arc<Config>,
     /// On AWS with a device policy: a handshake also hands out the device's certificate.
     pub provisioner: Option<Arc<dyn civic_iot::Provision>>,
+    /// Where live updates go ([`live`]).
+    pub platform: Platform,
 }
 
 impl State {
@@ -230,6 +233,7 @@ impl State {
             tokens: DeviceTokens::new(APP.name),
             config: Arc::new(Config::get().cloned().unwrap_or_else(|e| panic!("{e}"))),
             provisioner: p.provisioner(),
+            platform: p.clone(),
         }
     }
 }
