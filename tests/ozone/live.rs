@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use civic_local::bench::live::{Connected, LiveClient};
 use civic_testkit::api::Auth;
-use civic_testkit::live::{Connected, LiveClient};
 use rumqttc::mqttbytes::QoS;
 use rumqttc::mqttbytes::v4::{ConnectReturnCode, SubscribeReasonCode};
 use serde_json::json;
