@@ -158,7 +158,9 @@ pub async fn serve(opts: ServeOpts) -> Result<()> {
     let defs = template::parse(&yaml)?;
     let listener = preflight::listen(opts.host, opts.port, "--port").await?;
     let detector = Arc::new(preflight::detector()?);
-    let platform = opts.platform().await?;
+    // The change-feed followers start before the broker, and publish live updates through it.
+    let later = Arc::new(civic_iot::Later::default());
+    let platform = opts.platform().await?.with_publisher(later.clone());
     // Before the tables are opened: the embedded store then records their changes.
     let followers = streams::start(&defs, &platform).await?;
     // Before anything starts: a stale binary or template is a one-line error, not a half-start.
@@ -167,8 +169,15 @@ pub async fn serve(opts: ServeOpts) -> Result<()> {
         return Err(preflight::disagreement(&problems));
     }
     // Before the routers: the apps' command publisher is the broker's.
-    let (platform, devices) =
-        mqtt::Devices::start(&opts.mqtt, &yaml, platform, registry::DEVICES).await?;
+    let (platform, devices) = mqtt::Devices::start(
+        &opts.mqtt,
+        &yaml,
+        platform,
+        registry::DEVICES,
+        registry::LIVE,
+    )
+    .await?;
+    later.set(platform.publisher());
     let uploads = s3events::Dispatcher::new(&defs, platform.clone(), opts.bucket.clone());
     let landing = landing::Landing {
         platform: platform.clone(),

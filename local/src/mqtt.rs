@@ -14,6 +14,7 @@
 mod front;
 mod gate;
 mod lanes;
+mod web;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -27,6 +28,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use civic_core::Platform;
 use civic_core::iot::{DeviceClass, IotHandler};
+use civic_core::live::LiveScope;
 use civic_store::Blob;
 use futures::FutureExt;
 use rumqttc::{AsyncClient, Event, Packet, Publish, QoS};
@@ -119,6 +121,8 @@ struct Engine {
 pub struct Devices {
     pub url: String,
     pub stats: Arc<Stats>,
+    /// Browsers' live subscriptions (`/mqtt`); `None` with an external broker.
+    web: Option<Arc<web::Web>>,
 }
 
 impl Devices {
@@ -130,6 +134,7 @@ impl Devices {
         yaml: &str,
         platform: Platform,
         classes: &'static [&'static DeviceClass],
+        live: &'static [&'static LiveScope],
     ) -> Result<(Platform, Self)> {
         opts.check()?;
         let rules = iot_rules::compile(&iot_rules::parse(yaml)?)?;
@@ -164,8 +169,15 @@ impl Devices {
         let platform = platform.with_publisher(Arc::new(publisher));
         let engine = Arc::new(Engine::new(rules, &platform));
         let stats = engine.stats.clone();
+        let mut web = None;
         match devices {
             Some((listener, broker)) => {
+                web = Some(Arc::new(web::Web::new(
+                    &platform,
+                    live,
+                    broker,
+                    login.clone(),
+                )));
                 let listener = tokio::net::TcpListener::from_std(listener)?;
                 let auth = opts.mqtt_auth == MqttAuth::On;
                 let gate = gate::Gate::new(&platform, classes, auth);
@@ -193,18 +205,20 @@ impl Devices {
                 tracing::info!("MQTT devices on {url}: the broker's own configuration protects it");
             }
         }
-        Ok((platform, Self { url, stats }))
+        Ok((platform, Self { url, stats, web }))
     }
 
     /// `GET /_local/iot`: the broker URL and the counters.
     pub fn router(&self) -> Router {
         let (url, stats) = (self.url.clone(), self.stats.clone());
-        Router::new().route(
-            "/_local/iot",
-            axum::routing::get(move || async move {
-                axum::Json(serde_json::json!({"broker": url, "stats": &*stats}))
-            }),
-        )
+        Router::new()
+            .route(
+                "/_local/iot",
+                axum::routing::get(move || async move {
+                    axum::Json(serde_json::json!({"broker": url, "stats": &*stats}))
+                }),
+            )
+            .merge(web::router(self.web.clone()))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Every function the local program links, by binary name.
 
 use civic_core::iot::DeviceClass;
+use civic_core::live::LiveScope;
 use civic_core::{Function, IotFunction, S3Function, Scheduled, StreamFunction};
 
 pub const APPS: &[&[Function]] = &[
@@ -63,6 +64,10 @@ pub fn iot_functions() -> impl Iterator<Item = &'static IotFunction> {
 pub fn find_iot(binary: &str) -> Option<&'static IotFunction> {
     iot_functions().find(|f| f.name == binary)
 }
+
+/// Each app's live topics: who may subscribe to what, over `/mqtt` here and through the
+/// app's IoT custom authorizer on AWS.
+pub const LIVE: &[&LiveScope] = &[&streetlight::live::LIVE];
 
 /// Each app's devices on MQTT: their topics and how their credentials are checked.
 pub const DEVICES: &[&DeviceClass] = &[

@@ -11,6 +11,7 @@ mod auth;
 mod control;
 mod jwt;
 mod lights;
+mod live;
 mod platform;
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_civic-local");

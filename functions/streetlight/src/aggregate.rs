@@ -49,8 +49,9 @@ pub struct SummaryDelta {
 }
 
 /// Applies a batch of the feed, each shard's records in order, exactly once
-/// ([`civic_core::feed::count`]), then stamps each changed city's `last_updated`.
-pub async fn apply(table: &dyn Table, changes: Vec<Change>) -> Result<()> {
+/// ([`civic_core::feed::count`]), then stamps each changed city's `last_updated`. Returns the
+/// cities it stamped (keyed as the summary is), whose summaries are then published live.
+pub async fn apply(table: &dyn Table, changes: Vec<Change>) -> Result<Vec<String>> {
     // Keyed as the summary is, so lights that spell their city differently stamp it once.
     let mut last: BTreeMap<String, String> = BTreeMap::new();
     for (city, d) in changes.iter().filter_map(delta) {
@@ -60,14 +61,14 @@ pub async fn apply(table: &dyn Table, changes: Vec<Change>) -> Result<()> {
         }
     }
     civic_core::feed::count(table, changes, checkpoint_key, increments).await?;
-    for (city, at) in last {
+    for (city, at) in &last {
         // A time, not a count: a batch applied again sets it again, to a time just as recent.
         // One write per city per feed batch, as the counts are.
         table
-            .update(Update::new(summary_key(&city)).set("last_updated", at))
+            .update(Update::new(summary_key(city)).set("last_updated", at.clone()))
             .await?;
     }
-    Ok(())
+    Ok(last.into_keys().collect())
 }
 
 /// The city and delta a record's light write made, if it made one (an insert or a modify of
@@ -99,6 +100,7 @@ fn increments(record: &Change) -> Vec<Update> {
     vec![
         Update::new(summary_key(&city))
             .add(d.from.counter(), -1)
-            .add(d.to.counter(), 1),
+            .add(d.to.counter(), 1)
+            .add(crate::live::SEQ, 1),
     ]
 }

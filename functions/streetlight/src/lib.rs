@@ -22,6 +22,7 @@ pub mod aggregate;
 pub mod auth;
 pub mod keys;
 pub mod lights;
+pub mod live;
 pub mod users;
 
 use std::sync::{Arc, OnceLock};
@@ -83,10 +84,11 @@ pub const AGGREGATOR: StreamFunction = StreamFunction {
     name: "streetlight-aggregator",
     app: APP,
     run: |p, changes| {
-        let table = p.table(APP.name);
+        let (p, table) = (p.clone(), p.table(APP.name));
         Box::pin(async move {
             let records = changes.len();
-            aggregate::apply(table.as_ref(), changes).await?;
+            let cities = aggregate::apply(table.as_ref(), changes).await?;
+            live::summaries(&p, table.as_ref(), cities).await;
             Ok(serde_json::json!({ "records": records }))
         })
     },
@@ -154,6 +156,8 @@ pub struct State {
     pub auth: Auth,
     /// Commands to lights (`streetlight/lights/{lightId}/command`).
     pub devices: Arc<dyn Publisher>,
+    /// Where live updates go ([`live`]).
+    pub platform: Platform,
     pub config: Arc<Config>,
 }
 
@@ -163,6 +167,7 @@ impl State {
             table: p.table(APP.name),
             auth: Auth::for_app(p, APP.name),
             devices: p.publisher(),
+            platform: p.clone(),
             config: Arc::new(Config::get().cloned().unwrap_or_else(|e| panic!("{e}"))),
         }
     }
@@ -202,7 +207,11 @@ pub struct User {
 impl User {
     /// The caller named by `headers`' bearer token.
     pub async fn from_headers(s: &State, headers: &axum::http::HeaderMap) -> Result<Self> {
-        let claims = s.auth.bearer_headers(headers)?;
+        Self::from_claims(s, s.auth.bearer_headers(headers)?).await
+    }
+
+    /// The caller a verified token names, if their account still exists at its version.
+    pub async fn from_claims(s: &State, claims: civic_auth::Claims) -> Result<Self> {
         let email = claims.extra_str("email").unwrap_or_default();
         let user = users::UserRecord::load(s.table.as_ref(), email)
             .await?

@@ -99,8 +99,14 @@ async fn start(args: &Args, dir: &std::path::Path) -> Result<(Devices, String)> 
         mqtt_url: None,
         mqtt_auth: MqttAuth::Off,
     };
-    let (platform, devices) =
-        Devices::start(&opts, &yaml, platform, civic_local::registry::DEVICES).await?;
+    let (platform, devices) = Devices::start(
+        &opts,
+        &yaml,
+        platform,
+        civic_local::registry::DEVICES,
+        civic_local::registry::LIVE,
+    )
+    .await?;
     let defs = civic_local::template::parse(&yaml)?;
     let civic = civic_local::bench::serve(civic_local::router(&defs, &platform)?).await?;
     Ok((devices, civic))

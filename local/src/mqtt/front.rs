@@ -40,7 +40,7 @@ use super::{Engine, MAX_PAYLOAD};
 /// Packets read ahead of the broker per connection: past this a device waits for its backlog.
 const MAX_QUEUED: usize = 1024;
 /// How long a new connection has to send its CONNECT.
-const HANDSHAKE: Duration = Duration::from_secs(10);
+pub(super) const HANDSHAKE: Duration = Duration::from_secs(10);
 /// The largest packet the broker sends: a full-size payload with the longest topic.
 const MAX_DOWN: usize = MAX_PAYLOAD + 64 * 1024 + 16;
 
@@ -145,21 +145,32 @@ async fn read_connect(
     buf: &mut BytesMut,
 ) -> std::io::Result<Result<Connect, ConnectReturnCode>> {
     loop {
-        if let Some((header, frame)) = next_frame(buf).map_err(std::io::Error::other)? {
-            if header.packet_type() != Ok(PacketType::Connect) {
-                return Err(std::io::Error::other("the first packet is not a CONNECT"));
-            }
-            return match Connect::read(header, frame) {
-                Ok(c) => Ok(Ok(c)),
-                Err(mqttbytes::Error::InvalidProtocolLevel(_)) => {
-                    Ok(Err(ConnectReturnCode::RefusedProtocolVersion))
-                }
-                Err(e) => Err(std::io::Error::other(format!("a bad CONNECT: {e:?}"))),
-            };
+        if let Some(connect) = first_connect(buf)? {
+            return Ok(connect);
         }
         if from_device.read_buf(buf).await? == 0 {
             return Err(std::io::Error::other("closed before its CONNECT"));
         }
+    }
+}
+
+/// The CONNECT at the start of `buf` once it has fully arrived: `Err(code)` inside for one to
+/// refuse with a CONNACK, an I/O error when the first packet is not a CONNECT.
+pub(super) fn first_connect(
+    buf: &mut BytesMut,
+) -> std::io::Result<Option<Result<Connect, ConnectReturnCode>>> {
+    let Some((header, frame)) = next_frame(buf).map_err(std::io::Error::other)? else {
+        return Ok(None);
+    };
+    if header.packet_type() != Ok(PacketType::Connect) {
+        return Err(std::io::Error::other("the first packet is not a CONNECT"));
+    }
+    match Connect::read(header, frame) {
+        Ok(c) => Ok(Some(Ok(c))),
+        Err(mqttbytes::Error::InvalidProtocolLevel(_)) => {
+            Ok(Some(Err(ConnectReturnCode::RefusedProtocolVersion)))
+        }
+        Err(e) => Err(std::io::Error::other(format!("a bad CONNECT: {e:?}"))),
     }
 }
 
@@ -175,7 +186,9 @@ async fn refuse(
     to_device.shutdown().await
 }
 
-fn encode(write: impl FnOnce(&mut BytesMut) -> Result<usize, mqttbytes::Error>) -> Bytes {
+pub(super) fn encode(
+    write: impl FnOnce(&mut BytesMut) -> Result<usize, mqttbytes::Error>,
+) -> Bytes {
     let mut out = BytesMut::new();
     write(&mut out).expect("a packet the front built encodes");
     out.freeze()
@@ -220,19 +233,23 @@ async fn down(
         if from_broker.read_buf(&mut buf).await? == 0 {
             return Ok(());
         }
-        let mut whole = 0;
-        loop {
-            match mqttbytes::check(buf[whole..].iter(), MAX_DOWN) {
-                Ok(header) => whole += header.frame_length(),
-                Err(mqttbytes::Error::InsufficientBytes(_)) => break,
-                Err(e) => return Err(std::io::Error::other(format!("from the broker: {e:?}"))),
-            }
-        }
-        if whole > 0 {
-            let packets = buf.split_to(whole);
+        if let Some(packets) = whole_packets(&mut buf)? {
             to_device.lock().await.write_all(&packets).await?;
         }
     }
+}
+
+/// The whole packets at the start of what the broker sent, if any has fully arrived.
+pub(super) fn whole_packets(buf: &mut BytesMut) -> std::io::Result<Option<Bytes>> {
+    let mut whole = 0;
+    loop {
+        match mqttbytes::check(buf[whole..].iter(), MAX_DOWN) {
+            Ok(header) => whole += header.frame_length(),
+            Err(mqttbytes::Error::InsufficientBytes(_)) => break,
+            Err(e) => return Err(std::io::Error::other(format!("from the broker: {e:?}"))),
+        }
+    }
+    Ok((whole > 0).then(|| buf.split_to(whole).freeze()))
 }
 
 fn unstored() -> std::io::Error {
@@ -242,7 +259,7 @@ fn unstored() -> std::io::Error {
 }
 
 /// The next whole packet in `buf`, if it has arrived.
-fn next_frame(buf: &mut BytesMut) -> Result<Option<(FixedHeader, Bytes)>, String> {
+pub(super) fn next_frame(buf: &mut BytesMut) -> Result<Option<(FixedHeader, Bytes)>, String> {
     // The limit counts the variable header too: a full-size payload plus its topic fits.
     match mqttbytes::check(buf.iter(), MAX_PAYLOAD + 1024) {
         Ok(header) => Ok(Some((header, buf.split_to(header.frame_length()).freeze()))),

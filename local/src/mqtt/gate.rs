@@ -2,11 +2,13 @@
 //! its client id) with the credential its app issued; its app checks the password. It may then
 //! publish only on its own inbound topics and subscribe only to its own command topics. With
 //! authentication off (`--mqtt-auth off`, loopback only) anyone may connect, publish telemetry
-//! and subscribe, but command topics stay the platform's: it publishes them on the broker's
-//! internal listener, which the device port never reaches.
+//! and subscribe, but command and live topics (`{app}/live/...`) stay the platform's: it
+//! publishes them on the broker's internal listener, which the device port never reaches, and
+//! no device may subscribe to a filter that could receive a live message (those are read by
+//! signed-in browsers, over `/mqtt`, within what their app allows).
 
-use civic_core::Platform;
 use civic_core::iot::{DeviceClass, DeviceVerifier};
+use civic_core::{Platform, live};
 use civic_iot::device::split_identity;
 use rumqttc::mqttbytes::Protocol;
 use rumqttc::{ConnectReturnCode, mqttbytes::v4::Connect};
@@ -41,7 +43,9 @@ impl Gate {
         let Some(verifiers) = &self.verifiers else {
             // A will is a publish the broker makes for the client later: the same rules.
             return match &c.last_will {
-                Some(will) if self.is_command(&will.topic) => Err(ConnectReturnCode::NotAuthorized),
+                Some(will) if self.is_platforms(&will.topic) => {
+                    Err(ConnectReturnCode::NotAuthorized)
+                }
                 _ => Ok(Peer::Anonymous),
             };
         };
@@ -77,20 +81,22 @@ impl Gate {
         }
     }
 
-    fn is_command(&self, topic: &str) -> bool {
-        self.classes.iter().any(|c| c.topics.is_command(topic))
+    /// Commands and live updates: only the platform publishes them.
+    fn is_platforms(&self, topic: &str) -> bool {
+        civic_iot::topic::matches(live::ALL, topic)
+            || self.classes.iter().any(|c| c.topics.is_command(topic))
     }
 
     pub fn may_publish(&self, peer: &Peer, topic: &str) -> bool {
         match peer {
-            Peer::Anonymous => !self.is_command(topic),
+            Peer::Anonymous => !self.is_platforms(topic),
             Peer::Device { class, id } => class.topics.may_publish(id, topic),
         }
     }
 
     pub fn may_subscribe(&self, peer: &Peer, filter: &str) -> bool {
         match peer {
-            Peer::Anonymous => true,
+            Peer::Anonymous => !civic_iot::topic::overlaps(filter, live::ALL),
             Peer::Device { class, id } => class.topics.may_subscribe(id, filter),
         }
     }
@@ -103,5 +109,30 @@ impl Peer {
             Peer::Device { class, id } => Some(class.topics.thing(id)),
             Peer::Anonymous => Some(connect.client_id.clone()).filter(|id| !id.is_empty()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With authentication off, anonymous clients still cannot speak for the platform: no
+    /// commands, no live updates published, and no subscription that could receive the
+    /// live updates signed-in browsers get.
+    #[test]
+    fn anonymous_clients_cannot_reach_live_topics() {
+        let gate = Gate {
+            classes: crate::registry::DEVICES,
+            verifiers: None,
+        };
+        let anon = Peer::Anonymous;
+        assert!(!gate.may_publish(&anon, "streetlight/live/cities/delhi/summary"));
+        assert!(!gate.may_publish(&anon, "streetlight/lights/SL001/command"));
+        assert!(gate.may_publish(&anon, "streetlight/lights/SL001/status"));
+        for filter in ["#", "+/live/#", "streetlight/#", "streetlight/+/cities/#"] {
+            assert!(!gate.may_subscribe(&anon, filter), "{filter}");
+        }
+        assert!(gate.may_subscribe(&anon, "streetlight/lights/+/command"));
+        assert!(gate.may_subscribe(&anon, "streetlight/lights/#"));
     }
 }

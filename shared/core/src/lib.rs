@@ -16,6 +16,7 @@ pub mod iot;
 pub mod item;
 pub mod keys;
 pub mod layers;
+pub mod live;
 pub mod openapi;
 pub mod page;
 pub mod platform;

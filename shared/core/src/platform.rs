@@ -118,6 +118,11 @@ impl Platform {
         self.publisher.clone()
     }
 
+    /// App `app`'s live updates, through the same publisher as commands.
+    pub fn live(&self, app: &'static str) -> crate::live::Live {
+        crate::live::Live::new(app, self.publisher.clone())
+    }
+
     pub fn with_publisher(mut self, publisher: Arc<dyn Publisher>) -> Self {
         self.publisher = publisher;
         self

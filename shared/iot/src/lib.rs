@@ -14,5 +14,5 @@ pub mod aws;
 pub mod mqtt;
 
 pub use provision::{DeviceCredentials, Provision, ProvisionError};
-pub use publish::{PublishError, Publisher, Unconnected};
+pub use publish::{Later, PublishError, Publisher, Unconnected};
 pub use sql::{Context, Rule, SqlError};

@@ -29,3 +29,26 @@ impl Publisher for Unconnected {
         Err(PublishError::Unconnected)
     }
 }
+
+/// A publisher named before it exists: civic-local starts its change-feed followers before the
+/// broker, and they must publish through the broker once it is up. Until [`Later::set`],
+/// publishing fails as [`Unconnected`] does.
+#[derive(Default)]
+pub struct Later(std::sync::OnceLock<std::sync::Arc<dyn Publisher>>);
+
+impl Later {
+    /// Points every holder at `publisher`; a second call is ignored.
+    pub fn set(&self, publisher: std::sync::Arc<dyn Publisher>) {
+        let _ = self.0.set(publisher);
+    }
+}
+
+#[async_trait]
+impl Publisher for Later {
+    async fn publish(&self, topic: &str, payload: &Value) -> Result<(), PublishError> {
+        match self.0.get() {
+            Some(p) => p.publish(topic, payload).await,
+            None => Err(PublishError::Unconnected),
+        }
+    }
+}

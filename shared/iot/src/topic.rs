@@ -36,6 +36,41 @@ pub fn valid_filter(filter: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether every topic that `requested` matches is one that `allowed` matches: a subscription
+/// within a grant. Either filter being invalid covers nothing.
+pub fn covers(allowed: &str, requested: &str) -> bool {
+    if valid_filter(allowed).is_err() || valid_filter(requested).is_err() {
+        return false;
+    }
+    let (mut a, mut r) = (allowed.split('/'), requested.split('/'));
+    loop {
+        match (a.next(), r.next()) {
+            (Some("#"), _) => return true,
+            (Some("+"), Some(level)) if level != "#" => {}
+            (Some(x), Some(y)) if x == y && !matches!(y, "+" | "#") => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// Whether some topic matches both filters (so a subscription to one can receive what the
+/// other names).
+pub fn overlaps(a: &str, b: &str) -> bool {
+    if valid_filter(a).is_err() || valid_filter(b).is_err() {
+        return false;
+    }
+    let (mut a, mut b) = (a.split('/'), b.split('/'));
+    loop {
+        match (a.next(), b.next()) {
+            (Some("#"), _) | (_, Some("#")) => return true,
+            (Some(x), Some(y)) if x == y || x == "+" || y == "+" => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
 /// The `n`th level (1-based) of a topic, as IoT SQL's `topic(n)`.
 pub fn level(topic: &str, n: usize) -> Option<&str> {
     n.checked_sub(1).and_then(|i| topic.split('/').nth(i))
@@ -71,6 +106,50 @@ mod tests {
             assert!(!matches(bad, "a/b/c"));
         }
         assert!(valid_filter("a/+/#").is_ok());
+    }
+
+    #[test]
+    fn a_grant_covers_only_filters_within_it() {
+        let yes = [
+            ("a/#", "a/#"),
+            ("a/#", "a/b/+"),
+            ("a/#", "a"),
+            ("a/+/c", "a/b/c"),
+            ("a/+/c", "a/+/c"),
+            ("#", "+/x/#"),
+        ];
+        for (allowed, requested) in yes {
+            assert!(covers(allowed, requested), "{allowed} covers {requested}");
+        }
+        let no = [
+            ("a/#", "#"),
+            ("a/#", "+/b"),
+            ("a/+/c", "a/#"),
+            ("a/+/c", "a/b/+"),
+            ("a/b", "a/b/c"),
+            ("a/b/c", "a/b"),
+            ("a/#", "a/#/x"),
+        ];
+        for (allowed, requested) in no {
+            assert!(
+                !covers(allowed, requested),
+                "{allowed} must not cover {requested}"
+            );
+        }
+    }
+
+    #[test]
+    fn filters_overlap_when_one_topic_matches_both() {
+        for (a, b) in [
+            ("#", "+/live/#"),
+            ("x/+", "+/live"),
+            ("x/live/y", "+/live/#"),
+        ] {
+            assert!(overlaps(a, b) && overlaps(b, a), "{a} ~ {b}");
+        }
+        for (a, b) in [("x/y/#", "+/live/#"), ("x", "+/live/#"), ("a/b", "a/c")] {
+            assert!(!overlaps(a, b) && !overlaps(b, a), "{a} !~ {b}");
+        }
     }
 
     #[test]

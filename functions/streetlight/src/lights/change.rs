@@ -31,7 +31,7 @@ pub(super) async fn change_status(s: &State, light_id: &str, change: Change) -> 
         s.config.index_shards,
     );
     let change = &change;
-    retry::optimistic(move || async move {
+    let changed = retry::optimistic(move || async move {
         let stored = Versioned::load(table, light_id).await?;
         // Above the stored one: this light's logs keep increasing whatever the clocks.
         let log_id = log_id::next(stored.last_log);
@@ -53,9 +53,16 @@ pub(super) async fn change_status(s: &State, light_id: &str, change: Change) -> 
             created_at: now,
         };
         let writes = writes((mode, shards), &stored, &light, &log)?;
-        won(table.transact(writes).await).map(|won| won.then_some(light))
+        let version = stored.version + 1;
+        won(table.transact(writes).await).map(|won| won.then_some((light, version)))
     })
-    .await
+    .await?;
+    let (light, version) = changed;
+    crate::live::light(&s.platform, &light, version).await;
+    if mode == Mode::Inline {
+        crate::live::summaries(&s.platform, table, [light.city.clone()]).await;
+    }
+    Ok(light)
 }
 
 /// The light (next version, newest log id, and in stream mode the summary delta when its
@@ -105,5 +112,6 @@ fn counters(light: &Light, from: Status, log: &ControlLog) -> Update {
     Update::new(summary_key(&light.city))
         .add(from.counter(), -1)
         .add(light.status.counter(), 1)
+        .add(crate::live::SEQ, 1)
         .set("last_updated", log.created_at.clone())
 }
