@@ -1,7 +1,7 @@
 //! A real browser for the console tests: Debian's Chromium, headless, behind Debian's
 //! chromedriver (a WebDriver server on a free loopback port), driven with fantoccini.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -12,8 +12,10 @@ use serde_json::json;
 use tokio::process::{Child, Command};
 
 /// The checkout's root (this package is `local/`).
-pub(crate) fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+pub(crate) fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("local/ sits in the checkout")
 }
 
 /// `console/dist`, rebuilt first if its sources changed (`scripts/console-build`, once per test
@@ -128,6 +130,25 @@ pub(crate) async fn wait_for(b: &Client, css: &str, within: Duration, what: &str
         "{what}: no `{css}` within {within:?}; screenshot {}; the page says:\n{text}",
         shot.display()
     );
+}
+
+/// Waits up to `within` for the element `css` to read `want`.
+pub(crate) async fn wait_text(b: &Client, css: &str, want: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let now = text(b, css).await;
+        if now == want {
+            return;
+        }
+        if Instant::now() >= deadline {
+            let shot = screenshot(b, "failed").await;
+            panic!(
+                "`{css}` reads {now:?}, not {want:?}, after {within:?}; screenshot {}",
+                shot.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }
 
 /// The text of the element `css` (which must be there).

@@ -103,7 +103,7 @@ function useCity(city, token, onError) {
           url: cfg.mqtt,
           app: APP,
           token,
-          filters: [`${APP}/live/cities/${segment(city.toLowerCase())}/#`],
+          filters: [`${APP}/live/cities/${cityLevel(city)}/#`],
           filter,
           onState: (state, note) => !stopped && setLive({ state, note: note ?? '' }),
           onSubscribed: () => !stopped && refresh(),
@@ -119,8 +119,13 @@ function useCity(city, token, onError) {
   return { lights, setLights, summary, live };
 }
 
+/** The city's topic level as the server writes it: trimmed, lower case, segment-encoded. */
+function cityLevel(city) {
+  return segment(city.trim().toLowerCase());
+}
+
 function lightTopic(city, lightId) {
-  return `${APP}/live/cities/${segment(city.toLowerCase())}/lights/${segment(lightId)}`;
+  return `${APP}/live/cities/${cityLevel(city)}/lights/${segment(lightId)}`;
 }
 
 /** Every light of `city` and its summary (none yet: 404, shown as zeros). */
