@@ -1,7 +1,9 @@
 //! What the benchmarks share: the platform and baselines served on 127.0.0.1, a bounded
 //! closed-loop load that reports throughput and latency percentiles, the embedded store's
-//! write groups over a phase, and ([`seed`]) the read benchmark's data.
+//! write groups over a phase, ([`seed`]) the read benchmark's data, and ([`live`]) a browser's
+//! live subscription.
 
+pub mod live;
 pub mod seed;
 
 use std::future::Future;
@@ -16,6 +18,19 @@ use anyhow::{Context, Result};
 use axum::Router;
 use civic_core::{Limits, Platform};
 use civic_store::Backend;
+
+/// A live ticket (`POST /api/auth/live/`) for the session `cookie` at `api`.
+pub async fn ozone_ticket(http: &reqwest::Client, api: &str, cookie: &str) -> Result<String> {
+    let reply: serde_json::Value = http
+        .post(format!("{api}/auth/live/"))
+        .header("cookie", cookie)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(reply["ticket"].as_str().context("a ticket")?.to_owned())
+}
 
 /// Registers the first (staff) Ozone user at `api` (`…/ozone/api`) and logs in: the session
 /// cookie that assigns devices.
@@ -137,12 +152,13 @@ where
     }
     anyhow::ensure!(!all.is_empty(), "no requests were made");
     let elapsed = start.elapsed();
+    let rps = all.len() as f64 / elapsed.as_secs_f64();
+    let [p50, p99, max] = percentiles(all, [0.50, 0.99, 1.0]);
+    Ok(Stats { rps, p50, p99, max })
+}
+
+/// The `ps` percentiles (0 to 1) of a non-empty sample.
+pub fn percentiles<const N: usize>(mut all: Vec<Duration>, ps: [f64; N]) -> [Duration; N] {
     all.sort();
-    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
-    Ok(Stats {
-        rps: all.len() as f64 / elapsed.as_secs_f64(),
-        p50: pct(0.50),
-        p99: pct(0.99),
-        max: all[all.len() - 1],
-    })
+    ps.map(|p| all[((all.len() as f64 * p) as usize).min(all.len() - 1)])
 }

@@ -161,7 +161,7 @@ async fn page(State(l): State<Landing>) -> Html<String> {
 }
 
 /// Store errors and paths are shown as text, never as markup.
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -9,6 +9,7 @@
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod bench;
+pub mod console;
 pub mod iot_rules;
 pub mod landing;
 pub mod model;
@@ -70,6 +71,8 @@ pub struct ServeOpts {
     pub body_limit: usize,
     #[command(flatten)]
     pub mqtt: mqtt::MqttOpts,
+    #[command(flatten)]
+    pub console: console::ConsoleOpts,
 }
 
 impl ServeOpts {
@@ -187,7 +190,8 @@ pub async fn serve(opts: ServeOpts) -> Result<()> {
     let app = router(&defs, &platform)?
         .merge(s3events::router(uploads))
         .merge(devices.router())
-        .merge(landing::router(landing));
+        .merge(landing::router(landing))
+        .merge(console::router(&opts.console));
     start_schedules(&defs, &platform);
     start_ttl_sweeper(&platform);
     let addr = listener.local_addr()?;

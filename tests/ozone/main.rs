@@ -12,6 +12,7 @@ mod device_identity;
 mod export;
 mod handshake;
 mod ingest;
+mod live;
 mod machines;
 mod outlets;
 mod platform;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use civic_testkit::live::{Connected, LiveClient};
+use civic_local::bench::live::{Connected, LiveClient};
 use rumqttc::mqttbytes::QoS;
 use rumqttc::mqttbytes::v4::ConnectReturnCode;
 use rumqttc::mqttbytes::v4::SubscribeReasonCode;

@@ -27,6 +27,7 @@ pub fn routes() -> OpenApiRouter<State> {
         .routes(routes!(user))
         .routes(routes!(check))
         .routes(routes!(change_password))
+        .routes(routes!(crate::live::ticket))
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -63,7 +64,7 @@ impl UserRecord {
         to_item(self, &keys)
     }
 
-    async fn load(table: &dyn Table, username: &str) -> Result<Option<Self>> {
+    pub(crate) async fn load(table: &dyn Table, username: &str) -> Result<Option<Self>> {
         Ok(table.get_as(&user_key(username)).await?)
     }
 

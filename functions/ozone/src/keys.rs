@@ -177,3 +177,9 @@ mod tests {
         );
     }
 }
+
+/// A live ticket ([`crate::live`]), by its digest: the table never holds the ticket itself.
+pub fn ticket_key(ticket: &str) -> Key {
+    let digest = civic_auth::secret::digest(crate::APP.name, "live", ticket);
+    Key::new(format!("LIVE#{digest}"), "TICKET")
+}

@@ -31,6 +31,7 @@ pub mod data;
 pub mod devices;
 pub mod gateway;
 pub mod keys;
+pub mod live;
 pub mod mqtt;
 pub mod rollup;
 
@@ -141,7 +142,7 @@ fn router(p: &Platform, routes: OpenApiRouter<State>) -> OpenApiRouter {
 /// origins (`CSRF_TRUSTED_ORIGINS`) may, with cookies. None configured: no CORS at all.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Civic Ozone Telemetry API", version = "1.0.0"),
+    info(title = "Civic Ozone Telemetry API", version = "1.0.0", description = "Live updates: MQTT over WebSocket (civic-local: `/mqtt`; AWS: IoT Core WSS with the app's live authorizer), user name `ozone`, password a live ticket from `POST /api/auth/live/`. Topics: `ozone/live/devices/{deviceId}/events` (kind `event`, data: the stored event, seq: its receipt stamp) and `ozone/live/devices/{deviceId}/status` (kind `status`, data: `{device_id, online, last_seen}`). Envelope: `{v, app, kind, seq, at, data}`. After reconnecting, re-read here and drop messages whose seq is not newer."),
     modifiers(&SecuritySchemes),
     tags((name = "auth", description = "Cookie sessions"), (name = "devices", description = "Device gateway: handshake, ingest, device admin"),
         (name = "data"), (name = "outlets"), (name = "machines"), (name = "analytics"))
@@ -220,6 +221,8 @@ pub struct State {
     pub config: Arc<Config>,
     /// On AWS with a device policy: a handshake also hands out the device's certificate.
     pub provisioner: Option<Arc<dyn civic_iot::Provision>>,
+    /// Where live updates go ([`live`]).
+    pub platform: Platform,
 }
 
 impl State {
@@ -230,6 +233,7 @@ impl State {
             tokens: DeviceTokens::new(APP.name),
             config: Arc::new(Config::get().cloned().unwrap_or_else(|e| panic!("{e}"))),
             provisioner: p.provisioner(),
+            platform: p.clone(),
         }
     }
 }

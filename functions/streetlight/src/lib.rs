@@ -111,7 +111,7 @@ fn lights_routes(p: &Platform) -> OpenApiRouter {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Civic Streetlight API", version = "1.0.0"),
+    info(title = "Civic Streetlight API", version = "1.0.0", description = "Live updates: MQTT over WebSocket (civic-local: `/mqtt`; AWS: IoT Core WSS with the `streetlight-live-auth` authorizer), user name `streetlight`, password an access token. Topics: `streetlight/live/cities/{city}/lights/{lightId}` (kind `light`, data: a light as returned here, seq: its version) and `streetlight/live/cities/{city}/summary` (kind `summary`, data: the summary, seq: its change count). Envelope: `{v, app, kind, seq, at, data}`. After reconnecting, re-read here and drop messages whose seq is not newer."),
     modifiers(&BearerAuth),
     tags((name = "auth"), (name = "users", description = "Admin: user management"), (name = "lights"))
 )]

@@ -10,11 +10,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use civic_core::{Limits, Platform};
+use civic_local::bench::live::{Connected, LiveClient};
 use civic_local::mqtt::{Devices, MqttAuth, MqttOpts};
 use civic_store::Backend;
 use clap::Parser;
-use rumqttc::{AsyncClient, Event, Packet, QoS};
+use rumqttc::{AsyncClient, Event, Outgoing, Packet, QoS};
 use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 #[derive(Parser)]
 struct Args {
@@ -51,6 +54,97 @@ fn client(url: &str, id: &str) -> Result<(AsyncClient, tokio::sync::watch::Recei
         }
     });
     Ok((client, rx))
+}
+
+/// When each event was acknowledged or seen, by its number.
+type Times = Arc<Mutex<HashMap<usize, Instant>>>;
+
+/// A publisher that records when each event's PUBACK arrived. rumqttc reports each outgoing
+/// PUBLISH's packet id in the order the events were published from `first` on, and the
+/// PUBACK names that id.
+fn timed_client(url: &str, id: &str, first: usize) -> Result<(AsyncClient, Times)> {
+    let mut opts = civic_iot::mqtt::options(url, id).map_err(anyhow::Error::msg)?;
+    opts.set_inflight(256);
+    let (client, mut events) = AsyncClient::new(opts, 1024);
+    let acked = Times::default();
+    let times = acked.clone();
+    tokio::spawn(async move {
+        let (mut next, mut by_pkid) = (first, HashMap::new());
+        while let Ok(ev) = events.poll().await {
+            match ev {
+                Event::Outgoing(Outgoing::Publish(pkid)) => {
+                    by_pkid.insert(pkid, next);
+                    next += 1;
+                }
+                Event::Incoming(Packet::PubAck(ack)) => {
+                    if let Some(n) = by_pkid.remove(&ack.pkid) {
+                        times.lock().unwrap().insert(n, Instant::now());
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+    Ok((client, acked))
+}
+
+/// A page subscribed to every device's live events over `/mqtt`, recording when each event
+/// (by its number in its id) arrived.
+async fn live_page(civic: &str, ticket: &str) -> Result<Times> {
+    let (mut page, connected) = LiveClient::connect(civic, "ozone", ticket).await;
+    ensure!(connected == Connected::Accepted, "live: {connected:?}");
+    page.subscribe(&["ozone/live/devices/+/events"]).await;
+    let seen = Times::default();
+    let times = seen.clone();
+    tokio::spawn(async move {
+        while let Some((_, msg)) = page.message(Duration::from_secs(600)).await {
+            let id = msg["data"]["event_id"].as_str().unwrap_or_default();
+            if let Some(n) = id.rsplit('-').next().and_then(|n| n.parse().ok()) {
+                times.lock().unwrap().insert(n, Instant::now());
+            }
+        }
+    });
+    Ok(seen)
+}
+
+/// Ingest under a live subscriber: the rate, and from each event's PUBACK to its live message
+/// reaching the page, p50, p99 and max (0 when the message came first: it is published
+/// after the commit, before the PUBACK is released).
+async fn live_latency(
+    args: &Args,
+    civic: &str,
+    url: &str,
+    ticket: &str,
+    range: std::ops::Range<usize>,
+) -> Result<(f64, usize, [Duration; 3])> {
+    let seen = live_page(civic, ticket).await?;
+    let (publisher, acked) = timed_client(url, "bench-live-publisher", range.start)?;
+    let acks = || acked.lock().unwrap().len();
+    let rate = run(
+        &publisher,
+        |n| event(n, args.devices).0,
+        range.clone(),
+        args.devices,
+        acks,
+    )
+    .await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.lock().unwrap().len() < range.len() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (acked, seen) = (acked.lock().unwrap(), seen.lock().unwrap());
+    ensure!(
+        seen.len() == range.len(),
+        "live: {} of {} events pushed",
+        seen.len(),
+        range.len()
+    );
+    let delays: Vec<Duration> = range
+        .map(|n| seen[&n].saturating_duration_since(acked[&n]))
+        .collect();
+    let early = delays.iter().filter(|d| d.is_zero()).count();
+    let pct = civic_local::bench::percentiles(delays, [0.50, 0.99, 1.0]);
+    Ok((rate, early, pct))
 }
 
 /// Publishes `messages` events at QoS 1 and waits until `done()` reaches the count.
@@ -108,7 +202,9 @@ async fn start(args: &Args, dir: &std::path::Path) -> Result<(Devices, String)> 
     )
     .await?;
     let defs = civic_local::template::parse(&yaml)?;
-    let civic = civic_local::bench::serve(civic_local::router(&defs, &platform)?).await?;
+    // With `/mqtt`, so a live subscriber can watch the events as a browser would.
+    let router = civic_local::router(&defs, &platform)?.merge(devices.router());
+    let civic = civic_local::bench::serve(router).await?;
     Ok((devices, civic))
 }
 
@@ -235,6 +331,23 @@ async fn main() -> Result<()> {
 
     report(n, args.devices, raw, ingest);
     println!("store during the measured MQTT ingest: {groups}");
+    let ticket = civic_local::bench::ozone_ticket(&http, &api, &cookie).await?;
+    let range = warm + n..warm + 2 * n;
+    let (rate, early, [p50, p99, max]) =
+        live_latency(&args, &civic, &devices.url, &ticket, range).await?;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "{:<52} {rate:>10.0}  ({:.3}x)",
+        "the same, with a page subscribed live over /mqtt",
+        rate / raw
+    );
+    println!(
+        "live latency, PUBACK -> page: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({n} events; \
+         {early} reached the page before their PUBACK, counted as 0)",
+        ms(p50),
+        ms(p99),
+        ms(max)
+    );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

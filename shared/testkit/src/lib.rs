@@ -6,8 +6,6 @@ pub mod authz;
 pub mod flaky;
 pub mod http;
 pub mod lambda;
-#[cfg(feature = "live")]
-pub mod live;
 pub mod local;
 pub mod mosquitto;
 pub mod moto;

@@ -101,7 +101,7 @@ pub async fn ingest(s: &State, record: &DeviceRecord, e: &Event, status: Update)
         writes.extend(counts.into_iter().map(Write::Update));
     }
     let (table, writes) = (s.table.as_ref(), &writes);
-    retry::optimistic(move || async move {
+    let stored = retry::optimistic(move || async move {
         match table.transact(writes.clone()).await {
             Ok(()) => Ok(Some(Stored::New)),
             Err(StoreError::TransactionCanceled(failed)) if failed.contains(&0) => {
@@ -115,7 +115,11 @@ pub async fn ingest(s: &State, record: &DeviceRecord, e: &Event, status: Update)
             Err(e) => Err(e.into()),
         }
     })
-    .await
+    .await?;
+    if stored == Stored::New {
+        crate::live::event(&s.platform, e, receipt).await;
+    }
+    Ok(stored)
 }
 
 /// What an event changes in its device's status.

@@ -1,5 +1,6 @@
-//! A browser's side of live updates: MQTT 3.1.1 over a WebSocket to civic-local's `/mqtt`, as
-//! mqtt.js speaks it (subprotocol `mqtt`, one packet per binary message).
+//! A browser's side of live updates (the live tests, and iot-bench's latency): MQTT 3.1.1
+//! over a WebSocket to civic-local's `/mqtt`, as mqtt.js speaks it (subprotocol `mqtt`, one
+//! packet per binary message).
 
 use std::time::Duration;
 

@@ -1,0 +1,89 @@
+// The live feed: MQTT 3.1.1 over WebSocket (mqtt.js) to the `mqtt` URL of config.json, signed
+// in as the app with its access token. Locally that is civic-local's `/mqtt`; on AWS, IoT Core's
+// WSS endpoint behind a custom authorizer. Messages are envelopes
+// `{v: 1, app, kind, seq, at, data}`, `data` being the REST shape of the entity.
+//
+// The client rule: after every (re)connect, subscribe, then re-read REST (messages sent while
+// offline are gone: clean session, QoS 0); per entity (its topic), drop a message whose seq is
+// not above the last one applied, since a re-read or a reordered delivery may have overtaken it.
+import mqtt from 'mqtt';
+
+/**
+ * One topic level from a name (a city, an id): `/`, `+`, `#`, `%` and spaces percent-encoded,
+ * as the server writes them, so a name can neither add levels nor act as a wildcard.
+ */
+export function segment(name) {
+  return name.replace(/[/+#% ]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+}
+
+/** The last seq applied per entity; survives reconnects, since seqs only grow. */
+export class SeqFilter {
+  constructor() {
+    this.last = new Map();
+  }
+  /** Whether a message of `entity` with `seq` is newer than what was applied; records it. */
+  accept(entity, seq) {
+    if (typeof seq !== 'number') return true; // no ordering to keep: apply
+    const prev = this.last.get(entity);
+    if (prev !== undefined && seq <= prev) return false;
+    this.last.set(entity, seq);
+    return true;
+  }
+  /** What a REST read showed, when its shape carries a version (Streetlight's does not). */
+  seed(entity, seq) {
+    if (typeof seq === 'number' && !(this.last.get(entity) >= seq)) this.last.set(entity, seq);
+  }
+}
+
+/**
+ * Connects and keeps connecting. `onState('on'|'off', reason)` follows the connection;
+ * `onSubscribed()` runs after each (re)subscribe, which is when to re-read REST;
+ * `onMessage(topic, envelope)` gets only new messages of `app`. Returns `{close}`.
+ */
+export function connectLive({ url, app, token, filters, filter, onState, onSubscribed, onMessage }) {
+  const client = mqtt.connect(url, {
+    protocolVersion: 4,
+    username: app,
+    password: token,
+    clean: true,
+    // The server rewrites it (no take-over of device sessions); any unique id does.
+    clientId: `web-${app}-${Math.random().toString(16).slice(2, 10)}`,
+    reconnectPeriod: 2000,
+    connectTimeout: 5000,
+    keepalive: 30,
+  });
+  client.on('connect', () => {
+    client.subscribe(filters, { qos: 0 }, (err, granted) => {
+      // A refused filter comes back as 0x80 (128): say so rather than wait for silence.
+      const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
+      if (err || refused.length) {
+        onState('off', err ? err.message : `not allowed: ${refused.join(', ')}`);
+        return;
+      }
+      onState('on');
+      onSubscribed();
+    });
+  });
+  client.on('message', (topic, payload) => {
+    let env;
+    try {
+      env = JSON.parse(new TextDecoder().decode(payload));
+    } catch {
+      return; // not ours: every live message is JSON
+    }
+    if (env?.v !== 1 || env.app !== app) return;
+    if (filter.accept(topic, env.seq)) onMessage(topic, env);
+  });
+  client.on('close', () => onState('off'));
+  client.on('offline', () => onState('off'));
+  client.on('error', (err) => {
+    // CONNACK 4/5: the token was refused (expired, revoked). Retrying cannot help.
+    if (err?.code === 4 || err?.code === 5) {
+      client.end(true);
+      onState('off', 'the live feed refused the token; sign in again');
+    } else {
+      onState('off', err?.message);
+    }
+  });
+  return { close: () => client.end(true) };
+}
