@@ -299,3 +299,51 @@ async fn a_repeat_handshake_never_replaces_the_devices_certificate() {
     assert_eq!(device["iot_certificate"]["arn"], new_arn);
     assert_eq!(device["iot_certificate"]["issued_by"], "admin");
 }
+
+/// IoT Core's request for a browser's CONNECT (`ozone-live-auth`): a live ticket from a
+/// signed-in session reads Ozone's live topics; the session cookie itself, or garbage, does not.
+#[tokio::test]
+async fn a_live_ticket_passes_the_iot_core_authorizer() {
+    use base64::Engine;
+    use civic_runtime::live::{Account, decide};
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = platform(dir.path());
+    let cookie = admin_session(&p).await;
+    let req = with(
+        json_request(Method::POST, "/api/auth/live", json!({})),
+        header::COOKIE,
+        &cookie,
+    );
+    let (status, body) = call(&ozone::AUTH, &p, req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ticket = body["ticket"].as_str().unwrap().to_owned();
+
+    let authorizer = (ozone::live::LIVE.authorizer)(&p);
+    let arn = "arn:aws:lambda:eu-west-1:123456789012:function:ozone-live-auth";
+    let account = Account::of_function(arn, None).unwrap();
+    let now = civic_core::time::now().unix_timestamp();
+    let ask = |password: &str| {
+        let password = base64::engine::general_purpose::STANDARD.encode(password);
+        let connect = json!({"protocolData": {"mqtt": {"username": "ozone",
+            "password": password, "clientId": "web-ozone-1"}}});
+        decide("ozone", &authorizer, connect, now, &account)
+    };
+    let res = ask(&ticket).await.unwrap();
+    assert!(res.is_authenticated, "{res:?}");
+    assert!((3599..=3600).contains(&res.disconnect_after_in_seconds));
+    let policy = serde_json::to_value(&res.policy_documents).unwrap();
+    let iot = "arn:aws:iot:eu-west-1:123456789012";
+    assert_eq!(
+        policy[0]["Statement"][0]["Resource"],
+        json!([format!("{iot}:client/web-ozone-*")])
+    );
+    assert_eq!(
+        policy[0]["Statement"][2]["Resource"],
+        json!([format!("{iot}:topic/ozone/live/*")])
+    );
+    let session = cookie.split_once('=').unwrap().1;
+    for refused in [session, "garbage", ""] {
+        assert!(!ask(refused).await.unwrap().is_authenticated, "{refused}");
+    }
+}
