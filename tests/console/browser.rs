@@ -79,7 +79,7 @@ pub(crate) async fn chromedriver() -> Driver {
     Driver { _child: child, url }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
     l.local_addr().unwrap().port()
 }

@@ -1,6 +1,7 @@
 //! Ozone's page: sign in through the form (a session cookie), see the devices as the REST
 //! listing has them and the usage chart, then a device's event reaches the page live.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use civic_testkit::api::Auth;
@@ -10,7 +11,9 @@ use fantoccini::{Client, Locator};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::browser::{browser, chromedriver, console_dist, screenshot, text, wait_for, wait_text};
+use crate::browser::{
+    browser, chromedriver, console_dist, free_port, screenshot, text, wait_for, wait_text,
+};
 use crate::{BIN, LIVE_WITHIN};
 
 /// `ozone_user`'s password.
@@ -29,6 +32,10 @@ impl Fixture {
     async fn start() -> Self {
         let dist = console_dist();
         let server = LocalServer::start(BIN, &["--console-dir", dist.to_str().unwrap()]).await;
+        Self::on(server).await
+    }
+
+    async fn on(server: LocalServer) -> Self {
         let http = reqwest::Client::new();
         let staff = ozone_user(&http, &server, "staff").await;
         let device_token = ozone_device(&http, &server, &staff, "AA:BB:CC:00:00:01", DEVICE).await;
@@ -183,5 +190,77 @@ async fn the_ozone_page_shows_devices_and_usage_and_follows_events_live() {
     assert_eq!(marker, "first", "the page reloaded");
     let shot = screenshot(&b, "ozone").await;
     println!("screenshot: {}", shot.display());
+    b.close().await.unwrap();
+}
+
+/// civic-local on `port` and `data_dir` (both kept across a restart), serving the console.
+async fn serve_at(port: u16, data_dir: &Path) -> LocalServer {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args(["serve", "--mqtt-port", "0", "--port", &port.to_string()])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--console-dir")
+        .arg(console_dist());
+    LocalServer::spawn(cmd, data_dir, Duration::from_secs(60)).await
+}
+
+/// How many live tickets the page asked for (its fetches, from the browser's own record).
+async fn tickets_taken(b: &Client) -> u64 {
+    let js = "return performance.getEntriesByType('resource')\
+        .filter((e) => e.name.endsWith('/ozone/api/auth/live/')).length;";
+    let n = b.execute(js, vec![]).await.unwrap();
+    n.as_u64().expect("a count")
+}
+
+/// When the live connection drops (here: the server is killed and started again on the same
+/// port and data), the page reconnects by itself with a new ticket, re-reads, and follows
+/// events again, all without a reload.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ozone_page_reconnects_with_a_new_ticket() {
+    let dir = tempfile::tempdir().expect("a data dir");
+    let port = free_port();
+    let f = Fixture::on(serve_at(port, dir.path()).await).await;
+    let driver = chromedriver().await;
+    let b = browser(&driver).await;
+    f.sign_in(&b, PASSWORD).await;
+    let within = Duration::from_secs(10);
+    wait_for(&b, &row(DEVICE), within, "the device").await;
+    wait_for(&b, "[data-live=\"on\"]", within, "the live feed connected").await;
+    assert_eq!(tickets_taken(&b).await, 1);
+    b.execute("window.__civicLoad = 'first'; return null;", vec![])
+        .await
+        .unwrap();
+
+    let Fixture {
+        server,
+        http,
+        staff,
+        device_token,
+    } = f;
+    server.crash().await;
+    wait_for(&b, "[data-live=\"off\"]", within, "the live feed lost").await;
+    let server = serve_at(port, dir.path()).await;
+    let f = Fixture {
+        server,
+        http,
+        staff,
+        device_token,
+    };
+    let back = Duration::from_secs(15);
+    wait_for(&b, "[data-live=\"on\"]", back, "the live feed back").await;
+    assert!(
+        tickets_taken(&b).await >= 2,
+        "no new ticket for the new connection"
+    );
+
+    let events = format!("{} [data-events]", row(DEVICE));
+    let before: u64 = text(&b, &events).await.parse().expect("a count");
+    f.event("after-restart").await;
+    wait_text(&b, &events, &(before + 1).to_string(), LIVE_WITHIN).await;
+    let marker = b
+        .execute("return window.__civicLoad ?? null;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(marker, "first", "the page reloaded");
     b.close().await.unwrap();
 }
