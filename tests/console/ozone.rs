@@ -158,6 +158,7 @@ async fn the_ozone_page_shows_devices_and_usage_and_follows_events_live() {
 
     // The chart follows the events (rollups settle in the background) and its controls.
     wait_text(&b, "[data-usage=\"total\"]", "2", within).await;
+    println!("device event → chart redrawn in {:?}", started.elapsed());
     click(&b, "#granularity option[value=\"day\"]").await;
     wait_for(
         &b,
