@@ -53,9 +53,10 @@ export function tokenStore(app) {
 
 /**
  * Calls `path` (after the app's base URL) and returns `{body, headers}`; any non-2xx answer
- * throws an ApiError carrying the app's message.
+ * throws an ApiError carrying the app's message. `cookies: true` sends the app's session
+ * cookie (Ozone's sessions are `HttpOnly` cookies, which script never sees).
  */
-export async function call(app, path, { method = 'GET', body, token } = {}) {
+export async function call(app, path, { method = 'GET', body, token, cookies = false } = {}) {
   const cfg = await config();
   const base = cfg.apps?.[app]?.api;
   if (!base) throw new Error(`config.json has no API for ${app}`);
@@ -66,6 +67,7 @@ export async function call(app, path, { method = 'GET', body, token } = {}) {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: cookies ? 'include' : 'same-origin',
   });
   const text = await res.text();
   let json = null;

@@ -40,7 +40,7 @@ export class SeqFilter {
  * `onSubscribed()` runs after each (re)subscribe, which is when to re-read REST;
  * `onMessage(topic, envelope)` gets only new messages of `app`. Returns `{close}`.
  */
-export function connectLive({ url, app, token, filters, filter, onState, onSubscribed, onMessage }) {
+export function connectLive({ url, app, token, filters, filter, onState, onSubscribed, onMessage, onEnd }) {
   const client = mqtt.connect(url, {
     protocolVersion: 4,
     username: app,
@@ -48,7 +48,9 @@ export function connectLive({ url, app, token, filters, filter, onState, onSubsc
     clean: true,
     // The server rewrites it (no take-over of device sessions); any unique id does.
     clientId: `web-${app}-${Math.random().toString(16).slice(2, 10)}`,
-    reconnectPeriod: 2000,
+    // With `onEnd` the caller reconnects itself (with a new password); mqtt.js would reuse
+    // the old one.
+    reconnectPeriod: onEnd ? 0 : 2000,
     connectTimeout: 5000,
     keepalive: 30,
   });
@@ -74,16 +76,66 @@ export function connectLive({ url, app, token, filters, filter, onState, onSubsc
     if (env?.v !== 1 || env.app !== app) return;
     if (filter.accept(topic, env.seq)) onMessage(topic, env);
   });
-  client.on('close', () => onState('off'));
+  client.on('close', () => {
+    onState('off');
+    onEnd?.();
+  });
   client.on('offline', () => onState('off'));
   client.on('error', (err) => {
     // CONNACK 4/5: the token was refused (expired, revoked). Retrying cannot help.
     if (err?.code === 4 || err?.code === 5) {
       client.end(true);
+      if (onEnd) return; // a refused ticket: the caller takes a new one
       onState('off', 'the live feed refused the token; sign in again');
     } else {
       onState('off', err?.message);
     }
   });
   return { close: () => client.end(true) };
+}
+
+/**
+ * `connectLive` with a password that expires (Ozone's live ticket): `ticket()` gives a fresh
+ * one before every connection, since the server closes the connection when its ticket
+ * expires and a refused ticket cannot be retried. A failing `ticket()` (e.g. the session is
+ * gone) is reported through `onTicketError` and retried after `retryMs`.
+ */
+export function connectLiveTicketed({ ticket, onTicketError, retryMs = 2000, ...options }) {
+  let stopped = false;
+  let conn = null;
+  let timer = null;
+  const again = () => {
+    if (!stopped) timer = setTimeout(start, retryMs);
+  };
+  const start = async () => {
+    let password;
+    try {
+      password = await ticket();
+    } catch (e) {
+      if (stopped) return;
+      options.onState('off', e.message);
+      onTicketError?.(e);
+      again();
+      return;
+    }
+    if (stopped) return;
+    let ended = false; // 'close' may come more than once per client
+    conn = connectLive({
+      ...options,
+      token: password,
+      onEnd: () => {
+        if (ended) return;
+        ended = true;
+        again();
+      },
+    });
+  };
+  start();
+  return {
+    close: () => {
+      stopped = true;
+      clearTimeout(timer);
+      conn?.close();
+    },
+  };
 }

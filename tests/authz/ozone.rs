@@ -19,6 +19,7 @@ pub(crate) const OZONE: &[Row<5>] = &[
     ("POST", "/api/auth/password", [U, O, O, U, U]),
     ("POST", "/api/auth/register", [O, O, O, O, O]),
     ("GET", "/api/auth/user", [U, O, O, U, U]),
+    ("POST", "/api/auth/live", [U, O, O, U, U]),
     ("POST", "/api/handshake", [O, O, O, O, O]),
     ("POST", "/api/device/events", [U, U, U, U, O]),
     ("POST", "/api/iot", [U, U, U, U, O]),

@@ -79,7 +79,7 @@ pub(crate) async fn chromedriver() -> Driver {
     Driver { _child: child, url }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
     l.local_addr().unwrap().port()
 }
@@ -121,7 +121,7 @@ pub(crate) async fn wait_for(b: &Client, css: &str, within: Duration, what: &str
     if found.is_ok() {
         return;
     }
-    let shot = screenshot(b, "failed").await;
+    let shot = failed_shot(b).await;
     let text = match b.find(Locator::Css("body")).await {
         Ok(body) => body.text().await.unwrap_or_default(),
         Err(_) => String::new(),
@@ -141,7 +141,7 @@ pub(crate) async fn wait_text(b: &Client, css: &str, want: &str, within: Duratio
             return;
         }
         if Instant::now() >= deadline {
-            let shot = screenshot(b, "failed").await;
+            let shot = failed_shot(b).await;
             panic!(
                 "`{css}` reads {now:?}, not {want:?}, after {within:?}; screenshot {}",
                 shot.display()
@@ -157,16 +157,29 @@ pub(crate) async fn text(b: &Client, css: &str) -> String {
     el.text().await.expect("element text")
 }
 
-/// Saves a PNG of the window to `target/console/streetlight-{name}.png` and returns its path.
+/// Saves a PNG of the window to `target/console/{name}.png` and returns its path.
 pub(crate) async fn screenshot(b: &Client, name: &str) -> PathBuf {
     let dir = root().join("target/console");
     std::fs::create_dir_all(&dir).expect("target/console");
-    let file = match name {
-        "" => dir.join("streetlight.png"),
-        n => dir.join(format!("streetlight-{n}.png")),
-    };
+    let file = dir.join(format!("{name}.png"));
     let png = b.screenshot().await.expect("a screenshot");
     assert!(png.starts_with(b"\x89PNG"), "chromedriver sent no PNG");
     std::fs::write(&file, png).expect("write the screenshot");
     file
+}
+
+/// `{page}-failed`, the page being the console's route (`#/ozone` → `ozone`): what a failed
+/// wait saves its screenshot as, so each page's tests keep their own.
+async fn failed_shot(b: &Client) -> PathBuf {
+    let url = b
+        .current_url()
+        .await
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+    let page = url
+        .split_once("#/")
+        .map(|(_, r)| r.split('/').next().unwrap_or("").to_owned())
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "console".into());
+    screenshot(b, &format!("{page}-failed")).await
 }

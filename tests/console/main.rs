@@ -13,6 +13,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 mod browser;
+mod ozone;
 
 use browser::{browser, chromedriver, console_dist, screenshot, text, wait_for, wait_text};
 
@@ -251,7 +252,7 @@ async fn the_page_follows_rest_and_device_changes_live() {
         .await
         .unwrap();
     assert_eq!(marker, "first", "the page reloaded");
-    let shot = screenshot(&b, "").await;
+    let shot = screenshot(&b, "streetlight").await;
     println!("screenshot: {}", shot.display());
     b.close().await.unwrap();
 }
