@@ -116,6 +116,12 @@ pub fn binding_key(machine: i64, device_id: &str) -> Key {
     Key::new(machine_key(machine).pk, format!("{BINDINGS}{device_id}"))
 }
 
+/// A live ticket ([`crate::live`]), by its digest: the table never holds the ticket itself.
+pub fn ticket_key(ticket: &str) -> Key {
+    let digest = civic_auth::secret::digest(crate::APP.name, "live", ticket);
+    Key::new(format!("LIVE#{digest}"), "TICKET")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,10 +182,4 @@ mod tests {
             ]
         );
     }
-}
-
-/// A live ticket ([`crate::live`]), by its digest: the table never holds the ticket itself.
-pub fn ticket_key(ticket: &str) -> Key {
-    let digest = civic_auth::secret::digest(crate::APP.name, "live", ticket);
-    Key::new(format!("LIVE#{digest}"), "TICKET")
 }
