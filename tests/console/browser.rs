@@ -87,17 +87,8 @@ pub(crate) fn free_port() -> u16 {
 /// A headless Chromium session with the front-door test's flags and a fixed window size, so
 /// screenshots are comparable. chromedriver gives each session a fresh profile.
 pub(crate) async fn browser(driver: &Driver) -> Client {
-    let args = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1100,900",
-    ];
+    let mut args = civic_testkit::chromium::HEADLESS.to_vec();
+    args.push("--window-size=1100,900");
     let caps = json!({"goog:chromeOptions": {"args": args}});
     let serde_json::Value::Object(caps) = caps else {
         unreachable!()

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod authz;
+pub mod chromium;
 #[cfg(feature = "streams")]
 pub mod flaky;
 pub mod http;
