@@ -139,3 +139,33 @@ export function connectLiveTicketed({ ticket, onTicketError, retryMs = 2000, ...
     },
   };
 }
+
+/**
+ * REST first, live after. `refresh()` re-reads through `read` and hands the newest result to
+ * `onRead` (an older read that finishes last is dropped). Live messages that arrive while a
+ * read is in flight are held and applied after it, so a read that started before a change
+ * cannot overwrite the message that carried it. `onMessage` is the live handler to pass on.
+ */
+export function readThenLive({ read, onRead, apply, onError, isStopped }) {
+  let generation = 0;
+  let inflight = 0;
+  let held = [];
+  const refresh = async () => {
+    const mine = ++generation;
+    inflight += 1;
+    try {
+      const result = await read();
+      if (!isStopped() && mine === generation) onRead(result);
+    } catch (e) {
+      if (!isStopped()) onError(e);
+    } finally {
+      inflight -= 1;
+      if (inflight === 0 && !isStopped()) {
+        held.forEach(apply);
+        held = [];
+      }
+    }
+  };
+  const onMessage = (_topic, env) => (inflight ? held.push(env) : apply(env));
+  return { refresh, onMessage };
+}

@@ -71,7 +71,7 @@ pub const LIVE: &[&LiveScope] = &[&streetlight::live::LIVE, &ozone::live::LIVE];
 
 /// The binary of `scope`'s IoT Core custom authorizer (`civic_runtime::run_live_authorizer`).
 pub fn live_auth_binary(scope: &LiveScope) -> String {
-    format!("{}-live-auth", scope.app)
+    format!("{}-live-auth", scope.app.name)
 }
 
 pub fn find_live_auth(binary: &str) -> Option<&'static LiveScope> {

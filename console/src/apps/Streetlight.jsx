@@ -3,7 +3,7 @@
 // for operators and admins; everything follows the live feed without a reload.
 import { useCallback, useEffect, useState } from 'react';
 import { ApiError, call, callAllPages, config, tokenStore } from '../api.js';
-import { SeqFilter, connectLive, segment } from '../live.js';
+import { SeqFilter, connectLive, readThenLive, segment } from '../live.js';
 import { LightPlot } from './StreetlightPlot.jsx';
 
 const APP = 'streetlight';
@@ -65,9 +65,6 @@ function useCity(city, token, onError) {
   const [live, setLive] = useState({ state: 'off', note: '' });
   useEffect(() => {
     let stopped = false;
-    let generation = 0; // only the newest REST read is applied
-    let inflight = 0;
-    let held = []; // live messages that came during a REST read: applied after it
     const filter = new SeqFilter();
     setLights(new Map()); // another city's dots must not linger while this one loads
     setSummary(null);
@@ -75,25 +72,17 @@ function useCity(city, token, onError) {
       if (env.kind === 'light') setLights((m) => new Map(m).set(env.data.light_id, env.data));
       else if (env.kind === 'summary') setSummary(env.data);
     };
-    const refresh = async () => {
-      const mine = ++generation;
-      inflight += 1;
-      try {
-        const read = await readCity(city, token);
-        if (stopped || mine !== generation) return;
+    const { refresh, onMessage } = readThenLive({
+      read: () => readCity(city, token),
+      onRead: (read) => {
         setLights(new Map(read.lights.map((l) => [l.light_id, l])));
         setSummary(read.summary);
         for (const l of read.lights) filter.seed(lightTopic(city, l.light_id), l.version);
-      } catch (e) {
-        if (!stopped) onError(e);
-      } finally {
-        inflight -= 1;
-        if (inflight === 0 && !stopped) {
-          held.forEach(apply);
-          held = [];
-        }
-      }
-    };
+      },
+      apply,
+      onError,
+      isStopped: () => stopped,
+    });
     refresh();
     let conn = null;
     config()
@@ -107,7 +96,7 @@ function useCity(city, token, onError) {
           filter,
           onState: (state, note) => !stopped && setLive({ state, note: note ?? '' }),
           onSubscribed: () => !stopped && refresh(),
-          onMessage: (_topic, env) => (inflight ? held.push(env) : apply(env)),
+          onMessage,
         });
       })
       .catch((e) => setLive({ state: 'off', note: e.message }));

@@ -3,7 +3,7 @@
 // (`.../status`) sets online and last seen. The chart re-reads on `changes` (debounced).
 import { useEffect, useState } from 'react';
 import { call, config } from '../api.js';
-import { SeqFilter, connectLiveTicketed } from '../live.js';
+import { SeqFilter, connectLiveTicketed, readThenLive } from '../live.js';
 
 const APP = 'ozone';
 const FILTERS = [`${APP}/live/devices/+/events`, `${APP}/live/devices/+/status`];
@@ -64,9 +64,6 @@ export function useDevices(onError) {
   const [changes, setChanges] = useState(0);
   useEffect(() => {
     let stopped = false;
-    let generation = 0; // only the newest REST read is applied
-    let inflight = 0;
-    let held = []; // live messages that came during a REST read: applied after it
     let debounce = null;
     let settle = null;
     const filter = new SeqFilter();
@@ -79,23 +76,14 @@ export function useDevices(onError) {
       debounce = setTimeout(redraw, CHART_DEBOUNCE_MS);
       settle = setTimeout(redraw, CHART_DEBOUNCE_MS + CHART_SETTLE_MS);
     };
-    const refresh = async () => {
-      const mine = ++generation;
-      inflight += 1;
-      try {
-        const { body } = await call(APP, '/devices/all/', { cookies: true });
-        if (stopped || mine !== generation) return;
-        setDevices(new Map(body.map((d) => [d.device_id, { ...d, counted: d.last_seen }])));
-      } catch (e) {
-        if (!stopped) onError(e);
-      } finally {
-        inflight -= 1;
-        if (inflight === 0 && !stopped) {
-          held.forEach(apply);
-          held = [];
-        }
-      }
-    };
+    const { refresh, onMessage } = readThenLive({
+      read: async () => (await call(APP, '/devices/all/', { cookies: true })).body,
+      onRead: (body) =>
+        setDevices(new Map(body.map((d) => [d.device_id, { ...d, counted: d.last_seen }]))),
+      apply,
+      onError,
+      isStopped: () => stopped,
+    });
     refresh();
     let conn = null;
     config()
@@ -115,7 +103,7 @@ export function useDevices(onError) {
             refresh();
             setChanges((n) => n + 1);
           },
-          onMessage: (_topic, env) => (inflight ? held.push(env) : apply(env)),
+          onMessage,
         });
       })
       .catch((e) => setLive({ state: 'off', note: e.message }));

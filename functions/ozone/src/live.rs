@@ -30,7 +30,7 @@ use crate::{APP, State, User};
 pub const TICKET_TTL: i64 = 3600;
 
 pub const LIVE: LiveScope = LiveScope {
-    app: APP.name,
+    app: APP,
     authorizer: |p| live::authorizer(State::new(p), authorize),
 };
 

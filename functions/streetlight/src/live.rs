@@ -24,7 +24,7 @@ pub const SEQ: &str = "live_seq";
 
 /// Who may subscribe to what: see the module docs.
 pub const LIVE: LiveScope = LiveScope {
-    app: APP.name,
+    app: APP,
     authorizer: |p| live::authorizer(State::new(p), authorize),
 };
 

@@ -31,7 +31,7 @@ async fn ask(p: &Platform, token: &str) -> IoTCoreCustomAuthorizerResponse {
     let authorizer = (LIVE.authorizer)(p);
     let account = Account::of_function(ARN, None).unwrap();
     let now = civic_core::time::now().unix_timestamp();
-    decide(LIVE.app, &authorizer, connect(token), now, &account)
+    decide(LIVE.app.name, &authorizer, connect(token), now, &account)
         .await
         .unwrap()
 }

@@ -49,7 +49,7 @@ impl Web {
     ) -> Self {
         let scopes = scopes
             .iter()
-            .map(|s| (s.app, (s.authorizer)(platform)))
+            .map(|s| (s.app.name, (s.authorizer)(platform)))
             .collect();
         Self {
             broker,

@@ -128,7 +128,8 @@ pub type LiveAuthorizer = Arc<dyn Fn(String) -> AccessFuture + Send + Sync>;
 
 /// An app's live topics: who may read which. The MQTT user name is the app's name.
 pub struct LiveScope {
-    pub app: &'static str,
+    /// The app, whose name is the MQTT user name; its settings are checked at start-up.
+    pub app: crate::App,
     /// Built once per process.
     pub authorizer: fn(&Platform) -> LiveAuthorizer,
 }

@@ -31,6 +31,8 @@ pub const REFRESH_SECONDS: u32 = 300;
 /// the invocation, which IoT Core also treats as a refusal, and which shows in the logs.
 pub async fn run_live_authorizer(scope: &'static LiveScope) -> Result<(), Error> {
     init_tracing(true);
+    // A bad setting stops the cold start naming its variable, as in every other function.
+    (scope.app.config)()?;
     let platform = Platform::from_env().await?;
     let authorizer = (scope.authorizer)(&platform);
     let region = std::env::var("AWS_REGION").ok();
@@ -42,8 +44,9 @@ pub async fn run_live_authorizer(scope: &'static LiveScope) -> Result<(), Error>
                 let account = Account::of_function(&arn, region.as_deref())
                     .ok_or_else(|| Error::from(format!("not a function ARN: {arn:?}")))?;
                 let now = civic_core::time::now().unix_timestamp();
-                let answer = decide(scope.app, &authorizer, event.payload, now, &account).await?;
-                tracing::info!(app = scope.app, principal = ?answer.principal_id,
+                let answer =
+                    decide(scope.app.name, &authorizer, event.payload, now, &account).await?;
+                tracing::info!(app = scope.app.name, principal = ?answer.principal_id,
                     allowed = answer.is_authenticated, "live connection");
                 Ok::<_, Error>(answer)
             }
