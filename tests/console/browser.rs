@@ -148,6 +148,19 @@ pub(crate) async fn text(b: &Client, css: &str) -> String {
     el.text().await.expect("element text")
 }
 
+/// Ends a live test: the page was never reloaded (the marker set at its first load is still
+/// there), and its screenshot is saved as `target/console/{name}.png`.
+pub(crate) async fn finish(b: Client, name: &str) {
+    let marker = b
+        .execute("return window.__civicLoad ?? null;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(marker, "first", "the page reloaded");
+    let shot = screenshot(&b, name).await;
+    println!("screenshot: {}", shot.display());
+    b.close().await.unwrap();
+}
+
 /// Saves a PNG of the window to `target/console/{name}.png` and returns its path.
 pub(crate) async fn screenshot(b: &Client, name: &str) -> PathBuf {
     let dir = root().join("target/console");

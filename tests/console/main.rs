@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 mod browser;
 mod ozone;
 
-use browser::{browser, chromedriver, console_dist, screenshot, text, wait_for, wait_text};
+use browser::{browser, chromedriver, console_dist, finish, text, wait_for, wait_text};
 
 const BIN: &str = env!("CARGO_BIN_EXE_civic-local");
 const PASSWORD: &str = "console-pass-8812";
@@ -247,14 +247,7 @@ async fn the_page_follows_rest_and_device_changes_live() {
         let css = format!("[data-counter=\"{counter}\"]");
         wait_text(&b, &css, n, LIVE_WITHIN).await;
     }
-    let marker = b
-        .execute("return window.__civicLoad ?? null;", vec![])
-        .await
-        .unwrap();
-    assert_eq!(marker, "first", "the page reloaded");
-    let shot = screenshot(&b, "streetlight").await;
-    println!("screenshot: {}", shot.display());
-    b.close().await.unwrap();
+    finish(b, "streetlight").await;
 }
 
 /// SL002 reports `status` over MQTT on the device port, as its firmware would; returns once

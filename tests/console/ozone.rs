@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::browser::{
-    browser, chromedriver, console_dist, free_port, screenshot, text, wait_for, wait_text,
+    browser, chromedriver, console_dist, finish, free_port, text, wait_for, wait_text,
 };
 use crate::{BIN, LIVE_WITHIN};
 
@@ -184,14 +184,7 @@ async fn the_ozone_page_shows_devices_and_usage_and_follows_events_live() {
     )
     .await;
 
-    let marker = b
-        .execute("return window.__civicLoad ?? null;", vec![])
-        .await
-        .unwrap();
-    assert_eq!(marker, "first", "the page reloaded");
-    let shot = screenshot(&b, "ozone").await;
-    println!("screenshot: {}", shot.display());
-    b.close().await.unwrap();
+    finish(b, "ozone").await;
 }
 
 /// civic-local on `port` and `data_dir` (both kept across a restart), serving the console.

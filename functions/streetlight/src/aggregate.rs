@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 
 use civic_core::Result;
 use civic_store::stream::{Change, ChangeKind};
-use civic_store::{SK, Table, Update, VERSION};
+use civic_store::{Item, SK, Table, Update, VERSION};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -50,8 +50,9 @@ pub struct SummaryDelta {
 
 /// Applies a batch of the feed, each shard's records in order, exactly once
 /// ([`civic_core::feed::count`]), then stamps each changed city's `last_updated`. Returns the
-/// cities it stamped (keyed as the summary is), whose summaries are then published live.
-pub async fn apply(table: &dyn Table, changes: Vec<Change>) -> Result<Vec<String>> {
+/// summaries it stamped, as that write left them (keyed by city as the summary is), which are
+/// then published live without reading them again.
+pub async fn apply(table: &dyn Table, changes: Vec<Change>) -> Result<Vec<(String, Item)>> {
     // Keyed as the summary is, so lights that spell their city differently stamp it once.
     let mut last: BTreeMap<String, String> = BTreeMap::new();
     for (city, d) in changes.iter().filter_map(delta) {
@@ -61,14 +62,16 @@ pub async fn apply(table: &dyn Table, changes: Vec<Change>) -> Result<Vec<String
         }
     }
     civic_core::feed::count(table, changes, checkpoint_key, increments).await?;
-    for (city, at) in &last {
+    let mut stamped = Vec::with_capacity(last.len());
+    for (city, at) in last {
         // A time, not a count: a batch applied again sets it again, to a time just as recent.
         // One write per city per feed batch, as the counts are.
-        table
-            .update(Update::new(summary_key(city)).set("last_updated", at.clone()))
+        let summary = table
+            .update(Update::new(summary_key(&city)).set("last_updated", at))
             .await?;
+        stamped.push((city, summary));
     }
-    Ok(last.into_keys().collect())
+    Ok(stamped)
 }
 
 /// The city and delta a record's light write made, if it made one (an insert or a modify of

@@ -87,8 +87,9 @@ pub const AGGREGATOR: StreamFunction = StreamFunction {
         let (p, table) = (p.clone(), p.table(APP.name));
         Box::pin(async move {
             let records = changes.len();
-            let cities = aggregate::apply(table.as_ref(), changes).await?;
-            live::summaries(&p, table.as_ref(), cities).await;
+            for (city, summary) in aggregate::apply(table.as_ref(), changes).await? {
+                live::summary(&p, &city, summary).await;
+            }
             Ok(serde_json::json!({ "records": records }))
         })
     },

@@ -12,7 +12,7 @@
 use civic_auth::TokenKind;
 use civic_core::live::{self, LiveAccess, LiveScope, segment};
 use civic_core::{Error, Platform, Result};
-use civic_store::Table;
+use civic_store::{Item, Table};
 use serde_json::Value;
 
 use crate::keys::summary_key;
@@ -60,22 +60,24 @@ pub async fn light(p: &Platform, light: &Light, version: i64) {
     p.live(APP.name).send(&path, "light", version, light).await;
 }
 
-/// Publishes each city's summary as stored now (one `GetItem` per city).
-pub async fn summaries(p: &Platform, table: &dyn Table, cities: impl IntoIterator<Item = String>) {
-    for city in cities {
-        match table.get(&summary_key(&city)).await {
-            Ok(Some(item)) => {
-                let seq = item.get(SEQ).and_then(Value::as_i64).unwrap_or(0);
-                match civic_core::item::from_item::<Summary>(item) {
-                    Ok(summary) => {
-                        let path = format!("{}/summary", city_path(&city));
-                        p.live(APP.name).send(&path, "summary", seq, &summary).await;
-                    }
-                    Err(e) => tracing::error!(city, error = %e, "a city summary does not decode"),
-                }
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(city, error = %e, "reading a summary to publish it"),
+/// Publishes a city's summary as a write of it returned it.
+pub async fn summary(p: &Platform, city: &str, item: Item) {
+    let seq = item.get(SEQ).and_then(Value::as_i64).unwrap_or(0);
+    match civic_core::item::from_item::<Summary>(item) {
+        Ok(summary) => {
+            let path = format!("{}/summary", city_path(city));
+            p.live(APP.name).send(&path, "summary", seq, &summary).await;
         }
+        Err(e) => tracing::error!(city, error = %e, "a city summary does not decode"),
+    }
+}
+
+/// Publishes a city's summary as stored now (one `GetItem`): after an inline change, whose
+/// transaction returns nothing.
+pub async fn read_summary(p: &Platform, table: &dyn Table, city: &str) {
+    match table.get(&summary_key(city)).await {
+        Ok(Some(item)) => summary(p, city, item).await,
+        Ok(None) => {}
+        Err(e) => tracing::warn!(city, error = %e, "reading a summary to publish it"),
     }
 }

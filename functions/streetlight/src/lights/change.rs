@@ -60,7 +60,7 @@ pub(super) async fn change_status(s: &State, light_id: &str, change: Change) -> 
     let (light, version) = changed;
     crate::live::light(&s.platform, &light, version).await;
     if mode == Mode::Inline {
-        crate::live::summaries(&s.platform, table, [light.city.clone()]).await;
+        crate::live::read_summary(&s.platform, table, &light.city).await;
     }
     Ok(light)
 }
