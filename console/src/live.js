@@ -7,6 +7,7 @@
 // offline are gone: clean session, QoS 0); per entity (its topic), drop a message whose seq is
 // not above the last one applied, since a re-read or a reordered delivery may have overtaken it.
 import mqtt from 'mqtt';
+import { config } from './api.js';
 
 /**
  * One topic level from a name (a city, an id): `/`, `+`, `#`, `%` and spaces percent-encoded,
@@ -168,4 +169,50 @@ export function readThenLive({ read, onRead, apply, onError, isStopped }) {
   };
   const onMessage = (_topic, env) => (inflight ? held.push(env) : apply(env));
   return { refresh, onMessage };
+}
+
+/**
+ * One view's live data, the whole client rule: `read()` through REST, then the feed
+ * (`readThenLive` over `connectLive` with `token`, or over `connectLiveTicketed` when `ticket`
+ * is given), re-reading after every (re)subscribe. `onRead(result, filter)` may seed the
+ * filter with the versions it read. No callback runs after `close()`. Returns `{close}`.
+ */
+export function startLive({ app, token, ticket, filters, read, onRead, apply, onError, onState, onSubscribed }) {
+  let stopped = false;
+  const filter = new SeqFilter();
+  const { refresh, onMessage } = readThenLive({
+    read,
+    onRead: (result) => onRead(result, filter),
+    apply,
+    onError,
+    isStopped: () => stopped,
+  });
+  refresh();
+  let conn = null;
+  const options = {
+    app,
+    filters,
+    filter,
+    onMessage,
+    onState: (state, note) => !stopped && onState(state, note ?? ''),
+    onSubscribed: () => {
+      if (stopped) return;
+      refresh();
+      onSubscribed?.();
+    },
+  };
+  config()
+    .then((cfg) => {
+      if (stopped) return;
+      conn = ticket
+        ? connectLiveTicketed({ ...options, url: cfg.mqtt, ticket, onTicketError: (e) => !stopped && onError(e) })
+        : connectLive({ ...options, url: cfg.mqtt, token });
+    })
+    .catch((e) => !stopped && onState('off', e.message));
+  return {
+    close: () => {
+      stopped = true;
+      conn?.close();
+    },
+  };
 }

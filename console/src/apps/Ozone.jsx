@@ -3,10 +3,16 @@
 // (a live ticket as the MQTT password) keeps both current without a reload.
 import { useCallback, useEffect, useState } from 'react';
 import { ApiError, call } from '../api.js';
+import { USERNAME_FIELDS, SignIn } from '../SignIn.jsx';
 import { UsageChart } from './OzoneChart.jsx';
 import { useDevices } from './ozoneLive.js';
 
 export const APP = 'ozone';
+
+async function login(values) {
+  const { body } = await call(APP, '/auth/login/', { method: 'POST', body: values, cookies: true });
+  return body.user;
+}
 
 export default function Ozone() {
   // undefined: asking the server whether the cookie still holds a session.
@@ -26,39 +32,8 @@ export default function Ozone() {
     signOut();
   };
   if (user === undefined) return <main><h1>Ozone</h1><p>Loading…</p></main>;
-  if (!user) return <SignIn onSignedIn={setUser} notice={notice} />;
+  if (!user) return <SignIn title="Ozone" fields={USERNAME_FIELDS} login={login} onSignedIn={setUser} notice={notice} />;
   return <Fleet user={user} onSignOut={signOut} onLogOut={logOut} />;
-}
-
-function SignIn({ onSignedIn, notice }) {
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (ev) => {
-    ev.preventDefault();
-    const form = new FormData(ev.currentTarget);
-    setBusy(true);
-    try {
-      const body = { username: form.get('username'), password: form.get('password') };
-      const { body: res } = await call(APP, '/auth/login/', { method: 'POST', body, cookies: true });
-      onSignedIn(res.user);
-    } catch (e) {
-      setError(e instanceof ApiError ? `${e.status}: ${e.message}` : e.message);
-    } finally {
-      setBusy(false);
-    }
-  };
-  return (
-    <main>
-      <h1>Ozone</h1>
-      {notice && <p className="error">{notice}</p>}
-      <form id="signin" className="inline" onSubmit={submit}>
-        <label>Username<input id="username" name="username" autoComplete="username" required /></label>
-        <label>Password<input id="password" name="password" type="password" autoComplete="current-password" required /></label>
-        <button id="signin-submit" type="submit" disabled={busy}>Sign in</button>
-      </form>
-      {error && <p id="signin-error" className="error" role="alert">{error}</p>}
-    </main>
-  );
 }
 
 function Fleet({ user, onSignOut, onLogOut }) {

@@ -2,13 +2,19 @@
 // (no map tiles: the console must work offline and in tests), its summary counters, and on/off
 // for operators and admins; everything follows the live feed without a reload.
 import { useCallback, useEffect, useState } from 'react';
-import { ApiError, call, callAllPages, config, tokenStore } from '../api.js';
-import { SeqFilter, connectLive, readThenLive, segment } from '../live.js';
+import { ApiError, call, callAllPages, tokenStore } from '../api.js';
+import { segment, startLive } from '../live.js';
+import { EMAIL_FIELDS, SignIn } from '../SignIn.jsx';
 import { LightPlot } from './StreetlightPlot.jsx';
 
 const APP = 'streetlight';
 const session = tokenStore(APP);
 const CONTROLLERS = ['operator', 'admin'];
+
+async function login(values) {
+  const { body } = await call(APP, '/auth/login', { method: 'POST', body: values });
+  return { token: body.data.token, user: body.data.user };
+}
 
 export default function Streetlight() {
   const [current, setCurrent] = useState(session.get);
@@ -23,39 +29,8 @@ export default function Streetlight() {
     setNotice(reason ?? null);
     setCurrent(null);
   }, []);
-  if (!current) return <SignIn onSignedIn={signIn} notice={notice} />;
+  if (!current) return <SignIn title="Streetlight" fields={EMAIL_FIELDS} login={login} onSignedIn={signIn} notice={notice} />;
   return <City session={current} onSignOut={signOut} />;
-}
-
-function SignIn({ onSignedIn, notice }) {
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (ev) => {
-    ev.preventDefault();
-    const form = new FormData(ev.currentTarget);
-    setBusy(true);
-    try {
-      const body = { email: form.get('email'), password: form.get('password') };
-      const { body: res } = await call(APP, '/auth/login', { method: 'POST', body });
-      onSignedIn({ token: res.data.token, user: res.data.user });
-    } catch (e) {
-      setError(e instanceof ApiError ? `${e.status}: ${e.message}` : e.message);
-    } finally {
-      setBusy(false);
-    }
-  };
-  return (
-    <main>
-      <h1>Streetlight</h1>
-      {notice && <p className="error">{notice}</p>}
-      <form id="signin" className="inline" onSubmit={submit}>
-        <label>Email<input id="email" name="email" type="email" autoComplete="username" required /></label>
-        <label>Password<input id="password" name="password" type="password" autoComplete="current-password" required /></label>
-        <button id="signin-submit" type="submit" disabled={busy}>Sign in</button>
-      </form>
-      {error && <p id="signin-error" className="error" role="alert">{error}</p>}
-    </main>
-  );
 }
 
 /** One city's lights (by light_id) and summary, from REST and then the live feed. */
@@ -64,46 +39,26 @@ function useCity(city, token, onError) {
   const [summary, setSummary] = useState(null);
   const [live, setLive] = useState({ state: 'off', note: '' });
   useEffect(() => {
-    let stopped = false;
-    const filter = new SeqFilter();
     setLights(new Map()); // another city's dots must not linger while this one loads
     setSummary(null);
-    const apply = (env) => {
-      if (env.kind === 'light') setLights((m) => new Map(m).set(env.data.light_id, env.data));
-      else if (env.kind === 'summary') setSummary(env.data);
-    };
-    const { refresh, onMessage } = readThenLive({
+    const feed = startLive({
+      app: APP,
+      token,
+      filters: [`${APP}/live/cities/${cityLevel(city)}/#`],
       read: () => readCity(city, token),
-      onRead: (read) => {
+      onRead: (read, filter) => {
         setLights(new Map(read.lights.map((l) => [l.light_id, l])));
         setSummary(read.summary);
         for (const l of read.lights) filter.seed(lightTopic(city, l.light_id), l.version);
       },
-      apply,
+      apply: (env) => {
+        if (env.kind === 'light') setLights((m) => new Map(m).set(env.data.light_id, env.data));
+        else if (env.kind === 'summary') setSummary(env.data);
+      },
       onError,
-      isStopped: () => stopped,
+      onState: (state, note) => setLive({ state, note }),
     });
-    refresh();
-    let conn = null;
-    config()
-      .then((cfg) => {
-        if (stopped) return;
-        conn = connectLive({
-          url: cfg.mqtt,
-          app: APP,
-          token,
-          filters: [`${APP}/live/cities/${cityLevel(city)}/#`],
-          filter,
-          onState: (state, note) => !stopped && setLive({ state, note: note ?? '' }),
-          onSubscribed: () => !stopped && refresh(),
-          onMessage,
-        });
-      })
-      .catch((e) => setLive({ state: 'off', note: e.message }));
-    return () => {
-      stopped = true;
-      conn?.close();
-    };
+    return feed.close;
   }, [city, token, onError]);
   return { lights, setLights, summary, live };
 }

@@ -2,8 +2,8 @@
 // (`ozone/live/devices/{id}/events`) counts on its device and marks it online; each contact
 // (`.../status`) sets online and last seen. The chart re-reads on `changes` (debounced).
 import { useEffect, useState } from 'react';
-import { call, config } from '../api.js';
-import { SeqFilter, connectLiveTicketed, readThenLive } from '../live.js';
+import { call } from '../api.js';
+import { startLive } from '../live.js';
 
 const APP = 'ozone';
 const FILTERS = [`${APP}/live/devices/+/events`, `${APP}/live/devices/+/status`];
@@ -66,7 +66,6 @@ export function useDevices(onError) {
     let stopped = false;
     let debounce = null;
     let settle = null;
-    const filter = new SeqFilter();
     const apply = (env) => {
       setDevices((m) => applyMessage(m, env));
       if (env.kind !== 'event') return;
@@ -76,42 +75,24 @@ export function useDevices(onError) {
       debounce = setTimeout(redraw, CHART_DEBOUNCE_MS);
       settle = setTimeout(redraw, CHART_DEBOUNCE_MS + CHART_SETTLE_MS);
     };
-    const { refresh, onMessage } = readThenLive({
+    const feed = startLive({
+      app: APP,
+      ticket,
+      filters: FILTERS,
       read: async () => (await call(APP, '/devices/all/', { cookies: true })).body,
       onRead: (body) =>
         setDevices(new Map(body.map((d) => [d.device_id, { ...d, counted: d.last_seen }]))),
       apply,
       onError,
-      isStopped: () => stopped,
+      onState: (state, note) => setLive({ state, note }),
+      // Messages sent while disconnected are gone: the feed re-reads; redraw the chart too.
+      onSubscribed: () => setChanges((n) => n + 1),
     });
-    refresh();
-    let conn = null;
-    config()
-      .then((cfg) => {
-        if (stopped) return;
-        conn = connectLiveTicketed({
-          url: cfg.mqtt,
-          app: APP,
-          ticket,
-          onTicketError: (e) => !stopped && onError(e),
-          filters: FILTERS,
-          filter,
-          onState: (state, note) => !stopped && setLive({ state, note: note ?? '' }),
-          // Messages sent while disconnected are gone: re-read, and redraw the chart.
-          onSubscribed: () => {
-            if (stopped) return;
-            refresh();
-            setChanges((n) => n + 1);
-          },
-          onMessage,
-        });
-      })
-      .catch((e) => setLive({ state: 'off', note: e.message }));
     return () => {
       stopped = true;
       clearTimeout(debounce);
       clearTimeout(settle);
-      conn?.close();
+      feed.close();
     };
   }, [onError]);
   return { devices, live, changes };
