@@ -13,7 +13,7 @@ pub const APPS: &[&[Function]] = &[
 ];
 
 /// Functions driven by EventBridge schedules.
-pub const JOBS: &[&[Scheduled]] = &[occupancy::JOBS];
+pub const JOBS: &[&[Scheduled]] = &[occupancy::JOBS, ozone::JOBS];
 
 pub fn all() -> impl Iterator<Item = &'static Function> {
     APPS.iter().flat_map(|fs| fs.iter())

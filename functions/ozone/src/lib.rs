@@ -128,6 +128,8 @@ pub const AGGREGATOR: StreamFunction = StreamFunction {
 };
 /// Every change-feed consumer of this app.
 pub const STREAMS: &[StreamFunction] = &[AGGREGATOR];
+/// Every scheduled function of this app.
+pub const JOBS: &[civic_core::Scheduled] = &[live::SWEEP];
 
 fn router(p: &Platform, routes: OpenApiRouter<State>) -> OpenApiRouter {
     let state = State::new(p);
@@ -142,7 +144,7 @@ fn router(p: &Platform, routes: OpenApiRouter<State>) -> OpenApiRouter {
 /// origins (`CSRF_TRUSTED_ORIGINS`) may, with cookies. None configured: no CORS at all.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Civic Ozone Telemetry API", version = "1.0.0", description = "Live updates: MQTT over WebSocket (civic-local: `/mqtt`; AWS: IoT Core WSS with the app's live authorizer), user name `ozone`, password a live ticket from `POST /api/auth/live/`. Topics: `ozone/live/devices/{deviceId}/events` (kind `event`, data: the stored event, seq: its receipt stamp) and `ozone/live/devices/{deviceId}/status` (kind `status`, data: `{device_id, online, last_seen}`). Envelope: `{v, app, kind, seq, at, data}`. After reconnecting, re-read here and drop messages whose seq is not newer."),
+    info(title = "Civic Ozone Telemetry API", version = "1.0.0", description = "Live updates: MQTT over WebSocket (civic-local: `/mqtt`; AWS: IoT Core WSS with the app's live authorizer), user name `ozone`, password a live ticket from `POST /api/auth/live/`. Topics: `ozone/live/devices/{deviceId}/events` (kind `event`, data: the stored event, seq: its receipt stamp) and `ozone/live/devices/{deviceId}/status` (kind `status`, data: `{device_id, online, last_seen}`: online on each contact, offline within a minute of the device leaving the online window, with seq one above its last event's). Envelope: `{v, app, kind, seq, at, data}`. After reconnecting, re-read here and drop messages whose seq is not newer."),
     modifiers(&SecuritySchemes),
     tags((name = "auth", description = "Cookie sessions"), (name = "devices", description = "Device gateway: handshake, ingest, device admin"),
         (name = "data"), (name = "outlets"), (name = "machines"), (name = "analytics"))

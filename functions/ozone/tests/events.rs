@@ -347,3 +347,79 @@ async fn a_live_ticket_passes_the_iot_core_authorizer() {
         assert!(!ask(refused).await.unwrap().is_authenticated, "{refused}");
     }
 }
+
+/// What the platform published: `(topic, payload)`.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<(String, Value)>>);
+
+#[async_trait::async_trait]
+impl civic_iot::Publisher for Recorder {
+    async fn publish(&self, topic: &str, payload: &Value) -> Result<(), civic_iot::PublishError> {
+        let sent = (topic.to_owned(), payload.clone());
+        self.0.lock().unwrap().push(sent);
+        Ok(())
+    }
+}
+
+impl Recorder {
+    fn take(&self) -> Vec<(String, Value)> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+/// The scheduled sweep tells live pages, once its window passes, that a device went quiet:
+/// after the event's `online: true` (a higher seq), not while it is still online, and not
+/// again once its contact has left the sweep's look-back.
+#[tokio::test]
+async fn the_offline_sweep_publishes_devices_that_went_quiet() {
+    let schedule: Value = serde_json::from_str(&text("ozone-live-sweep")).unwrap();
+    assert_eq!(schedule["detail-type"], "Scheduled Event");
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let p = platform(dir.path()).with_publisher(recorder.clone());
+    let cookie = admin_session(&p).await;
+    let token = device_token(&p, &cookie).await;
+    let gateway = bearer(event("ozone-gateway"), &token);
+    assert_eq!(call(&ozone::GATEWAY, &p, gateway).await.0, StatusCode::OK);
+    let sent = recorder.take();
+    let online = sent
+        .iter()
+        .find(|(t, _)| t == "ozone/live/devices/esp32-001/status")
+        .expect("the event's contact was published");
+    assert_eq!(online.1["data"]["online"], true);
+
+    let s = || ozone::State::new(&p);
+    let window = chrono::Duration::seconds(s().config.online_secs);
+    let heard = ozone::now();
+    let report = ozone::live::sweep(s(), heard).await.unwrap();
+    assert_eq!((report, recorder.take().len()), (json!({"offline": 0}), 0));
+
+    let quiet = heard + window + chrono::Duration::seconds(30);
+    let report = ozone::live::sweep(s(), quiet).await.unwrap();
+    assert_eq!(report, json!({"offline": 1}));
+    let sent = recorder.take();
+    assert_eq!(sent.len(), 1);
+    let (topic, msg) = &sent[0];
+    assert_eq!(topic, "ozone/live/devices/esp32-001/status");
+    assert_eq!(
+        (
+            &msg["kind"],
+            &msg["data"]["online"],
+            &msg["data"]["device_id"]
+        ),
+        (&json!("status"), &json!(false), &json!("esp32-001"))
+    );
+    // The device listing's last contact (milliseconds) in the second the event was heard.
+    let second = online.1["data"]["last_seen"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches('Z');
+    let last_seen = msg["data"]["last_seen"].as_str().unwrap();
+    assert!(last_seen.starts_with(second), "{last_seen} vs {second}");
+    let (before, after) = (online.1["seq"].as_i64(), msg["seq"].as_i64());
+    assert_eq!(after, before.map(|s| s + 1), "offline follows online");
+
+    let long_after = quiet + chrono::Duration::minutes(10);
+    let report = ozone::live::sweep(s(), long_after).await.unwrap();
+    assert_eq!(report, json!({"offline": 0}));
+}

@@ -88,7 +88,7 @@ pub const CERTIFICATE: &str = "iot_certificate";
 /// The device item's attribute holding its [`LegacyIngest`] decision.
 pub const LEGACY_INGEST: &str = "legacy_ingest";
 /// The device item's attribute holding its last event's receipt stamp.
-pub(super) const LAST_RECEIPT: &str = "last_receipt";
+pub const LAST_RECEIPT: &str = "last_receipt";
 
 /// A stored device with what the API never shows.
 pub struct DeviceRecord {

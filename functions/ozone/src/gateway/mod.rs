@@ -21,11 +21,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::State;
 
-use self::device::LAST_RECEIPT;
 pub(crate) use self::device::attribute;
 pub use self::device::{
-    CERTIFICATE, Certificate, Device, DeviceRecord, LEGACY_INGEST, LegacyIngest, TOKEN_DIGEST,
-    touch,
+    CERTIFICATE, Certificate, Device, DeviceRecord, LAST_RECEIPT, LEGACY_INGEST, LegacyIngest,
+    TOKEN_DIGEST, touch,
 };
 pub use self::events::{Ack, DeviceEvent, Sender, accept_event, device_message};
 use self::handshake::contact;
