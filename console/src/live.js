@@ -204,9 +204,11 @@ export function startLive({ app, token, ticket, filters, read, onRead, apply, on
   config()
     .then((cfg) => {
       if (stopped) return;
+      // On AWS each app has its own URL (its custom authorizer's name is in the query).
+      const url = cfg.apps?.[app]?.mqtt ?? cfg.mqtt;
       conn = ticket
-        ? connectLiveTicketed({ ...options, url: cfg.mqtt, ticket, onTicketError: (e) => !stopped && onError(e) })
-        : connectLive({ ...options, url: cfg.mqtt, token });
+        ? connectLiveTicketed({ ...options, url, ticket, onTicketError: (e) => !stopped && onError(e) })
+        : connectLive({ ...options, url, token });
     })
     .catch((e) => !stopped && onState('off', e.message));
   return {
