@@ -52,11 +52,70 @@ export function tokenStore(app) {
 }
 
 /**
+ * Whether a JWT should be renewed before use: less than a minute left, or a quarter of its
+ * lifetime when it is short-lived (clocks differ a little). `false` when it does not say.
+ */
+function dueForRenewal(token) {
+  try {
+    const claims = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
+    if (typeof claims.exp !== 'number') return false;
+    const lifetime = typeof claims.iat === 'number' ? claims.exp - claims.iat : Infinity;
+    return claims.exp - Date.now() / 1000 < Math.min(60, lifetime / 4);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A signed-in app's tokens in this tab (`{token, refresh, user}`), kept fresh: `token()`
+ * resolves to an access token that is not about to expire, renewing it first through `renew(session)`
+ * (the app's refresh call, resolving to the new `{token, refresh?}`), one renewal at a time
+ * since refresh tokens are single-use. Without a refresh token it gives what it has, and the
+ * API's 401 sends the user back to the sign-in form.
+ */
+export function tokenSession(app, renew) {
+  const store = tokenStore(app);
+  let pending = null;
+  const refresh = () => {
+    pending ??= (async () => {
+      const current = store.get();
+      if (!current?.refresh) throw new ApiError(401, 'Signed out');
+      const next = { ...current, ...(await renew(current)) };
+      store.set(next);
+      return next.token;
+    })().finally(() => {
+      pending = null;
+    });
+    return pending;
+  };
+  const token = async () => {
+    const current = store.get();
+    if (!current) throw new ApiError(401, 'Signed out');
+    if (current.refresh && dueForRenewal(current.token)) return refresh();
+    return current.token;
+  };
+  return { ...store, token, refresh };
+}
+
+/** `call` with a `tokenSession`: a 401 renews the token once and tries again. */
+async function callAs(session, app, path, options) {
+  try {
+    return await call(app, path, { ...options, token: await session.token() });
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 401 && session.get()?.refresh)) throw e;
+    const token = await session.refresh().catch(() => Promise.reject(e));
+    return call(app, path, { ...options, token });
+  }
+}
+
+/**
  * Calls `path` (after the app's base URL) and returns `{body, headers}`; any non-2xx answer
  * throws an ApiError carrying the app's message. `cookies: true` sends the app's session
- * cookie (Ozone's sessions are `HttpOnly` cookies, which script never sees).
+ * cookie (Ozone's sessions are `HttpOnly` cookies, which script never sees). `session` (a
+ * `tokenSession`) instead of `token` keeps the token fresh.
  */
-export async function call(app, path, { method = 'GET', body, token, cookies = false } = {}) {
+export async function call(app, path, { method = 'GET', body, token, session, cookies = false } = {}) {
+  if (session) return callAs(session, app, path, { method, body, cookies });
   const cfg = await config();
   const base = cfg.apps?.[app]?.api;
   if (!base) throw new Error(`config.json has no API for ${app}`);

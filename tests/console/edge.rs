@@ -26,7 +26,11 @@ fn run_function(code: &str, uris: &[&str]) -> Vec<String> {
         .args(["-e", script, code, &uris])
         .output()
         .expect("node (./scripts/console-build installs it)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -87,7 +91,11 @@ fn each_apps_path_reaches_its_own_api() {
 
 fn title_case(name: &str) -> String {
     let mut c = name.chars();
-    c.next().map(|f| f.to_ascii_uppercase()).into_iter().chain(c).collect()
+    c.next()
+        .map(|f| f.to_ascii_uppercase())
+        .into_iter()
+        .chain(c)
+        .collect()
 }
 
 /// `scripts/console-deploy` against a stand-in `aws` (the stack's outputs, the IoT endpoint,
@@ -123,15 +131,26 @@ esac
     std::fs::write(&aws, fake).unwrap();
     Command::new("chmod").arg("+x").arg(&aws).status().unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/console-deploy");
-    let path = format!("{}:{}", dir.path().display(), std::env::var("PATH").unwrap());
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap()
+    );
     let out = Command::new(script)
         .arg("civic")
         .env("PATH", path)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("https://d111.cloudfront.net/console/"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("https://d111.cloudfront.net/console/"),
+        "{stdout}"
+    );
 
     for file in ["index.html", "app.js", "app.css"] {
         assert!(bucket.join(file).is_file(), "{file} uploaded");

@@ -36,8 +36,13 @@ struct Fixture {
 
 impl Fixture {
     async fn start() -> Self {
+        Self::start_env(&[]).await
+    }
+
+    async fn start_env(env: &[(&str, &str)]) -> Self {
         let dist = console_dist();
-        let server = LocalServer::start(BIN, &["--console-dir", dist.to_str().unwrap()]).await;
+        let args = ["--console-dir", dist.to_str().unwrap()];
+        let server = LocalServer::start_env(BIN, &args, env).await;
         let http = reqwest::Client::new();
         let admin = register(&http, &server, "admin", None, None).await;
         let operator = register(&http, &server, "opal", Some("operator"), Some(&admin)).await;
@@ -249,6 +254,76 @@ async fn the_page_follows_rest_and_device_changes_live() {
         wait_text(&b, &css, n, LIVE_WITHIN).await;
     }
     finish(b, "streetlight").await;
+}
+
+/// With access tokens of 6 s (an hour by default), the page renews its token through the
+/// refresh token, before its REST calls and before each live connection (the feed ends a
+/// connection when its token expires): long after the first token expired, the user is still
+/// signed in, changes still arrive live, and the page's own control still works.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_renews_its_token_and_stays_live() {
+    let f = Fixture::start_env(&[("ACCESS_TOKEN_TTL_SECS", "6")]).await;
+    let driver = chromedriver().await;
+    let b = browser(&driver).await;
+    f.sign_in(&b, "opal@example.com", PASSWORD).await;
+    let within = Duration::from_secs(10);
+    wait_for(&b, &dot("SL001", "off"), within, "SL001's dot").await;
+    b.execute("window.__civicLoad = 'first'; return null;", vec![])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(8)).await; // the first token is gone
+    wait_for(&b, "[data-live=\"on\"]", within, "live again").await;
+
+    let login = json!({"email": "opal@example.com", "password": PASSWORD});
+    let res = call(
+        &f.http,
+        &f.server,
+        Method::POST,
+        "/streetlight/api/auth/login",
+        Auth::None,
+        login,
+    )
+    .await;
+    let operator = res["data"]["token"].as_str().unwrap().to_owned();
+    let report = json!({"lightId": "SL001", "status": "error", "errorDetails": "Bulb failed"});
+    f.post("/lights/update-status", &operator, report).await;
+    wait_for(
+        &b,
+        &dot("SL001", "error"),
+        LIVE_WITHIN,
+        "SL001 in error, live",
+    )
+    .await;
+
+    let off = "button[data-control=\"off\"][data-for=\"SL002\"]";
+    b.find(Locator::Css(off))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &b,
+        &dot("SL002", "off"),
+        LIVE_WITHIN,
+        "SL002 off from the page",
+    )
+    .await;
+    assert!(
+        b.find(Locator::Css("#signin")).await.is_err(),
+        "still signed in"
+    );
+    let state = b
+        .execute(
+            "return [window.__civicLoad, performance.getEntriesByType('resource')\
+             .filter((e) => e.name.endsWith('/auth/refresh')).length];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(state[0], "first", "no reload");
+    assert!(state[1].as_i64().unwrap() >= 1, "renewed: {state}");
+    b.close().await.unwrap();
 }
 
 /// SL002 reports `status` over MQTT on the device port, as its firmware would; returns once

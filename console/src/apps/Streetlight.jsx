@@ -2,18 +2,22 @@
 // (no map tiles: the console must work offline and in tests), its summary counters, and on/off
 // for operators and admins; everything follows the live feed without a reload.
 import { useCallback, useEffect, useState } from 'react';
-import { ApiError, call, callAllPages, tokenStore } from '../api.js';
+import { ApiError, call, callAllPages, tokenSession } from '../api.js';
 import { segment, startLive } from '../live.js';
 import { EMAIL_FIELDS, SignIn } from '../SignIn.jsx';
 import { LightPlot } from './StreetlightPlot.jsx';
 
 const APP = 'streetlight';
-const session = tokenStore(APP);
+/** The tab's tokens; an access token lasts an hour, a refresh token renews it (once each). */
+const session = tokenSession(APP, async ({ refresh }) => {
+  const { body } = await call(APP, '/auth/refresh', { method: 'POST', body: { refreshToken: refresh } });
+  return { token: body.data.token, refresh: body.data.refreshToken };
+});
 const CONTROLLERS = ['operator', 'admin'];
 
 async function login(values) {
   const { body } = await call(APP, '/auth/login', { method: 'POST', body: values });
-  return { token: body.data.token, user: body.data.user };
+  return { token: body.data.token, refresh: body.data.refreshToken, user: body.data.user };
 }
 
 export default function Streetlight() {
@@ -30,11 +34,11 @@ export default function Streetlight() {
     setCurrent(null);
   }, []);
   if (!current) return <SignIn title="Streetlight" fields={EMAIL_FIELDS} login={login} onSignedIn={signIn} notice={notice} />;
-  return <City session={current} onSignOut={signOut} />;
+  return <City user={current.user} onSignOut={signOut} />;
 }
 
 /** One city's lights (by light_id) and summary, from REST and then the live feed. */
-function useCity(city, token, onError) {
+function useCity(city, onError) {
   const [lights, setLights] = useState(() => new Map());
   const [summary, setSummary] = useState(null);
   const [live, setLive] = useState({ state: 'off', note: '' });
@@ -43,9 +47,9 @@ function useCity(city, token, onError) {
     setSummary(null);
     const feed = startLive({
       app: APP,
-      token,
+      ticket: session.token,
       filters: [`${APP}/live/cities/${cityLevel(city)}/#`],
-      read: () => readCity(city, token),
+      read: () => readCity(city),
       onRead: (read, filter) => {
         setLights(new Map(read.lights.map((l) => [l.light_id, l])));
         setSummary(read.summary);
@@ -59,7 +63,7 @@ function useCity(city, token, onError) {
       onState: (state, note) => setLive({ state, note }),
     });
     return feed.close;
-  }, [city, token, onError]);
+  }, [city, onError]);
   return { lights, setLights, summary, live };
 }
 
@@ -73,11 +77,11 @@ function lightTopic(city, lightId) {
 }
 
 /** Every light of `city` and its summary (none yet: 404, shown as zeros). */
-async function readCity(city, token) {
+async function readCity(city) {
   const q = `?city=${encodeURIComponent(city)}`;
-  const lights = await callAllPages(APP, `/lights/list${q}`, { token });
+  const lights = await callAllPages(APP, `/lights/list${q}`, { session });
   try {
-    const { body } = await call(APP, `/lights/summary${q}`, { token });
+    const { body } = await call(APP, `/lights/summary${q}`, { session });
     return { lights, summary: body.data };
   } catch (e) {
     if (e instanceof ApiError && e.status === 404) return { lights, summary: null };
@@ -85,19 +89,19 @@ async function readCity(city, token) {
   }
 }
 
-function City({ session: { token, user }, onSignOut }) {
+function City({ user, onSignOut }) {
   const [city, setCity] = useState(user.city);
   const [error, setError] = useState(null);
-  // A 401 means the token expired or was revoked: back to the sign-in form, saying why.
+  // A 401 means the session ended (revoked, or the refresh token expired): back to the sign-in form, saying why.
   const onError = useCallback(
     (e) => (e instanceof ApiError && e.status === 401 ? onSignOut(e.message) : setError(e.message)),
     [onSignOut],
   );
-  const { lights, setLights, summary, live } = useCity(city, token, onError);
+  const { lights, setLights, summary, live } = useCity(city, onError);
   const canControl = CONTROLLERS.includes(user.role);
   const control = async (lightId, action) => {
     try {
-      const { body } = await call(APP, '/lights/control', { method: 'POST', token, body: { lightId, action } });
+      const { body } = await call(APP, '/lights/control', { method: 'POST', session, body: { lightId, action } });
       setError(null);
       // Live, the change arrives as a message with its seq; offline, show the answer itself.
       if (live.state !== 'on') setLights((m) => new Map(m).set(lightId, { ...m.get(lightId), ...body.data }));
