@@ -261,6 +261,35 @@ fn report(n: usize, devices: usize, raw: f64, ingest: f64) {
     );
 }
 
+/// The live phase: the ingest again, with a page subscribed over `/mqtt`; prints its rate
+/// against the raw broker's and the latency from each event's PUBACK to the page.
+async fn report_live(
+    args: &Args,
+    civic: &str,
+    broker: &str,
+    ticket: &str,
+    raw: f64,
+    warm: usize,
+) -> Result<()> {
+    let n = args.messages;
+    let range = warm + n..warm + 2 * n;
+    let (rate, early, [p50, p99, max]) = live_latency(args, civic, broker, ticket, range).await?;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "{:<52} {rate:>10.0}  ({:.3}x)",
+        "the same, with a page subscribed live over /mqtt",
+        rate / raw
+    );
+    println!(
+        "live latency, PUBACK -> page: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({n} events; \
+         {early} reached the page before their PUBACK, counted as 0)",
+        ms(p50),
+        ms(p99),
+        ms(max)
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
@@ -332,22 +361,7 @@ async fn main() -> Result<()> {
     report(n, args.devices, raw, ingest);
     println!("store during the measured MQTT ingest: {groups}");
     let ticket = civic_local::bench::ozone_ticket(&http, &api, &cookie).await?;
-    let range = warm + n..warm + 2 * n;
-    let (rate, early, [p50, p99, max]) =
-        live_latency(&args, &civic, &devices.url, &ticket, range).await?;
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    println!(
-        "{:<52} {rate:>10.0}  ({:.3}x)",
-        "the same, with a page subscribed live over /mqtt",
-        rate / raw
-    );
-    println!(
-        "live latency, PUBACK -> page: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({n} events; \
-         {early} reached the page before their PUBACK, counted as 0)",
-        ms(p50),
-        ms(p99),
-        ms(max)
-    );
+    report_live(&args, &civic, &devices.url, &ticket, raw, warm).await?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
