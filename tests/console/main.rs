@@ -81,6 +81,19 @@ impl Fixture {
         self.post("/lights/create", &admin, body).await["data"]["mqtt"].clone()
     }
 
+    /// Reports SL001 in error through REST with `token`; waits for the page's dot to follow.
+    async fn fail_sl001(&self, b: &Client, token: &str) {
+        let report = json!({"lightId": "SL001", "status": "error", "errorDetails": "Bulb failed"});
+        self.post("/lights/update-status", token, report).await;
+        wait_for(
+            b,
+            &dot("SL001", "error"),
+            LIVE_WITHIN,
+            "SL001 in error, live",
+        )
+        .await;
+    }
+
     /// Opens the Streetlight page and signs in through its form as `email`.
     async fn sign_in(&self, b: &Client, email: &str, password: &str) {
         b.goto(&self.server.url("/console/#/streetlight"))
@@ -127,6 +140,19 @@ async fn register(
     res["data"]["token"].as_str().expect("a token").to_owned()
 }
 
+/// Clicks `light`'s `action` button on the page and waits for its dot to show it.
+async fn control(b: &Client, light: &str, action: &str, within: Duration) {
+    let button = format!("button[data-control=\"{action}\"][data-for=\"{light}\"]");
+    b.find(Locator::Css(&button))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let what = format!("{light} switched {action} from the page");
+    wait_for(b, &dot(light, action), within, &what).await;
+}
+
 /// What `data-status` the dot of `light` shows.
 fn dot(light: &str, status: &str) -> String {
     format!("circle[data-light=\"{light}\"][data-status=\"{status}\"]")
@@ -166,20 +192,7 @@ async fn signing_in_shows_the_citys_lights_and_counters() {
         assert_eq!(text(&b, &css).await, n, "{counter}");
     }
     // An operator's "On" goes through /lights/control; the dot follows.
-    let on = "button[data-control=\"on\"][data-for=\"SL001\"]";
-    b.find(Locator::Css(on))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for(
-        &b,
-        &dot("SL001", "on"),
-        within,
-        "SL001 switched on from the page",
-    )
-    .await;
+    control(&b, "SL001", "on", within).await;
     let detail = "/streetlight/api/lights/detail?lightId=SL001";
     let auth = Auth::Bearer(&f.admin);
     let stored = call(&f.http, &f.server, Method::GET, detail, auth, Value::Null).await;
@@ -216,15 +229,7 @@ async fn the_page_follows_rest_and_device_changes_live() {
         .unwrap();
 
     let started = Instant::now();
-    let report = json!({"lightId": "SL001", "status": "error", "errorDetails": "Bulb failed"});
-    f.post("/lights/update-status", &f.operator, report).await;
-    wait_for(
-        &b,
-        &dot("SL001", "error"),
-        LIVE_WITHIN,
-        "SL001 in error, live",
-    )
-    .await;
+    f.fail_sl001(&b, &f.operator).await;
     println!(
         "REST update-status → dot changed in {:?}",
         started.elapsed()
@@ -285,30 +290,9 @@ async fn the_page_renews_its_token_and_stays_live() {
     )
     .await;
     let operator = res["data"]["token"].as_str().unwrap().to_owned();
-    let report = json!({"lightId": "SL001", "status": "error", "errorDetails": "Bulb failed"});
-    f.post("/lights/update-status", &operator, report).await;
-    wait_for(
-        &b,
-        &dot("SL001", "error"),
-        LIVE_WITHIN,
-        "SL001 in error, live",
-    )
-    .await;
+    f.fail_sl001(&b, &operator).await;
 
-    let off = "button[data-control=\"off\"][data-for=\"SL002\"]";
-    b.find(Locator::Css(off))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for(
-        &b,
-        &dot("SL002", "off"),
-        LIVE_WITHIN,
-        "SL002 off from the page",
-    )
-    .await;
+    control(&b, "SL002", "off", LIVE_WITHIN).await;
     assert!(
         b.find(Locator::Css("#signin")).await.is_err(),
         "still signed in"
