@@ -21,6 +21,7 @@ pub mod auth;
 pub mod device_types;
 pub mod devices;
 pub mod keys;
+pub mod live;
 pub mod rooms;
 pub mod sync;
 pub mod topology;
@@ -152,6 +153,8 @@ pub struct State {
     pub auth: Auth,
     /// Where desired device state goes: the platform's publisher (IoT Core or MQTT).
     pub sync: Arc<dyn DeviceSync>,
+    /// Where devices' state changes go for browsers ([`live`]).
+    pub live: civic_core::live::Live,
     pub config: Arc<Config>,
     /// On AWS with a device policy: a registered device gets its IoT Core certificate.
     pub provisioner: Option<Arc<dyn civic_iot::Provision>>,
@@ -164,6 +167,7 @@ impl State {
             blob: p.blob(),
             auth: Auth::for_app(p, APP.name),
             sync: Arc::new(PublishSync(p.publisher())),
+            live: p.live(APP.name),
             config: Arc::new(Config::get().cloned().unwrap_or_else(|e| panic!("{e}"))),
             provisioner: p.provisioner(),
         }
