@@ -70,6 +70,9 @@ pub struct DeviceOut {
     pub owner: i64,
     pub last_seen: Option<String>,
     pub created_at: String,
+    /// Its count of state changes (extension): the `seq` of its live messages, so a client
+    /// that re-read this drops the live messages that are not newer.
+    pub live_seq: i64,
 }
 
 impl Record {
@@ -183,6 +186,7 @@ impl Device {
             owner: r.owner,
             last_seen: r.last_seen,
             created_at: r.created_at,
+            live_seq: self.live_seq,
         }
     }
 }
