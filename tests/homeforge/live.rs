@@ -101,6 +101,9 @@ async fn a_state_change_reaches_its_owner_and_the_staff_only() {
         msg["data"]["current_state"],
         json!({"relay_1": true, "pwm_1": 20})
     );
+    // REST shows the same count, so a client that re-reads drops what is not newer.
+    let d = api.get(&format!("/devices/{mine}/"), &u.user).await;
+    assert_eq!(d.is(200)["live_seq"], 2);
     // A refused patch changes nothing, so nothing is pushed.
     api.patch(&path, &u.user, json!({"relay_1": {"on": 1}}))
         .await
