@@ -2,6 +2,7 @@
 // static files and any deep link survives a reload.
 import { useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
+import HomeForge from './apps/HomeForge.jsx';
 import Ozone from './apps/Ozone.jsx';
 import Streetlight from './apps/Streetlight.jsx';
 import './style.css';
@@ -10,7 +11,7 @@ import './style.css';
 const APPS = [
   { name: 'occupancy', title: 'Occupancy', about: 'cameras, live occupancy, alerts' },
   { name: 'streetlight', title: 'Streetlight', about: 'street lights per city', page: Streetlight },
-  { name: 'homeforge', title: 'HomeForge', about: 'smart-home devices and topology' },
+  { name: 'homeforge', title: 'HomeForge', about: 'smart-home devices and topology', page: HomeForge },
   { name: 'ozone', title: 'Ozone', about: 'machine telemetry', page: Ozone },
   { name: 'ecoflow', title: 'EcoFlow', about: 'sites, crowd alerts, notifications' },
 ];

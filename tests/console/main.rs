@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 mod browser;
 mod edge;
+mod homeforge;
 mod ozone;
 
 use browser::{browser, chromedriver, console_dist, finish, text, wait_for, wait_text};

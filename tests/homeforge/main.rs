@@ -13,6 +13,7 @@ mod accounts;
 mod auth;
 mod device_types;
 mod devices;
+mod live;
 mod platform;
 mod profile;
 mod rooms;

@@ -21,6 +21,7 @@ pub mod auth;
 pub mod device_types;
 pub mod devices;
 pub mod keys;
+pub mod live;
 pub mod rooms;
 pub mod sync;
 pub mod topology;
@@ -106,7 +107,7 @@ pub fn router_with(state: State, routes: OpenApiRouter<State>) -> OpenApiRouter 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Civic HomeForge API", version = "1.0.0",
-        description = "JWT bearer auth (`POST /api/login/`). Roles: owner > admin > user > viewer (read-only). Errors are DRF-style: `{\"field\": [\"msg\"]}` or `{\"detail\": \"...\"}`."),
+        description = "JWT bearer auth (`POST /api/login/`). Roles: owner > admin > user > viewer (read-only). Errors are DRF-style: `{\"field\": [\"msg\"]}` or `{\"detail\": \"...\"}`. Live updates: MQTT over WebSocket (civic-local: `/mqtt`; AWS: IoT Core WSS with the `homeforge-live-auth` authorizer), user name `homeforge`, password an access token. Topic `homeforge/live/owners/{ownerId}/devices/{deviceId}` (kind `device`, data: `{id, owner, status, current_state, last_seen}`, seq: the device's `live_seq`, as in its REST shape), after each state change (PATCH or the device's MQTT report). Owners and admins may subscribe to `homeforge/live/#`, others only to `homeforge/live/owners/{their id}/#`. Envelope: `{v, app, kind, seq, at, data}`. After reconnecting, re-read here and drop messages whose seq is not newer."),
     modifiers(&BearerAuth),
     tags((name = "auth"), (name = "users"), (name = "rooms"), (name = "device-types"),
         (name = "admin", description = "Device-type review (owners and admins)"), (name = "devices"), (name = "topology"))
@@ -152,6 +153,8 @@ pub struct State {
     pub auth: Auth,
     /// Where desired device state goes: the platform's publisher (IoT Core or MQTT).
     pub sync: Arc<dyn DeviceSync>,
+    /// Where devices' state changes go for browsers ([`live`]).
+    pub live: civic_core::live::Live,
     pub config: Arc<Config>,
     /// On AWS with a device policy: a registered device gets its IoT Core certificate.
     pub provisioner: Option<Arc<dyn civic_iot::Provision>>,
@@ -164,6 +167,7 @@ impl State {
             blob: p.blob(),
             auth: Auth::for_app(p, APP.name),
             sync: Arc::new(PublishSync(p.publisher())),
+            live: p.live(APP.name),
             config: Arc::new(Config::get().cloned().unwrap_or_else(|e| panic!("{e}"))),
             provisioner: p.provisioner(),
         }

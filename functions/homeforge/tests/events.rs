@@ -144,3 +144,66 @@ async fn the_device_sync_hook_gets_the_changed_keys_after_the_state_is_stored() 
             .collect();
     assert_eq!(calls, expected, "only the changed keys, in order");
 }
+
+/// IoT Core's request for a browser's CONNECT (`homeforge-live-auth`): refused with the
+/// sample's placeholder password; with a real access token, the owner (staff) is granted
+/// every device's topics, a plain user only their own (`homeforge/live/owners/{id}/*`).
+#[tokio::test]
+async fn the_sample_authorizer_event_grants_what_the_role_may_read() {
+    use base64::Engine;
+    use civic_runtime::live::{Account, decide};
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = platform(dir.path());
+    let mut tokens = Vec::new();
+    for name in ["olivia", "ursula"] {
+        let user = json!({"username": name, "password": "Attic-Lamp42"});
+        let register = json_request(Method::POST, "/api/register", user.clone());
+        let (status, body) = call(&homeforge::AUTH, &p, register).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let login = json_request(Method::POST, "/api/login", user);
+        let (_, pair) = call(&homeforge::AUTH, &p, login).await;
+        tokens.push((
+            body["id"].as_i64().unwrap(),
+            pair["access"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let authorizer = (homeforge::live::LIVE.authorizer)(&p);
+    let arn = "arn:aws:lambda:eu-west-1:123456789012:function:homeforge-live-auth";
+    let account = Account::of_function(arn, None).unwrap();
+    let now = civic_core::time::now().unix_timestamp();
+    let sample: Value = serde_json::from_str(&text("homeforge-live-auth")).unwrap();
+    let res = decide("homeforge", &authorizer, sample.clone(), now, &account);
+    assert!(!res.await.unwrap().is_authenticated, "the placeholder");
+
+    let iot = "arn:aws:iot:eu-west-1:123456789012";
+    let (owner, user) = (&tokens[0], &tokens[1]);
+    for ((id, token), scope) in [
+        (owner, "homeforge/live/*".to_owned()),
+        (user, format!("homeforge/live/owners/{}/*", user.0)),
+    ] {
+        let mut connect = sample.clone();
+        connect["protocolData"]["mqtt"]["password"] = base64::engine::general_purpose::STANDARD
+            .encode(token)
+            .into();
+        let res = decide("homeforge", &authorizer, connect, now, &account)
+            .await
+            .unwrap();
+        assert!(res.is_authenticated, "user {id}");
+        assert_eq!(res.principal_id, Some(format!("homeforge{id}")));
+        let policy = serde_json::to_value(&res.policy_documents).unwrap();
+        let statements = &policy[0]["Statement"];
+        assert_eq!(
+            statements[0]["Resource"],
+            json!([format!("{iot}:client/web-homeforge-*")])
+        );
+        assert_eq!(
+            statements[1]["Resource"],
+            json!([format!("{iot}:topicfilter/{scope}")])
+        );
+        assert_eq!(
+            statements[2]["Resource"],
+            json!([format!("{iot}:topic/{scope}")])
+        );
+    }
+}

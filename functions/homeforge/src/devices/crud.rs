@@ -201,6 +201,7 @@ pub(super) async fn create_device(
         record,
         current_state: Map::new(),
         version: Some(0),
+        live_seq: 0,
     };
     let rooms = room.into_iter().collect();
     let device = device.out(&rooms);

@@ -46,6 +46,8 @@ pub struct Device {
     /// Bumped by each patch that adds an undeclared state key; `None` for devices registered
     /// before it existed (set to 0 by their first such patch).
     pub version: Option<i64>,
+    /// Its count of state changes, the `seq` of its live messages ([`crate::live::SEQ`]).
+    pub live_seq: i64,
 }
 
 /// A device as the API shows it.
@@ -68,6 +70,9 @@ pub struct DeviceOut {
     pub owner: i64,
     pub last_seen: Option<String>,
     pub created_at: String,
+    /// Its count of state changes (extension): the `seq` of its live messages, so a client
+    /// that re-read this drops the live messages that are not newer.
+    pub live_seq: i64,
 }
 
 impl Record {
@@ -99,6 +104,8 @@ impl<'de> Deserialize<'de> for Device {
             #[serde(flatten)]
             record: Record,
             version: Option<i64>,
+            #[serde(default)]
+            live_seq: i64,
             /// What the record does not name: keys, index keys and the state attributes.
             #[serde(flatten)]
             rest: Map<String, Value>,
@@ -114,6 +121,7 @@ impl<'de> Deserialize<'de> for Device {
             record: row.record,
             current_state,
             version: row.version,
+            live_seq: row.live_seq,
         })
     }
 }
@@ -132,12 +140,14 @@ impl Device {
             }
         }
         let version = item.remove(VERSION).and_then(|v| v.as_i64());
+        let live_seq = item.remove(crate::live::SEQ).and_then(|v| v.as_i64());
         let record: Record = from_item(item)?;
         Ok(Self {
             id: record.id,
             record,
             current_state,
             version,
+            live_seq: live_seq.unwrap_or(0),
         })
     }
 
@@ -176,6 +186,7 @@ impl Device {
             owner: r.owner,
             last_seen: r.last_seen,
             created_at: r.created_at,
+            live_seq: self.live_seq,
         }
     }
 }
@@ -201,7 +212,7 @@ mod tests {
             "id": 7, "name": "lamp", "ip_address": "10.0.0.7", "device_type": 2,
             "device_type_name": "Lamp", "variables": ["on"], "room": null, "icon": "fa-cube",
             "owner": 3, "status": "online", "last_seen": "2024-01-01T00:00:00Z",
-            "created_at": "2024-01-01T00:00:00Z", "version": 4,
+            "created_at": "2024-01-01T00:00:00Z", "version": 4, "live_seq": 9,
             "state.on": true, "state.level": {"v": 3}
         })
     }
@@ -217,6 +228,7 @@ mod tests {
         let old = Device::from_item(item).unwrap();
         assert_eq!(typed.id, 7);
         assert_eq!(typed.version, Some(4));
+        assert_eq!((typed.live_seq, old.live_seq), (9, 9));
         assert_eq!(typed.current_state, old.current_state);
         assert_eq!(
             serde_json::to_value(&typed.record).unwrap(),
@@ -228,14 +240,17 @@ mod tests {
         );
     }
 
-    /// Devices registered before the version guard have none.
+    /// Devices registered before the version guard (or the live seq) have none.
     #[test]
     fn typed_decode_without_version_or_state() {
         let mut v = stored();
         let o = v.as_object_mut().unwrap();
-        o.retain(|k, _| k != VERSION && !k.starts_with(STATE) && k != "room");
+        o.retain(|k, _| {
+            ![VERSION, crate::live::SEQ, "room"].contains(&k.as_str()) && !k.starts_with(STATE)
+        });
         let d: Device = serde_json::from_slice(&serde_json::to_vec(&v).unwrap()).unwrap();
         assert_eq!(d.version, None);
+        assert_eq!(d.live_seq, 0);
         assert!(d.current_state.is_empty());
         assert_eq!(d.record.room, None);
     }

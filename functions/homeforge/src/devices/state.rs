@@ -126,6 +126,8 @@ async fn merge_once(
     let mut update = Update::new(device_key(id))
         .set("status", "online")
         .set("last_seen", civic_core::time::now_rfc3339())
+        // Every change, guarded or not, is one more live message of this device.
+        .add(crate::live::SEQ, 1)
         .cond(Cond::Exists);
     for (k, v) in changed {
         update = update.set(&format!("{STATE}{k}"), v.clone());
@@ -160,6 +162,7 @@ pub async fn device_message(s: State, msg: Value) -> Result<Value> {
         .await?
         .ok_or_else(|| Error::NotFound(format!("Unknown device {id}")))?;
     let device = merge_state(table, &device, &reported).await?;
+    crate::live::device(&s.live, &device).await;
     civic_core::iot::report(serde_json::json!({
         "device": id,
         "status": device.record.status,
@@ -199,6 +202,7 @@ pub(super) async fn patch_state(
     };
     let device = Device::visible(s.table.as_ref(), &caller, id).await?;
     let device = merge_state(s.table.as_ref(), &device, &changed).await?;
+    crate::live::device(&s.live, &device).await;
     if let Err(e) = s.sync.desired_state(&device, &changed).await {
         tracing::warn!(device = id, error = %e, "device sync failed; the state is stored");
     }
