@@ -3,17 +3,16 @@
 // `card_template` (toggle, slider, button; gauge and text show the value). A control patches
 // the device's state through the REST API; the graph and the cards follow the live feed.
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { ApiError, call, tokenStore } from '../api.js';
+import { ApiError, call } from '../api.js';
 import { USERNAME_FIELDS, SignIn } from '../SignIn.jsx';
 import { Topology, shown } from './HomeForgeGraph.jsx';
-import { APP, useHome } from './homeforgeLive.js';
-
-const session = tokenStore(APP);
+import { APP, session, useHome } from './homeforgeLive.js';
 
 async function login(values) {
   const { body } = await call(APP, '/login/', { method: 'POST', body: values });
   const { body: me } = await call(APP, '/me/', { token: body.access });
-  return { token: body.access, user: { id: me.id, username: me.username, role: me.profile.role } };
+  const user = { id: me.id, username: me.username, role: me.profile.role };
+  return { token: body.access, refresh: body.refresh, user };
 }
 
 export default function HomeForge() {
@@ -30,22 +29,22 @@ export default function HomeForge() {
     setCurrent(null);
   }, []);
   if (!current) return <SignIn title="HomeForge" fields={USERNAME_FIELDS} login={login} onSignedIn={signIn} notice={notice} />;
-  return <Home session={current} onSignOut={signOut} />;
+  return <Home user={current.user} onSignOut={signOut} />;
 }
 
-function Home({ session: { token, user }, onSignOut }) {
+function Home({ user, onSignOut }) {
   const [error, setError] = useState(null);
-  // A 401 means the token expired or was revoked: back to the sign-in form, saying why.
+  // A 401 means the session ended (revoked, or the refresh token expired): back to the sign-in form, saying why.
   const onError = useCallback(
     (e) => (e instanceof ApiError && e.status === 401 ? onSignOut(e.message) : setError(e.message)),
     [onSignOut],
   );
-  const { topology, devices, types, live, setDevice } = useHome(token, user, onError);
+  const { topology, devices, types, live, setDevice } = useHome(user, onError);
   const canWrite = user.role !== 'viewer';
   const setState = async (id, key, value) => {
     try {
       const path = `/devices/${id}/state/`;
-      const { body } = await call(APP, path, { method: 'PATCH', token, body: { [key]: value } });
+      const { body } = await call(APP, path, { method: 'PATCH', session, body: { [key]: value } });
       setError(null);
       if (live.state !== 'on') setDevice(id, { status: body.device_status, current_state: body.current_state });
     } catch (e) {

@@ -3,10 +3,16 @@
 // is not staff may subscribe to their own devices only (`homeforge/live/owners/{me}/#`);
 // owners and admins see every device, over REST and live.
 import { useEffect, useState } from 'react';
-import { call, callAllPages } from '../api.js';
+import { call, callAllPages, tokenSession } from '../api.js';
 import { startLive } from '../live.js';
 
 export const APP = 'homeforge';
+
+/** The tab's tokens; a refresh token (single-use, rotated) renews the access token. */
+export const session = tokenSession(APP, async ({ refresh }) => {
+  const { body } = await call(APP, '/token/refresh/', { method: 'POST', body: { refresh } });
+  return { token: body.access, refresh: body.refresh };
+});
 const STAFF = ['owner', 'admin'];
 
 /** The live filter `user` may subscribe to: what their role sees over REST. */
@@ -19,13 +25,13 @@ export function deviceTopic(owner, id) {
 }
 
 /** The topology, every device the caller sees (all pages) and each device's type. */
-async function readHome(token) {
+async function readHome() {
   const [topology, devices] = await Promise.all([
-    call(APP, '/topology/', { token }).then((r) => r.body),
-    callAllPages(APP, '/devices/', { token }, (b) => b ?? []),
+    call(APP, '/topology/', { session }).then((r) => r.body),
+    callAllPages(APP, '/devices/', { session }, (b) => b ?? []),
   ]);
   const typeIds = [...new Set(devices.map((d) => d.device_type))];
-  const types = await Promise.all(typeIds.map((id) => call(APP, `/device-types/${id}/`, { token }).then((r) => r.body)));
+  const types = await Promise.all(typeIds.map((id) => call(APP, `/device-types/${id}/`, { session }).then((r) => r.body)));
   return { topology, devices, types };
 }
 
@@ -34,7 +40,7 @@ async function readHome(token) {
  * carries the device's `current_state`, `status` and `last_seen`; its seq is the device's
  * `live_seq`, which the REST read seeds, so a message older than the read is dropped.
  */
-export function useHome(token, user, onError) {
+export function useHome(user, onError) {
   const [topology, setTopology] = useState({ nodes: [], edges: [] });
   const [devices, setDevices] = useState(() => new Map());
   const [types, setTypes] = useState(() => new Map());
@@ -42,9 +48,9 @@ export function useHome(token, user, onError) {
   useEffect(() => {
     const feed = startLive({
       app: APP,
-      token,
+      ticket: session.token,
       filters: [liveFilter(user)],
-      read: () => readHome(token),
+      read: readHome,
       onRead: (read, filter) => {
         setTopology(read.topology);
         setDevices(new Map(read.devices.map((d) => [d.id, d])));
@@ -60,7 +66,7 @@ export function useHome(token, user, onError) {
       onState: (state, note) => setLive({ state, note }),
     });
     return feed.close;
-  }, [token, user, onError]);
+  }, [user, onError]);
   // What a REST write answered, for when the feed is off (live, its message follows).
   const setDevice = (id, patch) => setDevices((m) => (m.has(id) ? new Map(m).set(id, { ...m.get(id), ...patch }) : m));
   return { topology, devices, types, live, setDevice };
