@@ -30,6 +30,7 @@ pub mod cameras;
 pub mod frames;
 pub mod ingest;
 pub mod keys;
+pub mod live;
 pub mod timeline;
 
 use std::sync::{Arc, OnceLock};
