@@ -81,7 +81,7 @@ async fn ingest_all(s: &State) {
                 .unwrap()
             })
             .collect();
-        ingest(s.table.as_ref(), &s.config, cam, events)
+        ingest(&s, cam, events)
             .await
             .unwrap();
     }

@@ -53,7 +53,7 @@ async fn sample_events_reach_their_handlers() {
     assert_eq!(schedule["detail-type"], "Scheduled Event");
     let state = occupancy::State::new(&p);
     assert_eq!(
-        occupancy::admin::sweep(state.table.as_ref(), &state.config)
+        occupancy::admin::sweep(&state)
             .await
             .unwrap(),
         1
