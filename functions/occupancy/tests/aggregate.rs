@@ -81,7 +81,7 @@ async fn ingest_all(s: &State) {
                 .unwrap()
             })
             .collect();
-        ingest(&s, cam, events).await.unwrap();
+        ingest(s, cam, events).await.unwrap();
     }
     let rec = Record::load(s.table.as_ref(), 1).await.unwrap();
     let alert = *rec
