@@ -176,3 +176,24 @@ async fn a_closed_feed_wants_an_occupancy_access_token() {
     assert_eq!(msg["data"]["current_occupancy"], 4);
     refuses_beyond_the_grant(&mut page).await;
 }
+
+/// With the facility's counters kept inline (`OCCUPANCY_FACILITY_COUNTERS=inline`), the batch's
+/// own transaction moves them, and the facility is pushed right after the camera.
+#[tokio::test]
+async fn inline_facility_counters_are_pushed_with_the_batch() {
+    let api = Api::start(&[("OCCUPANCY_FACILITY_COUNTERS", "inline")]).await;
+    let (cam, entry, _exit, _both) = api.camera("GATE_B", None).await;
+    let base = api.server.base.clone();
+    let (mut page, _) = LiveClient::connect(&base, "occupancy", "open").await;
+    assert_eq!(page.subscribe(&["occupancy/live/facility"]).await, OK);
+    let batch = (1..=2)
+        .map(|t| cross(entry, "entry", Utc::now(), Some(t)))
+        .collect();
+    assert_eq!(api.events(cam, batch).await, 2);
+    let facility = next(&mut page, "occupancy/live/facility").await;
+    assert_eq!(facility["data"]["facility_occupancy"], 2);
+    assert_eq!(
+        facility["seq"], 1,
+        "the first change of the facility's counters"
+    );
+}
