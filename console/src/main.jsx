@@ -3,13 +3,14 @@
 import { useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import HomeForge from './apps/HomeForge.jsx';
+import Occupancy from './apps/Occupancy.jsx';
 import Ozone from './apps/Ozone.jsx';
 import Streetlight from './apps/Streetlight.jsx';
 import './style.css';
 
 /** The five apps; `page` is set once an app's console exists. */
 const APPS = [
-  { name: 'occupancy', title: 'Occupancy', about: 'cameras, live occupancy, alerts' },
+  { name: 'occupancy', title: 'Occupancy', about: 'cameras, live occupancy, alerts', page: Occupancy },
   { name: 'streetlight', title: 'Streetlight', about: 'street lights per city', page: Streetlight },
   { name: 'homeforge', title: 'HomeForge', about: 'smart-home devices and topology', page: HomeForge },
   { name: 'ozone', title: 'Ozone', about: 'machine telemetry', page: Ozone },

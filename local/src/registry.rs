@@ -71,6 +71,7 @@ pub const LIVE: &[&LiveScope] = &[
     &streetlight::live::LIVE,
     &ozone::live::LIVE,
     &homeforge::live::LIVE,
+    &occupancy::live::LIVE,
 ];
 
 /// The binary of `scope`'s IoT Core custom authorizer (`civic_runtime::run_live_authorizer`).

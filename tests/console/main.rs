@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 mod browser;
 mod edge;
 mod homeforge;
+mod occupancy;
 mod ozone;
 
 use browser::{browser, chromedriver, console_dist, finish, text, wait_for, wait_text};

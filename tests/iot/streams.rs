@@ -206,3 +206,32 @@ async fn homeforge_reported_state_in_and_desired_state_out() {
     })
     .await;
 }
+
+/// A camera's MQTT batch reaches a page subscribed to Occupancy's live topics: the same ingest
+/// as REST, so the same push.
+#[tokio::test]
+async fn an_occupancy_mqtt_batch_is_pushed_live() {
+    use civic_local::bench::live::{Connected, LiveClient};
+
+    let api = Platform::start().await;
+    let (cam, line, login) = api.occupancy().await;
+    let base = api.server.base.clone();
+    let (mut page, c) = LiveClient::connect(&base, "occupancy", "open").await;
+    assert_eq!(c, Connected::Accepted);
+    page.subscribe(&[&format!("occupancy/live/cameras/{cam}")])
+        .await;
+    let gate = api.device(&login).await;
+    let ts = chrono::Utc::now().to_rfc3339();
+    let entry = json!({"line_id": line, "direction": "entry", "timestamp": ts, "confidence": 0.9});
+    gate.send(
+        &format!("occupancy/cameras/{cam}/crossings"),
+        json!({"events": [entry]}),
+    )
+    .await;
+    let (_, msg) = page
+        .message(std::time::Duration::from_secs(5))
+        .await
+        .expect("the camera's state, pushed");
+    assert_eq!(msg["kind"], "camera");
+    assert_eq!(msg["data"]["total_entries"], 1);
+}

@@ -12,6 +12,7 @@ mod bad_input;
 mod cameras;
 mod frames;
 mod live;
+mod push;
 mod rollups;
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_civic-local");

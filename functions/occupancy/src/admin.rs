@@ -8,31 +8,33 @@ use axum::http::StatusCode;
 use chrono::Utc;
 use civic_core::fields::{Body, FromBody, Valid};
 use civic_core::{Json, Result, calendar};
-use civic_store::Table;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::State;
 use crate::cameras::{Record, active_cameras};
 use crate::timeline::{self, Op};
-use crate::{Config, State};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new().routes(routes!(aggregate))
 }
 
-/// Ticks one camera's timeline to now.
-pub async fn tick(table: &dyn Table, config: &Config, camera: i64) -> Result<()> {
-    timeline::apply(table, config, camera, vec![Op::Tick { at: Utc::now() }]).await?;
+/// Ticks one camera's timeline to now; what it wrote (a day's unique count reset, an
+/// `equipment_failure`) goes out live.
+pub async fn tick(s: &State, camera: i64) -> Result<()> {
+    let op = Op::Tick { at: Utc::now() };
+    let applied = timeline::apply(s.table.as_ref(), &s.config, camera, vec![op]).await?;
+    crate::live::applied(s, &applied).await;
     Ok(())
 }
 
 /// The scheduled pass over every active camera (one page query per 1000 cameras, one tick each).
 /// Returns how many cameras were ticked.
-pub async fn sweep(table: &dyn Table, config: &Config) -> Result<usize> {
-    let cameras = active_cameras(table).await?;
+pub async fn sweep(s: &State) -> Result<usize> {
+    let cameras = active_cameras(s.table.as_ref()).await?;
     for c in &cameras {
-        tick(table, config, c.id).await?;
+        tick(s, c.id).await?;
     }
     Ok(cameras.len())
 }
@@ -83,10 +85,10 @@ async fn aggregate(
     match req.camera_id {
         Some(id) => {
             Record::load(table, id).await?;
-            tick(table, &s.config, id).await?;
+            tick(&s, id).await?;
         }
         None => {
-            sweep(table, &s.config).await?;
+            sweep(&s).await?;
         }
     }
     Ok((
@@ -102,6 +104,6 @@ async fn aggregate(
 /// The scheduled pass (every 5 minutes in the template): close ended buckets of every active
 /// camera and raise `equipment_failure` for silent ones.
 pub async fn scheduled(state: State) -> Result<serde_json::Value> {
-    let cameras = sweep(state.table.as_ref(), &state.config).await?;
+    let cameras = sweep(&state).await?;
     Ok(serde_json::json!({ "cameras": cameras }))
 }

@@ -53,10 +53,13 @@ pub async fn apply(s: &State, changes: Vec<Change>) -> Result<()> {
     civic_core::feed::count(s.table.as_ref(), changes, checkpoint_key, increments).await?;
     if let Some(at) = last {
         // A time, not a count: a batch applied again sets it again, to a time just as recent.
-        // One write per feed batch, as the counts are.
-        s.table
-            .update(Update::new(facility_key()).set("last_updated", at))
-            .await?;
+        // One write per feed batch, as the counts are; it also counts the live change, so the
+        // item it returns is what the page gets, in order.
+        let stamp = Update::new(facility_key())
+            .set("last_updated", at)
+            .add(crate::live::SEQ, 1);
+        let facility = s.table.update(stamp).await?;
+        crate::live::facility(&s.platform, facility).await;
     }
     Ok(())
 }

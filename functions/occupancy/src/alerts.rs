@@ -79,7 +79,10 @@ pub struct Resolved {
     params(("alert_id" = i64, Path)),
     responses((status = 200, body = Resolved), (status = 404)))]
 async fn resolve(S(s): S<State>, Id(id): Id) -> Result<Json<Resolved>> {
-    let resolved_at = resolve_alert(s.table.as_ref(), id).await?;
+    let (resolved_at, closed) = close(s.table.as_ref(), id).await?;
+    if let Some((alert, version)) = closed {
+        crate::live::alert(&s.platform, &alert, version).await;
+    }
     Ok(Json(Resolved {
         status: "success",
         alert_id: id,
@@ -88,8 +91,14 @@ async fn resolve(S(s): S<State>, Id(id): Id) -> Result<Json<Resolved>> {
 }
 
 /// Closes an alert, frees its type on the camera and uncounts it from the facility, in one
-/// transaction conditional on both versions.
+/// transaction conditional on both versions. Returns when it was resolved.
 pub async fn resolve_alert(table: &dyn Table, id: i64) -> Result<String> {
+    Ok(close(table, id).await?.0)
+}
+
+/// [`resolve_alert`], and the alert as this call stored it with its version (`None` when it
+/// was resolved before: nothing changed, nothing to publish).
+async fn close(table: &dyn Table, id: i64) -> Result<(String, Option<(Alert, i64)>)> {
     civic_core::retry::optimistic(move || async move {
         let item = table
             .get(&alert_key(id))
@@ -98,7 +107,7 @@ pub async fn resolve_alert(table: &dyn Table, id: i64) -> Result<String> {
         let version = item.get(VERSION).and_then(Value::as_i64).unwrap_or(0);
         let alert: Alert = from_item(item)?;
         if let Some(at) = alert.resolved_at {
-            return Ok(Some(at));
+            return Ok(Some((at, None)));
         }
         let now = calendar::rfc3339(Utc::now());
         let mut writes = vec![
@@ -127,7 +136,13 @@ pub async fn resolve_alert(table: &dyn Table, id: i64) -> Result<String> {
                 cond: Cond::Version(expected),
             });
         }
-        won(table.transact(writes).await).map(|won| won.then_some(now))
+        let resolved = Alert {
+            is_resolved: true,
+            resolved_at: Some(now.clone()),
+            ..alert
+        };
+        let closed = Some((resolved, version + 1));
+        won(table.transact(writes).await).map(|won| won.then_some((now, closed)))
     })
     .await
 }

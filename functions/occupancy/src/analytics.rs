@@ -43,19 +43,26 @@ pub struct LiveOccupancy {
     responses((status = 200, body = LiveOccupancy), (status = 404)))]
 async fn live(S(s): S<State>, Id(id): Id) -> Result<Json<LiveOccupancy>> {
     let rec = Record::load(s.table.as_ref(), id).await?;
-    let l = &rec.live;
-    let today = l
-        .current
-        .get(Granularity::Day.name())
-        .is_some_and(|d| d.end > Utc::now().timestamp());
-    Ok(Json(LiveOccupancy {
-        camera_id: id,
-        current_occupancy: l.occupancy,
-        total_entries: l.total_entries,
-        total_exits: l.total_exits,
-        unique_persons: if today { l.unique_today } else { 0 },
-        last_updated: l.last_updated.clone().unwrap_or(rec.camera.created_at),
-    }))
+    Ok(Json(LiveOccupancy::of(&rec)))
+}
+
+impl LiveOccupancy {
+    /// The REST shape of a stored camera's live state (also its live message, [`crate::live`]).
+    pub fn of(rec: &Record) -> Self {
+        let l = &rec.live;
+        let today = l
+            .current
+            .get(Granularity::Day.name())
+            .is_some_and(|d| d.end > Utc::now().timestamp());
+        Self {
+            camera_id: rec.camera.id,
+            current_occupancy: l.occupancy,
+            total_entries: l.total_entries,
+            total_exits: l.total_exits,
+            unique_persons: if today { l.unique_today } else { 0 },
+            last_updated: (l.last_updated.clone()).unwrap_or_else(|| rec.camera.created_at.clone()),
+        }
+    }
 }
 
 /// A stored bucket (or, among the logs, a calibration entry) as the history reads use it;
@@ -359,7 +366,7 @@ async fn monthly(
 /// cameras) or, inline, in the cameras' own transactions.
 #[derive(Default, Deserialize)]
 #[serde(default)]
-struct Facility {
+pub struct Facility {
     occupancy: i64,
     entries: i64,
     exits: i64,
@@ -390,14 +397,20 @@ pub struct FacilityLive {
 #[utoipa::path(get, path = "/api/occupancy/facility/live", tag = "facility",
     responses((status = 200, body = FacilityLive)))]
 async fn facility_live(S(s): S<State>) -> Result<Json<FacilityLive>> {
-    let f = facility(s.table.as_ref()).await?;
-    Ok(Json(FacilityLive {
-        facility_occupancy: f.occupancy,
-        total_entries_all_cameras: f.entries,
-        total_exits_all_cameras: f.exits,
-        cameras_active: f.active_cameras,
-        last_updated: f.last_updated.unwrap_or_else(civic_core::time::now_rfc3339),
-    }))
+    Ok(Json(facility(s.table.as_ref()).await?.into()))
+}
+
+/// The REST shape of the stored counters (also the facility's live message).
+impl From<Facility> for FacilityLive {
+    fn from(f: Facility) -> Self {
+        Self {
+            facility_occupancy: f.occupancy,
+            total_entries_all_cameras: f.entries,
+            total_exits_all_cameras: f.exits,
+            cameras_active: f.active_cameras,
+            last_updated: f.last_updated.unwrap_or_else(civic_core::time::now_rfc3339),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]

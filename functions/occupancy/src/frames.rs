@@ -257,7 +257,7 @@ pub async fn count_batch(s: &State, blob: &dyn Blob, key: &str) -> Result<Report
 
     let events: Vec<CrossingEvent> = crossed.iter().map(event).collect();
     for chunk in events.chunks(MAX_BATCH) {
-        report.accepted += ingest(table, &s.config, camera, chunk.to_vec()).await?;
+        report.accepted += ingest(s, camera, chunk.to_vec()).await?;
     }
 
     // The state and the marker in one transaction: from here on, the batch is a duplicate.

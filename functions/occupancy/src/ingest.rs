@@ -15,7 +15,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::cameras::{Record, lines_of};
 use crate::timeline::{self, Crossing, Op};
-use crate::{Config, Id, State};
+use crate::{Id, State};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()
@@ -77,13 +77,9 @@ fn track(v: &Option<Value>) -> Result<Option<String>> {
 }
 
 /// Counts a batch of crossings for a camera: validates all of it first (all or nothing), then
-/// applies what the lines count. Returns how many were counted.
-pub async fn ingest(
-    table: &dyn civic_store::Table,
-    config: &Config,
-    camera: i64,
-    events: Vec<CrossingEvent>,
-) -> Result<usize> {
+/// applies what the lines count, and publishes the result live. Returns how many were counted.
+pub async fn ingest(s: &State, camera: i64, events: Vec<CrossingEvent>) -> Result<usize> {
+    let table = s.table.as_ref();
     if events.is_empty() || events.len() > MAX_BATCH {
         return Err(Error::bad_request(format!(
             "events must hold 1 to {MAX_BATCH} crossings"
@@ -127,7 +123,9 @@ pub async fn ingest(
     if ops.is_empty() {
         return Ok(0);
     }
-    Ok(timeline::apply(table, config, camera, ops).await?.accepted)
+    let applied = timeline::apply(table, &s.config, camera, ops).await?;
+    crate::live::applied(s, &applied).await;
+    Ok(applied.accepted)
 }
 
 /// Extension: ingest detected line crossings for a camera (also fed by MQTT
@@ -142,7 +140,7 @@ async fn events(
     Id(id): Id,
     Json(batch): Json<Batch>,
 ) -> Result<(StatusCode, Json<Accepted>)> {
-    let accepted = ingest(s.table.as_ref(), &s.config, id, batch.events).await?;
+    let accepted = ingest(&s, id, batch.events).await?;
     Ok((StatusCode::ACCEPTED, Json(Accepted { accepted })))
 }
 
@@ -151,7 +149,7 @@ async fn events(
 pub async fn camera_message(s: State, msg: Value) -> Result<Value> {
     let camera = civic_core::iot::int_id(&msg, "camera_id")?;
     let batch: Batch = civic_core::iot::message(msg)?;
-    let accepted = ingest(s.table.as_ref(), &s.config, camera, batch.events).await?;
+    let accepted = ingest(&s, camera, batch.events).await?;
     civic_core::iot::report(Accepted { accepted })
 }
 
@@ -206,18 +204,14 @@ async fn calibrate(
     Record::load(table, id).await?;
     let log_id = ids::next_id(table, "log").await?;
     let at = Utc::now();
-    timeline::apply(
-        table,
-        &s.config,
-        id,
-        vec![Op::Set {
-            at,
-            value,
-            notes,
-            log_id,
-        }],
-    )
-    .await?;
+    let set = Op::Set {
+        at,
+        value,
+        notes,
+        log_id,
+    };
+    let applied = timeline::apply(table, &s.config, id, vec![set]).await?;
+    crate::live::applied(&s, &applied).await;
     Ok(Json(Calibrated {
         status: "success",
         camera_id: id,

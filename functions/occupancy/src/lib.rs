@@ -30,6 +30,7 @@ pub mod cameras;
 pub mod frames;
 pub mod ingest;
 pub mod keys;
+pub mod live;
 pub mod timeline;
 
 use std::sync::{Arc, OnceLock};
@@ -154,7 +155,7 @@ async fn require_token(AxState(s): AxState<State>, req: Request, next: Next) -> 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Civic Occupancy Analytics API", version = "1.0.0",
-        description = "Deployed (the template), every route needs `Authorization: Bearer <occupancy access token>` (OCCUPANCY_REQUIRE_AUTH, default true in the template); civic-local is open by default, as the seed."),
+        description = "Deployed (the template), every route needs `Authorization: Bearer <occupancy access token>` (OCCUPANCY_REQUIRE_AUTH, default true in the template); civic-local is open by default, as the seed. Live updates: MQTT over WebSocket (civic-local: `/mqtt`; AWS: IoT Core WSS with the `occupancy-live-auth` authorizer), user name `occupancy`, password an access token (when the app runs open, any non-empty password). Topics: `occupancy/live/cameras/{camera_id}` (kind `camera`, data: `GET /cameras/{camera_id}/live`'s body, seq: the camera's version), `occupancy/live/facility` (kind `facility`, data: `GET /facility/live`'s body, seq: its change count) and `occupancy/live/alerts/{alert_id}` (kind `alert`, data: the alert as `GET /alerts` lists it, sent when it opens and when it is resolved, seq: its version). Envelope: `{v, app, kind, seq, at, data}`. After reconnecting, re-read here and drop messages whose seq is not newer."),
     modifiers(&BearerAuth),
     tags((name = "cameras"), (name = "lines"), (name = "ingest", description = "Extension: crossing ingest"),
         (name = "occupancy"), (name = "history"), (name = "alerts"), (name = "facility"), (name = "admin"))

@@ -81,9 +81,7 @@ async fn ingest_all(s: &State) {
                 .unwrap()
             })
             .collect();
-        ingest(s.table.as_ref(), &s.config, cam, events)
-            .await
-            .unwrap();
+        ingest(s, cam, events).await.unwrap();
     }
     let rec = Record::load(s.table.as_ref(), 1).await.unwrap();
     let alert = *rec

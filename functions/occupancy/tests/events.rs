@@ -52,12 +52,7 @@ async fn sample_events_reach_their_handlers() {
     let schedule: Value = serde_json::from_str(&text("occupancy-scheduler")).unwrap();
     assert_eq!(schedule["detail-type"], "Scheduled Event");
     let state = occupancy::State::new(&p);
-    assert_eq!(
-        occupancy::admin::sweep(state.table.as_ref(), &state.config)
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(occupancy::admin::sweep(&state).await.unwrap(), 1);
 
     // The IoT rule's output for `occupancy/cameras/1/crossings`: the same ingest.
     let iot: Value = serde_json::from_str(&text("occupancy-iot")).unwrap();

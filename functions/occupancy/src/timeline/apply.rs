@@ -25,6 +25,19 @@ const MAX_WRITES: usize = 100;
 pub struct Applied {
     pub record: Record,
     pub accepted: usize,
+    /// Whether any transaction was written (a tick that changes nothing writes none).
+    pub written: bool,
+    /// The alerts the writes opened, for the live feed ([`crate::live`]).
+    pub raised: Vec<i64>,
+}
+
+/// One transaction's outcome: how many ops it took, and what [`Applied`] sums.
+struct Step {
+    taken: usize,
+    record: Record,
+    accepted: usize,
+    written: bool,
+    raised: Vec<i64>,
 }
 
 /// What a request learns across its chunks and attempts, so that each is read or made once.
@@ -55,27 +68,35 @@ pub async fn apply(
     mut ops: Vec<Op>,
 ) -> Result<Applied> {
     ops.sort_by_key(Op::at);
-    let mut accepted = 0;
+    let (mut accepted, mut written, mut raised) = (0, false, Vec::new());
     let mut rest = &ops[..];
     let scratch = Mutex::new(Scratch::default());
     loop {
-        let (taken, record, n) = chunk(table, config, camera, rest, &scratch).await?;
-        accepted += n;
-        rest = &rest[taken..];
+        let step = chunk(table, config, camera, rest, &scratch).await?;
+        accepted += step.accepted;
+        written |= step.written;
+        raised.extend(step.raised);
+        rest = &rest[step.taken..];
         if rest.is_empty() {
-            return Ok(Applied { record, accepted });
+            let record = step.record;
+            return Ok(Applied {
+                record,
+                accepted,
+                written,
+                raised,
+            });
         }
     }
 }
 
-/// One transaction's worth of ops: how many were taken, the record after, the crossings counted.
+/// One transaction's worth of ops.
 async fn chunk(
     table: &dyn Table,
     config: &crate::Config,
     camera: i64,
     ops: &[Op],
     scratch: &Mutex<Scratch>,
-) -> Result<(usize, Record, usize)> {
+) -> Result<Step> {
     retry::optimistic(|| attempt(table, config, camera, ops, scratch))
         .await
         .map_err(|e| match e {
@@ -96,7 +117,7 @@ async fn attempt(
     camera: i64,
     ops: &[Op],
     scratch: &Mutex<Scratch>,
-) -> Result<Option<(usize, Record, usize)>> {
+) -> Result<Option<Step>> {
     let rec = Record::load(table, camera).await?;
     loop {
         let (taken, built) = plan(config, &rec, ops, &lock(scratch))?;
@@ -110,7 +131,7 @@ async fn attempt(
                 record,
                 accepted,
                 ..
-            } => return Ok(Some((taken, *record, accepted))),
+            } => return Ok(Some(Step::unwritten(taken, *record, accepted))),
             Built::Writes {
                 writes,
                 first_marker,
@@ -138,10 +159,37 @@ async fn attempt(
                 lock(scratch)
                     .ids
                     .retain(|k, _| k.starts_with(Granularity::Log.prefix()));
-                return Ok(Some((taken, *record, accepted)));
+                let raised = opened(&rec, &record);
+                return Ok(Some(Step {
+                    taken,
+                    record: *record,
+                    accepted,
+                    written: true,
+                    raised,
+                }));
             }
         }
     }
+}
+
+impl Step {
+    fn unwritten(taken: usize, record: Record, accepted: usize) -> Self {
+        let (written, raised) = (false, Vec::new());
+        Self {
+            taken,
+            record,
+            accepted,
+            written,
+            raised,
+        }
+    }
+}
+
+/// The alerts `after` holds open that `before` did not: those its transaction opened.
+fn opened(before: &Record, after: &Record) -> Vec<i64> {
+    let known: BTreeSet<i64> = before.live.alerts.values().copied().collect();
+    let ids = after.live.alerts.values().copied();
+    ids.filter(|id| !known.contains(id)).collect()
 }
 
 /// As many of `ops` as fit one transaction, planned on `rec`: how many were taken, and the

@@ -222,6 +222,7 @@ fn facility_write(d: FacilityDelta) -> Write {
             .add("entries", d.entries)
             .add("exits", d.exits)
             .add("active_alerts", d.alerts)
+            .add(crate::live::SEQ, 1)
             .set("last_updated", d.at),
     )
 }
