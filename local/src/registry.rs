@@ -67,7 +67,11 @@ pub fn find_iot(binary: &str) -> Option<&'static IotFunction> {
 
 /// Each app's live topics: who may subscribe to what, over `/mqtt` here and through the
 /// app's IoT custom authorizer on AWS.
-pub const LIVE: &[&LiveScope] = &[&streetlight::live::LIVE, &ozone::live::LIVE];
+pub const LIVE: &[&LiveScope] = &[
+    &streetlight::live::LIVE,
+    &ozone::live::LIVE,
+    &ecoflow::live::LIVE,
+];
 
 /// The binary of `scope`'s IoT Core custom authorizer (`civic_runtime::run_live_authorizer`).
 pub fn live_auth_binary(scope: &LiveScope) -> String {

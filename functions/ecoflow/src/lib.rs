@@ -26,6 +26,7 @@ pub mod auth;
 pub mod carbon;
 /// The one body checker every app uses (it began here, as DRF's serializers).
 pub use civic_core::fields;
+pub mod live;
 pub mod notifications;
 pub mod sensor;
 pub mod sites;
