@@ -13,6 +13,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 mod browser;
+mod ecoflow;
 mod ozone;
 
 use browser::{browser, chromedriver, console_dist, finish, text, wait_for, wait_text};

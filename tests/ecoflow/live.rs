@@ -73,7 +73,7 @@ async fn alerts_and_broadcasts_reach_a_subscribed_user() {
     assert_eq!(topic, format!("ecoflow/live/alerts/{alert}"));
     assert_eq!(
         (&gone["kind"], &gone["seq"]),
-        (&json!("deleted"), &json!(3))
+        (&json!("alert_deleted"), &json!(3))
     );
     assert_eq!(gone["data"], json!({"id": alert}));
 
@@ -97,7 +97,7 @@ async fn alerts_and_broadcasts_reach_a_subscribed_user() {
     let (_, gone) = next(&mut page).await;
     assert_eq!(
         (&gone["kind"], &gone["seq"]),
-        (&json!("deleted"), &json!(2))
+        (&json!("notification_deleted"), &json!(2))
     );
     // Refused writes push nothing.
     let body = json!({"title": "t", "message": "m"});

@@ -1,10 +1,13 @@
 //! EcoFlow's live updates ([`civic_core::live`]):
 //! - `ecoflow/live/alerts/{id}`, kind `alert`: the alert as the REST API returns it, once it is
 //!   created (by hand, or by a crowded frame) and after each change; `seq` is the alert's
-//!   version (1 when created). Kind `deleted` (`data`: `{"id"}`, `seq`: the version after the
-//!   last) when it is deleted.
+//!   version (1 when created). Kind `alert_deleted` (`data`: `{"id"}`, `seq`: the version
+//!   after the last) when it is deleted.
 //! - `ecoflow/live/notifications/{id}`, kind `notification`: a new broadcast, `seq` 1; kind
-//!   `deleted`, `seq` 2, when it is deleted (a notification never changes otherwise).
+//!   `notification_deleted`, `seq` 2, when it is deleted (it never changes otherwise).
+//!
+//! Deletions have kinds of their own, so a client that handles envelopes without their topic
+//! still knows what went.
 //!
 //! Over REST every role reads every alert, and notifications are broadcasts that every user
 //! reads (there is no per-user inbox), so a valid access token of a current account may
@@ -63,7 +66,7 @@ pub async fn alert_deleted(p: &Platform, id: i64, version: i64) {
     let path = format!("alerts/{id}");
     let data = json!({ "id": id });
     p.live(APP.name)
-        .send(&path, "deleted", version + 1, &data)
+        .send(&path, "alert_deleted", version + 1, &data)
         .await;
 }
 
@@ -77,5 +80,7 @@ pub async fn notification<T: Serialize>(p: &Platform, id: i64, data: &T) {
 pub async fn notification_deleted(p: &Platform, id: i64) {
     let path = format!("notifications/{id}");
     let data = json!({ "id": id });
-    p.live(APP.name).send(&path, "deleted", 2, &data).await;
+    p.live(APP.name)
+        .send(&path, "notification_deleted", 2, &data)
+        .await;
 }
