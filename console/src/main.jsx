@@ -2,6 +2,7 @@
 // static files and any deep link survives a reload.
 import { useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
+import EcoFlow from './apps/EcoFlow.jsx';
 import HomeForge from './apps/HomeForge.jsx';
 import Occupancy from './apps/Occupancy.jsx';
 import Ozone from './apps/Ozone.jsx';
@@ -14,7 +15,7 @@ const APPS = [
   { name: 'streetlight', title: 'Streetlight', about: 'street lights per city', page: Streetlight },
   { name: 'homeforge', title: 'HomeForge', about: 'smart-home devices and topology', page: HomeForge },
   { name: 'ozone', title: 'Ozone', about: 'machine telemetry', page: Ozone },
-  { name: 'ecoflow', title: 'EcoFlow', about: 'sites, crowd alerts, notifications' },
+  { name: 'ecoflow', title: 'EcoFlow', about: 'sites, crowd alerts, notifications', page: EcoFlow },
 ];
 
 function useHashRoute() {

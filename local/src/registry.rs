@@ -72,6 +72,7 @@ pub const LIVE: &[&LiveScope] = &[
     &ozone::live::LIVE,
     &homeforge::live::LIVE,
     &occupancy::live::LIVE,
+    &ecoflow::live::LIVE,
 ];
 
 /// The binary of `scope`'s IoT Core custom authorizer (`civic_runtime::run_live_authorizer`).

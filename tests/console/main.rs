@@ -13,6 +13,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 mod browser;
+mod ecoflow;
 mod edge;
 mod homeforge;
 mod occupancy;

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 mod alerts;
 mod auth;
 mod hierarchy;
+mod live;
 mod notifications;
 mod sensor;
 mod sites;

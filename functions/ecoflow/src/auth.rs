@@ -44,7 +44,8 @@ pub struct UserRecord {
     pub token_version: i64,
 }
 
-fn user_key(email: &str) -> Key {
+/// Where an account is stored, by its (normalized) email.
+pub fn user_key(email: &str) -> Key {
     Key::new(format!("USER#{email}"), "USER")
 }
 
@@ -63,7 +64,7 @@ impl UserRecord {
         Ok(with_version(item, version))
     }
 
-    async fn load(table: &dyn Table, email: &str) -> Result<Option<(Self, i64)>> {
+    pub(crate) async fn load(table: &dyn Table, email: &str) -> Result<Option<(Self, i64)>> {
         let Some(item) = table.get(&user_key(email)).await? else {
             return Ok(None);
         };

@@ -26,6 +26,7 @@ pub mod auth;
 pub mod carbon;
 /// The one body checker every app uses (it began here, as DRF's serializers).
 pub use civic_core::fields;
+pub mod live;
 pub mod notifications;
 pub mod sensor;
 pub mod sites;
@@ -102,7 +103,7 @@ fn router(p: &Platform, routes: OpenApiRouter<State>) -> OpenApiRouter {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Civic EcoFlow API", version = "1.0.0",
-        description = "Reads need `Authorization: Bearer <access>` (any role); writes to sites, alerts and notifications need an ADMIN. `status` and `health` are public."),
+        description = "Reads need `Authorization: Bearer <access>` (any role); writes to sites, alerts and notifications need an ADMIN. `status` and `health` are public.\n\nLive updates: MQTT over WebSocket (civic-local: `/mqtt`; AWS: IoT Core WSS with the `ecoflow-live-auth` authorizer), user name `ecoflow`, password an access token; any role may subscribe to `ecoflow/live/#`. Topics: `ecoflow/live/alerts/{id}` (kind `alert`, data: the alert as returned here, seq: its version, 1 when created; kind `alert_deleted`, data `{id}`, seq: the version after the last) and `ecoflow/live/notifications/{id}` (kind `notification`, data: the notification as returned here, seq 1; kind `notification_deleted`, seq 2). Envelope: `{v, app, kind, seq, at, data}`. After reconnecting, re-read here and drop messages whose seq is not newer."),
     modifiers(&BearerAuth),
     tags((name = "auth"), (name = "organizations"), (name = "zones"), (name = "cameras"),
         (name = "alerts", description = "Alerts with an OPEN → ACKNOWLEDGED → CLOSED lifecycle"),

@@ -90,6 +90,7 @@ async fn broadcast(
     s.table
         .put(to_item(&n, &[(PK, k.pk), (SK, k.sk)])?, Cond::NotExists)
         .await?;
+    crate::live::notification(&s.platform, n.id, &n).await;
     Ok((StatusCode::CREATED, Json(n)))
 }
 
@@ -108,7 +109,10 @@ async fn detail(S(s): S<State>, _: User, Id(id): Id) -> Result<Json<Notification
     security(("bearer" = [])), responses((status = 204), (status = 401), (status = 403), (status = 404)))]
 async fn delete(S(s): S<State>, _: Admin, Id(id): Id) -> Result<StatusCode> {
     match s.table.delete(&key(id), Cond::Always).await? {
-        Some(_) => Ok(StatusCode::NO_CONTENT),
+        Some(_) => {
+            crate::live::notification_deleted(&s.platform, id).await;
+            Ok(StatusCode::NO_CONTENT)
+        }
         None => Err(not_found("Notification")),
     }
 }

@@ -91,9 +91,8 @@ impl Env {
 impl Env {
     /// Raises the automatic `kind` alert of `zone` (of one of its cameras when `camera` is set).
     async fn raise(&self, zone: &Zone, camera: Option<i64>, kind: &str) -> Raised {
-        let table = self.p.table("ecoflow");
         raise_auto(
-            table.as_ref(),
+            &ecoflow::State::new(&self.p),
             zone,
             camera,
             kind,

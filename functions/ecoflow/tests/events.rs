@@ -190,6 +190,64 @@ async fn sensor_and_counter_samples_count_an_upload_once() {
     assert_eq!(stats["summary"]["total_saved_all_time"], list[0]["saved"]);
 }
 
+/// IoT Core's request for a browser's CONNECT (`ecoflow-live-auth`): refused with the sample's
+/// placeholder password, granted EcoFlow's live topics with a real access token in its place;
+/// refused again, as are refresh tokens and other apps' tokens, once the account's tokens are
+/// revoked (its token version moved).
+#[tokio::test]
+async fn the_sample_live_authorizer_event_checks_the_token_and_its_account() {
+    use base64::Engine;
+    use civic_runtime::live::{Account, decide};
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = platform(dir.path());
+    let token = admin_token(&p).await;
+    let authorizer = (ecoflow::live::LIVE.authorizer)(&p);
+    let arn = "arn:aws:lambda:eu-west-1:123456789012:function:ecoflow-live-auth";
+    let account = Account::of_function(arn, None).unwrap();
+    let now = civic_core::time::now().unix_timestamp();
+    let sample: serde_json::Value = serde_json::from_str(&text("ecoflow-live-auth")).unwrap();
+    let ask = |password: &str| {
+        let mut connect = sample.clone();
+        let password = base64::engine::general_purpose::STANDARD.encode(password);
+        connect["protocolData"]["mqtt"]["password"] = password.into();
+        decide("ecoflow", &authorizer, connect, now, &account)
+    };
+    let placeholder = decide("ecoflow", &authorizer, sample.clone(), now, &account);
+    assert!(!placeholder.await.unwrap().is_authenticated);
+
+    let res = ask(&token).await.unwrap();
+    assert!(res.is_authenticated, "{res:?}");
+    assert_eq!(res.principal_id.as_deref(), Some("ecoflow1"));
+    let policy = serde_json::to_value(&res.policy_documents).unwrap();
+    let iot = "arn:aws:iot:eu-west-1:123456789012";
+    assert_eq!(
+        policy[0]["Statement"][1]["Resource"],
+        json!([format!("{iot}:topicfilter/ecoflow/live/*")])
+    );
+    let login = json!({"email": "jane@example.com", "password": "securepassword123"});
+    let login = json_request(Method::POST, "/api/auth/login", login);
+    let refresh = call(&ecoflow::AUTH, &p, login).await.1["refresh"].clone();
+    let mut claims = serde_json::Map::new();
+    claims.insert("email".into(), "jane@example.com".into());
+    let streetlight = civic_auth::Auth::for_app(&p, "streetlight");
+    let streetlight = streetlight.access_token("1", "ADMIN", claims).unwrap();
+    for (what, refused) in [
+        ("refresh", refresh.as_str().unwrap()),
+        ("foreign", &streetlight),
+    ] {
+        assert!(!ask(refused).await.unwrap().is_authenticated, "{what}");
+    }
+
+    // An operator revokes every token of the account.
+    let table = p.table("ecoflow");
+    let key = ecoflow::auth::user_key("jane@example.com");
+    let mut user = table.get(&key).await.unwrap().expect("the user");
+    user.insert("token_version".into(), 1.into());
+    table.put(user, civic_store::Cond::Always).await.unwrap();
+    assert!(!ask(&token).await.unwrap().is_authenticated, "revoked");
+}
+
 /// Issue 15, item 4, against moto's S3: the presigned URL is signed for one size, and an
 /// oversize object put straight into the bucket (bypassing the URL) is refused by the counter
 /// from its size alone, recorded as refused, and not looked at again.

@@ -153,7 +153,7 @@ async fn create(
         alert,
         marker: None,
     };
-    save(table, None, &record).await?;
+    save(&s, None, &record).await?;
     Ok((StatusCode::CREATED, Json(record.alert)))
 }
 
@@ -197,7 +197,7 @@ async fn update(
         sub_heading,
         status,
     } = input;
-    let alert = change(s.table.as_ref(), id, |a, now| {
+    let alert = change(&s, id, |a, now| {
         crate::sites::set(&mut a.heading, &heading);
         crate::sites::set(&mut a.sub_heading, &sub_heading);
         if let Some(to) = status {
@@ -215,7 +215,7 @@ async fn update(
     security(("bearer" = [])),
     responses((status = 200, body = Alert), (status = 401), (status = 403), (status = 404), (status = 409)))]
 async fn acknowledge(S(s): S<State>, Admin(user): Admin, Id(id): Id) -> Result<Json<Alert>> {
-    let alert = change(s.table.as_ref(), id, |a, now| match a.status {
+    let alert = change(&s, id, |a, now| match a.status {
         AlertStatus::Closed => Err(Error::Conflict(
             "A closed alert cannot be acknowledged.".into(),
         )),
@@ -234,7 +234,7 @@ async fn acknowledge(S(s): S<State>, Admin(user): Admin, Id(id): Id) -> Result<J
     security(("bearer" = [])),
     responses((status = 200, body = Alert), (status = 401), (status = 403), (status = 404)))]
 async fn close(S(s): S<State>, Admin(user): Admin, Id(id): Id) -> Result<Json<Alert>> {
-    let alert = change(s.table.as_ref(), id, |a, now| {
+    let alert = change(&s, id, |a, now| {
         transition(a, AlertStatus::Closed, user.id, now);
         Ok(())
     })
@@ -246,7 +246,7 @@ async fn close(S(s): S<State>, Admin(user): Admin, Id(id): Id) -> Result<Json<Al
     security(("bearer" = [])), responses((status = 204), (status = 401), (status = 403), (status = 404)))]
 async fn delete(S(s): S<State>, _: Admin, Id(id): Id) -> Result<StatusCode> {
     let table = s.table.as_ref();
-    retry::optimistic(|| async {
+    let version = retry::optimistic(|| async {
         let (record, version) = load(table, id).await?;
         let mut writes = vec![Write::Delete {
             key: main_key(id),
@@ -264,8 +264,9 @@ async fn delete(S(s): S<State>, _: Admin, Id(id): Id) -> Result<StatusCode> {
                 cond: Cond::Always,
             });
         }
-        won(table.transact(writes).await).map(|won| won.then_some(()))
+        won(table.transact(writes).await).map(|won| won.then_some(version))
     })
     .await?;
+    crate::live::alert_deleted(&s.platform, id, version).await;
     Ok(StatusCode::NO_CONTENT)
 }

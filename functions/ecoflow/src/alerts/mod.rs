@@ -24,7 +24,7 @@ use utoipa::ToSchema;
 pub use endpoints::{AlertInput, AlertParams, AlertUpdate, routes};
 
 use crate::sites::Zone;
-use crate::{not_found, pad, version_of, with_version};
+use crate::{State, not_found, pad, version_of, with_version};
 
 const ALL: &str = "ALERTS";
 /// `alert_type` of alerts created through the API.
@@ -126,9 +126,10 @@ async fn load(table: &dyn Table, id: i64) -> Result<(Record, i64)> {
 }
 
 /// Writes `new` (over `old` at its version, or as a new alert) with all its list copies, and
-/// takes or frees its marker when it opens or closes. `Ok(false)`: lost a race (or, when it
-/// opens, the marker is taken).
-async fn save(table: &dyn Table, old: Option<(&Record, i64)>, new: &Record) -> Result<bool> {
+/// takes or frees its marker when it opens or closes; once written, it is published live at
+/// its new version ([`crate::live`]). `Ok(false)`: lost a race (or, when it opens, the marker
+/// is taken).
+async fn save(s: &State, old: Option<(&Record, i64)>, new: &Record) -> Result<bool> {
     let (version, cond) = match old {
         Some((_, v)) => (v, Cond::Version(v)),
         None => (0, Cond::NotExists),
@@ -177,7 +178,11 @@ async fn save(table: &dyn Table, old: Option<(&Record, i64)>, new: &Record) -> R
             _ => {}
         }
     }
-    won(table.transact(writes).await)
+    let written = won(s.table.transact(writes).await)?;
+    if written {
+        crate::live::alert(&s.platform, &new.alert, version + 1).await;
+    }
+    Ok(written)
 }
 
 /// The alert a marker belongs to, if it is held.
@@ -210,10 +215,11 @@ fn transition(a: &mut Alert, to: AlertStatus, by: i64, now: &str) {
 /// Applies `edit` to alert `id` under optimistic concurrency. An edit that changes nothing
 /// writes nothing; reopening an automatic alert whose type is open again elsewhere is a 409.
 async fn change(
-    table: &dyn Table,
+    s: &State,
     id: i64,
     edit: impl Fn(&mut Alert, &str) -> Result<()>,
 ) -> Result<Alert> {
+    let table = s.table.as_ref();
     retry::optimistic(|| async {
         let (old, version) = load(table, id).await?;
         let mut new = old.clone();
@@ -233,7 +239,7 @@ async fn change(
                 new.alert.alert_type
             )));
         }
-        let won = save(table, Some((&old, version)), &new).await?;
+        let won = save(s, Some((&old, version)), &new).await?;
         Ok(won.then_some(new.alert))
     })
     .await
@@ -254,7 +260,7 @@ pub enum Raised {
 /// deduplicate per zone whichever camera saw it. The organization is stored on the alert, so
 /// `?org_id` lists it.
 pub async fn raise_auto(
-    table: &dyn Table,
+    s: &State,
     zone: &Zone,
     camera: Option<i64>,
     alert_type: &str,
@@ -266,6 +272,7 @@ pub async fn raise_auto(
         None => format!("ZONE#{}", zone.id),
     };
     let marker = format!("{source}#{alert_type}");
+    let table = s.table.as_ref();
     if let Some(open) = holder(table, &marker).await? {
         return Ok(Raised::AlreadyOpen(load(table, open).await?.0.alert));
     }
@@ -291,7 +298,7 @@ pub async fn raise_auto(
     };
     // Losing means the marker was taken meanwhile (the alert is new, so nothing else fails).
     retry::optimistic(|| async {
-        if save(table, None, &record).await? {
+        if save(s, None, &record).await? {
             return Ok(Some(Raised::Created(record.alert.clone())));
         }
         match holder(table, &marker).await? {

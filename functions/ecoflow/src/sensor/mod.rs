@@ -175,7 +175,7 @@ pub async fn analyse(s: &State, frame: Frame) -> Result<Option<Detection>> {
         false => (None, false),
         // One open alert per zone, whichever camera sees the crowd.
         true => match raise_auto(
-            table,
+            s,
             &zone,
             None,
             OVERCROWDING,
