@@ -29,7 +29,8 @@ function errorMessage(body, status) {
   if (body && typeof body === 'object') {
     const text = body.message ?? body.detail ?? body.error;
     if (typeof text === 'string') return text;
-    return JSON.stringify(body);
+    // Field errors (DRF's shape): `field: message` for each.
+    return Object.entries(body).map(([k, v]) => `${k}: ${[v].flat().join(' ')}`).join('; ');
   }
   return `HTTP ${status}`;
 }
@@ -120,12 +121,14 @@ export async function call(app, path, { method = 'GET', body, token, session, co
   const base = cfg.apps?.[app]?.api;
   if (!base) throw new Error(`config.json has no API for ${app}`);
   const headers = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  // A FormData body (a file upload) goes as multipart/form-data, which fetch labels itself.
+  const form = body instanceof FormData;
+  if (body !== undefined && !form) headers['Content-Type'] = 'application/json';
   if (token) headers.Authorization = `Bearer ${token}`;
   const res = await fetch(base + path, {
     method,
     headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body === undefined || form ? body : JSON.stringify(body),
     credentials: cookies ? 'include' : 'same-origin',
   });
   const text = await res.text();

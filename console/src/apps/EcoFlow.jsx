@@ -2,16 +2,13 @@
 // the carbon summary, a frame uploaded to `sensor/detect` with its count, and the alerts and
 // broadcasts, which follow the live feed without a reload.
 import { useCallback, useEffect, useState } from 'react';
-import { ApiError, call, callAllPages, config, tokenStore } from '../api.js';
+import { ApiError, call, callAllPages } from '../api.js';
 import { EMAIL_FIELDS, SignIn } from '../SignIn.jsx';
-import { newestFirst, useFeed } from './ecoflowLive.js';
-
-const APP = 'ecoflow';
-const session = tokenStore(APP);
+import { APP, newestFirst, session, useFeed } from './ecoflowLive.js';
 
 async function login(values) {
   const { body } = await call(APP, '/auth/login/', { method: 'POST', body: values });
-  return { token: body.access, user: { id: body.user_id, email: body.email, role: body.role, name: body.name } };
+  return { token: body.access, refresh: body.refresh, user: { id: body.user_id, email: body.email, role: body.role, name: body.name } };
 }
 
 export default function EcoFlow() {
@@ -28,54 +25,40 @@ export default function EcoFlow() {
     setCurrent(null);
   }, []);
   if (!current) return <SignIn title="EcoFlow" fields={EMAIL_FIELDS} login={login} onSignedIn={signIn} notice={notice} />;
-  return <Dashboard session={current} onSignOut={signOut} />;
+  return <Dashboard user={current.user} onSignOut={signOut} />;
 }
 
 /** Every organisation with its zones and their cameras (one nested listing), and the carbon stats. */
-async function readSites(token) {
+async function readSites() {
   const [orgs, carbon] = await Promise.all([
-    callAllPages(APP, '/organizations/', { token }, (b) => b ?? []),
-    call(APP, '/carbon/stats/', { token }),
+    callAllPages(APP, '/organizations/', { session }, (b) => b ?? []),
+    call(APP, '/carbon/stats/', { session }),
   ]);
   return { orgs, carbon: carbon.body };
 }
 
-/**
- * `sensor/detect` takes `multipart/form-data`, which `call` does not send: the frame goes as
- * the form's `file`, with the zone and camera, and a refusal carries DRF's field errors.
- */
-async function detect(token, zone, camera, file) {
-  const cfg = await config();
+/** Posts a frame to `sensor/detect` (multipart: the file, its zone and camera). */
+async function detect(zone, camera, file) {
   const form = new FormData();
   form.append('zone_id', zone);
   form.append('camera_id', camera);
   form.append('file', file);
-  const res = await fetch(`${cfg.apps[APP].api}/sensor/detect/`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' },
-    body: form,
-  });
-  const body = await res.json().catch(() => null);
-  if (!res.ok) {
-    const detail = body?.detail ?? Object.entries(body ?? {}).map(([k, v]) => `${k}: ${[v].flat().join(' ')}`).join('; ');
-    throw new ApiError(res.status, detail || `HTTP ${res.status}`, body);
-  }
-  return body;
+  return (await call(APP, '/sensor/detect/', { method: 'POST', session, body: form })).body;
 }
 
-function Dashboard({ session: { token, user }, onSignOut }) {
+function Dashboard({ user, onSignOut }) {
   const [error, setError] = useState(null);
   const [sites, setSites] = useState(null);
-  // A 401 means the token expired or was revoked: back to the sign-in form, saying why.
+  // A 401 means the session ended (revoked, or the refresh token expired): back to the sign-in form, saying why.
   const onError = useCallback(
     (e) => (e instanceof ApiError && e.status === 401 ? onSignOut(e.message) : setError(e.message)),
     [onSignOut],
   );
-  const reload = useCallback(() => readSites(token).then(setSites, onError), [token, onError]);
+  const reload = useCallback(() => readSites().then(setSites, onError), [onError]);
   useEffect(() => {
     reload();
   }, [reload]);
-  const { alerts, notifications, live } = useFeed(token, onError);
+  const { alerts, notifications, live } = useFeed(onError);
   return (
     <main>
       <div className="bar">
@@ -90,7 +73,7 @@ function Dashboard({ session: { token, user }, onSignOut }) {
         <section>
           <h2>Sites</h2>
           <Tree orgs={sites?.orgs} />
-          <Detect orgs={sites?.orgs ?? []} token={token} onCounted={reload} onError={onError} />
+          <Detect orgs={sites?.orgs ?? []} onCounted={reload} onError={onError} />
         </section>
         <section>
           <h2>Alerts and notifications</h2>
@@ -140,7 +123,7 @@ function Tree({ orgs }) {
   );
 }
 
-function Detect({ orgs, token, onCounted, onError }) {
+function Detect({ orgs, onCounted, onError }) {
   const [result, setResult] = useState(null);
   const [busy, setBusy] = useState(false);
   const cameras = orgs.flatMap((o) => o.zones.flatMap((z) => z.cameras.filter((c) => c.is_active).map((c) => ({ o, z, c }))));
@@ -150,7 +133,7 @@ function Detect({ orgs, token, onCounted, onError }) {
     const [zone, camera] = String(form.get('camera')).split(':');
     setBusy(true);
     try {
-      setResult(await detect(token, zone, camera, form.get('file')));
+      setResult(await detect(zone, camera, form.get('file')));
       onCounted();
     } catch (e) {
       onError(e);

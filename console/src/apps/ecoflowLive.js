@@ -2,10 +2,16 @@
 // one from the feed (`ecoflow/live/alerts/{id}`, `ecoflow/live/notifications/{id}`), through
 // the one client rule (`startLive`): re-read after every (re)subscribe, drop stale seqs.
 import { useEffect, useState } from 'react';
-import { call } from '../api.js';
+import { call, tokenSession } from '../api.js';
 import { startLive } from '../live.js';
 
-const APP = 'ecoflow';
+export const APP = 'ecoflow';
+
+/** The tab's tokens; a refresh token (single-use, rotated) renews the access token. */
+export const session = tokenSession(APP, async ({ refresh }) => {
+  const { body } = await call(APP, '/auth/refresh/', { method: 'POST', body: { refresh } });
+  return { token: body.access, refresh: body.refresh };
+});
 /** How many of each the list shows (REST's first page, newest first). */
 const SHOWN = 50;
 
@@ -14,10 +20,10 @@ export function newestFirst(items) {
   return [...items.values()].sort((a, b) => b.created_at.localeCompare(a.created_at) || b.id - a.id);
 }
 
-async function readFeed(token) {
+async function readFeed() {
   const [alerts, notifications] = await Promise.all([
-    call(APP, `/alerts/?limit=${SHOWN}`, { token }),
-    call(APP, `/notifications/?limit=${SHOWN}`, { token }),
+    call(APP, `/alerts/?limit=${SHOWN}`, { session }),
+    call(APP, `/notifications/?limit=${SHOWN}`, { session }),
   ]);
   return { alerts: alerts.body ?? [], notifications: notifications.body ?? [] };
 }
@@ -31,16 +37,16 @@ function without(map, id) {
 }
 
 /** The alerts and broadcasts (maps by id) and the feed's state, kept current. */
-export function useFeed(token, onError) {
+export function useFeed(onError) {
   const [alerts, setAlerts] = useState(() => new Map());
   const [notifications, setNotifications] = useState(() => new Map());
   const [live, setLive] = useState({ state: 'off', note: '' });
   useEffect(() => {
     const feed = startLive({
       app: APP,
-      token,
+      ticket: session.token,
       filters: [`${APP}/live/alerts/+`, `${APP}/live/notifications/+`],
-      read: () => readFeed(token),
+      read: readFeed,
       // The REST shapes carry no version, so there is nothing to seed the filter with.
       onRead: (read) => {
         setAlerts(byId(read.alerts));
@@ -57,6 +63,6 @@ export function useFeed(token, onError) {
       onState: (state, note) => setLive({ state, note }),
     });
     return feed.close;
-  }, [token, onError]);
+  }, [onError]);
   return { alerts, notifications, live };
 }
