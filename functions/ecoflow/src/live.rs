@@ -48,11 +48,8 @@ async fn authorize(s: State, token: String) -> Result<Option<LiveAccess>> {
     if !current.is_some_and(|(u, _)| u.id == user.id && u.token_version == ver) {
         return Ok(None);
     }
-    Ok(Some(LiveAccess {
-        principal: live::principal(&[APP.name, &user.id.to_string()]),
-        filters: vec![format!("{}/{}/#", APP.name, live::LEVEL)],
-        expires_at: exp,
-    }))
+    let id = user.id.to_string();
+    Ok(Some(LiveAccess::everything(APP.name, &id, exp)))
 }
 
 /// Publishes an alert as written at `version`.

@@ -40,11 +40,8 @@ async fn authorize(s: State, token: String) -> Result<Option<LiveAccess>> {
     let Some(user) = user.filter(|u| claims.check_version(u.token_version).is_ok()) else {
         return Ok(None);
     };
-    Ok(Some(LiveAccess {
-        principal: live::principal(&[APP.name, &user.id.to_string()]),
-        filters: vec![filter(user.id, user.role)],
-        expires_at: claims.exp,
-    }))
+    let (id, filters) = (user.id.to_string(), vec![filter(user.id, user.role)]);
+    Ok(Some(LiveAccess::new(APP.name, &id, filters, claims.exp)))
 }
 
 /// The one filter a user of `role` may subscribe within.

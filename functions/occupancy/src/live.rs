@@ -42,23 +42,15 @@ pub const LIVE: LiveScope = LiveScope {
 };
 
 async fn authorize(s: State, password: String) -> Result<Option<LiveAccess>> {
-    let filters = vec![format!("{}/{}/#", APP.name, live::LEVEL)];
     if !s.config.require_auth {
-        return Ok(Some(LiveAccess {
-            principal: live::principal(&[APP.name, "open"]),
-            filters,
-            expires_at: civic_core::time::now().unix_timestamp() + OPEN_GRANT_SECS,
-        }));
+        let until = civic_core::time::now().unix_timestamp() + OPEN_GRANT_SECS;
+        return Ok(Some(LiveAccess::everything(APP.name, "open", until)));
     }
     // The same check as every route's (`require_token`): a valid occupancy access token.
     Ok(s.auth
         .verify(&password, TokenKind::Access)
         .ok()
-        .map(|claims| LiveAccess {
-            principal: live::principal(&[APP.name, &claims.sub]),
-            filters,
-            expires_at: claims.exp,
-        }))
+        .map(|claims| LiveAccess::everything(APP.name, &claims.sub, claims.exp)))
 }
 
 /// Publishes what a timeline write changed: the camera, the alerts it opened and, when the

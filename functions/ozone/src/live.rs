@@ -88,11 +88,7 @@ async fn authorize(s: State, ticket: String) -> Result<Option<LiveAccess>> {
     let ver = field("ver").as_i64();
     Ok(user
         .filter(|u| Some(u.token_version) == ver)
-        .map(|u| LiveAccess {
-            principal: live::principal(&[APP.name, &u.id.to_string()]),
-            filters: vec![format!("{}/{}/#", APP.name, live::LEVEL)],
-            expires_at,
-        }))
+        .map(|u| LiveAccess::everything(APP.name, &u.id.to_string(), expires_at)))
 }
 
 /// Publishes a newly stored event and its device's contact.

@@ -36,11 +36,7 @@ async fn authorize(s: State, token: String) -> Result<Option<LiveAccess>> {
     };
     let exp = claims.exp;
     match User::from_claims(&s, claims).await {
-        Ok(user) => Ok(Some(LiveAccess {
-            principal: live::principal(&[APP.name, &user.id]),
-            filters: vec![format!("{}/{}/#", APP.name, live::LEVEL)],
-            expires_at: exp,
-        })),
+        Ok(user) => Ok(Some(LiveAccess::everything(APP.name, &user.id, exp))),
         Err(Error::Unauthorized(_)) => Ok(None),
         Err(e) => Err(e),
     }

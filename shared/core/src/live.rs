@@ -120,6 +120,23 @@ pub struct LiveAccess {
     pub expires_at: i64,
 }
 
+impl LiveAccess {
+    /// `who` (its parts, see [`principal`]) of `app` may read within `filters` until
+    /// `expires_at`.
+    pub fn new(app: &str, who: &str, filters: Vec<String>, expires_at: i64) -> Self {
+        Self {
+            principal: principal(&[app, who]),
+            filters,
+            expires_at,
+        }
+    }
+
+    /// `who` may read every live topic of `app` (`{app}/live/#`) until `expires_at`.
+    pub fn everything(app: &str, who: &str, expires_at: i64) -> Self {
+        Self::new(app, who, vec![format!("{app}/{LEVEL}/#")], expires_at)
+    }
+}
+
 pub type AccessFuture = Pin<Box<dyn Future<Output = Result<Option<LiveAccess>>> + Send>>;
 
 /// Checks a subscriber's credential (the MQTT password): `Ok(None)` refuses it, an error
