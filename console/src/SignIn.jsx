@@ -1,6 +1,6 @@
 // The one sign-in form: each app names its fields and how it logs in (a bearer token kept in
 // this tab, or a session cookie); the form shows the app's own error message.
-import { useState } from 'react';
+import { useCallback, useState } from 'react';
 import { ApiError } from './api.js';
 
 /** Email and password: the fields of the apps that sign in by email. */
@@ -50,4 +50,43 @@ export function SignIn({ title, fields, login, onSignedIn, notice }) {
       {error && <p id="signin-error" className="error" role="alert">{error}</p>}
     </main>
   );
+}
+
+/**
+ * A page's sign-in, kept in `store` (a `tokenStore` or `tokenSession`): `{current, notice,
+ * signIn, signOut}`. `signOut(reason)` forgets it and shows `reason` above the form.
+ */
+export function useSignedIn(store, initial = store.get) {
+  const [current, setCurrent] = useState(initial);
+  const [notice, setNotice] = useState(null);
+  const signIn = useCallback(
+    (s) => {
+      store.set(s);
+      setNotice(null);
+      setCurrent(s);
+    },
+    [store],
+  );
+  const signOut = useCallback(
+    (reason) => {
+      store.clear();
+      setNotice(reason ?? null);
+      setCurrent(null);
+    },
+    [store],
+  );
+  return { current, setCurrent, notice, signIn, signOut };
+}
+
+/**
+ * A page's error line: a 401 means the session ended (revoked, or it could not be renewed),
+ * so it signs out saying why; anything else is shown on the page.
+ */
+export function usePageError(onSignOut) {
+  const [error, setError] = useState(null);
+  const onError = useCallback(
+    (e) => (e instanceof ApiError && e.status === 401 ? onSignOut(e.message) : setError(e.message)),
+    [onSignOut],
+  );
+  return { error, setError, onError };
 }

@@ -2,8 +2,8 @@
 // the carbon summary, a frame uploaded to `sensor/detect` with its count, and the alerts and
 // broadcasts, which follow the live feed without a reload.
 import { useCallback, useEffect, useState } from 'react';
-import { ApiError, call, callAllPages } from '../api.js';
-import { EMAIL_FIELDS, SignIn } from '../SignIn.jsx';
+import { call, callAllPages } from '../api.js';
+import { EMAIL_FIELDS, SignIn, usePageError, useSignedIn } from '../SignIn.jsx';
 import { APP, newestFirst, session, useFeed } from './ecoflowLive.js';
 
 async function login(values) {
@@ -12,18 +12,7 @@ async function login(values) {
 }
 
 export default function EcoFlow() {
-  const [current, setCurrent] = useState(session.get);
-  const [notice, setNotice] = useState(null);
-  const signIn = (s) => {
-    session.set(s);
-    setNotice(null);
-    setCurrent(s);
-  };
-  const signOut = useCallback((reason) => {
-    session.clear();
-    setNotice(reason ?? null);
-    setCurrent(null);
-  }, []);
+  const { current, notice, signIn, signOut } = useSignedIn(session);
   if (!current) return <SignIn title="EcoFlow" fields={EMAIL_FIELDS} login={login} onSignedIn={signIn} notice={notice} />;
   return <Dashboard user={current.user} onSignOut={signOut} />;
 }
@@ -47,13 +36,8 @@ async function detect(zone, camera, file) {
 }
 
 function Dashboard({ user, onSignOut }) {
-  const [error, setError] = useState(null);
+  const { error, onError } = usePageError(onSignOut);
   const [sites, setSites] = useState(null);
-  // A 401 means the session ended (revoked, or the refresh token expired): back to the sign-in form, saying why.
-  const onError = useCallback(
-    (e) => (e instanceof ApiError && e.status === 401 ? onSignOut(e.message) : setError(e.message)),
-    [onSignOut],
-  );
   const reload = useCallback(() => readSites().then(setSites, onError), [onError]);
   useEffect(() => {
     reload();

@@ -2,9 +2,9 @@
 // drawn with React Flow and one card per device with the controls of its type's
 // `card_template` (toggle, slider, button; gauge and text show the value). A control patches
 // the device's state through the REST API; the graph and the cards follow the live feed.
-import { useCallback, useEffect, useRef, useState } from 'react';
-import { ApiError, call } from '../api.js';
-import { USERNAME_FIELDS, SignIn } from '../SignIn.jsx';
+import { useEffect, useRef, useState } from 'react';
+import { call } from '../api.js';
+import { USERNAME_FIELDS, SignIn, usePageError, useSignedIn } from '../SignIn.jsx';
 import { Topology, shown } from './HomeForgeGraph.jsx';
 import { APP, session, useHome } from './homeforgeLive.js';
 
@@ -16,29 +16,13 @@ async function login(values) {
 }
 
 export default function HomeForge() {
-  const [current, setCurrent] = useState(session.get);
-  const [notice, setNotice] = useState(null);
-  const signIn = (s) => {
-    session.set(s);
-    setNotice(null);
-    setCurrent(s);
-  };
-  const signOut = useCallback((reason) => {
-    session.clear();
-    setNotice(reason ?? null);
-    setCurrent(null);
-  }, []);
+  const { current, notice, signIn, signOut } = useSignedIn(session);
   if (!current) return <SignIn title="HomeForge" fields={USERNAME_FIELDS} login={login} onSignedIn={signIn} notice={notice} />;
   return <Home user={current.user} onSignOut={signOut} />;
 }
 
 function Home({ user, onSignOut }) {
-  const [error, setError] = useState(null);
-  // A 401 means the session ended (revoked, or the refresh token expired): back to the sign-in form, saying why.
-  const onError = useCallback(
-    (e) => (e instanceof ApiError && e.status === 401 ? onSignOut(e.message) : setError(e.message)),
-    [onSignOut],
-  );
+  const { error, setError, onError } = usePageError(onSignOut);
   const { topology, devices, types, live, setDevice } = useHome(user, onError);
   const canWrite = user.role !== 'viewer';
   const setState = async (id, key, value) => {

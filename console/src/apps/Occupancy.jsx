@@ -3,10 +3,10 @@
 // Occupancy has no users: deployed, every route wants an operator-minted access token, which
 // the sign-in form takes as is; civic-local runs it open (the seed's mode), and so does the
 // page: no sign-in, and the live feed admits any password then.
-import { useCallback, useEffect, useState } from 'react';
-import { ApiError, call, tokenStore } from '../api.js';
+import { useEffect, useState } from 'react';
+import { call, tokenStore } from '../api.js';
 import { startLive } from '../live.js';
-import { SignIn } from '../SignIn.jsx';
+import { SignIn, usePageError, useSignedIn } from '../SignIn.jsx';
 import { HourlyChart } from './OccupancyChart.jsx';
 
 export const APP = 'occupancy';
@@ -23,24 +23,13 @@ async function login({ token }) {
 
 export default function Occupancy() {
   // undefined: asking whether the app wants a token at all.
-  const [current, setCurrent] = useState(() => session.get() ?? undefined);
-  const [notice, setNotice] = useState(null);
+  const { current, setCurrent, notice, signIn, signOut } = useSignedIn(session, () => session.get() ?? undefined);
   useEffect(() => {
     if (current !== undefined) return;
     call(APP, '/facility/live')
       .then(() => setCurrent({ token: null }))
       .catch(() => setCurrent(null));
   }, [current]);
-  const signIn = (s) => {
-    session.set(s);
-    setNotice(null);
-    setCurrent(s);
-  };
-  const signOut = useCallback((reason) => {
-    session.clear();
-    setNotice(reason ?? null);
-    setCurrent(null);
-  }, []);
   if (current === undefined) return <main><h1>Occupancy</h1><p>Loading…</p></main>;
   if (!current) return <SignIn title="Occupancy" fields={TOKEN_FIELDS} login={login} onSignedIn={signIn} notice={notice} />;
   return <Facility token={current.token} onSignOut={signOut} />;
@@ -99,12 +88,7 @@ function withAlert(alerts, alert) {
 }
 
 function Facility({ token, onSignOut }) {
-  const [error, setError] = useState(null);
-  // A 401 means the token expired or was revoked: back to the sign-in form, saying why.
-  const onError = useCallback(
-    (e) => (e instanceof ApiError && e.status === 401 ? onSignOut(e.message) : setError(e.message)),
-    [onSignOut],
-  );
+  const { error, setError, onError } = usePageError(onSignOut);
   const { cameras, states, facility, alerts, setAlerts, live, moved } = useFacility(token, onError);
   const resolve = async (id) => {
     try {

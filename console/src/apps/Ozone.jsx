@@ -2,8 +2,8 @@
 // devices with online/offline, last seen and event count, and the usage chart; the live feed
 // (a live ticket as the MQTT password) keeps both current without a reload.
 import { useCallback, useEffect, useState } from 'react';
-import { ApiError, call } from '../api.js';
-import { USERNAME_FIELDS, SignIn } from '../SignIn.jsx';
+import { call } from '../api.js';
+import { USERNAME_FIELDS, SignIn, usePageError } from '../SignIn.jsx';
 import { UsageChart } from './OzoneChart.jsx';
 import { useDevices } from './ozoneLive.js';
 
@@ -37,12 +37,7 @@ export default function Ozone() {
 }
 
 function Fleet({ user, onSignOut, onLogOut }) {
-  const [error, setError] = useState(null);
-  // A 401 means the session expired or was revoked: back to the sign-in form, saying why.
-  const onError = useCallback(
-    (e) => (e instanceof ApiError && e.status === 401 ? onSignOut(e.message) : setError(e.message)),
-    [onSignOut],
-  );
+  const { error, onError } = usePageError(onSignOut);
   const { devices, live, changes } = useDevices(onError);
   return (
     <main>

@@ -1,10 +1,10 @@
 // Streetlight: sign in with the app's own login, then one city's lights on a plain lat/lng plot
 // (no map tiles: the console must work offline and in tests), its summary counters, and on/off
 // for operators and admins; everything follows the live feed without a reload.
-import { useCallback, useEffect, useState } from 'react';
+import { useEffect, useState } from 'react';
 import { ApiError, call, callAllPages, tokenSession } from '../api.js';
 import { segment, startLive } from '../live.js';
-import { EMAIL_FIELDS, SignIn } from '../SignIn.jsx';
+import { EMAIL_FIELDS, SignIn, usePageError, useSignedIn } from '../SignIn.jsx';
 import { LightPlot } from './StreetlightPlot.jsx';
 
 const APP = 'streetlight';
@@ -21,18 +21,7 @@ async function login(values) {
 }
 
 export default function Streetlight() {
-  const [current, setCurrent] = useState(session.get);
-  const [notice, setNotice] = useState(null);
-  const signIn = (s) => {
-    session.set(s);
-    setNotice(null);
-    setCurrent(s);
-  };
-  const signOut = useCallback((reason) => {
-    session.clear();
-    setNotice(reason ?? null);
-    setCurrent(null);
-  }, []);
+  const { current, notice, signIn, signOut } = useSignedIn(session);
   if (!current) return <SignIn title="Streetlight" fields={EMAIL_FIELDS} login={login} onSignedIn={signIn} notice={notice} />;
   return <City user={current.user} onSignOut={signOut} />;
 }
@@ -91,12 +80,7 @@ async function readCity(city) {
 
 function City({ user, onSignOut }) {
   const [city, setCity] = useState(user.city);
-  const [error, setError] = useState(null);
-  // A 401 means the session ended (revoked, or the refresh token expired): back to the sign-in form, saying why.
-  const onError = useCallback(
-    (e) => (e instanceof ApiError && e.status === 401 ? onSignOut(e.message) : setError(e.message)),
-    [onSignOut],
-  );
+  const { error, setError, onError } = usePageError(onSignOut);
   const { lights, setLights, summary, live } = useCity(city, onError);
   const canControl = CONTROLLERS.includes(user.role);
   const control = async (lightId, action) => {
