@@ -102,6 +102,37 @@ pub(crate) async fn browser(driver: &Driver) -> Client {
 
 /// Waits up to `within` for `css` to match; on timeout saves a screenshot next to the test's
 /// and fails with the page's text, so a red run shows what the page showed.
+/// civic-local's device broker `(host, port)`, as `/_local/iot` names it.
+pub(crate) async fn broker(server: &civic_testkit::local::LocalServer) -> (String, u16) {
+    let iot: serde_json::Value = reqwest::get(server.url("/_local/iot"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = iot["broker"].as_str().expect("the broker's URL");
+    let (host, port) = url.trim_start_matches("mqtt://").rsplit_once(':').unwrap();
+    (host.to_owned(), port.parse().unwrap())
+}
+
+/// Clicks the element `css` names.
+pub(crate) async fn click(b: &Client, css: &str) {
+    let el = b.find(Locator::Css(css)).await.expect(css);
+    el.click().await.unwrap();
+}
+
+/// Opens an app's console page at `url` and signs in through its form, typing each
+/// `(field css, value)` of `fields`.
+pub(crate) async fn sign_in(b: &Client, url: &str, fields: &[(&str, &str)]) {
+    b.goto(url).await.expect("open the console");
+    wait_for(b, "#signin", Duration::from_secs(10), "the sign-in form").await;
+    for (css, value) in fields {
+        let field = b.find(Locator::Css(css)).await.expect(css);
+        field.send_keys(value).await.unwrap();
+    }
+    click(b, "#signin-submit").await;
+}
+
 pub(crate) async fn wait_for(b: &Client, css: &str, within: Duration, what: &str) {
     let found = b
         .wait()

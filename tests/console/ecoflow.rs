@@ -11,7 +11,9 @@ use fantoccini::{Client, Locator};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::browser::{browser, chromedriver, console_dist, finish, text, wait_for, wait_text};
+use crate::browser::{
+    browser, chromedriver, click, console_dist, finish, sign_in, text, wait_for, wait_text,
+};
 use crate::{BIN, LIVE_WITHIN};
 
 const PASSWORD: &str = "console-pass-8812";
@@ -66,25 +68,13 @@ impl Fixture {
     }
 
     async fn sign_in(&self, b: &Client, password: &str) {
-        b.goto(&self.server.url("/console/#/ecoflow"))
-            .await
-            .expect("open the console");
-        wait_for(b, "#signin", Duration::from_secs(10), "the sign-in form").await;
-        for (css, value) in [("#email", EMAIL), ("#password", password)] {
-            let field = b.find(Locator::Css(css)).await.unwrap();
-            field.send_keys(value).await.unwrap();
-        }
-        click(b, "#signin-submit").await;
+        let url = self.server.url("/console/#/ecoflow");
+        sign_in(b, &url, &[("#email", EMAIL), ("#password", password)]).await;
     }
 }
 
 fn id(v: &Value) -> i64 {
     v["id"].as_i64().unwrap_or_else(|| panic!("no id in {v}"))
-}
-
-async fn click(b: &Client, css: &str) {
-    let el = b.find(Locator::Css(css)).await.expect(css);
-    el.click().await.unwrap();
 }
 
 /// The detector tests' hand-counted crowd photo, as chromedriver wants a file: canonical.

@@ -11,7 +11,9 @@ use fantoccini::{Client, Locator};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::browser::{browser, chromedriver, console_dist, finish, text, wait_for, wait_text};
+use crate::browser::{
+    broker, browser, chromedriver, click, console_dist, finish, sign_in, text, wait_for, wait_text,
+};
 use crate::{BIN, LIVE_WITHIN};
 
 const PASSWORD: &str = "Console-Pass-8812";
@@ -108,37 +110,17 @@ impl Fixture {
     }
 
     async fn sign_in(&self, b: &Client, username: &str, password: &str) {
-        b.goto(&self.server.url("/console/#/homeforge"))
-            .await
-            .expect("open the console");
-        wait_for(b, "#signin", Duration::from_secs(10), "the sign-in form").await;
-        for (css, value) in [("#username", username), ("#password", password)] {
-            let field = b.find(Locator::Css(css)).await.unwrap();
-            field.send_keys(value).await.unwrap();
-        }
-        click(b, "#signin-submit").await;
+        let url = self.server.url("/console/#/homeforge");
+        sign_in(b, &url, &[("#username", username), ("#password", password)]).await;
     }
 
     /// The fan reports `state` over MQTT on the device port, as its firmware would; returns
     /// once the broker acknowledged it (the report is then stored).
     async fn report(&self, state: Value) {
         use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-        let iot = call(
-            &self.http,
-            &self.server,
-            Method::GET,
-            "/_local/iot",
-            Auth::None,
-            Value::Null,
-        )
-        .await;
-        let broker = iot["broker"].as_str().expect("the broker's URL");
-        let (host, port) = broker
-            .trim_start_matches("mqtt://")
-            .rsplit_once(':')
-            .unwrap();
+        let (host, port) = broker(&self.server).await;
         let (user, password) = &self.fan_login;
-        let mut opts = MqttOptions::new(user, host, port.parse::<u16>().unwrap());
+        let mut opts = MqttOptions::new(user, host, port);
         opts.set_credentials(user, password);
         let (client, mut events) = AsyncClient::new(opts, 10);
         let topic = format!("homeforge/devices/{}/state", self.fan);
@@ -172,15 +154,6 @@ fn fan_type() -> Value {
             {"widget_type": "SLIDER", "label": "Fan Speed", "variable_mapping": "pwm_1",
              "min_value": 0, "max_value": 100, "step": 10}]}
     })
-}
-
-async fn click(b: &Client, css: &str) {
-    b.find(Locator::Css(css))
-        .await
-        .expect(css)
-        .click()
-        .await
-        .unwrap();
 }
 
 /// The value device `id`'s node shows for state key `key`.

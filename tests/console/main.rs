@@ -19,7 +19,9 @@ mod homeforge;
 mod occupancy;
 mod ozone;
 
-use browser::{browser, chromedriver, console_dist, finish, text, wait_for, wait_text};
+use browser::{
+    broker, browser, chromedriver, click, console_dist, finish, sign_in, text, wait_for, wait_text,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_civic-local");
 const PASSWORD: &str = "console-pass-8812";
@@ -99,29 +101,8 @@ impl Fixture {
 
     /// Opens the Streetlight page and signs in through its form as `email`.
     async fn sign_in(&self, b: &Client, email: &str, password: &str) {
-        b.goto(&self.server.url("/console/#/streetlight"))
-            .await
-            .expect("open the console");
-        wait_for(b, "#signin", Duration::from_secs(10), "the sign-in form").await;
-        let field = |css| b.find(Locator::Css(css));
-        field("#email")
-            .await
-            .unwrap()
-            .send_keys(email)
-            .await
-            .unwrap();
-        field("#password")
-            .await
-            .unwrap()
-            .send_keys(password)
-            .await
-            .unwrap();
-        field("#signin-submit")
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        let url = self.server.url("/console/#/streetlight");
+        sign_in(b, &url, &[("#email", email), ("#password", password)]).await;
     }
 }
 
@@ -146,12 +127,7 @@ async fn register(
 /// Clicks `light`'s `action` button on the page and waits for its dot to show it.
 async fn control(b: &Client, light: &str, action: &str, within: Duration) {
     let button = format!("button[data-control=\"{action}\"][data-for=\"{light}\"]");
-    b.find(Locator::Css(&button))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(b, &button).await;
     let what = format!("{light} switched {action} from the page");
     wait_for(b, &dot(light, action), within, &what).await;
 }
@@ -317,22 +293,9 @@ async fn the_page_renews_its_token_and_stays_live() {
 /// the broker acknowledged it (the report is then stored).
 async fn device_report(f: &Fixture, status: &str) {
     use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-    let iot = call(
-        &f.http,
-        &f.server,
-        Method::GET,
-        "/_local/iot",
-        Auth::None,
-        Value::Null,
-    )
-    .await;
-    let broker = iot["broker"].as_str().expect("the broker's URL");
-    let (host, port) = broker
-        .trim_start_matches("mqtt://")
-        .rsplit_once(':')
-        .unwrap();
+    let (host, port) = broker(&f.server).await;
     let (user, password) = &f.sl002;
-    let mut opts = MqttOptions::new(user, host, port.parse::<u16>().unwrap());
+    let mut opts = MqttOptions::new(user, host, port);
     opts.set_credentials(user, password);
     let (client, mut events) = AsyncClient::new(opts, 10);
     let body = json!({"status": status}).to_string();

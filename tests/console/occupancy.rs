@@ -12,7 +12,9 @@ use fantoccini::{Client, Locator};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::browser::{browser, chromedriver, console_dist, finish, text, wait_for, wait_text};
+use crate::browser::{
+    browser, chromedriver, click, console_dist, finish, text, wait_for, wait_text,
+};
 use crate::{BIN, LIVE_WITHIN};
 
 const API: &str = "/occupancy/api/occupancy";
@@ -169,13 +171,7 @@ async fn the_occupancy_page_follows_crossings_and_resolves_alerts() {
         .expect("capacity_exceeded is open")["id"]
         .as_i64()
         .unwrap();
-    let button = format!("button[data-resolve=\"{exceeded}\"]");
-    b.find(Locator::Css(&button))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&b, &format!("button[data-resolve=\"{exceeded}\"]")).await;
     wait_gone(&b, &format!("tr[data-alert=\"{exceeded}\"]"), LIVE_WITHIN).await;
     let open = f.call(Method::GET, "/alerts", Value::Null).await;
     assert!(
@@ -199,12 +195,7 @@ async fn a_closed_occupancy_page_signs_in_with_a_token() {
         let field = b.find(Locator::Css("#token")).await.unwrap();
         field.clear().await.unwrap();
         field.send_keys(token).await.unwrap();
-        b.find(Locator::Css("#signin-submit"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&b, "#signin-submit").await;
         if token == "not-a-token" {
             wait_for(&b, "#signin-error", within, "the token's refusal").await;
             assert_eq!(

@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 use civic_testkit::api::Auth;
 use civic_testkit::local::LocalServer;
 use civic_testkit::signin::{call, ozone_device, ozone_user};
-use fantoccini::{Client, Locator};
+use fantoccini::Client;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::browser::{
-    browser, chromedriver, console_dist, finish, free_port, text, wait_for, wait_text,
+    browser, chromedriver, click, console_dist, finish, free_port, sign_in, text, wait_for,
+    wait_text,
 };
 use crate::{BIN, LIVE_WITHIN};
 
@@ -74,25 +75,9 @@ impl Fixture {
     }
 
     async fn sign_in(&self, b: &Client, password: &str) {
-        b.goto(&self.server.url("/console/#/ozone"))
-            .await
-            .expect("open the console");
-        wait_for(b, "#signin", Duration::from_secs(10), "the sign-in form").await;
-        for (css, value) in [("#username", "staff"), ("#password", password)] {
-            let field = b.find(Locator::Css(css)).await.unwrap();
-            field.send_keys(value).await.unwrap();
-        }
-        click(b, "#signin-submit").await;
+        let url = self.server.url("/console/#/ozone");
+        sign_in(b, &url, &[("#username", "staff"), ("#password", password)]).await;
     }
-}
-
-async fn click(b: &Client, css: &str) {
-    b.find(Locator::Css(css))
-        .await
-        .expect(css)
-        .click()
-        .await
-        .unwrap();
 }
 
 fn row(device: &str) -> String {
