@@ -21,6 +21,9 @@ enum Command {
     /// Simulate devices on the four MQTT streams against `serve`'s broker; prints the commands
     /// they receive (and answer).
     Simulate(civic_local::sim::SimOpts),
+    /// Create the bucket, every app's table and the token signing keys on DynamoDB, S3 and SSM
+    /// (AWS_ENDPOINT_URL: LocalStack), as the Lambda functions of `sam local` expect them.
+    Provision(civic_local::provision::ProvisionOpts),
 }
 
 /// Errors end the program with one line on stderr: what went wrong, then what to do.
@@ -29,6 +32,7 @@ async fn main() -> ExitCode {
     civic_runtime::init_tracing(false);
     let done = match Cli::parse().command {
         Command::Serve(opts) => civic_local::serve(opts).await,
+        Command::Provision(opts) => civic_local::provision::run(&opts).await,
         Command::Simulate(opts) => civic_local::sim::run(&opts).await.map(|report| {
             let commands = report.commands.len();
             println!(
