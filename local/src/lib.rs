@@ -19,6 +19,7 @@ pub mod provision;
 pub mod registry;
 mod routing;
 pub mod s3events;
+pub mod samlocal;
 pub mod sim;
 pub mod streams;
 pub mod template;
