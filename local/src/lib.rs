@@ -15,9 +15,11 @@ pub mod landing;
 pub mod model;
 pub mod mqtt;
 pub mod preflight;
+pub mod provision;
 pub mod registry;
 mod routing;
 pub mod s3events;
+pub mod samlocal;
 pub mod sim;
 pub mod streams;
 pub mod template;
@@ -26,7 +28,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use civic_core::{Limits, Platform, RatePlan};
 use civic_store::Backend;
 
@@ -104,18 +106,9 @@ impl ServeOpts {
         let backend = match self.backend {
             BackendKind::Embedded => Backend::embedded(&self.data_dir)
                 .map_err(|e| preflight::store_error(&self.data_dir, e))?,
-            BackendKind::Aws => {
-                let b = Backend::aws(self.bucket.clone()).await;
-                b.ensure_bucket().await.context("creating the bucket")?;
-                b
-            }
+            BackendKind::Aws => Backend::aws(self.bucket.clone()).await,
         };
-        for f in registry::all() {
-            backend
-                .ensure_table(&format!("civic-{}", f.app.name))
-                .await
-                .context("creating a table")?;
-        }
+        provision::store(&backend).await?;
         Platform::local(&self.data_dir, backend, self.limits()).map_err(anyhow::Error::msg)
     }
 }

@@ -34,9 +34,10 @@ impl Backend {
 
     pub fn aws_with_config(sdk: &SdkConfig, bucket: impl Into<String>) -> Self {
         let dynamo = aws_sdk_dynamodb::Client::new(sdk);
-        // Emulators such as moto serve buckets by path, not by virtual host.
-        let custom_endpoint =
-            sdk.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
+        // Emulators such as moto serve buckets by path, not by virtual host. An empty value is
+        // no endpoint (the SDK ignores it): `sam local` sets it so without env.json.
+        let custom_endpoint = sdk.endpoint_url().is_some()
+            || std::env::var("AWS_ENDPOINT_URL").is_ok_and(|v| !v.is_empty());
         let s3_config = aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(custom_endpoint)
             .build();

@@ -1,0 +1,84 @@
+//! `civic-local provision`: creates on DynamoDB, S3 and SSM (LocalStack, moto) what the Lambda
+//! functions expect to find, then exits. `serve --backend aws` creates its bucket and tables
+//! through the same [`store`], so `sam local` and civic-local see the same data.
+
+use std::collections::BTreeSet;
+
+use anyhow::{Context, Result};
+use aws_sdk_ssm::error::ProvideErrorMetadata;
+use aws_sdk_ssm::types::ParameterType;
+use civic_store::Backend;
+use rand::RngCore;
+
+use crate::registry;
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct ProvisionOpts {
+    /// The uploads bucket (env.json's BUCKET_NAME).
+    #[arg(long, default_value = "civic-local")]
+    pub bucket: String,
+    /// The SSM parameter of the token signing keys (env.json's JWT_KEYS_PARAMETER); created
+    /// with one fresh key unless it exists, so a second run keeps every token valid.
+    #[arg(long, default_value = "/civic/jwt-keys")]
+    pub jwt_keys_parameter: String,
+}
+
+/// The bucket and every app's table (`civic-{app}`, as env.json's TABLE_NAME names them).
+pub async fn store(backend: &Backend) -> Result<Vec<String>> {
+    backend
+        .ensure_bucket()
+        .await
+        .context("creating the bucket")?;
+    let apps: BTreeSet<&str> = registry::all().map(|f| f.app.name).collect();
+    let mut tables = Vec::new();
+    for app in apps {
+        let name = format!("civic-{app}");
+        backend
+            .ensure_table(&name)
+            .await
+            .with_context(|| format!("creating the table {name}"))?;
+        tables.push(name);
+    }
+    Ok(tables)
+}
+
+/// Runs the subcommand: the default AWS environment (`AWS_ENDPOINT_URL` for LocalStack).
+pub async fn run(opts: &ProvisionOpts) -> Result<()> {
+    let backend = Backend::aws(opts.bucket.clone()).await;
+    let tables = store(&backend).await?;
+    let sdk = aws_config::load_from_env().await;
+    let created = jwt_keys(&aws_sdk_ssm::Client::new(&sdk), &opts.jwt_keys_parameter).await?;
+    println!("bucket {}", opts.bucket);
+    println!("tables {}", tables.join(" "));
+    let keys = if created { "created" } else { "kept" };
+    println!("jwt keys {} ({keys})", opts.jwt_keys_parameter);
+    Ok(())
+}
+
+/// Writes a key set of one random key under `name` unless the parameter exists. Returns
+/// whether it wrote one.
+async fn jwt_keys(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<bool> {
+    match ssm.get_parameter().name(name).send().await {
+        Ok(_) => return Ok(false),
+        Err(e) if e.code() == Some("ParameterNotFound") => {}
+        Err(e) => {
+            let e = aws_sdk_ssm::error::DisplayErrorContext(e);
+            anyhow::bail!("reading the SSM parameter {name}: {e}");
+        }
+    }
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    let set = serde_json::json!({"current": "local", "keys": {"local": hex}});
+    ssm.put_parameter()
+        .name(name)
+        .value(set.to_string())
+        .r#type(ParameterType::SecureString)
+        .send()
+        .await
+        .map_err(|e| {
+            let e = aws_sdk_ssm::error::DisplayErrorContext(e);
+            anyhow::anyhow!("writing the SSM parameter {name}: {e}")
+        })?;
+    Ok(true)
+}
