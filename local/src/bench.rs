@@ -60,13 +60,14 @@ pub async fn serve(router: Router) -> Result<String> {
     Ok(format!("http://{addr}"))
 }
 
-/// The whole platform of `template` on a fresh embedded store, without rate limits. Returns
-/// its base URL and the data dir (the caller removes it).
-pub async fn platform(template: &Path) -> Result<(String, PathBuf)> {
+/// The whole platform of `template` on a fresh embedded store (with a page cache of
+/// `cache_mb` MiB), without rate limits. Returns its base URL and the data dir (the caller
+/// removes it).
+pub async fn platform(template: &Path, cache_mb: u32) -> Result<(String, PathBuf)> {
     let dir = std::env::temp_dir().join(format!("civic-bench-{}", std::process::id()));
     let platform = Platform::local(
         &dir,
-        Backend::embedded(&dir)?,
+        Backend::embedded_with_cache(&dir, cache_mb as usize << 20)?,
         Limits::default().unlimited_rate(),
     )
     .map_err(anyhow::Error::msg)?;
@@ -74,6 +75,16 @@ pub async fn platform(template: &Path) -> Result<(String, PathBuf)> {
         .context("reading the template: run from the repository root")?;
     let url = serve(crate::router(&crate::template::parse(&yaml)?, &platform)?).await?;
     Ok((url, dir))
+}
+
+/// This process's resident memory in MiB (Linux `/proc/self/status`), 0 where unknown.
+pub fn rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// The embedded store's write groups since `before`, over a phase that took `elapsed`:

@@ -32,6 +32,8 @@ use anyhow::Result;
 use civic_core::{Limits, Platform, RatePlan};
 use civic_store::Backend;
 
+const MIB: usize = 1024 * 1024;
+
 pub use routing::{check, router};
 pub use template::{FunctionDef, Route};
 
@@ -71,6 +73,11 @@ pub struct ServeOpts {
     pub rate_per_minute: Option<u32>,
     #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = Limits::default().body_bytes)]
     pub body_limit: usize,
+    /// The embedded store's page cache in MiB: most of the process's memory beyond its own
+    /// footprint once the data outgrows it (README, "Memory").
+    #[arg(long, env = "STORE_CACHE_MB", default_value_t = civic_store::DEFAULT_CACHE_MB,
+          value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub store_cache_mb: u32,
     #[command(flatten)]
     pub mqtt: mqtt::MqttOpts,
     #[command(flatten)]
@@ -104,7 +111,10 @@ impl ServeOpts {
     pub async fn platform(&self) -> Result<Platform> {
         preflight::data_dir(&self.data_dir)?;
         let backend = match self.backend {
-            BackendKind::Embedded => Backend::embedded(&self.data_dir)
+            BackendKind::Embedded => {
+                let cache = self.store_cache_mb as usize * MIB;
+                Backend::embedded_with_cache(&self.data_dir, cache)
+            }
                 .map_err(|e| preflight::store_error(&self.data_dir, e))?,
             BackendKind::Aws => Backend::aws(self.bucket.clone()).await,
         };

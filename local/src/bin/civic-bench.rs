@@ -78,7 +78,7 @@ async fn measure(http: &reqwest::Client, target: &Target, args: &Args) -> Result
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let (civic, dir) = bench::platform(&args.template).await?;
+    let (civic, dir) = bench::platform(&args.template, civic_store::DEFAULT_CACHE_MB).await?;
     let noop = bench::serve(Router::new().route("/noop", get(|| async { "ok" }))).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)

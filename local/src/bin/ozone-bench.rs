@@ -30,6 +30,9 @@ struct Args {
     devices: usize,
     #[arg(long, default_value = "template.yaml")]
     template: std::path::PathBuf,
+    /// The embedded store's page cache (MiB), as `serve --store-cache-mb`.
+    #[arg(long, default_value_t = civic_store::DEFAULT_CACHE_MB)]
+    store_cache_mb: u32,
 }
 
 /// Event `n` of the run: its device and body. Timestamps spread over the last 30 days, so the
@@ -205,7 +208,7 @@ async fn main() -> Result<()> {
         args.many >= 1_000 + args.events,
         "--many must be at least 1000 + --events"
     );
-    let (civic, dir) = bench::platform(&args.template).await?;
+    let (civic, dir) = bench::platform(&args.template, args.store_cache_mb).await?;
     let noop = bench::serve(Router::new().route(
         "/noop",
         post(|axum::Json(_): axum::Json<Value>| async { axum::Json(json!({"ack": true})) }),
@@ -255,6 +258,12 @@ async fn main() -> Result<()> {
     );
     println!();
     let grew = print_stats_costs(args.many, &at_1k, &at_many);
+    println!(
+        "store cache {} MiB: resident memory {:.0} MiB after {} events (bench and platform in one process)",
+        args.store_cache_mb,
+        bench::rss_mb(),
+        args.many
+    );
     let _ = std::fs::remove_dir_all(&dir);
     ensure!(!grew, "stats round trips grew with the number of events");
     Ok(())

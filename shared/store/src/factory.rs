@@ -21,7 +21,12 @@ pub enum Backend {
 
 impl Backend {
     pub fn embedded(data_dir: &Path) -> Result<Self> {
-        let store = Embedded::open(data_dir)?;
+        Self::embedded_with_cache(data_dir, crate::DEFAULT_CACHE_BYTES)
+    }
+
+    /// The embedded store with a page cache of `cache_bytes` (`--store-cache-mb`).
+    pub fn embedded_with_cache(data_dir: &Path, cache_bytes: usize) -> Result<Self> {
+        let store = Embedded::open_with_cache(data_dir, cache_bytes)?;
         let blobs = Arc::new(FsBlob::open(&data_dir.join("blobs"))?);
         Ok(Self::Embedded { store, blobs })
     }

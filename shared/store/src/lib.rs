@@ -32,7 +32,7 @@ pub mod stream;
 
 pub use blob::{Blob, Capped, Object};
 pub use dynamo::DynamoTable;
-pub use embedded::{Embedded, EmbeddedTable};
+pub use embedded::{DEFAULT_CACHE_BYTES, DEFAULT_CACHE_MB, Embedded, EmbeddedTable};
 pub use factory::Backend;
 pub use fsblob::FsBlob;
 mod merge;

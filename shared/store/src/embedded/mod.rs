@@ -61,10 +61,25 @@ pub struct Embedded {
     committer: Arc<Committer>,
 }
 
+/// redb's page cache when nobody chose one. redb's own default is 1 GiB, which the process
+/// would grow toward as the data grows: too much for the small boxes civic-local also runs on.
+pub const DEFAULT_CACHE_MB: u32 = 64;
+pub const DEFAULT_CACHE_BYTES: usize = DEFAULT_CACHE_MB as usize * 1024 * 1024;
+
 impl Embedded {
     pub fn open(dir: &Path) -> Result<Self> {
+        Self::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`open`](Self::open) with a page cache of `cache_bytes`: the store's memory, beyond
+    /// what is being read or written at the moment.
+    pub fn open_with_cache(dir: &Path, cache_bytes: usize) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(backend)?;
-        let db = Arc::new(Database::create(dir.join("store.redb")).map_err(backend)?);
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(dir.join("store.redb"))
+            .map_err(backend)?;
+        let db = Arc::new(db);
         let committer = Arc::new(Committer::start(db.clone())?);
         Ok(Self { db, committer })
     }
