@@ -67,7 +67,7 @@ pub async fn platform(template: &Path, cache_mb: u32) -> Result<(String, PathBuf
     let dir = std::env::temp_dir().join(format!("civic-bench-{}", std::process::id()));
     let platform = Platform::local(
         &dir,
-        Backend::embedded_with_cache(&dir, cache_mb as usize << 20)?,
+        Backend::embedded_with_cache(&dir, (cache_mb as usize) << 20)?,
         Limits::default().unlimited_rate(),
     )
     .map_err(anyhow::Error::msg)?;

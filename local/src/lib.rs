@@ -115,7 +115,7 @@ impl ServeOpts {
                 let cache = self.store_cache_mb as usize * MIB;
                 Backend::embedded_with_cache(&self.data_dir, cache)
             }
-                .map_err(|e| preflight::store_error(&self.data_dir, e))?,
+            .map_err(|e| preflight::store_error(&self.data_dir, e))?,
             BackendKind::Aws => Backend::aws(self.bucket.clone()).await,
         };
         provision::store(&backend).await?;
