@@ -115,6 +115,37 @@ pub(crate) async fn broker(server: &civic_testkit::local::LocalServer) -> (Strin
     (host.to_owned(), port.parse().unwrap())
 }
 
+/// A device publishes `body` on `topic` at QoS 1 over civic-local's device port, with its
+/// MQTT login, as its firmware would; returns once the broker acknowledged it (the report is
+/// then stored).
+pub(crate) async fn device_publish(
+    server: &civic_testkit::local::LocalServer,
+    (user, password): (&str, &str),
+    topic: &str,
+    body: String,
+) {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    let (host, port) = broker(server).await;
+    let mut opts = MqttOptions::new(user, host, port);
+    opts.set_credentials(user, password);
+    let (client, mut events) = AsyncClient::new(opts, 10);
+    client
+        .publish(topic, QoS::AtLeastOnce, false, body)
+        .await
+        .unwrap();
+    let acked = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match events.poll().await {
+                Ok(Event::Incoming(Packet::PubAck(_))) => break,
+                Ok(_) => {}
+                Err(e) => panic!("{user}'s MQTT connection: {e}"),
+            }
+        }
+    });
+    acked.await.expect("a PUBACK for the device's report");
+    client.disconnect().await.ok();
+}
+
 /// Clicks the element `css` names.
 pub(crate) async fn click(b: &Client, css: &str) {
     let el = b.find(Locator::Css(css)).await.expect(css);

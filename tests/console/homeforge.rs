@@ -12,7 +12,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::browser::{
-    broker, browser, chromedriver, click, console_dist, finish, sign_in, text, wait_for, wait_text,
+    browser, chromedriver, click, console_dist, device_publish, finish, sign_in, text, wait_for,
+    wait_text,
 };
 use crate::{BIN, LIVE_WITHIN};
 
@@ -117,28 +118,9 @@ impl Fixture {
     /// The fan reports `state` over MQTT on the device port, as its firmware would; returns
     /// once the broker acknowledged it (the report is then stored).
     async fn report(&self, state: Value) {
-        use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-        let (host, port) = broker(&self.server).await;
         let (user, password) = &self.fan_login;
-        let mut opts = MqttOptions::new(user, host, port);
-        opts.set_credentials(user, password);
-        let (client, mut events) = AsyncClient::new(opts, 10);
         let topic = format!("homeforge/devices/{}/state", self.fan);
-        client
-            .publish(topic, QoS::AtLeastOnce, false, state.to_string())
-            .await
-            .unwrap();
-        let acked = tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                match events.poll().await {
-                    Ok(Event::Incoming(Packet::PubAck(_))) => break,
-                    Ok(_) => {}
-                    Err(e) => panic!("the fan's MQTT connection: {e}"),
-                }
-            }
-        });
-        acked.await.expect("a PUBACK for the fan's report");
-        client.disconnect().await.ok();
+        device_publish(&self.server, (user, password), &topic, state.to_string()).await;
     }
 }
 

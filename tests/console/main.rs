@@ -20,7 +20,8 @@ mod occupancy;
 mod ozone;
 
 use browser::{
-    broker, browser, chromedriver, click, console_dist, finish, sign_in, text, wait_for, wait_text,
+    browser, chromedriver, click, console_dist, device_publish, finish, sign_in, text, wait_for,
+    wait_text,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_civic-local");
@@ -292,33 +293,10 @@ async fn the_page_renews_its_token_and_stays_live() {
 /// SL002 reports `status` over MQTT on the device port, as its firmware would; returns once
 /// the broker acknowledged it (the report is then stored).
 async fn device_report(f: &Fixture, status: &str) {
-    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-    let (host, port) = broker(&f.server).await;
     let (user, password) = &f.sl002;
-    let mut opts = MqttOptions::new(user, host, port);
-    opts.set_credentials(user, password);
-    let (client, mut events) = AsyncClient::new(opts, 10);
     let body = json!({"status": status}).to_string();
-    client
-        .publish(
-            "streetlight/lights/SL002/status",
-            QoS::AtLeastOnce,
-            false,
-            body,
-        )
-        .await
-        .unwrap();
-    let acked = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match events.poll().await {
-                Ok(Event::Incoming(Packet::PubAck(_))) => break,
-                Ok(_) => {}
-                Err(e) => panic!("SL002's MQTT connection: {e}"),
-            }
-        }
-    });
-    acked.await.expect("a PUBACK for SL002's report");
-    client.disconnect().await.ok();
+    let topic = "streetlight/lights/SL002/status";
+    device_publish(&f.server, (user, password), topic, body).await;
 }
 
 /// The landing page links the console; `/console/` serves the bundle; `config.json` names
