@@ -30,6 +30,10 @@ pub enum Error {
     TooManyRequests { message: String, retry_after: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// 503 with `Retry-After: {retry_after}` (seconds): a bound on work in hand is reached
+    /// (load shedding), and the request was refused before anything of it was done.
+    #[error("{message}")]
+    Overloaded { message: String, retry_after: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -51,6 +55,15 @@ impl Error {
         }
     }
 
+    /// 503; nothing of the request was done, and it may be sent again after `retry_after`
+    /// seconds (at least 1 is announced).
+    pub fn overloaded(msg: impl Into<String>, retry_after: u64) -> Self {
+        Self::Overloaded {
+            message: msg.into(),
+            retry_after: retry_after.max(1),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) | Self::Fields(_) => StatusCode::BAD_REQUEST,
@@ -61,7 +74,7 @@ impl Error {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(e) => match e {
                 StoreError::BadCursor | StoreError::Invalid(_) => StatusCode::BAD_REQUEST,
                 StoreError::ConditionFailed
@@ -136,7 +149,9 @@ impl IntoResponse for Error {
             fields,
         };
         let mut res = status.into_response();
-        if let Self::TooManyRequests { retry_after, .. } = self {
+        if let Self::TooManyRequests { retry_after, .. } | Self::Overloaded { retry_after, .. } =
+            self
+        {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         }

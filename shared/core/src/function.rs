@@ -18,7 +18,8 @@ impl Function {
     /// The finished router (standard layers applied) and its OpenAPI paths.
     pub fn build(&self, platform: &Platform) -> (Router, OpenApi) {
         let (router, spec) = (self.routes)(platform).split_for_parts();
-        (self.app.finish(router, &platform.limits), spec)
+        let in_flight = platform.in_flight();
+        (self.app.finish(router, &platform.limits, in_flight), spec)
     }
 
     /// Whether this is its app's first function, the one that also serves the app's whole

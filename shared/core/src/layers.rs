@@ -12,6 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::Semaphore;
 use tower::Layer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
@@ -44,7 +45,17 @@ pub struct Limits {
     pub per_hour: u32,
     /// Burst: requests per minute per client IP; 0 disables.
     pub per_minute: u32,
+    /// Requests in flight at once, across every app of the process; past it a request is
+    /// refused at once with 503 and `Retry-After` ([`Error::Overloaded`]), never queued. It
+    /// bounds what load can pin in memory: each request may hold a body of `body_bytes`, and
+    /// every write waits in the store's write queue ([`civic_store`]'s group commit).
+    pub in_flight: usize,
 }
+
+/// [`Limits::in_flight`]'s default: as many write calls as one store group commit takes
+/// (512), so the write queue never holds more than a group waiting; with 1 MiB bodies, at
+/// most 512 MiB of request bodies. Lambda serves one request per instance and never nears it.
+pub const IN_FLIGHT: usize = 512;
 
 impl Default for Limits {
     /// 1 MiB bodies and no rate limit: the seeds' APIs are "currently unlimited, ready for
@@ -54,6 +65,7 @@ impl Default for Limits {
             body_bytes: 1 << 20,
             per_hour: 0,
             per_minute: 0,
+            in_flight: IN_FLIGHT,
         }
     }
 }
@@ -77,6 +89,7 @@ impl Limits {
             body_bytes: env.get("BODY_LIMIT_BYTES", d.body_bytes),
             per_hour: env.get("RATE_LIMIT_PER_HOUR", d.per_hour),
             per_minute: env.get("RATE_LIMIT_PER_MINUTE", d.per_minute),
+            in_flight: env.get("MAX_IN_FLIGHT", d.in_flight),
         }
     }
 
@@ -113,14 +126,16 @@ impl std::str::FromStr for RatePlan {
 pub struct ClientIp(pub IpAddr);
 
 impl App {
-    /// Wraps an app's router in the standard stack.
-    pub fn finish(self, router: Router, limits: &Limits) -> Router {
+    /// Wraps an app's router in the standard stack. `in_flight` is the process's one count of
+    /// requests in flight ([`Limits::in_flight`]), shared by every app's router.
+    pub fn finish(self, router: Router, limits: &Limits, in_flight: Arc<Semaphore>) -> Router {
         let limiter = Arc::new(Limiter::new(limits));
         router
             .fallback(|| async { Error::NotFound("Not found".into()) })
             .layer(middleware::from_fn_with_state(limiter, rate_limit))
             .layer(DefaultBodyLimit::max(limits.body_bytes))
             .layer(RequestBodyLimitLayer::new(limits.body_bytes))
+            .layer(middleware::from_fn_with_state(in_flight, shed))
             .layer(middleware::from_fn(count_round_trips))
             .layer(middleware::map_response_with_state(self.format, render))
             .layer(TraceLayer::new_for_http())
@@ -232,6 +247,15 @@ async fn rate_limit(State(limiter): State<Arc<Limiter>>, req: Request, next: Nex
             return Error::too_many(msg, wait.as_secs_f64().ceil() as u64).into_response();
         }
     }
+    next.run(req).await
+}
+
+/// Load shedding: a request past [`Limits::in_flight`] is refused at once, not queued; its
+/// place is held until its response is ready.
+async fn shed(State(in_flight): State<Arc<Semaphore>>, req: Request, next: Next) -> Response {
+    let Ok(_place) = in_flight.try_acquire_owned() else {
+        return Error::overloaded("The server is busy; retry shortly", 1).into_response();
+    };
     next.run(req).await
 }
 
@@ -349,5 +373,61 @@ mod tests {
             let _ = w.check(IpAddr::V6(Ipv6Addr::from((0x2001_0db8u128 << 96) | i)));
         }
         assert_eq!(w.len(), 1);
+    }
+
+    /// Load shedding: with `in_flight` requests in hand, the next is refused at once with 503,
+    /// `Retry-After` and the app's own error body, and served again once one finished.
+    #[tokio::test]
+    async fn past_in_flight_requests_are_refused_with_503_and_retry_after() {
+        use tower::ServiceExt;
+        // Requests hold their place until the test lets them through.
+        let gate = Arc::new(Semaphore::new(0));
+        let g = gate.clone();
+        let slow = move || {
+            let g = g.clone();
+            async move {
+                let _pass = g.acquire().await.unwrap();
+                "done"
+            }
+        };
+        let app = App {
+            name: "t",
+            format: crate::error::drf,
+            functions: || &[],
+            config: || Ok(()),
+        };
+        let in_flight = Arc::new(Semaphore::new(2));
+        let router = Router::new().route("/slow", axum::routing::get(slow));
+        let router = app.finish(router, &Limits::default(), in_flight.clone());
+        let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+        let held: Vec<_> = (0..2)
+            .map(|_| tokio::spawn(router.clone().oneshot(get("/slow"))))
+            .collect();
+        while in_flight.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        // A route and the fallback alike: the bound is the process's, not a route's.
+        for path in ["/slow", "/nowhere"] {
+            let res = router.clone().oneshot(get(path)).await.unwrap();
+            assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+            assert_eq!(res.headers()[header::RETRY_AFTER], "1");
+            let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(
+                body,
+                serde_json::json!({"detail": "The server is busy; retry shortly"})
+            );
+        }
+        gate.add_permits(1);
+        for h in held {
+            assert_eq!(h.await.unwrap().unwrap().status(), StatusCode::OK);
+        }
+        assert_eq!(
+            in_flight.available_permits(),
+            2,
+            "finished requests give their place back"
+        );
+        let res = router.oneshot(get("/slow")).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
     }
 }

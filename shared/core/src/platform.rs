@@ -7,6 +7,7 @@ use std::sync::Arc;
 use civic_iot::{Provision, Publisher};
 use civic_store::{Backend, Blob, Table};
 use rand::RngCore;
+use tokio::sync::Semaphore;
 
 use crate::config::{Env, FromEnv};
 use crate::keys::{KeySet, MIN_SECRET};
@@ -26,6 +27,9 @@ pub struct Platform {
     provisioner: Option<Arc<dyn Provision>>,
     /// Set by [`Platform::local`]: direct uploads go through civic-local ([`crate::uploads`]).
     local: bool,
+    /// Requests in flight, one count for every router built on this platform
+    /// ([`Limits::in_flight`]).
+    in_flight: Arc<Semaphore>,
 }
 
 /// The key id of civic-local's one secret (the data dir's `jwt-secret`).
@@ -48,6 +52,7 @@ impl Platform {
 
     pub fn with_keys(backend: Backend, keys: KeySet, limits: Limits) -> Self {
         Self {
+            in_flight: Arc::new(Semaphore::new(limits.in_flight)),
             backend,
             limits,
             keys: Arc::new(keys),
@@ -96,6 +101,11 @@ impl Platform {
         let mut p = Self::new(backend, secret, limits)?;
         p.local = true;
         Ok(p)
+    }
+
+    /// The count of requests in flight that every app router of this platform shares.
+    pub fn in_flight(&self) -> Arc<Semaphore> {
+        self.in_flight.clone()
     }
 
     /// Whether this is civic-local rather than Lambda.
