@@ -73,6 +73,18 @@ pub struct ServeOpts {
     pub rate_per_minute: Option<u32>,
     #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = Limits::default().body_bytes)]
     pub body_limit: usize,
+    /// API requests in flight at once, all apps together; past it a request gets 503 with
+    /// `Retry-After` (civic_core's `Limits::in_flight` says why the default).
+    #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = civic_core::layers::IN_FLIGHT as u32,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
+    /// Uploads to `/_uploads/` being received or with their S3 events still running; the next
+    /// waits for a place, then gets 503 with `Retry-After`. Each holds up to 64 MiB in memory
+    /// and its events may run the person detector, so a few at once keep the CPU busy while
+    /// bounding memory to a few hundred MiB.
+    #[arg(long, env = "MAX_UPLOADS", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_uploads: u32,
     /// The embedded store's page cache in MiB: most of the process's memory beyond its own
     /// footprint once the data outgrows it (README, "Memory").
     #[arg(long, env = "STORE_CACHE_MB", default_value_t = civic_store::DEFAULT_CACHE_MB,
@@ -81,6 +93,8 @@ pub struct ServeOpts {
     #[command(flatten)]
     pub mqtt: mqtt::MqttOpts,
     #[command(flatten)]
+    pub mqtt_bounds: mqtt::MqttBounds,
+    #[command(flatten)]
     pub console: console::ConsoleOpts,
 }
 
@@ -88,6 +102,7 @@ impl ServeOpts {
     fn limits(&self) -> Limits {
         let mut l = Limits {
             body_bytes: self.body_limit,
+            in_flight: self.max_in_flight as usize,
             ..Limits::default()
         };
         if self.rate_limit == RatePlan::Plan {
@@ -172,8 +187,9 @@ pub async fn serve(opts: ServeOpts) -> Result<()> {
         return Err(preflight::disagreement(&problems));
     }
     // Before the routers: the apps' command publisher is the broker's.
-    let (platform, devices) = mqtt::Devices::start(
+    let (platform, devices) = mqtt::Devices::start_bounded(
         &opts.mqtt,
+        &opts.mqtt_bounds,
         &yaml,
         platform,
         registry::DEVICES,
@@ -181,7 +197,12 @@ pub async fn serve(opts: ServeOpts) -> Result<()> {
     )
     .await?;
     later.set(platform.publisher());
-    let uploads = s3events::Dispatcher::new(&defs, platform.clone(), opts.bucket.clone());
+    let uploads = s3events::Dispatcher::new(
+        &defs,
+        platform.clone(),
+        opts.bucket.clone(),
+        opts.max_uploads as usize,
+    );
     let landing = landing::Landing {
         platform: platform.clone(),
         detector,

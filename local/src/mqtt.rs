@@ -40,6 +40,10 @@ use lanes::{Lanes, Work};
 
 /// IoT Core's limit on a message, and the embedded broker's.
 const MAX_PAYLOAD: usize = 128 * 1024;
+/// Messages from an external broker in the engine's hands at once. A QoS 1 message is
+/// acknowledged only once handled, so the broker's in-flight window (mosquitto: 20) keeps
+/// these few; the bound is for QoS 0 messages, which no window holds back.
+const MAX_QUEUED: usize = 1024;
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct MqttOpts {
@@ -57,6 +61,32 @@ pub struct MqttOpts {
     /// a non-loopback `--mqtt-host`. Command topics stay the platform's either way.
     #[arg(long, value_enum, default_value_t = MqttAuth::On)]
     pub mqtt_auth: MqttAuth,
+}
+
+/// The embedded broker's bounds on connections. Apart from [`MqttOpts`], whose fields the
+/// benches set one by one, so that a new bound does not break them.
+#[derive(Clone, Debug, clap::Args)]
+pub struct MqttBounds {
+    /// Devices connected at once to the embedded broker's device port; the next is refused
+    /// with CONNACK 3 (server unavailable). Each may have up to 256 KiB of messages read ahead
+    /// of the rule engine, so the default bounds that to 256 MiB; the broker itself takes this
+    /// many and `--mqtt-max-live` more.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub mqtt_max_devices: u32,
+    /// Browsers' live connections (`/mqtt`) at once; the next gets 503 with `Retry-After`.
+    /// The broker remembers every client id it has seen, so browsers' ids come from this many
+    /// places per app rather than one each.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub mqtt_max_live: u32,
+}
+
+impl Default for MqttBounds {
+    fn default() -> Self {
+        Self {
+            mqtt_max_devices: 1000,
+            mqtt_max_live: 1000,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -136,6 +166,19 @@ impl Devices {
         classes: &'static [&'static DeviceClass],
         live: &'static [&'static LiveScope],
     ) -> Result<(Platform, Self)> {
+        let bounds = MqttBounds::default();
+        Self::start_bounded(opts, &bounds, yaml, platform, classes, live).await
+    }
+
+    /// [`Self::start`] within `bounds`.
+    pub async fn start_bounded(
+        opts: &MqttOpts,
+        bounds: &MqttBounds,
+        yaml: &str,
+        platform: Platform,
+        classes: &'static [&'static DeviceClass],
+        live: &'static [&'static LiveScope],
+    ) -> Result<(Platform, Self)> {
         opts.check()?;
         let rules = iot_rules::compile(&iot_rules::parse(yaml)?)?;
         // The broker's own listener takes this login (the front's and the platform's) only.
@@ -158,7 +201,8 @@ impl Devices {
                 })?;
                 devices.set_nonblocking(true)?;
                 // Only the device port is public; the apps' commands go straight in.
-                let broker = embedded_broker(SocketAddr::new([127, 0, 0, 1].into(), 0), &login)?;
+                let internal = SocketAddr::new([127, 0, 0, 1].into(), 0);
+                let broker = embedded_broker(internal, &login, bounds)?;
                 let url = format!("mqtt://{}", devices.local_addr()?);
                 let internal = format!("mqtt://{}:{}@{broker}", login.username, login.password);
                 (url, internal, Some((devices, broker)))
@@ -175,18 +219,13 @@ impl Devices {
                 web = Some(Arc::new(web::Web::new(
                     &platform,
                     live,
-                    broker,
-                    login.clone(),
+                    (broker, login.clone()),
+                    bounds.mqtt_max_live as usize,
                 )));
                 let listener = tokio::net::TcpListener::from_std(listener)?;
                 let auth = opts.mqtt_auth == MqttAuth::On;
                 let gate = gate::Gate::new(&platform, classes, auth);
-                let front = front::Front {
-                    broker,
-                    engine,
-                    gate,
-                    login,
-                };
+                let front = front::Front::new(broker, engine, gate, login, bounds.mqtt_max_devices);
                 tokio::spawn(front::serve(listener, Arc::new(front)));
                 if auth {
                     tracing::info!(
@@ -224,7 +263,11 @@ impl Devices {
 
 /// rumqttd on `addr`, in threads of its own. Port 0 is resolved first, so the broker's address
 /// is known.
-fn embedded_broker(addr: SocketAddr, login: &rumqttc::Login) -> Result<SocketAddr> {
+fn embedded_broker(
+    addr: SocketAddr,
+    login: &rumqttc::Login,
+    bounds: &MqttBounds,
+) -> Result<SocketAddr> {
     let addr = std::net::TcpListener::bind(addr)?.local_addr()?;
     let connections = rumqttd::ConnectionSettings {
         connection_timeout_ms: 60_000,
@@ -246,10 +289,16 @@ fn embedded_broker(addr: SocketAddr, login: &rumqttc::Login) -> Result<SocketAdd
     };
     let config = rumqttd::Config {
         router: rumqttd::RouterConfig {
-            max_connections: 1024,
+            // Past it rumqttd answers nothing at all: the front and /mqtt refuse first, and
+            // the platform's own connections (its publisher) fit in what is left.
+            max_connections: (bounds.mqtt_max_devices + bounds.mqtt_max_live) as usize + 16,
             max_outgoing_packet_count: 256,
-            max_segment_size: 16 * 1024 * 1024,
-            max_segment_count: 8,
+            // Every subscription filter (a device's command topic, a browser's live filter)
+            // keeps a log of what was published to it in memory, for subscribers that lag or
+            // are offline, and rumqttd never drops a filter: 4 segments of 1 MiB, so at most
+            // ~4 MiB a filter (thousands of commands) rather than 128 MiB.
+            max_segment_size: 1024 * 1024,
+            max_segment_count: 4,
             ..Default::default()
         },
         v4: Some(HashMap::from([("v4".to_owned(), server)])),
@@ -290,7 +339,10 @@ async fn subscribe(url: &str, engine: Arc<Engine>) -> Result<()> {
         .collect();
     filters.sort();
     filters.dedup();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Publish>();
+    // Bounded, and the engine takes from it only while it holds fewer than MAX_QUEUED
+    // messages: past that the event loop waits, stops reading the socket, and the broker
+    // holds what is unsent (its own limits: in-flight window, queue per session).
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Publish>(64);
     let (subscribed, ready) = tokio::sync::oneshot::channel();
     let mut subscribed = Some(subscribed);
     let acks = client.clone();
@@ -298,7 +350,7 @@ async fn subscribe(url: &str, engine: Arc<Engine>) -> Result<()> {
         let mut lanes = Lanes::default();
         loop {
             tokio::select! {
-                msg = rx.recv() => {
+                msg = rx.recv(), if lanes.len() < MAX_QUEUED => {
                     let Some(msg) = msg else { break };
                     let work = engine.clone().handle(msg.topic.clone(), msg.payload.clone(), None);
                     lanes.push(Some(msg.topic.clone()), work, msg);
@@ -316,7 +368,7 @@ async fn subscribe(url: &str, engine: Arc<Engine>) -> Result<()> {
         loop {
             match events.poll().await {
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let _ = tx.send(p);
+                    let _ = tx.send(p).await;
                 }
                 // Or the session the broker kept from the last run.
                 Ok(Event::Incoming(

@@ -4,9 +4,15 @@
 //! and then, as S3 does, sends an `ObjectCreated:Put` event to every function whose template `S3`
 //! event matches the key (prefix and suffix filters). Functions run in the background, as S3
 //! invokes Lambda asynchronously: the upload's answer does not wait for them.
+//!
+//! An upload holds one of a bounded number of places from before its body is read until its
+//! functions are done. The next upload waits for a place (its body stays in the socket), then
+//! is refused with 503 and `Retry-After`, before anything of it was stored: what was
+//! acknowledged was stored and its events run, what was refused is sent again by the client.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -18,12 +24,16 @@ use civic_core::{Platform, S3Function, uploads};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::registry;
 use crate::template::{FunctionDef, S3Trigger};
 
 /// The largest object the local upload path takes in one `PUT` (held in memory).
 const MAX_UPLOAD: usize = 64 << 20;
+/// How long an upload waits for a place before it is refused: a client's request timeout is
+/// usually longer, and a busy detector frees places within seconds.
+const PLACE_WAIT: Duration = Duration::from_secs(10);
 
 pub struct Dispatcher {
     platform: Platform,
@@ -32,10 +42,18 @@ pub struct Dispatcher {
     targets: Vec<(S3Trigger, &'static S3Function)>,
     /// S3's `sequencer`: grows with every write.
     sequence: AtomicU64,
+    /// Uploads being received or with functions still running (`--max-uploads`).
+    places: Arc<Semaphore>,
+    place_wait: Duration,
 }
 
 impl Dispatcher {
-    pub fn new(defs: &[FunctionDef], platform: Platform, bucket: String) -> Arc<Self> {
+    pub fn new(
+        defs: &[FunctionDef],
+        platform: Platform,
+        bucket: String,
+        max_uploads: usize,
+    ) -> Arc<Self> {
         let targets = defs
             .iter()
             .filter_map(|d| registry::find_s3(&d.binary).map(|f| (d, f)))
@@ -46,16 +64,30 @@ impl Dispatcher {
             bucket,
             targets,
             sequence: AtomicU64::new(0),
+            places: Arc::new(Semaphore::new(max_uploads)),
+            place_wait: PLACE_WAIT,
         })
     }
 
-    /// Sends one `ObjectCreated:Put` event per matching function; returns their runs.
+    /// A place for one upload and its functions, or `None` after waiting [`PLACE_WAIT`].
+    async fn place(&self) -> Option<OwnedSemaphorePermit> {
+        let place = self.places.clone().acquire_owned();
+        tokio::time::timeout(self.place_wait, place)
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// Sends one `ObjectCreated:Put` event per matching function; returns their runs, which
+    /// hold the upload's `place` until the last is done.
     pub fn object_created(
         &self,
         key: &str,
         size: usize,
         etag: &str,
+        place: OwnedSemaphorePermit,
     ) -> Vec<tokio::task::JoinHandle<()>> {
+        let place = Arc::new(place);
         let name = "ObjectCreated:Put";
         let sequencer = format!("{:016X}", self.sequence.fetch_add(1, Ordering::Relaxed) + 1);
         let mut runs = Vec::new();
@@ -82,8 +114,9 @@ impl Dispatcher {
             }]});
             let event = serde_json::from_value(event).expect("an S3 event in S3's own shape");
             let run = (function.run)(&self.platform, event);
-            let name = function.name;
+            let (name, place) = (function.name, place.clone());
             runs.push(tokio::spawn(async move {
+                let _place = place;
                 match run.await {
                     Ok(report) => tracing::info!(function = name, %report, "S3 event done"),
                     Err(e) => tracing::warn!(function = name, error = %e, "S3 event failed"),
@@ -127,6 +160,15 @@ async fn upload(
     if let Err(e) = checked {
         return (StatusCode::FORBIDDEN, e.to_string()).into_response();
     }
+    let Some(place) = d.place().await else {
+        let why = "too many uploads in progress; retry shortly";
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            why,
+        )
+            .into_response();
+    };
     let body = match sized_body(&headers, body, signed.length).await {
         Ok(body) => body,
         Err(refused) => return refused.into_response(),
@@ -145,7 +187,7 @@ async fn upload(
         tracing::warn!(key, error = %e, "local upload failed");
         return (StatusCode::SERVICE_UNAVAILABLE, "storage is unavailable").into_response();
     }
-    d.object_created(&key, size, &etag);
+    d.object_created(&key, size, &etag, place);
     (StatusCode::OK, [(header::ETAG, format!("\"{etag}\""))]).into_response()
 }
 
@@ -202,4 +244,47 @@ fn encode_key(key: &str) -> String {
             b => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// With every place taken, an upload waits, then is refused with 503 and `Retry-After`
+    /// and nothing of it stored; once a place is free the same upload goes through.
+    #[tokio::test]
+    async fn uploads_past_the_bound_are_refused_unstored() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = civic_store::Backend::embedded(dir.path()).unwrap();
+        let platform = Platform::local(dir.path(), backend, Default::default()).unwrap();
+        let mut d = Dispatcher::new(&[], platform.clone(), "b".into(), 1);
+        Arc::get_mut(&mut d).unwrap().place_wait = Duration::from_millis(100);
+        let ttl = Duration::from_secs(60);
+        let signed = platform
+            .presign_put("t/a.bin", "application/octet-stream", 3, ttl, "")
+            .await
+            .unwrap();
+        let put = || {
+            let req = Request::put(&signed.url).header(header::CONTENT_LENGTH, "3");
+            req.body(Body::from("abc")).unwrap()
+        };
+        let taken = d.place().await.unwrap();
+        let res = router(d.clone()).oneshot(put()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "1");
+        assert!(platform.blob().get("t/a.bin").await.unwrap().is_none());
+        drop(taken);
+        let res = router(d.clone()).oneshot(put()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(platform.blob().get("t/a.bin").await.unwrap().is_some());
+        assert_eq!(
+            d.places.available_permits(),
+            1,
+            "no function ran: the place is free"
+        );
+    }
 }

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use device::{Device, Login};
 
+mod bounds;
 mod delivery;
 mod device;
 mod device_port_auth;

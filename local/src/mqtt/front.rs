@@ -17,6 +17,12 @@
 //!
 //! Everything from the broker (CONNACK, SUBACK, PUBACKs, commands) goes back unchanged, whole
 //! packets at a time, so the front's own answers never land inside one of them.
+//!
+//! **Bounded:** at most `--mqtt-max-devices` connections are relayed at once (the next CONNECT
+//! gets CONNACK 3, server unavailable) and as many more may be in their handshake (past that a
+//! new socket is closed unanswered). A connection reads ahead of the broker at most
+//! [`MAX_QUEUED`] packets and [`MAX_QUEUED_BYTES`]; past either the device's own socket fills
+//! and it waits: TCP back-pressure, nothing dropped.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,7 +37,7 @@ use rumqttc::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 
 use super::gate::{Gate, Peer};
 use super::lanes::Lanes;
@@ -39,6 +45,10 @@ use super::{Engine, MAX_PAYLOAD};
 
 /// Packets read ahead of the broker per connection: past this a device waits for its backlog.
 const MAX_QUEUED: usize = 1024;
+/// Bytes of packets read ahead of the broker per connection, for the same reason: two
+/// full-size messages, while a thousand small ones still fit (1024 full-size ones would be
+/// 128 MiB a connection).
+const MAX_QUEUED_BYTES: usize = 2 * MAX_PAYLOAD;
 /// How long a new connection has to send its CONNECT.
 pub(super) const HANDSHAKE: Duration = Duration::from_secs(10);
 /// The largest packet the broker sends: a full-size payload with the longest topic.
@@ -51,6 +61,29 @@ pub(super) struct Front {
     pub engine: Arc<Engine>,
     pub gate: Gate,
     pub login: Login,
+    /// Connections relayed to the broker (`--mqtt-max-devices`).
+    sessions: Arc<Semaphore>,
+    /// Connections still in their handshake, as many again.
+    handshakes: Arc<Semaphore>,
+}
+
+impl Front {
+    pub fn new(
+        broker: SocketAddr,
+        engine: Arc<Engine>,
+        gate: Gate,
+        login: Login,
+        max: u32,
+    ) -> Self {
+        Self {
+            broker,
+            engine,
+            gate,
+            login,
+            sessions: Arc::new(Semaphore::new(max as usize)),
+            handshakes: Arc::new(Semaphore::new(max as usize)),
+        }
+    }
 }
 
 /// A packet on its way out, in the order the device sent what caused it.
@@ -64,9 +97,14 @@ pub(super) async fn serve(listener: TcpListener, front: Arc<Front>) {
     loop {
         match listener.accept().await {
             Ok((device, peer)) => {
+                // Sockets that never send a CONNECT cost a task each: closed past the bound.
+                let Ok(handshake) = front.handshakes.clone().try_acquire_owned() else {
+                    tracing::warn!(%peer, "too many MQTT handshakes at once; closing");
+                    continue;
+                };
                 let front = front.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = relay(device, front).await {
+                    if let Err(e) = relay(device, front, handshake).await {
                         tracing::warn!(%peer, error = %e, "MQTT device connection closed");
                     }
                 });
@@ -79,16 +117,26 @@ pub(super) async fn serve(listener: TcpListener, front: Arc<Front>) {
     }
 }
 
-async fn relay(device: TcpStream, front: Arc<Front>) -> std::io::Result<()> {
+async fn relay(
+    device: TcpStream,
+    front: Arc<Front>,
+    handshake: OwnedSemaphorePermit,
+) -> std::io::Result<()> {
     device.set_nodelay(true)?;
     let (mut from_device, mut to_device) = device.into_split();
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let connect = tokio::time::timeout(HANDSHAKE, read_connect(&mut from_device, &mut buf)).await;
+    drop(handshake);
     let mut connect = match connect {
         Ok(Ok(Ok(connect))) => connect,
         Ok(Ok(Err(code))) => return refuse(&mut to_device, code, "").await,
         Ok(Err(e)) => return Err(e),
         Err(_) => return Err(std::io::Error::other("no CONNECT within 10 s")),
+    };
+    // Before the login is checked: a full port answers at once, and checks nothing.
+    let Ok(_session) = front.sessions.clone().try_acquire_owned() else {
+        let code = ConnectReturnCode::ServiceUnavailable;
+        return refuse(&mut to_device, code, &connect.client_id).await;
     };
     let peer = match front.gate.admit(&connect).await {
         Ok(peer) => peer,
@@ -104,19 +152,24 @@ async fn relay(device: TcpStream, front: Arc<Front>) -> std::io::Result<()> {
     let mut down = tokio::spawn(down(from_broker, to_device.clone()));
     let mut lanes = Lanes::default();
     let mut reading = true;
+    // Bytes of the packets in `lanes`.
+    let mut queued = 0;
     let result = loop {
         if !reading && lanes.is_empty() {
             break Ok(());
         }
+        let room = lanes.len() < MAX_QUEUED && queued < MAX_QUEUED_BYTES;
         tokio::select! {
-            read = from_device.read_buf(&mut buf), if reading && lanes.len() < MAX_QUEUED => {
+            read = from_device.read_buf(&mut buf), if reading && room => {
                 match read {
                     // The device is gone: what it sent is still handled and passed on.
                     Ok(0) => reading = false,
                     Ok(_) => {
                         // As a broker must: what came before is passed on, then the connection
                         // ends.
-                        if let Err(why) = queue_all(&front, &peer, &client_id, &mut lanes, &mut buf) {
+                        let done = queue_all(&front, &peer, &client_id, &mut lanes, &mut buf);
+                        queued += done.queued;
+                        if let Err(why) = done.result {
                             reading = false;
                             tracing::warn!(why, client = client_id, "closing an MQTT device connection");
                         }
@@ -125,8 +178,9 @@ async fn relay(device: TcpStream, front: Arc<Front>) -> std::io::Result<()> {
                 }
             }
             Some((out, ok)) = lanes.next(), if !lanes.is_empty() => {
-                if let Err(e) = release(out, ok, &mut lanes, &mut to_broker, &to_device).await {
-                    break Err(e);
+                match release(out, ok, &mut lanes, &mut to_broker, &to_device).await {
+                    Ok(released) => queued -= released,
+                    Err(e) => break Err(e),
                 }
             }
             // The broker closed the connection (a keep-alive timeout, a session taken over).
@@ -194,18 +248,20 @@ pub(super) fn encode(
     out.freeze()
 }
 
-/// Sends `first` and every other packet already released, the broker's part in one write.
+/// Sends `first` and every other packet already released, the broker's part in one write;
+/// returns their bytes.
 async fn release(
     first: Out,
     ok: bool,
     lanes: &mut Lanes<Out>,
     to_broker: &mut OwnedWriteHalf,
     to_device: &Mutex<OwnedWriteHalf>,
-) -> std::io::Result<()> {
+) -> std::io::Result<usize> {
     let mut ready = vec![(first, ok)];
     while let Some(Some(next)) = lanes.next().now_or_never() {
         ready.push(next);
     }
+    let released = ready.iter().map(|(out, _)| out.len()).sum();
     let mut batch = Vec::new();
     for (out, ok) in ready {
         if !ok {
@@ -220,7 +276,16 @@ async fn release(
             }
         }
     }
-    to_broker.write_all(&batch).await
+    to_broker.write_all(&batch).await?;
+    Ok(released)
+}
+
+impl Out {
+    fn len(&self) -> usize {
+        match self {
+            Out::Broker(frame) | Out::Device(frame) => frame.len(),
+        }
+    }
 }
 
 /// The broker's packets to the device, whole ones at a time.
@@ -268,6 +333,12 @@ pub(super) fn next_frame(buf: &mut BytesMut) -> Result<Option<(FixedHeader, Byte
     }
 }
 
+/// What [`queue_all`] queued, in bytes, and whether the connection may go on.
+struct Queued {
+    queued: usize,
+    result: Result<(), String>,
+}
+
 /// Queues every whole packet in `buf`; an error ends the connection after what came before.
 fn queue_all(
     front: &Arc<Front>,
@@ -275,15 +346,25 @@ fn queue_all(
     client_id: &Option<String>,
     lanes: &mut Lanes<Out>,
     buf: &mut BytesMut,
-) -> Result<(), String> {
-    while let Some((header, frame)) = next_frame(buf)? {
-        queue(front, peer, client_id, lanes, header, frame)?;
-    }
-    Ok(())
+) -> Queued {
+    let mut queued = 0;
+    let result = loop {
+        let (header, frame) = match next_frame(buf) {
+            Ok(Some(packet)) => packet,
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        };
+        match queue(front, peer, client_id, lanes, header, frame) {
+            Ok(bytes) => queued += bytes,
+            Err(e) => break Err(e),
+        }
+    };
+    Queued { queued, result }
 }
 
 /// Queues a packet: a PUBLISH that a rule takes behind the engine's work on its topic,
-/// anything else just behind what came before it; refuses what the peer may not do.
+/// anything else just behind what came before it; refuses what the peer may not do. Returns
+/// the bytes queued.
 fn queue(
     front: &Arc<Front>,
     peer: &Peer,
@@ -291,7 +372,7 @@ fn queue(
     lanes: &mut Lanes<Out>,
     header: FixedHeader,
     frame: Bytes,
-) -> Result<(), String> {
+) -> Result<usize, String> {
     let ready = || async { true }.boxed();
     match header.packet_type() {
         Err(e) => return Err(format!("{e:?}")),
@@ -307,8 +388,9 @@ fn queue(
                         .engine
                         .clone()
                         .handle(p.topic.clone(), p.payload, client_id.clone());
+                let bytes = frame.len();
                 lanes.push(Some(p.topic), work, Out::Broker(frame));
-                return Ok(());
+                return Ok(bytes);
             }
         }
         Ok(PacketType::Subscribe) => {
@@ -321,12 +403,85 @@ fn queue(
                 tracing::warn!(client = client_id, ?refused, "MQTT subscription refused");
                 let codes = vec![SubscribeReasonCode::Failure; sub.filters.len()];
                 let ack = encode(|b| SubAck::new(sub.pkid, codes).write(b));
+                let bytes = ack.len();
                 lanes.push(None, ready(), Out::Device(ack));
-                return Ok(());
+                return Ok(bytes);
             }
         }
         Ok(_) => {}
     }
+    let bytes = frame.len();
     lanes.push(None, ready(), Out::Broker(frame));
-    Ok(())
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use civic_core::Platform;
+    use rumqttc::QoS;
+
+    use super::*;
+
+    /// A device floods a rule's topic with 100 KiB messages while the rule's consumer never
+    /// finishes: the front stops reading at its bound, and the device's writes stall. Without
+    /// the bound on bytes it would read 1024 of them (100 MiB) into memory.
+    #[tokio::test]
+    async fn a_flooding_device_is_held_back_at_the_read_ahead_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = civic_store::Backend::embedded(dir.path()).unwrap();
+        let platform = Platform::local(dir.path(), backend, Default::default()).unwrap();
+        let yaml = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+        let yaml = std::fs::read_to_string(yaml).unwrap();
+        let rules = crate::iot_rules::parse(&yaml).unwrap();
+        let mut engine = Engine::new(crate::iot_rules::compile(&rules).unwrap(), &platform);
+        for c in &mut engine.consumers {
+            c.handler = Arc::new(|_| Box::pin(std::future::pending()));
+        }
+        // A broker that takes the connection and never answers.
+        let broker = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let broker_at = broker.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _held = broker.accept().await.unwrap();
+            std::future::pending::<()>().await
+        });
+        let gate = Gate::new(&platform, crate::registry::DEVICES, false);
+        let login = Login::new("front", "secret");
+        let front = Front::new(broker_at, Arc::new(engine), gate, login, 4);
+        // Small socket buffers (the kernel would otherwise tune them up to tens of MiB), so
+        // what the device gets written is what the front read.
+        let small = || {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.set_recv_buffer_size(64 << 10).unwrap();
+            socket.set_send_buffer_size(64 << 10).unwrap();
+            socket
+        };
+        let port = small();
+        port.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = port.listen(16).unwrap();
+        let at = port.local_addr().unwrap();
+        tokio::spawn(serve(port, Arc::new(front)));
+        let mut device = small().connect(at).await.unwrap();
+        device
+            .write_all(&encode(|b| Connect::new("flood").write(b)))
+            .await
+            .unwrap();
+        let payload = serde_json::json!({"status": "on", "errorDetails": "x".repeat(100 << 10)});
+        let topic = "streetlight/lights/SL1/status";
+        let publish = Publish::new(topic, QoS::AtMostOnce, payload.to_string());
+        let frame = encode(|b| publish.write(b));
+        let mut taken = 0;
+        for _ in 0..1024 {
+            let write = device.write_all(&frame);
+            match tokio::time::timeout(Duration::from_millis(500), write).await {
+                Ok(Ok(())) => taken += frame.len(),
+                _ => break,
+            }
+        }
+        // What the front read ahead (256 KiB and one read) and the sockets' small buffers.
+        assert!(taken < 2 << 20, "{} KiB taken from one device", taken >> 10);
+        assert!(
+            taken > MAX_QUEUED_BYTES,
+            "{taken} bytes: the device got going at all"
+        );
+    }
 }

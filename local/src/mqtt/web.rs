@@ -7,8 +7,12 @@
 //!   filters it may read, until the credential expires; then the connection is closed.
 //! - **What:** read only. A PUBLISH closes the connection; a SUBSCRIBE with any filter outside
 //!   the grant gets SUBACK failure (0x80) for each of its filters and subscribes nothing.
-//! - **Whose session:** the client id is replaced by `web-{app}-{random}` and the session is
-//!   clean, so a browser can neither take over a device's session nor resume another's.
+//! - **Whose session:** the client id is replaced by `web-{app}-{place}` and the session is
+//!   clean, so a browser can neither take over a device's session nor resume another's. A
+//!   place is one of `--mqtt-max-live`, held by one connection at a time: the broker keeps
+//!   every client id it has seen, so ids drawn afresh for each connection would grow its
+//!   memory with every page load. With every place taken, `/mqtt` answers 503 with
+//!   `Retry-After`.
 //!
 //! Admitted connections go on to the embedded broker's internal listener with the front's
 //! login, like device connections.
@@ -33,19 +37,40 @@ use tokio::net::TcpStream;
 
 use super::front::{HANDSHAKE, encode, first_connect, next_frame, whole_packets};
 
+/// The largest WebSocket message a browser may send: MQTT packets from a live subscriber are
+/// small (SUBSCRIBE, PINGREQ); axum's default would let each connection buffer 64 MiB.
+const MAX_MESSAGE: usize = 64 * 1024;
+
 /// What `/mqtt` needs: the broker, its login, and each app's live authorizer.
 pub(super) struct Web {
     pub broker: SocketAddr,
     pub login: Login,
     pub scopes: HashMap<&'static str, LiveAuthorizer>,
+    /// The free places (`--mqtt-max-live`).
+    places: Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+/// A connection's place, free again when dropped.
+struct Place {
+    n: usize,
+    places: Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.places
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(self.n);
+    }
 }
 
 impl Web {
     pub fn new(
         platform: &Platform,
         scopes: &[&LiveScope],
-        broker: SocketAddr,
-        login: Login,
+        (broker, login): (SocketAddr, Login),
+        max: usize,
     ) -> Self {
         let scopes = scopes
             .iter()
@@ -55,7 +80,18 @@ impl Web {
             broker,
             login,
             scopes,
+            places: Arc::new(std::sync::Mutex::new((0..max).rev().collect())),
         }
+    }
+
+    fn place(&self) -> Option<Place> {
+        let n = self
+            .places
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()?;
+        let places = self.places.clone();
+        Some(Place { n, places })
     }
 
     /// The grant a CONNECT's login earns, or the CONNACK code that refuses it.
@@ -90,9 +126,15 @@ async fn upgrade(State(web): State<Option<Arc<Web>>>, ws: WebSocketUpgrade) -> R
             "live updates over /mqtt need the embedded broker (civic-local ran with --mqtt-url)";
         return (axum::http::StatusCode::SERVICE_UNAVAILABLE, why).into_response();
     };
+    let Some(place) = web.place() else {
+        let why = "too many live connections; retry shortly";
+        let retry = [(axum::http::header::RETRY_AFTER, "1")];
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, retry, why).into_response();
+    };
     // Browsers' MQTT clients ask for the `mqtt` subprotocol and fail without it.
-    ws.protocols(["mqtt"]).on_upgrade(move |socket| async move {
-        if let Err(e) = session(socket, web).await {
+    let ws = ws.protocols(["mqtt"]).max_message_size(MAX_MESSAGE);
+    ws.on_upgrade(move |socket| async move {
+        if let Err(e) = session(socket, web, place).await {
             tracing::debug!(error = %e, "live WebSocket closed");
         }
     })
@@ -120,7 +162,7 @@ async fn read_connect(
     }
 }
 
-async fn session(mut socket: WebSocket, web: Arc<Web>) -> std::io::Result<()> {
+async fn session(mut socket: WebSocket, web: Arc<Web>, place: Place) -> std::io::Result<()> {
     let mut buf = BytesMut::new();
     let connect = tokio::time::timeout(HANDSHAKE, read_connect(&mut socket, &mut buf))
         .await
@@ -138,7 +180,7 @@ async fn session(mut socket: WebSocket, web: Arc<Web>) -> std::io::Result<()> {
             return Ok(());
         }
     };
-    connect.client_id = format!("web-{app}-{}", uuid::Uuid::new_v4().simple());
+    connect.client_id = format!("web-{app}-{}", place.n);
     connect.clean_session = true;
     connect.last_will = None;
     connect.login = Some(web.login.clone());
