@@ -66,9 +66,9 @@ impl std::fmt::Display for Kind {
 }
 
 const SAMPLE_EVERY: Duration = Duration::from_secs(10);
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let rt = tokio::runtime::Runtime::new()?;
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
     // On ctrl-c the soak's future is dropped, and with it the server and its data dir.
     let outcome = rt.block_on(async {
         tokio::select! {
@@ -77,7 +77,13 @@ fn main() -> Result<()> {
         }
     });
     rt.shutdown_timeout(Duration::from_secs(1));
-    outcome
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// One 10 s sample: seconds into the soak, server RSS (MiB), store file (MiB), events stored.
@@ -85,15 +91,19 @@ struct Point(f64, f64, f64, usize);
 
 /// Samples every 10 s until `end`, printing each sample and each minute as it completes.
 async fn sampler(server: &Server, log: &Log, start: Instant, end: Instant) -> Vec<Point> {
-    let mut points = Vec::new();
-    let mut tick = tokio::time::interval_at((start + SAMPLE_EVERY).into(), SAMPLE_EVERY);
+    let (mut points, mut next) = (Vec::<Point>::new(), start);
     println!(
         "{:>6} {:>8} {:>9} {:>10} {:>10} {:>8}",
         "s", "RSS MiB", "store MiB", "events", "requests", "errors"
     );
     loop {
-        tick.tick().await;
-        let at = start.elapsed().as_secs_f64();
+        // The last sample is at the end, so none falls after the load stopped.
+        next = (next + SAMPLE_EVERY).min(end);
+        tokio::time::sleep_until(next.into()).await;
+        let (at, before) = (
+            start.elapsed().as_secs_f64(),
+            points.last().map_or(0.0, |p| p.0),
+        );
         let p = Point(
             at,
             server.memory_mb("VmRSS"),
@@ -110,13 +120,13 @@ async fn sampler(server: &Server, log: &Log, start: Instant, end: Instant) -> Ve
         );
         points.push(p);
         let minute = (at / 60.0) as usize;
-        if minute > ((at - SAMPLE_EVERY.as_secs_f64()) / 60.0) as usize {
+        if minute > (before / 60.0) as usize {
             println!(
                 "{}",
                 MinuteRow::of(&log.samples.lock().unwrap(), minute - 1).line(minute - 1)
             );
         }
-        if Instant::now() >= end {
+        if next >= end {
             return points;
         }
     }
