@@ -177,6 +177,37 @@ impl MinuteRow {
     }
 }
 
+/// The whole run per kind of load: requests, rate, p50, p99, max, errors.
+fn by_kind(samples: &[Sample], log: &Log) {
+    let seconds = samples.iter().map(|s| s.0).fold(0.0, f32::max).max(1.0) as f64;
+    println!(
+        "\n{:<11} {:>9} {:>7} {:>7} {:>7} {:>8} {:>6}",
+        "kind", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "errors"
+    );
+    for (k, name) in soak::KINDS.iter().enumerate() {
+        let of: Vec<&Sample> = samples.iter().filter(|s| s.1 as usize == k).collect();
+        if of.is_empty() {
+            continue;
+        }
+        let times = of
+            .iter()
+            .map(|s| Duration::from_micros(s.2.into()))
+            .collect();
+        let [p50, p99, max] = percentiles(times, [0.5, 0.99, 1.0]).map(|d| d.as_secs_f64() * 1e3);
+        let errors = of.iter().filter(|s| !s.3).count();
+        let rate = of.len() as f64 / seconds;
+        println!(
+            "{name:<11} {:>9} {rate:>7.0} {p50:>7.1} {p99:>7.1} {max:>8.1} {errors:>6}",
+            of.len()
+        );
+    }
+    let crossings = log.crossings.load(Ordering::Relaxed);
+    println!(
+        "Ozone events stored {} (preload included), crossings sent {crossings}",
+        log.stored.load(Ordering::Relaxed)
+    );
+}
+
 /// Prints the per-minute table and the goals; `true` when every goal holds.
 fn report(points: &[Point], log: &Log, server: &Server) -> bool {
     let samples = log.samples.lock().unwrap();
@@ -191,6 +222,7 @@ fn report(points: &[Point], log: &Log, server: &Server) -> bool {
     for (m, row) in rows.iter().enumerate() {
         println!("{}", row.line(m));
     }
+    by_kind(&samples, log);
     let mean = |ps: &[Point]| ps.iter().map(|p| p.1).sum::<f64>() / ps.len().max(1) as f64;
     let n = points.len();
     let (middle, last) = (mean(&points[n / 3..2 * n / 3]), mean(&points[2 * n / 3..]));
