@@ -13,9 +13,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
+use civic_local::bench;
 use civic_local::bench::child::Server;
-use civic_local::bench::soak::{self, Log, Run, Sample, TIMEOUT};
-use civic_local::bench::{self, percentiles};
+use civic_local::bench::soak::load::{self, Run};
+use civic_local::bench::soak::{Log, MinuteRow, TIMEOUT, by_kind};
 use clap::Parser;
 
 #[derive(Parser)]
@@ -132,82 +133,6 @@ async fn sampler(server: &Server, log: &Log, start: Instant, end: Instant) -> Ve
     }
 }
 
-/// A minute's requests: count, errors, p50 and p99 of all, p99 per kind (ms).
-struct MinuteRow(usize, usize, f64, f64, [f64; 4]);
-
-impl MinuteRow {
-    const HEADER: &str = "minute  requests  errors  p50 ms  p99 ms | p99 ms: ozone http  ozone mqtt  crossings  reads";
-
-    fn of(samples: &[Sample], minute: usize) -> Self {
-        let within = |s: &&Sample| (s.0 / 60.0) as usize == minute;
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        let p = |kind: Option<u8>| {
-            let all: Vec<Duration> = samples
-                .iter()
-                .filter(within)
-                .filter(|s| kind.is_none_or(|k| s.1 == k))
-                .map(|s| Duration::from_micros(s.2.into()))
-                .collect();
-            if all.is_empty() {
-                [0.0; 2]
-            } else {
-                percentiles(all, [0.5, 0.99]).map(ms)
-            }
-        };
-        let [p50, p99] = p(None);
-        let count = samples.iter().filter(within).count();
-        let errors = samples.iter().filter(within).filter(|s| !s.3).count();
-        Self(count, errors, p50, p99, [0, 1, 2, 3].map(|k| p(Some(k))[1]))
-    }
-
-    fn line(&self, minute: usize) -> String {
-        let k = self.4;
-        format!(
-            "{:>6} {:>9} {:>7} {:>7.1} {:>7.1} | {:>18.1} {:>11.1} {:>10.1} {:>6.1}",
-            minute + 1,
-            self.0,
-            self.1,
-            self.2,
-            self.3,
-            k[0],
-            k[1],
-            k[2],
-            k[3]
-        )
-    }
-}
-
-/// The whole run per kind of load: requests, rate, p50, p99, max, errors.
-fn by_kind(samples: &[Sample], log: &Log) {
-    let seconds = samples.iter().map(|s| s.0).fold(0.0, f32::max).max(1.0) as f64;
-    println!(
-        "\n{:<11} {:>9} {:>7} {:>7} {:>7} {:>8} {:>6}",
-        "kind", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "errors"
-    );
-    for (k, name) in soak::KINDS.iter().enumerate() {
-        let of: Vec<&Sample> = samples.iter().filter(|s| s.1 as usize == k).collect();
-        if of.is_empty() {
-            continue;
-        }
-        let times = of
-            .iter()
-            .map(|s| Duration::from_micros(s.2.into()))
-            .collect();
-        let [p50, p99, max] = percentiles(times, [0.5, 0.99, 1.0]).map(|d| d.as_secs_f64() * 1e3);
-        let errors = of.iter().filter(|s| !s.3).count();
-        let rate = of.len() as f64 / seconds;
-        println!(
-            "{name:<11} {:>9} {rate:>7.0} {p50:>7.1} {p99:>7.1} {max:>8.1} {errors:>6}",
-            of.len()
-        );
-    }
-    let crossings = log.crossings.load(Ordering::Relaxed);
-    println!(
-        "Ozone events stored {} (preload included), crossings sent {crossings}",
-        log.stored.load(Ordering::Relaxed)
-    );
-}
-
 /// Prints the per-minute table and the goals; `true` when every goal holds.
 fn report(points: &[Point], log: &Log, server: &Server) -> bool {
     let samples = log.samples.lock().unwrap();
@@ -292,7 +217,7 @@ async fn preload(
             .post(&url)
             .bearer_auth(token)
             .json(&bench::ozone_event(device, i));
-        async move { soak::ok(req).await.map(|_| ()) }
+        async move { civic_local::bench::soak::ok(req).await.map(|_| ()) }
     })
     .await?;
     println!(
@@ -319,7 +244,7 @@ async fn soak(args: &Args) -> Result<()> {
         .pool_max_idle_per_host(4 * workers)
         .timeout(TIMEOUT)
         .build()?;
-    let fx = soak::fixture(&http, &server.base, workers).await?;
+    let fx = load::fixture(&http, &server.base, workers).await?;
     let log = Arc::new(Log::default());
     if args.preload > 0 {
         preload(
@@ -373,10 +298,10 @@ async fn soak(args: &Args) -> Result<()> {
     let (devices, mut running) = (&fx.devices, Vec::new());
     for kind in &args.kinds {
         running.extend(match kind {
-            Kind::OzoneHttp => soak::http_events(&run, &devices[..workers]),
-            Kind::OzoneMqtt => soak::mqtt_events(&run, &server.broker, &devices[workers..])?,
-            Kind::Crossings => soak::crossings(&run, &fx.cameras),
-            Kind::Reads => soak::reads(&run, &fx.reads, workers),
+            Kind::OzoneHttp => load::http_events(&run, &devices[..workers]),
+            Kind::OzoneMqtt => load::mqtt_events(&run, &server.broker, &devices[workers..])?,
+            Kind::Crossings => load::crossings(&run, &fx.cameras),
+            Kind::Reads => load::reads(&run, &fx.reads, workers),
         });
     }
     let points = sampler(&server, &log, start, end).await;
