@@ -16,7 +16,7 @@ use anyhow::{Result, ensure};
 use civic_local::bench;
 use civic_local::bench::child::Server;
 use civic_local::bench::soak::load::{self, Run};
-use civic_local::bench::soak::{Log, MinuteRow, TIMEOUT, by_kind};
+use civic_local::bench::soak::{Log, MinuteRow, TIMEOUT, by_kind, ok};
 use clap::Parser;
 
 #[derive(Parser)]
@@ -67,6 +67,7 @@ impl std::fmt::Display for Kind {
 }
 
 const SAMPLE_EVERY: Duration = Duration::from_secs(10);
+
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
@@ -217,7 +218,7 @@ async fn preload(
             .post(&url)
             .bearer_auth(token)
             .json(&bench::ozone_event(device, i));
-        async move { civic_local::bench::soak::ok(req).await.map(|_| ()) }
+        async move { ok(req).await.map(|_| ()) }
     })
     .await?;
     println!(
@@ -230,6 +231,7 @@ async fn preload(
 }
 
 async fn soak(args: &Args) -> Result<()> {
+    ensure!(args.minutes > 0.0, "--minutes must be more than 0");
     let bin = match &args.bin {
         Some(b) => b.clone(),
         None => std::env::current_exe()?.with_file_name("civic-local"),
