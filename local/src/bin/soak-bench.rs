@@ -230,6 +230,36 @@ async fn preload(
     Ok(())
 }
 
+/// What the run is: its settings, the reads, and the server before the load.
+fn print_setup(args: &Args, reads: &[civic_local::bench::seed::Target], server: &Server) {
+    let kinds: Vec<String> = args.kinds.iter().map(Kind::to_string).collect();
+    // `App   GET <path> (100 <things>)`: the app, the method and the path.
+    let reads: Vec<String> = reads
+        .iter()
+        .map(|t| {
+            t.name
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    println!(
+        "soak: {} min, {} workers each of {}, store cache {} MiB; reads: {}",
+        args.minutes,
+        args.concurrency,
+        kinds.join(", "),
+        args.store_cache_mb,
+        reads.join("; ")
+    );
+    println!(
+        "server pid {:?}, RSS {:.1} MiB, store {:.1} MiB before the soak",
+        server.pid(),
+        server.memory_mb("VmRSS"),
+        server.store_mb()
+    );
+}
+
 async fn soak(args: &Args) -> Result<()> {
     ensure!(args.minutes > 0.0, "--minutes must be more than 0");
     let bin = match &args.bin {
@@ -260,34 +290,7 @@ async fn soak(args: &Args) -> Result<()> {
     }
     log.events.store(args.preload, Ordering::Relaxed);
     log.stored.store(args.preload, Ordering::Relaxed);
-    let names: Vec<String> = fx
-        .reads
-        .iter()
-        .map(|t| {
-            t.name
-                .split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect();
-    println!(
-        "soak: {} min, {workers} workers each of {}, store cache {} MiB; reads: {}",
-        args.minutes,
-        args.kinds
-            .iter()
-            .map(Kind::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-        args.store_cache_mb,
-        names.join("; ")
-    );
-    println!(
-        "server pid {:?}, RSS {:.1} MiB, store {:.1} MiB before the soak",
-        server.pid(),
-        server.memory_mb("VmRSS"),
-        server.store_mb()
-    );
+    print_setup(args, &fx.reads, &server);
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(args.minutes * 60.0);
     let run = Run {
