@@ -3,8 +3,10 @@
 //! write groups over a phase, ([`seed`]) the read benchmark's data, and ([`live`]) a browser's
 //! live subscription.
 
+pub mod child;
 pub mod live;
 pub mod seed;
+pub mod soak;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -79,12 +81,31 @@ pub async fn platform(template: &Path, cache_mb: u32) -> Result<(String, PathBuf
 
 /// This process's resident memory in MiB (Linux `/proc/self/status`), 0 where unknown.
 pub fn rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status_mb("self", "VmRSS")
+}
+
+/// A `kB` field (`VmRSS`, `VmHWM`) of `/proc/{pid}/status` in MiB, 0 where unknown: the soak
+/// bench measures the server it started, not itself.
+pub fn status_mb(pid: &str, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Ozone event `n` of `device` as the device sends it (over HTTP, or as an MQTT payload, where
+/// the topic's device id wins). Timestamps spread over the last 30 days, so the rollups hold
+/// many minute, hour and day buckets.
+pub fn ozone_event(device: &str, n: usize) -> serde_json::Value {
+    let ts = chrono::Utc::now() - chrono::Duration::minutes((n % (30 * 24 * 60)) as i64);
+    let treatment = ["BASIC", "STANDARD", "PREMIUM"][n % 3];
+    serde_json::json!({
+        "device_id": device, "firmware": "1.0.0", "event_id": format!("{device}-{n:010}"),
+        "event": "treatment", "treatment": treatment, "counter": n,
+        "ts": ts.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    })
 }
 
 /// The embedded store's write groups since `before`, over a phase that took `elapsed`:

@@ -152,20 +152,30 @@ async fn streetlight(http: &Client, base: &str) -> Result<Vec<Target>> {
     ])
 }
 
+/// The MAC of Ozone device `bench-{i}`, which [`all`] assigns (a handshake with it gets the
+/// device's token).
+pub fn ozone_mac(i: usize) -> String {
+    format!("02:00:00:00:{:02X}:{:02X}", i / 256, i % 256)
+}
+
 /// A staff user; [`ITEMS`] assigned devices, the first of which sends [`ITEMS`] events over
 /// the last hours; [`ITEMS`] outlets.
 async fn ozone(http: &Client, base: &str) -> Result<Vec<Target>> {
     let api = format!("{base}/ozone/api");
     let staff = Caller::Cookie(super::ozone_staff(http, &api).await?);
-    let mac = |i: usize| format!("02:00:00:00:{:02X}:{:02X}", i / 256, i % 256);
     let assign = format!("{api}/devices/assign/");
     each(ITEMS, |i| {
-        let body = json!({"mac": mac(i), "device_id": format!("bench-{i}")});
+        let body = json!({"mac": ozone_mac(i), "device_id": format!("bench-{i}")});
         post(http, &assign, &staff, body)
     })
     .await?;
     // The device's next handshake after its assignment gives it its token.
-    let hs = post_open(http, &format!("{api}/handshake/"), json!({"mac": mac(0)})).await?;
+    let hs = post_open(
+        http,
+        &format!("{api}/handshake/"),
+        json!({"mac": ozone_mac(0)}),
+    )
+    .await?;
     let device = Caller::Bearer(text(&hs, "/token")?);
     let events = format!("{api}/device/events/");
     each(ITEMS, |i| {

@@ -35,17 +35,10 @@ struct Args {
     store_cache_mb: u32,
 }
 
-/// Event `n` of the run: its device and body. Timestamps spread over the last 30 days, so the
-/// rollups hold many minute, hour and day buckets.
+/// Event `n` of the run: its device and body.
 fn event(n: usize, devices: usize) -> (usize, Value) {
     let d = n % devices;
-    let ts = chrono::Utc::now() - chrono::Duration::minutes((n % (30 * 24 * 60)) as i64);
-    let treatment = ["BASIC", "STANDARD", "PREMIUM"][n % 3];
-    let body = json!({
-        "device_id": format!("bench-{d}"), "firmware": "1.0.0", "event_id": format!("bench-{d}-{n:010}"),
-        "event": "treatment", "treatment": treatment, "counter": n, "ts": ts.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    });
-    (d, body)
+    (d, bench::ozone_event(&format!("bench-{d}"), n))
 }
 
 /// Posts events `range` with `concurrency` workers; each must be acknowledged.
