@@ -30,8 +30,17 @@ enum Command {
 }
 
 /// Errors end the program with one line on stderr: what went wrong, then what to do.
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    match civic_local::runtime() {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> ExitCode {
     civic_runtime::init_tracing(false);
     let done = match Cli::parse().command {
         Command::Serve(opts) => civic_local::serve(opts).await,

@@ -250,7 +250,10 @@ async fn main() -> Result<()> {
     print_ingest(&args, &base, &run);
     println!(
         "{}",
-        late.row(&format!("the same, with {} events stored", args.many), base.rps)
+        late.row(
+            &format!("the same, with {} events stored", args.many),
+            base.rps
+        )
     );
     println!("store during the measured ingest: {run_groups}");
     println!(
