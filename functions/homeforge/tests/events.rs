@@ -79,7 +79,7 @@ async fn the_device_sync_hook_gets_the_changed_keys_after_the_state_is_stored() 
     };
     let (devices, _) =
         homeforge::router_with(state, homeforge::devices::routes()).split_for_parts();
-    let devices = homeforge::APP.finish(devices, &p.limits);
+    let devices = homeforge::APP.finish(devices, &p.limits, p.in_flight());
 
     let owner = json!({"username": "olivia", "password": "Attic-Lamp42"});
     let register = json_request(Method::POST, "/api/register", owner.clone());
