@@ -2,7 +2,7 @@
 //! legacy form ingest.
 
 use civic_testkit::api::Auth;
-use reqwest::Method;
+use reqwest::{Method, header};
 use serde_json::{Value, json};
 
 use crate::{Api, FORM, MAC, OzoneResp, Session, series};
@@ -167,21 +167,47 @@ async fn a_status_event_is_stored_but_bills_nothing() {
     assert_eq!(events.body.as_array().unwrap().len(), 2);
 }
 
+/// A device that is refused for load (503) waits `Retry-After` and sends the same event again:
+/// every copy is acknowledged in the end, and the event is stored once. `--max-in-flight 10`
+/// makes sure many of the thousand are shed first.
 #[tokio::test]
 async fn a_thousand_concurrent_copies_of_an_event_store_one() {
-    let api = Api::start().await;
+    let api = Api::with(&["--max-in-flight", "10"], &[]).await;
     let (admin, viewer) = api.users().await;
     let token = api.device(&admin, MAC, "esp32-001").await;
     let body = json!({"device_id": "esp32-001", "event_id": "esp32-001-0000000777", "event": "treatment", "treatment": "PREMIUM", "counter": 9, "ts": "2025-09-16T12:00:00Z"});
-    let sends = (0..1000).map(|_| api.post("/device/events/", Auth::Bearer(&token), body.clone()));
-    let replies = futures::future::join_all(sends).await;
-    for r in &replies {
-        assert_eq!(r.status, 200, "{}", r.text);
+    let send_until_acked = || async {
+        let mut shed = 0;
+        loop {
+            let req = api.request(Method::POST, "/device/events/", Auth::Bearer(&token));
+            let res = req.json(&body).send().await.expect("request");
+            if res.status() != 503 {
+                return (res.status(), res.json::<Value>().await.unwrap(), shed);
+            }
+            let wait: u64 = res.headers()[header::RETRY_AFTER]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let refusal: Value = res.json().await.unwrap();
+            assert_eq!(refusal["success"], false, "{refusal}");
+            shed += 1;
+            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+        }
+    };
+    let replies = futures::future::join_all((0..1000).map(|_| send_until_acked())).await;
+    for (status, body, _) in &replies {
+        assert_eq!(*status, 200, "{body}");
         assert_eq!(
-            r.body,
+            *body,
             json!({"ack": true, "event_id": "esp32-001-0000000777"})
         );
     }
+    let shed: usize = replies.iter().map(|r| r.2).sum();
+    assert!(
+        shed > 0,
+        "a thousand at once past a bound of 10: some must be shed"
+    );
     let events = api
         .get("/events/?device_id=esp32-001&days=3660", &viewer)
         .await;
