@@ -108,8 +108,6 @@ pub struct ServeOpts {
     #[command(flatten)]
     pub mqtt: mqtt::MqttOpts,
     #[command(flatten)]
-    pub mqtt_bounds: mqtt::MqttBounds,
-    #[command(flatten)]
     pub console: console::ConsoleOpts,
 }
 
@@ -151,6 +149,15 @@ impl ServeOpts {
         provision::store(&backend).await?;
         Platform::local(&self.data_dir, backend, self.limits()).map_err(anyhow::Error::msg)
     }
+}
+
+/// A bounded place is full: 503 with `Retry-After`, as the apps' load shedding answers, for
+/// civic-local's own endpoints (uploads, live connections), which answer in plain text.
+pub(crate) fn busy(why: &'static str) -> axum::response::Response {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    let retry = [(header::RETRY_AFTER, "1")];
+    (StatusCode::SERVICE_UNAVAILABLE, retry, why).into_response()
 }
 
 fn parse_plan(s: &str) -> Result<RatePlan, String> {
@@ -202,9 +209,8 @@ pub async fn serve(opts: ServeOpts) -> Result<()> {
         return Err(preflight::disagreement(&problems));
     }
     // Before the routers: the apps' command publisher is the broker's.
-    let (platform, devices) = mqtt::Devices::start_bounded(
+    let (platform, devices) = mqtt::Devices::start(
         &opts.mqtt,
-        &opts.mqtt_bounds,
         &yaml,
         platform,
         registry::DEVICES,

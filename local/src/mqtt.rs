@@ -44,6 +44,8 @@ const MAX_PAYLOAD: usize = 128 * 1024;
 /// acknowledged only once handled, so the broker's in-flight window (mosquitto: 20) keeps
 /// these few; the bound is for QoS 0 messages, which no window holds back.
 const MAX_QUEUED: usize = 1024;
+const MAX_DEVICES: u32 = 1000;
+const MAX_LIVE: u32 = 1000;
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct MqttOpts {
@@ -61,30 +63,29 @@ pub struct MqttOpts {
     /// a non-loopback `--mqtt-host`. Command topics stay the platform's either way.
     #[arg(long, value_enum, default_value_t = MqttAuth::On)]
     pub mqtt_auth: MqttAuth,
-}
-
-/// The embedded broker's bounds on connections. Apart from [`MqttOpts`], whose fields the
-/// benches set one by one, so that a new bound does not break them.
-#[derive(Clone, Debug, clap::Args)]
-pub struct MqttBounds {
     /// Devices connected at once to the embedded broker's device port; the next is refused
     /// with CONNACK 3 (server unavailable). Each may have up to 256 KiB of messages read ahead
     /// of the rule engine, so the default bounds that to 256 MiB; the broker itself takes this
     /// many and `--mqtt-max-live` more.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = MAX_DEVICES, value_parser = clap::value_parser!(u32).range(1..))]
     pub mqtt_max_devices: u32,
     /// Browsers' live connections (`/mqtt`) at once; the next gets 503 with `Retry-After`.
     /// The broker remembers every client id it has seen, so browsers' ids come from this many
     /// places per app rather than one each.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = MAX_LIVE, value_parser = clap::value_parser!(u32).range(1..))]
     pub mqtt_max_live: u32,
 }
 
-impl Default for MqttBounds {
+impl Default for MqttOpts {
+    /// The command line's defaults, for the benches, which set only what they change.
     fn default() -> Self {
         Self {
-            mqtt_max_devices: 1000,
-            mqtt_max_live: 1000,
+            mqtt_port: 1883,
+            mqtt_host: IpAddr::from([127, 0, 0, 1]),
+            mqtt_url: None,
+            mqtt_auth: MqttAuth::On,
+            mqtt_max_devices: MAX_DEVICES,
+            mqtt_max_live: MAX_LIVE,
         }
     }
 }
@@ -166,19 +167,6 @@ impl Devices {
         classes: &'static [&'static DeviceClass],
         live: &'static [&'static LiveScope],
     ) -> Result<(Platform, Self)> {
-        let bounds = MqttBounds::default();
-        Self::start_bounded(opts, &bounds, yaml, platform, classes, live).await
-    }
-
-    /// [`Self::start`] within `bounds`.
-    pub async fn start_bounded(
-        opts: &MqttOpts,
-        bounds: &MqttBounds,
-        yaml: &str,
-        platform: Platform,
-        classes: &'static [&'static DeviceClass],
-        live: &'static [&'static LiveScope],
-    ) -> Result<(Platform, Self)> {
         opts.check()?;
         let rules = iot_rules::compile(&iot_rules::parse(yaml)?)?;
         // The broker's own listener takes this login (the front's and the platform's) only.
@@ -202,7 +190,7 @@ impl Devices {
                 devices.set_nonblocking(true)?;
                 // Only the device port is public; the apps' commands go straight in.
                 let internal = SocketAddr::new([127, 0, 0, 1].into(), 0);
-                let broker = embedded_broker(internal, &login, bounds)?;
+                let broker = embedded_broker(internal, &login, opts)?;
                 let url = format!("mqtt://{}", devices.local_addr()?);
                 let internal = format!("mqtt://{}:{}@{broker}", login.username, login.password);
                 (url, internal, Some((devices, broker)))
@@ -220,12 +208,12 @@ impl Devices {
                     &platform,
                     live,
                     (broker, login.clone()),
-                    bounds.mqtt_max_live as usize,
+                    opts.mqtt_max_live as usize,
                 )));
                 let listener = tokio::net::TcpListener::from_std(listener)?;
                 let auth = opts.mqtt_auth == MqttAuth::On;
                 let gate = gate::Gate::new(&platform, classes, auth);
-                let front = front::Front::new(broker, engine, gate, login, bounds.mqtt_max_devices);
+                let front = front::Front::new(broker, engine, gate, login, opts.mqtt_max_devices);
                 tokio::spawn(front::serve(listener, Arc::new(front)));
                 if auth {
                     tracing::info!(
@@ -266,7 +254,7 @@ impl Devices {
 fn embedded_broker(
     addr: SocketAddr,
     login: &rumqttc::Login,
-    bounds: &MqttBounds,
+    opts: &MqttOpts,
 ) -> Result<SocketAddr> {
     let addr = std::net::TcpListener::bind(addr)?.local_addr()?;
     let connections = rumqttd::ConnectionSettings {
@@ -291,7 +279,7 @@ fn embedded_broker(
         router: rumqttd::RouterConfig {
             // Past it rumqttd answers nothing at all: the front and /mqtt refuse first, and
             // the platform's own connections (its publisher) fit in what is left.
-            max_connections: (bounds.mqtt_max_devices + bounds.mqtt_max_live) as usize + 16,
+            max_connections: (opts.mqtt_max_devices + opts.mqtt_max_live) as usize + 16,
             max_outgoing_packet_count: 256,
             // Every subscription filter (a device's command topic, a browser's live filter)
             // keeps a log of what was published to it in memory, for subscribers that lag or

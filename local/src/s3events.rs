@@ -161,13 +161,7 @@ async fn upload(
         return (StatusCode::FORBIDDEN, e.to_string()).into_response();
     }
     let Some(place) = d.place().await else {
-        let why = "too many uploads in progress; retry shortly";
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::RETRY_AFTER, "1")],
-            why,
-        )
-            .into_response();
+        return crate::busy("too many uploads in progress; retry shortly");
     };
     let body = match sized_body(&headers, body, signed.length).await {
         Ok(body) => body,

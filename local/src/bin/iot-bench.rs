@@ -189,9 +189,8 @@ async fn start(args: &Args, dir: &std::path::Path) -> Result<(Devices, String)> 
     // login is checked once per connection, the topic rules per message either way.
     let opts = MqttOpts {
         mqtt_port: 0,
-        mqtt_host: [127, 0, 0, 1].into(),
-        mqtt_url: None,
         mqtt_auth: MqttAuth::Off,
+        ..MqttOpts::default()
     };
     let (platform, devices) = Devices::start(
         &opts,

@@ -127,9 +127,7 @@ async fn upgrade(State(web): State<Option<Arc<Web>>>, ws: WebSocketUpgrade) -> R
         return (axum::http::StatusCode::SERVICE_UNAVAILABLE, why).into_response();
     };
     let Some(place) = web.place() else {
-        let why = "too many live connections; retry shortly";
-        let retry = [(axum::http::header::RETRY_AFTER, "1")];
-        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, retry, why).into_response();
+        return crate::busy("too many live connections; retry shortly");
     };
     // Browsers' MQTT clients ask for the `mqtt` subprotocol and fail without it.
     let ws = ws.protocols(["mqtt"]).max_message_size(MAX_MESSAGE);

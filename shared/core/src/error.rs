@@ -136,7 +136,8 @@ pub fn drf(p: &Problem) -> serde_json::Value {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        // Shedding logs itself, rate-limited (`layers::shed`): it happens under overload.
+        if status.is_server_error() && !matches!(self, Self::Overloaded { .. }) {
             tracing::error!(error = %self, "request failed");
         }
         let fields = match &self {

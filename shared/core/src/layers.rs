@@ -3,7 +3,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Body;
@@ -14,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::Semaphore;
 use tower::Layer;
+use tower_http::classify::ServerErrorsFailureClass;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 use tower_http::trace::TraceLayer;
@@ -138,7 +141,7 @@ impl App {
             .layer(middleware::from_fn_with_state(in_flight, shed))
             .layer(middleware::from_fn(count_round_trips))
             .layer(middleware::map_response_with_state(self.format, render))
-            .layer(TraceLayer::new_for_http())
+            .layer(TraceLayer::new_for_http().on_failure(log_failure))
     }
 }
 
@@ -254,9 +257,51 @@ async fn rate_limit(State(limiter): State<Arc<Limiter>>, req: Request, next: Nex
 /// place is held until its response is ready.
 async fn shed(State(in_flight): State<Arc<Semaphore>>, req: Request, next: Next) -> Response {
     let Ok(_place) = in_flight.try_acquire_owned() else {
+        SHED.note();
         return Error::overloaded("The server is busy; retry shortly", 1).into_response();
     };
     next.run(req).await
+}
+
+/// Shedding is the server working as designed, under a load that leaves nothing to spare:
+/// a log line per refused request would add to it. One WARN a second at most, with a count.
+struct ShedLog {
+    count: AtomicU64,
+    /// The second (since the epoch) of the last WARN.
+    logged: AtomicU64,
+}
+
+static SHED: ShedLog = ShedLog {
+    count: AtomicU64::new(0),
+    logged: AtomicU64::new(0),
+};
+
+impl ShedLog {
+    fn note(&self) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let last = self.logged.load(Ordering::Relaxed);
+        if now > last
+            && self
+                .logged
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let shed = self.count.swap(0, Ordering::Relaxed);
+            tracing::warn!(shed, "requests refused with 503: too many in flight");
+        }
+    }
+}
+
+/// tower-http's trace layer logs every 5xx as an ERROR. A 503 is logged where it is decided
+/// (shedding above, a store outage by [`Error`]), so only other failures are logged here.
+fn log_failure(class: ServerErrorsFailureClass, latency: std::time::Duration, _: &tracing::Span) {
+    if let ServerErrorsFailureClass::StatusCode(StatusCode::SERVICE_UNAVAILABLE) = class {
+        return;
+    }
+    tracing::error!(classification = %class, ?latency, "response failed");
 }
 
 async fn count_round_trips(req: Request, next: Next) -> Response {
@@ -375,12 +420,16 @@ mod tests {
         assert_eq!(w.len(), 1);
     }
 
-    /// Load shedding: with `in_flight` requests in hand, the next is refused at once with 503,
-    /// `Retry-After` and the app's own error body, and served again once one finished.
-    #[tokio::test]
-    async fn past_in_flight_requests_are_refused_with_503_and_retry_after() {
+    /// A router under the standard stack whose `/slow` route holds its place until `gate`
+    /// lets it through, and `in_flight` requests already holding theirs.
+    async fn held_router(
+        in_flight: &Arc<Semaphore>,
+    ) -> (
+        Router,
+        Arc<Semaphore>,
+        Vec<tokio::task::JoinHandle<Response>>,
+    ) {
         use tower::ServiceExt;
-        // Requests hold their place until the test lets them through.
         let gate = Arc::new(Semaphore::new(0));
         let g = gate.clone();
         let slow = move || {
@@ -396,16 +445,31 @@ mod tests {
             functions: || &[],
             config: || Ok(()),
         };
-        let in_flight = Arc::new(Semaphore::new(2));
         let router = Router::new().route("/slow", axum::routing::get(slow));
         let router = app.finish(router, &Limits::default(), in_flight.clone());
-        let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
-        let held: Vec<_> = (0..2)
-            .map(|_| tokio::spawn(router.clone().oneshot(get("/slow"))))
+        let held: Vec<_> = (0..in_flight.available_permits())
+            .map(|_| {
+                let r = router.clone().oneshot(get("/slow"));
+                tokio::spawn(async move { r.await.unwrap() })
+            })
             .collect();
         while in_flight.available_permits() > 0 {
             tokio::task::yield_now().await;
         }
+        (router, gate, held)
+    }
+
+    fn get(path: &str) -> Request {
+        Request::get(path).body(Body::empty()).unwrap()
+    }
+
+    /// Load shedding: with `in_flight` requests in hand, the next is refused at once with 503,
+    /// `Retry-After` and the app's own error body, and served again once one finished.
+    #[tokio::test]
+    async fn past_in_flight_requests_are_refused_with_503_and_retry_after() {
+        use tower::ServiceExt;
+        let in_flight = Arc::new(Semaphore::new(2));
+        let (router, gate, held) = held_router(&in_flight).await;
         // A route and the fallback alike: the bound is the process's, not a route's.
         for path in ["/slow", "/nowhere"] {
             let res = router.clone().oneshot(get(path)).await.unwrap();
@@ -420,7 +484,7 @@ mod tests {
         }
         gate.add_permits(1);
         for h in held {
-            assert_eq!(h.await.unwrap().unwrap().status(), StatusCode::OK);
+            assert_eq!(h.await.unwrap().status(), StatusCode::OK);
         }
         assert_eq!(
             in_flight.available_permits(),
@@ -429,5 +493,55 @@ mod tests {
         );
         let res = router.oneshot(get("/slow")).await.unwrap();
         assert_eq!(res.status(), StatusCode::OK);
+    }
+
+    /// A burst of shed requests logs one WARN with a count (two if it spans a second), and
+    /// neither our error log nor tower-http's logs each refusal as an ERROR.
+    #[tokio::test]
+    async fn shedding_logs_one_warn_a_second_and_no_errors() {
+        use tower::ServiceExt;
+        let logs = Logs::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let in_flight = Arc::new(Semaphore::new(1));
+        let (router, gate, held) = held_router(&in_flight).await;
+        for _ in 0..100 {
+            let res = router.clone().oneshot(get("/slow")).await.unwrap();
+            assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        }
+        gate.add_permits(1);
+        for h in held {
+            assert_eq!(h.await.unwrap().status(), StatusCode::OK);
+        }
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let warns = text.lines().filter(|l| l.contains(" WARN ")).count();
+        assert!((1..=2).contains(&warns), "{warns} WARN lines:\n{text}");
+        assert!(text.contains("too many in flight"), "{text}");
+        assert!(!text.contains("ERROR"), "{text}");
+    }
+
+    /// A log writer the test reads back.
+    #[derive(Clone, Default)]
+    struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Logs {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+        type Writer = Logs;
+        fn make_writer(&'a self) -> Logs {
+            self.clone()
+        }
     }
 }
