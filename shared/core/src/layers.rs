@@ -92,7 +92,9 @@ impl Limits {
             body_bytes: env.get("BODY_LIMIT_BYTES", d.body_bytes),
             per_hour: env.get("RATE_LIMIT_PER_HOUR", d.per_hour),
             per_minute: env.get("RATE_LIMIT_PER_MINUTE", d.per_minute),
-            in_flight: env.get("MAX_IN_FLIGHT", d.in_flight),
+            // Not read from the environment: a Lambda instance serves one request at a time,
+            // and API Gateway's throttling bounds the fleet; the bound matters in civic-local.
+            in_flight: d.in_flight,
         }
     }
 

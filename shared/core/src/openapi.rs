@@ -127,7 +127,9 @@ pub fn dangling_refs(doc: &OpenApi) -> Vec<String> {
 ///   limit), and 415 for JSON and form bodies (another `Content-Type`);
 /// - a query parameter that is not free text: 400 (it does not parse);
 /// - security (its own, or the document's): 401 (no or a bad credential);
-/// - rate limits, when configured: 429 with `Retry-After`.
+/// - rate limits, when configured: 429 with `Retry-After`;
+/// - always: 503 with `Retry-After`, when the requests in flight are at their bound
+///   ([`Limits::in_flight`]).
 pub fn stack_statuses(doc: &mut OpenApi, limits: &Limits) {
     let default_security = doc.security.clone().unwrap_or_default();
     let rate_limited = limits.per_hour > 0 || limits.per_minute > 0;
@@ -182,6 +184,10 @@ pub fn stack_statuses(doc: &mut OpenApi, limits: &Limits) {
                     "Rate limit exceeded; `Retry-After` gives the seconds to wait",
                 );
             }
+            add(
+                "503",
+                "The server is busy (too many requests in flight); `Retry-After` gives the seconds to wait",
+            );
         }
     }
 }
@@ -438,12 +444,12 @@ mod tests {
         let doc = document(&[ONE], &platform(dir.path(), Limits::default())).unwrap();
         assert_eq!(
             statuses(&doc, "/one"),
-            ["200", "400", "401", "404", "413", "415"]
+            ["200", "400", "401", "404", "413", "415", "503"]
         );
         let doc = document(&[TWO], &platform(dir.path(), Limits::default())).unwrap();
         assert_eq!(
             statuses(&doc, "/two"),
-            ["200", "400"],
+            ["200", "400", "503"],
             "an integer query parameter"
         );
         let limited = Limits {
@@ -451,7 +457,7 @@ mod tests {
             ..Limits::default()
         };
         let doc = document(&[THREE], &platform(dir.path(), limited)).unwrap();
-        assert_eq!(statuses(&doc, "/three"), ["200", "429"]);
+        assert_eq!(statuses(&doc, "/three"), ["200", "429", "503"]);
     }
 
     #[derive(utoipa::ToSchema)]
