@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, ensure};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStderr, Command};
@@ -17,6 +17,8 @@ use tokio::process::{Child, ChildStderr, Command};
 pub struct Server {
     child: Child,
     dir: PathBuf,
+    /// Whether the data dir is the server's own, removed with it.
+    owned: bool,
     /// `http://127.0.0.1:PORT`
     pub base: String,
     /// The device port, `mqtt://127.0.0.1:PORT`.
@@ -31,6 +33,13 @@ impl Server {
     /// it listens.
     pub async fn start(bin: &Path, flags: &[String]) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("civic-child-{}", std::process::id()));
+        Self::start_in(bin, &dir, flags, true).await
+    }
+
+    /// [`Self::start`] on the data dir `dir`, which is kept unless `owned`: a bench that
+    /// restarts the server at other settings on the same store.
+    pub async fn start_in(bin: &Path, dir: &Path, flags: &[String], owned: bool) -> Result<Self> {
+        let dir = dir.to_path_buf();
         let child = Command::new(bin)
             .args(["serve", "--port", "0", "--mqtt-port", "0"])
             .args(["--rate-limit", "off", "--data-dir"])
@@ -48,6 +57,7 @@ impl Server {
         let mut s = Self {
             child,
             dir,
+            owned,
             base: String::new(),
             broker: String::new(),
             problems: Arc::default(),
@@ -79,6 +89,19 @@ impl Server {
         super::status_mb(&pid, field)
     }
 
+    /// Stops the server as an operator would (SIGTERM) and waits for it to exit, so that its
+    /// store is closed cleanly: a kept store then reopens without redb's repair.
+    pub async fn stop(mut self) -> Result<()> {
+        let pid = self.pid().context("the server has exited")?;
+        let term = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        ensure!(term.await?.success(), "kill -TERM {pid} failed");
+        let exit = tokio::time::timeout(Duration::from_secs(60), self.child.wait()).await??;
+        ensure!(exit.success(), "civic-local exited with {exit}");
+        Ok(())
+    }
+
     /// The embedded store's file, in MiB.
     pub fn store_mb(&self) -> f64 {
         let bytes = std::fs::metadata(self.dir.join("store.redb")).map_or(0, |m| m.len());
@@ -96,7 +119,9 @@ impl Drop for Server {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.owned {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 

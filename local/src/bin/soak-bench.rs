@@ -13,10 +13,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
-use civic_local::bench;
 use civic_local::bench::child::Server;
 use civic_local::bench::soak::load::{self, Run};
-use civic_local::bench::soak::{Log, MinuteRow, TIMEOUT, by_kind, ok};
+use civic_local::bench::soak::{Log, MinuteRow, TIMEOUT, by_kind};
 use clap::Parser;
 
 #[derive(Parser)]
@@ -197,39 +196,6 @@ fn report(points: &[Point], log: &Log, server: &Server) -> bool {
     all
 }
 
-/// Stores `n` Ozone events over HTTP as fast as `concurrency` connections go (ozone-bench's
-/// fill), numbered from 0, so the soak runs against a store of that size.
-async fn preload(
-    http: &reqwest::Client,
-    base: &str,
-    devices: &[(String, String)],
-    n: usize,
-    concurrency: usize,
-) -> Result<()> {
-    let (http, url, devices) = (
-        http.clone(),
-        format!("{base}/ozone/api/device/events/"),
-        Arc::new(devices.to_vec()),
-    );
-    let began = Instant::now();
-    let stats = bench::load(0..n, concurrency, move |i| {
-        let (device, token) = &devices[i % devices.len()];
-        let req = http
-            .post(&url)
-            .bearer_auth(token)
-            .json(&bench::ozone_event(device, i));
-        async move { ok(req).await.map(|_| ()) }
-    })
-    .await?;
-    println!(
-        "preloaded {n} events in {:.0} s ({:.0}/s, p99 {:.1} ms)",
-        began.elapsed().as_secs_f64(),
-        stats.rps,
-        stats.p99.as_secs_f64() * 1e3
-    );
-    Ok(())
-}
-
 /// What the run is: its settings, the reads, and the server before the load.
 fn print_setup(args: &Args, reads: &[civic_local::bench::seed::Target], server: &Server) {
     let kinds: Vec<String> = args.kinds.iter().map(Kind::to_string).collect();
@@ -279,11 +245,11 @@ async fn soak(args: &Args) -> Result<()> {
     let fx = load::fixture(&http, &server.base, workers).await?;
     let log = Arc::new(Log::default());
     if args.preload > 0 {
-        preload(
+        load::preload(
             &http,
             &server.base,
             &fx.devices[..workers],
-            args.preload,
+            0..args.preload,
             4 * workers,
         )
         .await?;

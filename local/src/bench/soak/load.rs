@@ -276,3 +276,37 @@ pub fn reads(run: &Run, targets: &[Target], n: usize) -> Workers {
     };
     (0..n).map(each).collect()
 }
+
+/// Stores Ozone events `range` (by number) over HTTP as fast as `concurrency` connections go
+/// (ozone-bench's fill), so that a bench runs against a store of that size.
+pub async fn preload(
+    http: &reqwest::Client,
+    base: &str,
+    devices: &[(String, String)],
+    range: std::ops::Range<usize>,
+    concurrency: usize,
+) -> Result<()> {
+    let n = range.len();
+    let (http, url, devices) = (
+        http.clone(),
+        format!("{base}/ozone/api/device/events/"),
+        Arc::new(devices.to_vec()),
+    );
+    let began = Instant::now();
+    let stats = super::super::load(range, concurrency, move |i| {
+        let (device, token) = &devices[i % devices.len()];
+        let req = http
+            .post(&url)
+            .bearer_auth(token)
+            .json(&super::super::ozone_event(device, i));
+        async move { ok(req).await.map(|_| ()) }
+    })
+    .await?;
+    println!(
+        "preloaded {n} events in {:.0} s ({:.0}/s, p99 {:.1} ms)",
+        began.elapsed().as_secs_f64(),
+        stats.rps,
+        stats.p99.as_secs_f64() * 1e3
+    );
+    Ok(())
+}
