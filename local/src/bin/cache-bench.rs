@@ -121,12 +121,14 @@ impl Bench {
             log.errors.load(Ordering::Relaxed) == 0,
             "errors at {cache_mb} MiB"
         );
-        let samples = log.samples.lock().unwrap();
-        let of = |kind: u8| -> Vec<Duration> {
-            let kind = samples.iter().filter(|s| s.1 == kind);
-            kind.map(|s| Duration::from_micros(s.2.into())).collect()
+        let (events, reads) = {
+            let samples = log.samples.lock().unwrap();
+            let of = |kind: u8| -> Vec<Duration> {
+                let kind = samples.iter().filter(|s| s.1 == kind);
+                kind.map(|s| Duration::from_micros(s.2.into())).collect()
+            };
+            (of(0), of(3))
         };
-        let (events, reads) = (of(0), of(3));
         ensure!(!events.is_empty() && !reads.is_empty(), "nothing answered");
         let point = Point {
             events: events.len() as f64 / secs / base,
@@ -135,7 +137,6 @@ impl Bench {
             rss: server.memory_mb("VmRSS"),
             hwm: server.memory_mb("VmHWM"),
         };
-        drop(samples);
         server.stop().await?;
         Ok(point)
     }
