@@ -17,7 +17,7 @@ use axum::routing::post;
 use civic_local::bench::child::Server;
 use civic_local::bench::seed::Target;
 use civic_local::bench::soak::load::{self, Fixture, Run};
-use civic_local::bench::soak::{Log, TIMEOUT};
+use civic_local::bench::soak::{Log, TIMEOUT, ok};
 use civic_local::bench::{self, Stats};
 use clap::Parser;
 use serde_json::Value;
@@ -78,12 +78,7 @@ impl Bench {
         let (http, url) = (self.http.clone(), self.noop.clone());
         bench::load(0..5_000, self.args.concurrency, move |n| {
             let req = http.post(&url).json(&bench::ozone_event("noop", n));
-            async move {
-                let res = req.send().await?;
-                ensure!(res.status().is_success(), "{}", res.status());
-                res.bytes().await?;
-                Ok(())
-            }
+            async move { ok(req).await.map(|_| ()) }
         })
         .await
     }
