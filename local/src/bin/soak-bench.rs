@@ -174,11 +174,12 @@ fn report(points: &[Point], log: &Log, server: &Server) -> bool {
     } else {
         ""
     };
+    // The goal is 200 MB (decimal), and held at the peak, not only at the 10 s samples.
+    let (peak, goal_mib) = (server.memory_mb("VmHWM"), 200e6 / f64::from(1 << 20));
     goal(
-        rss_max <= 200.0,
+        peak <= goal_mib,
         format!(
-            "RSS max <= 200 MiB: {rss_max:.1} MiB (VmHWM {:.1}) with {stored} events stored{at}",
-            server.memory_mb("VmHWM")
+            "peak RSS (VmHWM) <= 200 MB ({goal_mib:.1} MiB): {peak:.1} MiB (max sampled {rss_max:.1}) with {stored} events stored{at}"
         ),
     );
     goal(
