@@ -63,7 +63,9 @@ pub struct Embedded {
 
 /// redb's page cache when nobody chose one. redb's own default is 1 GiB, which the process
 /// would grow toward as the data grows: too much for the small boxes civic-local also runs on.
-pub const DEFAULT_CACHE_MB: u32 = 64;
+/// 32 MiB is the smallest size within 10% of the best throughput at 100k and at 1M stored
+/// events (`cache-bench`; the README's "Memory" has the table).
+pub const DEFAULT_CACHE_MB: u32 = 32;
 pub const DEFAULT_CACHE_BYTES: usize = DEFAULT_CACHE_MB as usize * 1024 * 1024;
 
 impl Embedded {
