@@ -4,6 +4,7 @@
 //! live subscription.
 
 pub mod child;
+pub mod init;
 pub mod live;
 pub mod seed;
 pub mod soak;

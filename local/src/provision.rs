@@ -57,7 +57,7 @@ pub async fn run(opts: &ProvisionOpts) -> Result<()> {
 
 /// Writes a key set of one random key under `name` unless the parameter exists. Returns
 /// whether it wrote one.
-async fn jwt_keys(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<bool> {
+pub async fn jwt_keys(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<bool> {
     match ssm.get_parameter().name(name).send().await {
         Ok(_) => return Ok(false),
         Err(e) if e.code() == Some("ParameterNotFound") => {}

@@ -10,6 +10,8 @@ pub mod lambda;
 pub mod local;
 pub mod mosquitto;
 pub mod moto;
+#[cfg(feature = "runtime-api")]
+pub mod runtime_api;
 pub mod signin;
 #[cfg(feature = "streams")]
 pub mod streams;

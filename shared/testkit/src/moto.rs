@@ -16,12 +16,17 @@ pub fn moto_url() -> String {
 
 /// An SDK config pointing at moto with static test credentials.
 pub async fn aws_config() -> SdkConfig {
+    aws_config_at(&moto_url()).await
+}
+
+/// An SDK config pointing at the moto server at `url` with static test credentials.
+pub async fn aws_config_at(url: &str) -> SdkConfig {
     let creds =
         aws_credential_types::Credentials::new("testing", "testing", None, None, "civic-testkit");
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(creds)
-        .endpoint_url(moto_url())
+        .endpoint_url(url)
         .load()
         .await
 }
@@ -29,4 +34,21 @@ pub async fn aws_config() -> SdkConfig {
 /// A fresh name for a per-test table or bucket (lowercase, valid as an S3 bucket name).
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Writes a token signing key set of one fresh key (the shape `civic-local provision` writes)
+/// as the SSM SecureString `name`, which functions with `JWT_KEYS_PARAMETER` read at init.
+#[cfg(feature = "runtime-api")]
+pub async fn put_jwt_keys(sdk: &SdkConfig, name: &str) {
+    let secret = uuid::Uuid::new_v4().simple().to_string().repeat(2);
+    let set = serde_json::json!({"current": "test", "keys": {"test": secret}});
+    aws_sdk_ssm::Client::new(sdk)
+        .put_parameter()
+        .name(name)
+        .value(set.to_string())
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("SSM parameter {name}: {e:?}"));
 }
