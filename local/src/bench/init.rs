@@ -136,9 +136,3 @@ pub fn size(lambda: &Path, bin: &Path, binary: &str) -> (u64, &'static str) {
         None => (len(&bin.to_path_buf()).unwrap_or(0), "x86_64"),
     }
 }
-
-/// The sorted durations' minimum and median.
-pub fn min_median(mut runs: Vec<Duration>) -> (Duration, Duration) {
-    runs.sort();
-    (runs[0], runs[runs.len() / 2])
-}

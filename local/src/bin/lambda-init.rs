@@ -85,7 +85,7 @@ async fn measure(args: &Args, t: &Target) -> Result<(String, f64)> {
         inits.push(start.init);
         first = first.or(start.first);
     }
-    let (min, median) = init::min_median(inits);
+    let [min, median] = civic_local::bench::percentiles(inits, [0.0, 0.5]);
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
     let (size, arch) = init::size(&args.lambda_dir, &bin, &t.binary);
     let (took, status) = match first {
