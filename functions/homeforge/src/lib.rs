@@ -156,6 +156,8 @@ pub struct State {
     pub auth: Auth,
     pub config: Arc<Config>,
     pub platform: Platform,
+    /// Where desired device state goes instead of [`State::sync`]'s default (tests).
+    pub sync: Option<Arc<dyn DeviceSync>>,
 }
 
 impl State {
@@ -165,6 +167,7 @@ impl State {
             auth: Auth::for_app(p, APP.name),
             config: Arc::new(Config::get().cloned().unwrap_or_else(|e| panic!("{e}"))),
             platform: p.clone(),
+            sync: None,
         }
     }
 
@@ -176,7 +179,10 @@ impl State {
 
     /// Where desired device state goes: the platform's publisher (IoT Core or MQTT).
     pub fn sync(&self) -> Arc<dyn DeviceSync> {
-        Arc::new(PublishSync(self.platform.publisher()))
+        match &self.sync {
+            Some(sync) => sync.clone(),
+            None => Arc::new(PublishSync(self.platform.publisher())),
+        }
     }
 
     /// Where devices' state changes go for browsers ([`live`]).
