@@ -19,6 +19,14 @@ pub fn all() -> impl Iterator<Item = &'static Function> {
     APPS.iter().flat_map(|fs| fs.iter())
 }
 
+/// App `name`'s functions, in its `FUNCTIONS` order (the order of its document).
+pub fn app_functions(name: &str) -> &'static [Function] {
+    APPS.iter()
+        .find(|fs| fs.first().is_some_and(|f| f.app.name == name))
+        .copied()
+        .unwrap_or_default()
+}
+
 pub fn find(binary: &str) -> Option<&'static Function> {
     all().find(|f| f.name == binary)
 }

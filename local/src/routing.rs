@@ -133,7 +133,7 @@ pub fn router(defs: &[FunctionDef], platform: &Platform) -> Result<Router> {
         let (router, _) = apps.entry(f.app.name).or_insert_with(|| {
             (
                 Router::new().fallback_service(svc.clone()),
-                (f.app.functions)(),
+                registry::app_functions(f.app.name),
             )
         });
         // `/openapi.json` is the app's document, served with its docs below.

@@ -48,13 +48,17 @@ use utoipa_axum::router::OpenApiRouter;
 pub const APP: App = App {
     name: "ecoflow",
     format: civic_core::error::drf,
-    functions: || FUNCTIONS,
+    functions: None,
     config: || civic_auth::Config::get().map(drop),
 };
 
 pub const AUTH: Function = Function {
     name: "ecoflow-auth",
-    app: APP,
+    // The first function serves the app's document, so it alone names every function.
+    app: App {
+        functions: Some(|| FUNCTIONS),
+        ..APP
+    },
     routes: |p| router(p, auth::routes()),
 };
 pub const SITES: Function = Function {
@@ -116,9 +120,8 @@ struct ApiDoc;
 #[derive(Clone, FromRef)]
 pub struct State {
     pub table: Arc<dyn Table>,
-    pub blob: Arc<dyn Blob>,
     pub auth: Auth,
-    /// For presigned uploads.
+    /// For presigned uploads and the blob store.
     pub platform: Platform,
 }
 
@@ -126,10 +129,15 @@ impl State {
     pub fn new(p: &Platform) -> Self {
         Self {
             table: p.table(APP.name),
-            blob: p.blob(),
             auth: Auth::for_app(p, APP.name),
             platform: p.clone(),
         }
+    }
+
+    // Made from the platform when called: only the functions whose handlers call it link
+    // the S3 or IoT SDK behind it (issue 20), so the state holds the platform instead.
+    pub fn blob(&self) -> Arc<dyn Blob> {
+        self.platform.blob()
     }
 }
 

@@ -43,7 +43,8 @@ pub struct Health {
 #[utoipa::path(get, path = "/api/health", tag = "system",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 async fn health(S(s): S<State>) -> (StatusCode, Json<Health>) {
-    let (db, blob) = tokio::join!(s.table.ping(), s.blob.ping());
+    let blobs = s.blob();
+    let (db, blob) = tokio::join!(s.table.ping(), blobs.ping());
     let word = |r: &civic_store::Result<()>| match r {
         Ok(()) => "OK",
         Err(e) => {

@@ -52,13 +52,17 @@ use crate::users::UserRecord;
 pub const APP: App = App {
     name: "homeforge",
     format: civic_core::error::drf,
-    functions: || FUNCTIONS,
+    functions: None,
     config: || civic_auth::Config::get().and(Config::get()).map(drop),
 };
 
 pub const AUTH: Function = Function {
     name: "homeforge-auth",
-    app: APP,
+    // The first function serves the app's document, so it alone names every function.
+    app: App {
+        functions: Some(|| FUNCTIONS),
+        ..APP
+    },
     routes: |p| router(p, auth::routes()),
 };
 pub const USERS: Function = Function {
@@ -149,28 +153,46 @@ impl Config {
 #[derive(Clone, FromRef)]
 pub struct State {
     pub table: Arc<dyn Table>,
-    pub blob: Arc<dyn Blob>,
     pub auth: Auth,
-    /// Where desired device state goes: the platform's publisher (IoT Core or MQTT).
-    pub sync: Arc<dyn DeviceSync>,
-    /// Where devices' state changes go for browsers ([`live`]).
-    pub live: civic_core::live::Live,
     pub config: Arc<Config>,
-    /// On AWS with a device policy: a registered device gets its IoT Core certificate.
-    pub provisioner: Option<Arc<dyn civic_iot::Provision>>,
+    pub platform: Platform,
+    /// Where desired device state goes instead of [`State::sync`]'s default (tests).
+    pub sync: Option<Arc<dyn DeviceSync>>,
 }
 
 impl State {
     pub fn new(p: &Platform) -> Self {
         Self {
             table: p.table(APP.name),
-            blob: p.blob(),
             auth: Auth::for_app(p, APP.name),
-            sync: Arc::new(PublishSync(p.publisher())),
-            live: p.live(APP.name),
             config: Arc::new(Config::get().cloned().unwrap_or_else(|e| panic!("{e}"))),
-            provisioner: p.provisioner(),
+            platform: p.clone(),
+            sync: None,
         }
+    }
+
+    // Made from the platform when called: only the functions whose handlers call it link
+    // the S3 or IoT SDK behind it (issue 20), so the state holds the platform instead.
+    pub fn blob(&self) -> Arc<dyn Blob> {
+        self.platform.blob()
+    }
+
+    /// Where desired device state goes: the platform's publisher (IoT Core or MQTT).
+    pub fn sync(&self) -> Arc<dyn DeviceSync> {
+        match &self.sync {
+            Some(sync) => sync.clone(),
+            None => Arc::new(PublishSync(self.platform.publisher())),
+        }
+    }
+
+    /// Where devices' state changes go for browsers ([`live`]).
+    pub fn live(&self) -> civic_core::live::Live {
+        self.platform.live(APP.name)
+    }
+
+    /// On AWS with a device policy: a registered device gets its IoT Core certificate.
+    pub fn provisioner(&self) -> Option<Arc<dyn civic_iot::Provision>> {
+        self.platform.provisioner()
     }
 }
 

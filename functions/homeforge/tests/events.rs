@@ -74,7 +74,7 @@ async fn the_device_sync_hook_gets_the_changed_keys_after_the_state_is_stored() 
     let p = platform(dir.path());
     let recorder = std::sync::Arc::new(Recorder::default());
     let state = homeforge::State {
-        sync: recorder.clone(),
+        sync: Some(recorder.clone()),
         ..homeforge::State::new(&p)
     };
     let (devices, _) =

@@ -54,7 +54,7 @@ use utoipa_axum::router::OpenApiRouter;
 pub const APP: App = App {
     name: "occupancy",
     format: error_body,
-    functions: || FUNCTIONS,
+    functions: None,
     config: || civic_auth::Config::get().and(Config::get()).map(drop),
 };
 
@@ -65,7 +65,11 @@ fn error_body(p: &Problem) -> Value {
 
 pub const CAMERAS: Function = Function {
     name: "occupancy-cameras",
-    app: APP,
+    // The first function serves the app's document, so it alone names every function.
+    app: App {
+        functions: Some(|| FUNCTIONS),
+        ..APP
+    },
     routes: |p| router(p, cameras::routes()),
 };
 pub const INGEST: Function = Function {

@@ -282,7 +282,7 @@ async fn rotate_certificate(
     {
         return Err(Error::NotFound("Device not found.".into()));
     }
-    let Some(p) = s.provisioner.clone() else {
+    let Some(p) = s.provisioner() else {
         return Err(Error::Conflict(
             "This deployment issues no IoT certificates; devices use their token".into(),
         ));

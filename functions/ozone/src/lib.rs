@@ -56,7 +56,7 @@ use crate::auth::UserRecord;
 pub const APP: App = App {
     name: "ozone",
     format: error_body,
-    functions: || FUNCTIONS,
+    functions: None,
     config: || civic_auth::Config::get().and(Config::get()).map(drop),
 };
 
@@ -80,7 +80,11 @@ fn error_body(p: &Problem) -> Value {
 
 pub const AUTH: Function = Function {
     name: "ozone-auth",
-    app: APP,
+    // The first function serves the app's document, so it alone names every function.
+    app: App {
+        functions: Some(|| FUNCTIONS),
+        ..APP
+    },
     routes: |p| router(p, auth::routes()),
 };
 pub const GATEWAY: Function = Function {
@@ -221,8 +225,6 @@ pub struct State {
     pub sessions: Arc<Sessions>,
     pub tokens: DeviceTokens,
     pub config: Arc<Config>,
-    /// On AWS with a device policy: a handshake also hands out the device's certificate.
-    pub provisioner: Option<Arc<dyn civic_iot::Provision>>,
     /// Where live updates go ([`live`]).
     pub platform: Platform,
 }
@@ -234,9 +236,15 @@ impl State {
             sessions: Arc::new(Sessions::new(APP.name)),
             tokens: DeviceTokens::new(APP.name),
             config: Arc::new(Config::get().cloned().unwrap_or_else(|e| panic!("{e}"))),
-            provisioner: p.provisioner(),
             platform: p.clone(),
         }
+    }
+
+    // Made from the platform when called: only the functions whose handlers call it link
+    // the S3 or IoT SDK behind it (issue 20), so the state holds the platform instead.
+    /// On AWS with a device policy: a handshake also hands out the device's certificate.
+    pub fn provisioner(&self) -> Option<Arc<dyn civic_iot::Provision>> {
+        self.platform.provisioner()
     }
 }
 

@@ -46,7 +46,7 @@ use utoipa_axum::router::OpenApiRouter;
 pub const APP: App = App {
     name: "streetlight",
     format: error_body,
-    functions: || FUNCTIONS,
+    functions: None,
     config: || civic_auth::Config::get().and(Config::get()).map(drop),
 };
 
@@ -61,7 +61,11 @@ fn error_body(p: &Problem) -> Value {
 
 pub const AUTH: Function = Function {
     name: "streetlight-auth",
-    app: APP,
+    // The first function serves the app's document, so it alone names every function.
+    app: App {
+        functions: Some(|| FUNCTIONS),
+        ..APP
+    },
     routes: auth_routes,
 };
 pub const LIGHTS: Function = Function {
@@ -155,8 +159,6 @@ impl Config {
 pub struct State {
     pub table: Arc<dyn Table>,
     pub auth: Auth,
-    /// Commands to lights (`streetlight/lights/{lightId}/command`).
-    pub devices: Arc<dyn Publisher>,
     /// Where live updates go ([`live`]).
     pub platform: Platform,
     pub config: Arc<Config>,
@@ -167,10 +169,16 @@ impl State {
         Self {
             table: p.table(APP.name),
             auth: Auth::for_app(p, APP.name),
-            devices: p.publisher(),
             platform: p.clone(),
             config: Arc::new(Config::get().cloned().unwrap_or_else(|e| panic!("{e}"))),
         }
+    }
+
+    // Made from the platform when called: only the functions whose handlers call it link
+    // the IoT SDK behind it (issue 20), so the state holds the platform instead.
+    /// Commands to lights (`streetlight/lights/{lightId}/command`).
+    pub fn devices(&self) -> Arc<dyn Publisher> {
+        self.platform.publisher()
     }
 }
 

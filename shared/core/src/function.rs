@@ -25,9 +25,14 @@ impl Function {
     /// Whether this is its app's first function, the one that also serves the app's whole
     /// document at `GET /openapi.json` on Lambda (and that the template routes it to).
     pub fn serves_document(&self) -> bool {
-        (self.app.functions)()
-            .first()
-            .is_some_and(|first| first.name == self.name)
+        self.document_functions().is_some()
+    }
+
+    /// The app's functions, whose routes make the document, when this function serves it.
+    pub fn document_functions(&self) -> Option<&'static [Function]> {
+        let functions = (self.app.functions?)();
+        let first = functions.first()?;
+        (first.name == self.name).then_some(functions)
     }
 
     /// Its OpenAPI part alone (paths and the components they name).

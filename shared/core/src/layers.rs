@@ -32,9 +32,11 @@ pub struct App {
     pub name: &'static str,
     pub format: ErrorFormat,
     /// The app's HTTP functions (its `FUNCTIONS`), for the one document of the whole app
-    /// ([`crate::openapi::document`]) that its first function serves on Lambda. A fn pointer,
+    /// ([`crate::openapi::document`]) that its first function serves on Lambda. Set only in
+    /// that function's copy of the `App`: whatever names them links every route of the app,
+    /// and each Lambda binary should link its own routes alone (issue 20). A fn pointer,
     /// because `FUNCTIONS` holds this `App` and a const cannot contain itself.
-    pub functions: fn() -> &'static [crate::Function],
+    pub functions: Option<fn() -> &'static [crate::Function]>,
     /// Reads the app's settings (its `Config` and the shared crates' it uses) once, so that
     /// Lambda's init and civic-local's start fail on a bad value, naming the variable, before
     /// serving anything ([`crate::config`]).
@@ -444,7 +446,7 @@ mod tests {
         let app = App {
             name: "t",
             format: crate::error::drf,
-            functions: || &[],
+            functions: None,
             config: || Ok(()),
         };
         let router = Router::new().route("/slow", axum::routing::get(slow));

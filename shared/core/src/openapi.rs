@@ -380,7 +380,7 @@ mod tests {
     const APP: App = App {
         name: "test",
         format: crate::error::drf,
-        functions: || &[ONE, TWO, THREE],
+        functions: Some(|| &[ONE, TWO, THREE]),
         config: || Ok(()),
     };
     const ONE: Function = Function {

@@ -2,7 +2,7 @@
 //! the limits. Built once at init (Lambda) or once per process (local).
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use civic_iot::{Provision, Publisher};
 use civic_store::{Backend, Blob, Table};
@@ -22,9 +22,13 @@ pub struct Platform {
     /// Set in Lambda, where a function serves one app: `TABLE_NAME` from the template.
     table_name: Option<String>,
     /// Where commands to devices go: IoT Core in Lambda, the MQTT broker locally.
-    publisher: Arc<dyn Publisher>,
+    publisher: Arc<OnceLock<Arc<dyn Publisher>>>,
     /// Device certificates from IoT Core, on AWS when the template names a device policy.
-    provisioner: Option<Arc<dyn Provision>>,
+    provisioner: Arc<OnceLock<Option<Arc<dyn Provision>>>>,
+    /// Set in Lambda. The IoT Core clients are made from it at first use, in the accessors
+    /// alone, so that a function links the IoT SDKs only if it publishes or provisions
+    /// (issue 20); the S3 client likewise ([`civic_store::Backend::blob`]).
+    aws: Option<aws_config::SdkConfig>,
     /// Set by [`Platform::local`]: direct uploads go through civic-local ([`crate::uploads`]).
     local: bool,
     /// Requests in flight, one count for every router built on this platform
@@ -57,8 +61,9 @@ impl Platform {
             limits,
             keys: Arc::new(keys),
             table_name: None,
-            publisher: Arc::new(civic_iot::Unconnected),
-            provisioner: None,
+            publisher: Arc::default(),
+            provisioner: Arc::default(),
+            aws: None,
             local: false,
         }
     }
@@ -68,15 +73,15 @@ impl Platform {
     /// one holds no keys: it can neither sign nor verify a token (its routes need none).
     pub async fn from_env() -> Result<Self, String> {
         let config = Config::read()?;
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let keys = match &config.jwt_keys_parameter {
-            Some(name) => {
-                let sdk = aws_config::load_from_env().await;
-                KeySet::from_ssm(&aws_sdk_ssm::Client::new(&sdk), name).await?
-            }
+            Some(name) => KeySet::from_ssm(&aws_sdk_ssm::Client::new(&sdk), name).await?,
             None => KeySet::empty(),
         };
-        let mut p = Self::with_keys(Backend::aws(config.bucket).await, keys, config.limits);
+        let backend = Backend::aws_with_config(&sdk, config.bucket);
+        let mut p = Self::with_keys(backend, keys, config.limits);
         p.table_name = config.table_name;
+        p.aws = Some(sdk);
         Ok(p)
     }
 
@@ -124,26 +129,42 @@ impl Platform {
             .unwrap_or_else(|| format!("civic-{app}"))
     }
 
+    /// In Lambda, IoT Core's data plane, made here at the first call.
     pub fn publisher(&self) -> Arc<dyn Publisher> {
-        self.publisher.clone()
+        let make = || -> Arc<dyn Publisher> {
+            match &self.aws {
+                Some(_) => Arc::new(civic_iot::aws::IotData::new(
+                    &civic_iot::aws::Config::from_env(),
+                )),
+                None => Arc::new(civic_iot::Unconnected),
+            }
+        };
+        self.publisher.get_or_init(make).clone()
     }
 
     /// App `app`'s live updates, through the same publisher as commands.
     pub fn live(&self, app: &'static str) -> crate::live::Live {
-        crate::live::Live::new(app, self.publisher.clone())
+        crate::live::Live::new(app, self.publisher())
     }
 
     pub fn with_publisher(mut self, publisher: Arc<dyn Publisher>) -> Self {
-        self.publisher = publisher;
+        self.publisher = Arc::new(OnceLock::from(publisher));
         self
     }
 
+    /// In Lambda, IoT Core when the template names the app's `DEVICE_POLICY`; made at the
+    /// first call.
     pub fn provisioner(&self) -> Option<Arc<dyn Provision>> {
-        self.provisioner.clone()
+        let make = || -> Option<Arc<dyn Provision>> {
+            let policy = civic_iot::aws::Config::from_env().device_policy?;
+            let iot = civic_iot::aws::IotProvisioner::new(self.aws.as_ref()?, policy);
+            Some(Arc::new(iot))
+        };
+        self.provisioner.get_or_init(make).clone()
     }
 
     pub fn with_provisioner(mut self, provisioner: Arc<dyn Provision>) -> Self {
-        self.provisioner = Some(provisioner);
+        self.provisioner = Arc::new(OnceLock::from(Some(provisioner)));
         self
     }
 

@@ -66,8 +66,8 @@ impl Platform {
         }
         let expires = OffsetDateTime::now_utc() + ttl;
         let url = match (&self.backend, self.is_local()) {
-            (Backend::Aws { blobs, .. }, false) => {
-                blobs
+            (Backend::Aws { s3, .. }, false) => {
+                s3.get()
                     .presign_put(key, content_type, content_length, ttl)
                     .await?
             }

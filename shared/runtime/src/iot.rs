@@ -6,21 +6,12 @@ use serde_json::json;
 use crate::{Error, init_tracing};
 
 /// The platform from the environment, for every kind of function (HTTP, topic rule, stream,
-/// S3, schedule). With the `iot` feature (apps with devices), commands and live updates go out
-/// through IoT Core's data plane, and devices are provisioned under `DEVICE_POLICY`.
+/// S3, schedule). Commands and live updates go out through IoT Core's data plane, and devices
+/// are provisioned under `DEVICE_POLICY`, each client made at its first use
+/// ([`Platform::publisher`], [`Platform::provisioner`]).
 pub(crate) async fn platform(app: &App) -> Result<Platform, Error> {
     (app.config)()?;
-    let p = Platform::from_env().await?;
-    #[cfg(feature = "iot")]
-    let p = {
-        let config = civic_iot::aws::Config::from_env();
-        let p = p.with_publisher(std::sync::Arc::new(civic_iot::aws::IotData::new(&config)));
-        match civic_iot::aws::IotProvisioner::from_config(&config).await {
-            Some(provisioner) => p.with_provisioner(std::sync::Arc::new(provisioner)),
-            None => p,
-        }
-    };
-    Ok(p)
+    Ok(Platform::from_env().await?)
 }
 
 /// Runs a topic-rule consumer: the event is the rule's `SELECT` output. A rejected message

@@ -31,8 +31,8 @@ pub async fn run_http(function: &Function) -> Result<(), Error> {
 /// `/{app}/openapi.json`. Built at init: a document that does not merge fails the cold start.
 pub fn http_router(function: &Function, platform: &Platform) -> Result<axum::Router, Error> {
     let (mut router, _) = function.build(platform);
-    if function.serves_document() {
-        let doc = civic_core::openapi::document((function.app.functions)(), platform)?;
+    if let Some(functions) = function.document_functions() {
+        let doc = civic_core::openapi::document(functions, platform)?;
         router = router.merge(civic_core::openapi::document_route(&doc));
     }
     Ok(router.layer(middleware::from_fn(client_ip)))

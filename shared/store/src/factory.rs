@@ -1,7 +1,7 @@
 //! Picks the backends: embedded (redb + files) locally, DynamoDB + S3 in AWS.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use aws_config::{BehaviorVersion, SdkConfig};
 
@@ -15,8 +15,32 @@ pub enum Backend {
     /// DynamoDB tables (one client for all) and one S3 bucket.
     Aws {
         dynamo: aws_sdk_dynamodb::Client,
-        blobs: Arc<S3Blob>,
+        s3: Arc<LazyS3>,
     },
+}
+
+/// The S3 bucket, whose client is made at the first [`LazyS3::get`]: only the code that
+/// touches blobs calls it, so a Lambda function that does not links no S3 SDK (issue 20).
+pub struct LazyS3 {
+    sdk: SdkConfig,
+    bucket: String,
+    blobs: OnceLock<Arc<S3Blob>>,
+}
+
+impl LazyS3 {
+    pub fn get(&self) -> &Arc<S3Blob> {
+        self.blobs.get_or_init(|| {
+            // Emulators such as moto serve buckets by path, not by virtual host. An empty
+            // value is no endpoint (the SDK ignores it): `sam local` sets it so without env.json.
+            let custom_endpoint = self.sdk.endpoint_url().is_some()
+                || std::env::var("AWS_ENDPOINT_URL").is_ok_and(|v| !v.is_empty());
+            let s3_config = aws_sdk_s3::config::Builder::from(&self.sdk)
+                .force_path_style(custom_endpoint)
+                .build();
+            let s3 = aws_sdk_s3::Client::from_conf(s3_config);
+            Arc::new(S3Blob::new(s3, self.bucket.clone()))
+        })
+    }
 }
 
 impl Backend {
@@ -38,18 +62,14 @@ impl Backend {
     }
 
     pub fn aws_with_config(sdk: &SdkConfig, bucket: impl Into<String>) -> Self {
-        let dynamo = aws_sdk_dynamodb::Client::new(sdk);
-        // Emulators such as moto serve buckets by path, not by virtual host. An empty value is
-        // no endpoint (the SDK ignores it): `sam local` sets it so without env.json.
-        let custom_endpoint = sdk.endpoint_url().is_some()
-            || std::env::var("AWS_ENDPOINT_URL").is_ok_and(|v| !v.is_empty());
-        let s3_config = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(custom_endpoint)
-            .build();
-        let s3 = aws_sdk_s3::Client::from_conf(s3_config);
+        let s3 = LazyS3 {
+            sdk: sdk.clone(),
+            bucket: bucket.into(),
+            blobs: OnceLock::new(),
+        };
         Self::Aws {
-            dynamo,
-            blobs: Arc::new(S3Blob::new(s3, bucket)),
+            dynamo: aws_sdk_dynamodb::Client::new(sdk),
+            s3: Arc::new(s3),
         }
     }
 
@@ -63,7 +83,7 @@ impl Backend {
     pub fn blob(&self) -> Arc<dyn Blob> {
         match self {
             Self::Embedded { blobs, .. } => blobs.clone(),
-            Self::Aws { blobs, .. } => blobs.clone(),
+            Self::Aws { s3, .. } => s3.get().clone(),
         }
     }
 
@@ -83,7 +103,7 @@ impl Backend {
     pub async fn ensure_bucket(&self) -> Result<()> {
         match self {
             Self::Embedded { .. } => Ok(()),
-            Self::Aws { blobs, .. } => blobs.create_bucket_if_missing().await,
+            Self::Aws { s3, .. } => s3.get().create_bucket_if_missing().await,
         }
     }
 

@@ -33,7 +33,7 @@ pub mod stream;
 pub use blob::{Blob, Capped, Object};
 pub use dynamo::DynamoTable;
 pub use embedded::{DEFAULT_CACHE_BYTES, DEFAULT_CACHE_MB, Embedded, EmbeddedTable};
-pub use factory::Backend;
+pub use factory::{Backend, LazyS3};
 pub use fsblob::FsBlob;
 mod merge;
 pub use merge::query_merged_as;

@@ -71,7 +71,7 @@ async fn count(s: &State, record: S3EventRecord) -> Result<Outcome> {
     {
         return Ok(Outcome::Duplicate);
     }
-    let object = match s.blob.get_capped(&key, MAX_BYTES as u64).await? {
+    let object = match s.blob().get_capped(&key, MAX_BYTES as u64).await? {
         Some(Capped::Object(object)) => object,
         Some(Capped::TooLarge { size }) => {
             let why = format!("{key}: {size} bytes, larger than the {MAX_BYTES}-byte limit");

@@ -162,7 +162,7 @@ pub async fn analyse(s: &State, frame: Frame) -> Result<Option<Detection>> {
         Origin::Detect => {
             let name = format!("{}.{}", pad(id), count.info.extension());
             let key = frame_key(zone.id, camera.id, "frames", &name);
-            s.blob
+            s.blob()
                 .put(&key, frame.bytes, count.info.content_type())
                 .await?;
             (Source::Detect, key)

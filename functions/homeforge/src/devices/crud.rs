@@ -210,7 +210,7 @@ pub(super) async fn create_device(
 
 /// Device `id`'s IoT Core thing and certificate, on AWS with a device policy; `None` locally.
 async fn provision(s: &State, id: i64) -> Result<Option<civic_iot::DeviceCredentials>> {
-    let Some(p) = &s.provisioner else {
+    let Some(p) = s.provisioner() else {
         return Ok(None);
     };
     let (thing, id) = (format!("homeforge-{id}"), id.to_string());

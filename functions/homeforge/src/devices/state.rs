@@ -162,7 +162,7 @@ pub async fn device_message(s: State, msg: Value) -> Result<Value> {
         .await?
         .ok_or_else(|| Error::NotFound(format!("Unknown device {id}")))?;
     let device = merge_state(table, &device, &reported).await?;
-    crate::live::device(&s.live, &device).await;
+    crate::live::device(&s.live(), &device).await;
     civic_core::iot::report(serde_json::json!({
         "device": id,
         "status": device.record.status,
@@ -202,8 +202,8 @@ pub(super) async fn patch_state(
     };
     let device = Device::visible(s.table.as_ref(), &caller, id).await?;
     let device = merge_state(s.table.as_ref(), &device, &changed).await?;
-    crate::live::device(&s.live, &device).await;
-    if let Err(e) = s.sync.desired_state(&device, &changed).await {
+    crate::live::device(&s.live(), &device).await;
+    if let Err(e) = s.sync().desired_state(&device, &changed).await {
         tracing::warn!(device = id, error = %e, "device sync failed; the state is stored");
     }
     Ok(Json(StateReply {

@@ -29,7 +29,7 @@ pub(super) async fn store_avatar(s: &State, user: i64, bytes: Bytes) -> Result<S
         uuid::Uuid::new_v4().simple(),
         info.extension()
     );
-    s.blob.put(&key, bytes, info.content_type()).await?;
+    s.blob().put(&key, bytes, info.content_type()).await?;
     Ok(key)
 }
 
@@ -50,7 +50,7 @@ pub(super) async fn avatar_file(S(s): S<State>, Path(file): Path<String>) -> Res
     if user.and_then(|u| u.avatar) != Some(key.clone()) {
         return Err(not_found());
     }
-    let object = s.blob.get(&key).await?.ok_or_else(not_found)?;
+    let object = s.blob().get(&key).await?.ok_or_else(not_found)?;
     let content_type = HeaderValue::from_str(&object.content_type)
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
     Ok((

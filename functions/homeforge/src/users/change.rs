@@ -58,13 +58,13 @@ pub(super) async fn apply(
     let result = retry::optimistic(|| attempt(s, actor, id, &change)).await;
     match &result {
         Ok((_, Some(old))) => {
-            if let Err(e) = s.blob.delete(old).await {
+            if let Err(e) = s.blob().delete(old).await {
                 tracing::warn!(error = %e, key = old, "could not delete a replaced avatar");
             }
         }
         Err(_) => {
             if let Some(new) = &change.avatar {
-                let _ = s.blob.delete(new).await;
+                let _ = s.blob().delete(new).await;
             }
         }
         _ => {}

@@ -103,7 +103,7 @@ pub(super) async fn handshake(
     let attempt = claim(&s, device_id, bearer, firmware.as_deref(), &at);
     let scope = civic_auth::backoff::Scope::Handshake;
     let claim = civic_auth::backoff::guard(s.table.as_ref(), scope, &mac, attempt).await?;
-    let iot = match (&s.provisioner, claim.certify) {
+    let iot = match (s.provisioner(), claim.certify) {
         (Some(p), true) => Some(first_certificate(&s, p.as_ref(), device_id, &claim).await?),
         _ => None,
     };
@@ -158,7 +158,7 @@ async fn claim(
             .await?
             .ok_or_else(missing_device)?;
         may_claim(s, &record, bearer)?;
-        let certify = s.provisioner.is_some() && record.device.iot_certificate.is_none();
+        let certify = s.provisioner().is_some() && record.device.iot_certificate.is_none();
         let (token, digest) = s.tokens.issue();
         let mut u = touch(
             Update::new(device_key(device_id)),

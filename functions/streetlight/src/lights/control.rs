@@ -77,7 +77,7 @@ pub(super) async fn control(
 async fn command(s: &State, light_id: &str, status: Status) {
     let topic = format!("streetlight/lights/{light_id}/command");
     let msg = serde_json::json!({"action": status.as_str()});
-    if let Err(e) = s.devices.publish(&topic, &msg).await {
+    if let Err(e) = s.devices().publish(&topic, &msg).await {
         tracing::warn!(light = light_id, error = %e, "command not published");
     }
 }
