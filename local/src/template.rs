@@ -1,5 +1,6 @@
-//! The parts of `template.yaml` the local program acts on: each function's binary and its
-//! HttpApi routes, schedules and S3 events. CloudFormation tags (`!Ref`, `!Sub`, ...) are read as plain values.
+//! The parts of `template.yaml` the local program acts on: each function's binary, its HttpApi
+//! routes, schedules and S3 events, and its environment. CloudFormation tags (`!Ref`, `!Sub`,
+//! ...) are read as plain values.
 
 use anyhow::{Context, Result, bail};
 use serde_yaml::Value;
@@ -202,6 +203,25 @@ pub fn parameter_default(yaml: &str, name: &str) -> Option<String> {
     }
 }
 
+/// Function `id`'s environment variables as SAM gives them: `Globals.Function.Environment`'s,
+/// with the function's own `Environment.Variables` over them, in template order, each value as
+/// written (tags such as `!Ref` kept). `None` if `doc` has no resource `id`.
+pub fn environment(doc: &Value, id: &str) -> Option<Vec<(String, Value)>> {
+    let function = doc.get("Resources")?.get(id)?;
+    let variables = |v: Option<&Value>| {
+        v.and_then(|v| v.get("Environment")?.get("Variables")?.as_mapping())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut vars = variables(doc.get("Globals").and_then(|g| g.get("Function")));
+    // A name in both keeps the global's place and takes the function's value.
+    vars.extend(variables(function.get("Properties")));
+    let named = vars
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v)));
+    Some(named.collect())
+}
+
 /// The period of an EventBridge `rate(...)` expression; `cron(...)` is not supported locally.
 pub fn rate(expr: &str) -> Option<std::time::Duration> {
     let inner = expr.strip_prefix("rate(")?.strip_suffix(')')?;
@@ -219,6 +239,7 @@ pub fn rate(expr: &str) -> Option<std::time::Duration> {
 #[cfg(test)]
 mod tests {
     use super::{Route, rate};
+    use serde_yaml::Value;
 
     #[test]
     fn rates_parse_and_cron_is_refused() {
@@ -265,6 +286,34 @@ Resources:
 
         let bad = yaml.replace("Name: prefix", "Name: infix");
         assert!(super::parse(&bad).is_err());
+    }
+
+    #[test]
+    fn a_functions_variables_go_over_the_globals() {
+        let yaml = r#"
+Globals: { Function: { Environment: { Variables: { RUST_LOG: info, TABLE_NAME: !Ref T } } } }
+Resources:
+  Own:
+    Type: AWS::Serverless::Function
+    Properties: { Environment: { Variables: { MODE: own, RUST_LOG: debug } } }
+  Bare: { Type: AWS::Serverless::Function, Properties: {} }
+"#;
+        let doc: Value = serde_yaml::from_str(yaml).unwrap();
+        let text = |vars: Vec<(String, Value)>| -> Vec<(String, String)> {
+            let text = |v: &Value| serde_yaml::to_string(v).unwrap().trim().to_owned();
+            vars.iter().map(|(k, v)| (k.clone(), text(v))).collect()
+        };
+        let own = text(super::environment(&doc, "Own").unwrap());
+        let pairs = [
+            ("RUST_LOG", "debug"),
+            ("TABLE_NAME", "!Ref T"),
+            ("MODE", "own"),
+        ];
+        assert_eq!(own, pairs.map(|(k, v)| (k.to_owned(), v.to_owned())));
+        let bare = text(super::environment(&doc, "Bare").unwrap());
+        assert_eq!(bare[0], ("RUST_LOG".to_owned(), "info".to_owned()));
+        assert_eq!(bare.len(), 2);
+        assert!(super::environment(&doc, "Missing").is_none());
     }
 
     fn r(method: &str, path: &str) -> Route {

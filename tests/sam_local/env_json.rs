@@ -3,7 +3,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value as Json;
-use serde_yaml::Value as Yaml;
 
 use crate::{BUCKET, ENDPOINT, JWT_KEYS, env_json, repo, yaml};
 
@@ -11,24 +10,19 @@ use crate::{BUCKET, ENDPOINT, JWT_KEYS, env_json, repo, yaml};
 /// template's value as YAML text (tags such as `!Ref` kept).
 fn declared() -> BTreeMap<String, BTreeMap<String, String>> {
     let doc = yaml("template.yaml");
-    let names = |vars: &Yaml| -> BTreeMap<String, String> {
-        let vars = vars.as_mapping().into_iter().flatten();
-        vars.map(|(k, v)| {
-            let text = serde_yaml::to_string(v).unwrap();
-            (k.as_str().unwrap().to_owned(), text)
-        })
-        .collect()
-    };
-    let globals = names(&doc["Globals"]["Function"]["Environment"]["Variables"]);
-    assert!(globals.contains_key("AWS_ENDPOINT_URL"), "{globals:?}");
+    let globals = &doc["Globals"]["Function"]["Environment"]["Variables"];
+    assert!(globals.get("AWS_ENDPOINT_URL").is_some(), "{globals:?}");
     let mut out = BTreeMap::new();
     for (id, res) in doc["Resources"].as_mapping().unwrap() {
         if res["Type"] != "AWS::Serverless::Function" {
             continue;
         }
-        let mut vars = globals.clone();
-        vars.extend(names(&res["Properties"]["Environment"]["Variables"]));
-        out.insert(id.as_str().unwrap().to_owned(), vars);
+        let id = id.as_str().unwrap();
+        let vars = civic_local::template::environment(&doc, id).unwrap();
+        let vars = vars
+            .into_iter()
+            .map(|(k, v)| (k, serde_yaml::to_string(&v).unwrap()));
+        out.insert(id.to_owned(), vars.collect());
     }
     out
 }

@@ -29,13 +29,11 @@ pub fn targets(repo: &Path, moto: &str) -> Result<Vec<Target>> {
     let yaml = std::fs::read_to_string(repo.join("template.yaml")).context("template.yaml")?;
     let doc: Yaml = serde_yaml::from_str(&yaml)?;
     let values: Json = serde_json::from_str(&std::fs::read_to_string(repo.join("env.json"))?)?;
-    let globals = declared(&doc["Globals"]["Function"]);
     let mut out = Vec::new();
     for def in template::parse(&yaml)? {
-        let mut names = globals.clone();
-        names.extend(declared(&doc["Resources"][def.id.as_str()]["Properties"]));
+        let vars = template::environment(&doc, &def.id).unwrap_or_default();
         let mut env = Vec::new();
-        for name in names {
+        for (name, _) in vars {
             let value = values[&def.id]
                 .get(&name)
                 .or_else(|| values["Parameters"].get(&name))
@@ -52,13 +50,6 @@ pub fn targets(repo: &Path, moto: &str) -> Result<Vec<Target>> {
         });
     }
     Ok(out)
-}
-
-/// The variable names under `props.Environment.Variables`.
-fn declared(props: &Yaml) -> Vec<String> {
-    let vars = props["Environment"]["Variables"].as_mapping();
-    let names = vars.into_iter().flatten().filter_map(|(k, _)| k.as_str());
-    names.map(str::to_owned).collect()
 }
 
 /// env.json's `value` of `name` on this machine: moto for LocalStack, and the detector's
