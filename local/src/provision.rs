@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 use anyhow::{Context, Result};
 use aws_sdk_ssm::error::ProvideErrorMetadata;
 use aws_sdk_ssm::types::ParameterType;
+use civic_core::KeySet;
+use civic_core::platform::LOCAL_KID;
 use civic_store::Backend;
-use rand::RngCore;
 
 use crate::registry;
 
@@ -66,13 +67,10 @@ pub async fn jwt_keys(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<bool> {
             anyhow::bail!("reading the SSM parameter {name}: {e}");
         }
     }
-    let mut secret = [0u8; 32];
-    rand::rng().fill_bytes(&mut secret);
-    let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
-    let set = serde_json::json!({"current": "local", "keys": {"local": hex}});
+    let set = KeySet::generate(LOCAL_KID).and_then(|k| k.to_json());
     ssm.put_parameter()
         .name(name)
-        .value(set.to_string())
+        .value(set.map_err(anyhow::Error::msg)?)
         .r#type(ParameterType::SecureString)
         .send()
         .await

@@ -9,13 +9,17 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
 
 /// A secret shorter than this is refused: HS256 keys should carry at least 256 bits.
 pub const MIN_SECRET: usize = 32;
 
 /// Key ids travel in token headers: short, and plain enough to log.
 const MAX_KID: usize = 64;
+
+/// Random bytes in a [`KeySet::generate`]d key, written as twice as many hex digits.
+const GENERATED_BYTES: usize = 32;
 
 #[derive(Clone, Default)]
 pub struct KeySet {
@@ -33,7 +37,7 @@ impl std::fmt::Debug for KeySet {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct Document {
     current: String,
@@ -53,6 +57,32 @@ impl KeySet {
             current: Some(kid.to_owned()),
             keys: [(kid.to_owned(), secret)].into(),
         })
+    }
+
+    /// One fresh random key, current under `kid`: what `civic-local provision` and the test
+    /// kit store. The secret is the text of 32 random bytes in hex, as a stored secret is the
+    /// text of its document.
+    pub fn generate(kid: &str) -> Result<Self, String> {
+        let mut bytes = [0u8; GENERATED_BYTES];
+        rand::rng().fill_bytes(&mut bytes);
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        Self::single(kid, hex.into_bytes())
+    }
+
+    /// The parameter's JSON document, as [`Self::from_json`] reads it. Refused for a set that
+    /// cannot sign, or one whose secrets are not text (as [`Self::single`] may hold).
+    pub fn to_json(&self) -> Result<String, String> {
+        let current = self
+            .current
+            .clone()
+            .ok_or("the key set has no current key")?;
+        let mut keys = BTreeMap::new();
+        for (kid, secret) in &self.keys {
+            let text = String::from_utf8(secret.clone())
+                .map_err(|_| format!("key {kid:?}: the secret is not text"))?;
+            keys.insert(kid.clone(), text);
+        }
+        serde_json::to_string(&Document { current, keys }).map_err(|e| e.to_string())
     }
 
     /// The parameter's JSON document; `current` must be one of `keys`.
@@ -170,5 +200,33 @@ mod tests {
             assert!(KeySet::from_json(&bad).is_err(), "{bad}");
         }
         assert!(KeySet::empty().current("ozone").is_none());
+    }
+
+    #[test]
+    fn a_generated_set_is_stored_as_one_hex_key_and_reads_back() {
+        let set = KeySet::generate("local").unwrap();
+        let json = set.to_json().unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let secret = doc["keys"]["local"].as_str().unwrap();
+        assert_eq!(
+            json,
+            format!(r#"{{"current":"local","keys":{{"local":"{secret}"}}}}"#)
+        );
+        assert_eq!(secret.len(), 64);
+        assert!(
+            secret
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+
+        let back = KeySet::from_json(&json).unwrap();
+        assert_eq!(back.current("ozone"), set.current("ozone"));
+        let other = KeySet::generate("local").unwrap();
+        assert_ne!(other.current("ozone"), set.current("ozone"));
+
+        assert!(KeySet::generate("not a kid").is_err());
+        assert!(KeySet::empty().to_json().is_err());
+        let binary = KeySet::single("k", vec![0xff; MIN_SECRET]).unwrap();
+        assert!(binary.to_json().is_err());
     }
 }

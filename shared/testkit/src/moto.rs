@@ -36,16 +36,15 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
-/// Writes a token signing key set of one fresh key (the shape `civic-local provision` writes)
+/// Writes a token signing key set of one fresh key (as `civic-local provision` does)
 /// as the SSM SecureString `name`, which functions with `JWT_KEYS_PARAMETER` read at init.
 #[cfg(feature = "runtime-api")]
 pub async fn put_jwt_keys(sdk: &SdkConfig, name: &str) {
-    let secret = uuid::Uuid::new_v4().simple().to_string().repeat(2);
-    let set = serde_json::json!({"current": "test", "keys": {"test": secret}});
+    let set = civic_core::KeySet::generate("test").and_then(|k| k.to_json());
     aws_sdk_ssm::Client::new(sdk)
         .put_parameter()
         .name(name)
-        .value(set.to_string())
+        .value(set.expect("a fresh key set"))
         .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
         .overwrite(true)
         .send()
