@@ -13,15 +13,30 @@ use civic_store::Backend;
 
 use crate::registry;
 
+/// `--bucket`'s default, env.json's BUCKET_NAME.
+pub const BUCKET: &str = "civic-local";
+/// `--jwt-keys-parameter`'s default, env.json's JWT_KEYS_PARAMETER.
+pub const JWT_KEYS_PARAMETER: &str = "/civic/jwt-keys";
+
 #[derive(Clone, Debug, clap::Args)]
 pub struct ProvisionOpts {
     /// The uploads bucket (env.json's BUCKET_NAME).
-    #[arg(long, default_value = "civic-local")]
+    #[arg(long, default_value = BUCKET)]
     pub bucket: String,
     /// The SSM parameter of the token signing keys (env.json's JWT_KEYS_PARAMETER); created
     /// with one fresh key unless it exists, so a second run keeps every token valid.
-    #[arg(long, default_value = "/civic/jwt-keys")]
+    #[arg(long, default_value = JWT_KEYS_PARAMETER)]
     pub jwt_keys_parameter: String,
+}
+
+/// What `provision` without flags does.
+impl Default for ProvisionOpts {
+    fn default() -> Self {
+        Self {
+            bucket: BUCKET.to_owned(),
+            jwt_keys_parameter: JWT_KEYS_PARAMETER.to_owned(),
+        }
+    }
 }
 
 /// The bucket and every app's table (`civic-{app}`, as env.json's TABLE_NAME names them).
@@ -79,4 +94,29 @@ pub async fn jwt_keys(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<bool> {
             anyhow::anyhow!("writing the SSM parameter {name}: {e}")
         })?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::ProvisionOpts;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        opts: ProvisionOpts,
+    }
+
+    #[test]
+    fn the_default_is_what_no_flags_give() {
+        let parsed = Cli::parse_from(["provision"]).opts;
+        let default = ProvisionOpts::default();
+        assert_eq!(parsed.bucket, "civic-local");
+        assert_eq!(parsed.jwt_keys_parameter, "/civic/jwt-keys");
+        assert_eq!(
+            (default.bucket, default.jwt_keys_parameter),
+            (parsed.bucket, parsed.jwt_keys_parameter)
+        );
+    }
 }

@@ -107,10 +107,7 @@ async fn measure(args: &Args, t: &Target) -> Result<(String, f64)> {
 /// them (env.json names the same ones).
 async fn provision_moto(moto: &str) -> Result<()> {
     let sdk = civic_testkit::moto::aws_config_at(moto).await;
-    let defaults = provision::ProvisionOpts {
-        bucket: "civic-local".into(),
-        jwt_keys_parameter: "/civic/jwt-keys".into(),
-    };
+    let defaults = provision::ProvisionOpts::default();
     let backend = Backend::aws_with_config(&sdk, defaults.bucket.clone());
     provision::store(&backend).await.context("moto")?;
     let ssm = aws_sdk_ssm::Client::new(&sdk);
