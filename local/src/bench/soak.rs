@@ -49,12 +49,20 @@ impl Log {
     }
 }
 
-/// The requests' success criterion: a 2xx, its body read to the end.
+/// The requests' success criterion: a 2xx, its body read to the end; the body as JSON
+/// (`null` if it is not).
 pub async fn ok(req: reqwest::RequestBuilder) -> Result<Value> {
+    let body = ok_text(req).await?;
+    Ok(serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// [`ok`] without parsing the body: for a bench whose client shares the machine with the
+/// server and need not look at what it reads.
+pub async fn ok_text(req: reqwest::RequestBuilder) -> Result<String> {
     let res = req.send().await?;
     let (status, body) = (res.status(), res.text().await?);
     ensure!(status.is_success(), "{status}: {body}");
-    Ok(serde_json::from_str(&body).unwrap_or(Value::Null))
+    Ok(body)
 }
 
 /// A minute's requests: count, errors, p50 and p99 of all, p99 per kind (ms).

@@ -9,6 +9,7 @@ use anyhow::{Context, Result, ensure};
 use axum::Router;
 use axum::routing::get;
 use civic_local::bench::seed::{self, Caller, ITEMS, SEED_CONCURRENCY, Target};
+use civic_local::bench::soak::{ok, ok_text};
 use civic_local::bench::{self, Stats};
 use clap::Parser;
 use serde_json::Value;
@@ -35,12 +36,7 @@ async fn get_load(
     let (http, url, caller) = (http.clone(), target.url.clone(), target.caller.clone());
     bench::load(0..requests, concurrency, move |_| {
         let req = caller.apply(http.get(&url));
-        async move {
-            let res = req.send().await?;
-            ensure!(res.status().is_success(), "{}", res.status());
-            res.bytes().await?;
-            Ok(())
-        }
+        async move { ok_text(req).await.map(|_| ()) }
     })
     .await
 }
@@ -50,14 +46,8 @@ async fn check(http: &reqwest::Client, target: &Target) -> Result<()> {
     let Some(pointer) = target.items else {
         return Ok(());
     };
-    let res = target.caller.apply(http.get(&target.url)).send().await?;
-    ensure!(
-        res.status().is_success(),
-        "{}: {}",
-        target.url,
-        res.status()
-    );
-    let body: Value = res.json().await?;
+    let req = target.caller.apply(http.get(&target.url));
+    let body = ok(req).await.with_context(|| target.url.clone())?;
     let n = body
         .pointer(pointer)
         .and_then(Value::as_array)

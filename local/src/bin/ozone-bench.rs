@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use axum::Router;
 use axum::routing::post;
+use civic_local::bench::soak::{ok, ok_text};
 use civic_local::bench::{self, Stats};
 use clap::Parser;
 use serde_json::{Value, json};
@@ -54,9 +55,7 @@ async fn ingest(
         let (d, body) = event(n, tokens.len());
         let req = http.post(&url).bearer_auth(&tokens[d]).json(&body);
         async move {
-            let res = req.send().await?;
-            ensure!(res.status().is_success(), "{}", res.status());
-            let ack: Value = res.json().await?;
+            let ack = ok(req).await?;
             ensure!(ack["ack"] == true, "no ack: {ack}");
             Ok(())
         }
@@ -74,12 +73,7 @@ async fn baseline(
     let (http, url) = (http.clone(), url.to_owned());
     bench::load(0..requests, concurrency, move |_| {
         let req = http.post(&url).bearer_auth("x").json(&event(0, 1).1);
-        async move {
-            let res = req.send().await?;
-            ensure!(res.status().is_success(), "{}", res.status());
-            res.bytes().await?;
-            Ok(())
-        }
+        async move { ok_text(req).await.map(|_| ()) }
     })
     .await
 }
