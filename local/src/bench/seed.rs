@@ -38,6 +38,7 @@ impl Caller {
 }
 
 /// One row of the table: what is measured and how to check that it lists [`ITEMS`] things.
+#[derive(Clone)]
 pub struct Target {
     /// `App   GET <path> (100 <things>)`.
     pub name: String,

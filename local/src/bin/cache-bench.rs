@@ -100,10 +100,8 @@ impl Bench {
         let mut running = load::http_events(&run, &fx.devices[..workers]);
         let reads: Vec<Target> = (fx.reads.iter())
             .map(|t| Target {
-                name: t.name.clone(),
                 url: t.url.replacen(&self.seeded_at, &server.base, 1),
-                caller: t.caller.clone(),
-                items: t.items,
+                ..t.clone()
             })
             .collect();
         running.extend(load::reads(&run, &reads, workers));
