@@ -9,16 +9,15 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use serde_json::Value;
+use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStderr, Command};
 
-/// `civic-local serve` as a child; dropping it kills it and removes its data dir, so an error
-/// or ctrl-c in the bench leaves nothing behind.
+/// `civic-local serve` as a child; dropping it kills it and removes its own data dir, so an
+/// error or ctrl-c in the bench leaves nothing behind.
 pub struct Server {
     child: Child,
-    dir: PathBuf,
-    /// Whether the data dir is the server's own, removed with it.
-    owned: bool,
+    dir: DataDir,
     /// `http://127.0.0.1:PORT`
     pub base: String,
     /// The device port, `mqtt://127.0.0.1:PORT`.
@@ -32,18 +31,21 @@ impl Server {
     /// Occupancy open (civic-local's defaults, whatever the environment says), and waits until
     /// it listens.
     pub async fn start(bin: &Path, flags: &[String]) -> Result<Self> {
-        let dir = std::env::temp_dir().join(format!("civic-child-{}", std::process::id()));
-        Self::start_in(bin, &dir, flags, true).await
+        let own = tempfile::Builder::new().prefix("civic-child-").tempdir();
+        Self::spawn(bin, DataDir::Own(own.context("a data dir")?), flags).await
     }
 
-    /// [`Self::start`] on the data dir `dir`, which is kept unless `owned`: a bench that
-    /// restarts the server at other settings on the same store.
-    pub async fn start_in(bin: &Path, dir: &Path, flags: &[String], owned: bool) -> Result<Self> {
-        let dir = dir.to_path_buf();
+    /// [`Self::start`] on the data dir `dir`, which is kept: a bench that restarts the server
+    /// at other settings on the same store.
+    pub async fn start_in(bin: &Path, dir: &Path, flags: &[String]) -> Result<Self> {
+        Self::spawn(bin, DataDir::Kept(dir.to_path_buf()), flags).await
+    }
+
+    async fn spawn(bin: &Path, dir: DataDir, flags: &[String]) -> Result<Self> {
         let child = Command::new(bin)
             .args(["serve", "--port", "0", "--mqtt-port", "0"])
             .args(["--rate-limit", "off", "--data-dir"])
-            .arg(&dir)
+            .arg(dir.path())
             .args(flags)
             .env_remove("OCCUPANCY_REQUIRE_AUTH")
             .env_remove("RATE_LIMIT_PER_HOUR")
@@ -57,7 +59,6 @@ impl Server {
         let mut s = Self {
             child,
             dir,
-            owned,
             base: String::new(),
             broker: String::new(),
             problems: Arc::default(),
@@ -104,7 +105,7 @@ impl Server {
 
     /// The embedded store's file, in MiB.
     pub fn store_mb(&self) -> f64 {
-        let bytes = std::fs::metadata(self.dir.join("store.redb")).map_or(0, |m| m.len());
+        let bytes = std::fs::metadata(self.dir.path().join("store.redb")).map_or(0, |m| m.len());
         bytes as f64 / (1 << 20) as f64
     }
 }
@@ -112,15 +113,30 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
-        // The files go once the process has gone, so it cannot write into a removed dir.
+        // The files go once the process has gone, so it cannot write into a removed dir: an
+        // own data dir is removed as `self.dir` drops, after this.
         for _ in 0..200 {
             if !matches!(self.child.try_wait(), Ok(None)) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        if self.owned {
-            let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Where the server keeps its store.
+enum DataDir {
+    /// The server's own ([`Server::start`]), removed when dropped.
+    Own(TempDir),
+    /// The caller's ([`Server::start_in`]), kept.
+    Kept(PathBuf),
+}
+
+impl DataDir {
+    fn path(&self) -> &Path {
+        match self {
+            Self::Own(dir) => dir.path(),
+            Self::Kept(dir) => dir,
         }
     }
 }

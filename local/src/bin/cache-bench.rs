@@ -70,7 +70,7 @@ struct Bench {
 impl Bench {
     async fn start(&self, cache_mb: u32) -> Result<Server> {
         let flags = ["--store-cache-mb".to_owned(), cache_mb.to_string()];
-        Server::start_in(&self.bin, &self.dir, &flags, false).await
+        Server::start_in(&self.bin, &self.dir, &flags).await
     }
 
     /// The no-op handler's rate for the same request, just before a measurement.
