@@ -7,6 +7,8 @@ use axum::response::Response;
 use civic_core::{ClientIp, Function, Platform, S3Function, Scheduled};
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::{fmt, prelude::*};
 
 pub use lambda_http::Error;
 
@@ -72,20 +74,28 @@ pub async fn run_s3(function: &'static S3Function) -> Result<(), Error> {
     lambda_runtime::run(handler).await
 }
 
-/// JSON logs in Lambda (CloudWatch parses them); readable lines locally. `RUST_LOG` filters.
+/// JSON logs in Lambda (CloudWatch parses them); readable lines locally. `RUST_LOG` filters
+/// by target and level (`info,civic_local=debug`).
+///
+/// A [`Targets`] filter, not `EnvFilter`: that one's span and field directives bring a regex
+/// engine into every Lambda bootstrap (issue 20: sizes), and nobody here filters on fields.
 pub fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|directives| directives.parse::<Targets>().ok())
         // civic-local's embedded broker sits behind its device port, which logs what devices
         // do; rumqttd's own lines repeat them, and call its readiness probe an ERROR.
-        .unwrap_or_else(|_| "info,rumqttd=off".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(std::io::stderr);
+        .unwrap_or_else(|| {
+            Targets::new()
+                .with_default(tracing::Level::INFO)
+                .with_target("rumqttd", LevelFilter::OFF)
+        });
+    let layer = fmt::layer().with_target(false).with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry().with(filter);
     let _ = if json {
-        builder.json().without_time().try_init()
+        registry.with(layer.json().without_time()).try_init()
     } else {
-        builder.try_init()
+        registry.with(layer).try_init()
     };
 }
 

@@ -5,12 +5,17 @@ use std::sync::{Arc, OnceLock};
 
 use aws_config::{BehaviorVersion, SdkConfig};
 
-use crate::{Blob, DynamoTable, Embedded, FsBlob, Result, S3Blob, Table};
+use crate::{Blob, DynamoTable, Result, S3Blob, Table};
+#[cfg(feature = "embedded")]
+use crate::{Embedded, FsBlob};
 
 /// The storage of a process. Cheap to share; tables and the blob store are handles onto it.
 #[derive(Clone)]
 pub enum Backend {
     /// `<data_dir>/store.redb` and blobs under `<data_dir>/blobs`.
+    /// Only civic-local and the tests build it (feature `embedded`): a Lambda function that
+    /// could reach it would link redb, which is a tenth of its bootstrap (issue 20).
+    #[cfg(feature = "embedded")]
     Embedded { store: Embedded, blobs: Arc<FsBlob> },
     /// DynamoDB tables (one client for all) and one S3 bucket.
     Aws {
@@ -44,11 +49,13 @@ impl LazyS3 {
 }
 
 impl Backend {
+    #[cfg(feature = "embedded")]
     pub fn embedded(data_dir: &Path) -> Result<Self> {
         Self::embedded_with_cache(data_dir, crate::DEFAULT_CACHE_BYTES)
     }
 
     /// The embedded store with a page cache of `cache_bytes` (`--store-cache-mb`).
+    #[cfg(feature = "embedded")]
     pub fn embedded_with_cache(data_dir: &Path, cache_bytes: usize) -> Result<Self> {
         let store = Embedded::open_with_cache(data_dir, cache_bytes)?;
         let blobs = Arc::new(FsBlob::open(&data_dir.join("blobs"))?);
@@ -75,6 +82,7 @@ impl Backend {
 
     pub fn table(&self, name: &str) -> Arc<dyn Table> {
         match self {
+            #[cfg(feature = "embedded")]
             Self::Embedded { store, .. } => Arc::new(store.table(name)),
             Self::Aws { dynamo, .. } => Arc::new(DynamoTable::new(dynamo.clone(), name)),
         }
@@ -82,6 +90,7 @@ impl Backend {
 
     pub fn blob(&self) -> Arc<dyn Blob> {
         match self {
+            #[cfg(feature = "embedded")]
             Self::Embedded { blobs, .. } => blobs.clone(),
             Self::Aws { s3, .. } => s3.get().clone(),
         }
@@ -90,6 +99,7 @@ impl Backend {
     /// Creates the table if needed (DynamoDB); embedded tables need no setup.
     pub async fn ensure_table(&self, name: &str) -> Result<()> {
         match self {
+            #[cfg(feature = "embedded")]
             Self::Embedded { .. } => Ok(()),
             Self::Aws { dynamo, .. } => {
                 DynamoTable::new(dynamo.clone(), name)
@@ -102,12 +112,17 @@ impl Backend {
     /// Creates the bucket if needed (S3); the embedded blob directory already exists.
     pub async fn ensure_bucket(&self) -> Result<()> {
         match self {
+            #[cfg(feature = "embedded")]
             Self::Embedded { .. } => Ok(()),
             Self::Aws { s3, .. } => s3.get().create_bucket_if_missing().await,
         }
     }
 
     pub fn is_embedded(&self) -> bool {
-        matches!(self, Self::Embedded { .. })
+        match self {
+            #[cfg(feature = "embedded")]
+            Self::Embedded { .. } => true,
+            Self::Aws { .. } => false,
+        }
     }
 }

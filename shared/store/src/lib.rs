@@ -21,6 +21,7 @@
 mod blob;
 mod common;
 mod dynamo;
+#[cfg(feature = "embedded")]
 mod embedded;
 mod factory;
 mod fsblob;
@@ -32,6 +33,7 @@ pub mod stream;
 
 pub use blob::{Blob, Capped, Object};
 pub use dynamo::DynamoTable;
+#[cfg(feature = "embedded")]
 pub use embedded::{DEFAULT_CACHE_BYTES, DEFAULT_CACHE_MB, Embedded, EmbeddedTable};
 pub use factory::{Backend, LazyS3};
 pub use fsblob::FsBlob;
