@@ -49,21 +49,28 @@ async fn main() -> Result<()> {
         "| function | kind | size (MB) | init min (ms) | init median (ms) | first invocation (ms) | status |"
     );
     println!("|---|---|--:|--:|--:|--:|---|");
-    let mut slow = Vec::new();
+    let (mut slow, mut big) = (Vec::new(), Vec::new());
     for t in &targets {
         if !args.bins.join(&t.binary).exists() {
             println!("| {} | not built | | | | | |", t.binary);
             continue;
         }
-        let (row, median) = measure(&args, t).await?;
+        let (row, median, mb) = measure(&args, t).await?;
         println!("{row}");
         if t.http && median > 15.0 {
             slow.push(format!("{} ({median:.1} ms)", t.binary));
+        }
+        if t.http && mb > 6.0 {
+            big.push(format!("{} ({mb:.1} MB)", t.binary));
         }
     }
     match slow.is_empty() {
         true => println!("\nEvery HTTP function's median init is within 15 ms."),
         false => println!("\nHTTP functions over 15 ms (median): {}", slow.join(", ")),
+    }
+    match big.is_empty() {
+        true => println!("Every HTTP function's binary is 6 MB or less."),
+        false => println!("HTTP functions over 6 MB: {}", big.join(", ")),
     }
     Ok(())
 }
@@ -74,8 +81,8 @@ fn header(args: &Args) -> String {
     format!("Cold starts of {dir}/*, {} starts each:\n", args.runs)
 }
 
-/// `t`'s row of the table, and its median init in ms.
-async fn measure(args: &Args, t: &Target) -> Result<(String, f64)> {
+/// `t`'s row of the table, its median init in ms and its size in MB.
+async fn measure(args: &Args, t: &Target) -> Result<(String, f64, f64)> {
     let bin = args.bins.join(&t.binary);
     let mut inits = Vec::new();
     let mut first = None;
@@ -93,14 +100,15 @@ async fn measure(args: &Args, t: &Target) -> Result<(String, f64)> {
         None => ("–".to_owned(), "no sample event".to_owned()),
     };
     let kind = if t.http { "HTTP" } else { "event" };
-    let size = format!("{:.1} {arch}", size as f64 / 1e6);
+    let mb = size as f64 / 1e6;
+    let size = format!("{mb:.1} {arch}");
     let row = format!(
         "| {} | {kind} | {size} | {:.1} | {:.1} | {took} | {status} |",
         t.binary,
         ms(min),
         ms(median)
     );
-    Ok((row, ms(median)))
+    Ok((row, ms(median), mb))
 }
 
 /// The bucket, tables and signing keys the functions expect, on moto, as `provision` makes
